@@ -1,0 +1,116 @@
+package ai.djl.moe.autograd;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.pytorch.jni.JniUtils;
+
+/**
+ * A differentiable operation whose forward and backward are your own code, like PyTorch's {@code
+ * torch.autograd.Function}.
+ *
+ * <pre>{@code
+ * final class Square extends Function {
+ *     protected NDList forward(FunctionContext ctx, NDList inputs) {
+ *         ctx.saveForBackward(inputs.head());
+ *         return new NDList(inputs.head().square());
+ *     }
+ *     protected NDList backward(FunctionContext ctx, NDList gradients) {
+ *         return new NDList(gradients.head().mul(ctx.getSaved().head()).mul(2));
+ *     }
+ * }
+ * NDArray y = new Square().apply(new NDList(x)).head();   // inside a MoeGradientCollector
+ * }</pre>
+ *
+ * <p>{@code forward} runs with autograd off on detached inputs; its floating-point outputs become
+ * leaves that require gradients. When a {@link MoeGradientCollector} is open on the current thread
+ * and some input requires a gradient, the application is recorded, and the collector's backward
+ * calls {@code backward} with the gradients of the outputs (zeros for an output that did not reach
+ * the loss) and continues autograd from the inputs with the gradients it returns. Without a
+ * collector (inference, or autograd off) only {@code forward} runs.
+ *
+ * <p>A function may also accumulate gradients into parameters it holds directly (as a fused
+ * kernel would), with {@link Autograd#accumulateGradient}; such parameters are not inputs.
+ */
+public abstract class Function {
+
+    /**
+     * Computes the outputs. Runs with autograd off; inputs are detached views.
+     *
+     * @param ctx where to keep what backward needs
+     * @param inputs the inputs
+     * @return the outputs
+     */
+    protected abstract NDList forward(FunctionContext ctx, NDList inputs);
+
+    /**
+     * Computes the gradients of the inputs from those of the outputs. Runs with autograd off.
+     *
+     * @param ctx what forward kept
+     * @param outputGradients one gradient per output, of its shape (zeros where an output did not
+     *     reach the loss; {@code null} for outputs that are not floating point)
+     * @return one gradient per input, {@code null} where an input needs none
+     */
+    protected abstract NDList backward(FunctionContext ctx, NDList outputGradients);
+
+    /**
+     * Applies the function.
+     *
+     * @param inputs the inputs
+     * @return the outputs: leaves that require gradients when the application is recorded
+     */
+    public final NDList apply(NDList inputs) {
+        GradientTape tape = GradientTape.current();
+        boolean gradMode = JniUtils.isGradMode();
+        boolean[] needs = new boolean[inputs.size()];
+        boolean any = false;
+        if (tape != null && gradMode) {
+            for (int i = 0; i < needs.length; i++) {
+                needs[i] = Autograd.requiresGradient(inputs.get(i));
+                any |= needs[i];
+            }
+        }
+        FunctionContext ctx = new FunctionContext(needs);
+        NDList detached = new NDList(inputs.size());
+        for (NDArray in : inputs) {
+            detached.add(gradMode ? in.stopGradient() : in);
+        }
+        NDList outputs;
+        JniUtils.setGradMode(false);
+        try {
+            outputs = forward(ctx, detached);
+        } finally {
+            JniUtils.setGradMode(gradMode);
+        }
+        if (!any) {
+            return outputs;
+        }
+        boolean[] differentiable = new boolean[outputs.size()];
+        for (int i = 0; i < outputs.size(); i++) {
+            NDArray out = outputs.get(i);
+            differentiable[i] = GradientTape.isFloating(out);
+            if (differentiable[i]) {
+                if (containsSame(detached, out)) {
+                    // an input passed through: give the output its own autograd identity
+                    out = out.duplicate();
+                    outputs.set(i, out);
+                }
+                out.setRequiresGradient(true);
+            }
+        }
+        tape.record(this, ctx, inputs, outputs, differentiable);
+        return outputs;
+    }
+
+    private static boolean containsSame(NDList list, NDArray array) {
+        for (NDArray a : list) {
+            if (a == array) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    NDList runBackward(FunctionContext ctx, NDList outputGradients) {
+        return backward(ctx, outputGradients);
+    }
+}

@@ -1,0 +1,94 @@
+package ai.djl.moe.autograd;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+
+/**
+ * A {@link GradientCollector} that back-propagates through DJL operations and through {@link
+ * Function}s alike. Unlike DJL's {@code PtGradientCollector} (one per JVM), one may be open per
+ * thread, so ranks simulated as threads each collect their own gradients.
+ *
+ * <pre>{@code
+ * try (GradientCollector gc = new MoeGradientCollector()) {
+ *     NDArray loss = ...;          // DJL ops and Functions
+ *     gc.backward(loss);
+ * }
+ * }</pre>
+ */
+public final class MoeGradientCollector implements GradientCollector {
+
+    private final boolean previousGradMode;
+    private final GradientTape tape;
+
+    /** Opens a collector on the current thread and turns libtorch's grad mode on for it. */
+    public MoeGradientCollector() {
+        tape = GradientTape.open();
+        previousGradMode = JniUtils.isGradMode();
+        JniUtils.setGradMode(true);
+    }
+
+    /**
+     * Returns whether a collector is open on the current thread.
+     *
+     * @return true inside a {@code MoeGradientCollector}
+     */
+    public static boolean isCollecting() {
+        return GradientTape.current() != null;
+    }
+
+    /**
+     * Returns how many {@link Function} applications are recorded and not yet back-propagated.
+     *
+     * @return the number of recorded applications
+     */
+    public int getRecordedFunctions() {
+        return tape.size();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void backward(NDArray target) {
+        try (NDArray seed = target.onesLike()) {
+            backward(target, seed);
+        }
+    }
+
+    /**
+     * Back-propagates with a given gradient of the target (a vector-Jacobian product).
+     *
+     * @param target the array to differentiate
+     * @param gradient the gradient of the final objective with respect to {@code target}
+     */
+    public void backward(NDArray target, NDArray gradient) {
+        if (GradientTape.current() != tape) {
+            throw new IllegalStateException(
+                    "MoeGradientCollector.backward must run on the thread that opened it");
+        }
+        tape.backward(target, gradient);
+    }
+
+    /**
+     * Zeroes the gradients of every array of the engine's system manager (parameters live there),
+     * as DJL's own collector does.
+     */
+    @Override
+    public void zeroGradients() {
+        try (NDManager probe = NDManager.newBaseManager("PyTorch")) {
+            for (NDArray array : probe.getParentManager().getManagedArrays()) {
+                if (array.hasGradient()) {
+                    NDArray g = array.getGradient();
+                    g.subi(g);
+                }
+            }
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void close() {
+        tape.close();
+        JniUtils.setGradMode(previousGradMode);
+    }
+}
