@@ -1,5 +1,6 @@
 package ai.djl.moe.autograd;
 
+import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -102,7 +103,7 @@ final class GradientTape {
             }
             PtNDArray g = JniUtils.getGradient((PtNDArray) out);
             if (g == null) {
-                g = (PtNDArray) out.zerosLike();
+                g = (PtNDArray) AtenOps.zerosLike(out);
             } else {
                 reached = true;
             }
@@ -187,7 +188,7 @@ final class GradientTape {
             total = total == null ? term : total.add(term);
             temporaries.add(total);
         }
-        NDArray one = total.onesLike();
+        NDArray one = AtenOps.onesLike(total);
         temporaries.add(one);
         JniUtils.backward((PtNDArray) total, (PtNDArray) one, false, false);
     }

@@ -1,5 +1,6 @@
 package ai.djl.moe.autograd;
 
+import ai.djl.moe.bridge.AtenOps;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
@@ -50,7 +51,7 @@ public final class MoeGradientCollector implements GradientCollector {
     /** {@inheritDoc} */
     @Override
     public void backward(NDArray target) {
-        try (NDArray seed = target.onesLike()) {
+        try (NDArray seed = AtenOps.onesLike(target)) {
             backward(target, seed);
         }
     }

@@ -22,6 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class AtenOps {
 
+    private static final AtenOp ZEROS_LIKE = AtenOp.of("aten::zeros_like", "");
+    private static final AtenOp ONES_LIKE = AtenOp.of("aten::ones_like", "");
     private static final AtenOp TO_COPY = AtenOp.of("aten::_to_copy", "");
     private static final AtenOp SCATTER_ADD = AtenOp.of("aten::scatter_add", "");
     private static final AtenOp BINCOUNT = AtenOp.of("aten::bincount", "");
@@ -30,6 +32,33 @@ public final class AtenOps {
     private static final Map<String, Boolean> GROUPED_MM_AVAILABLE = new ConcurrentHashMap<>();
 
     private AtenOps() {}
+
+    /**
+     * {@code aten::zeros_like}: zeros of the same shape, dtype and device, for any dtype (DJL's
+     * {@code zerosLike} terminates the JVM on bfloat16 arrays).
+     *
+     * @param x the array
+     * @return zeros like {@code x}
+     */
+    public static NDArray zerosLike(NDArray x) {
+        return likeOp(ZEROS_LIKE, x);
+    }
+
+    /**
+     * {@code aten::ones_like}: ones of the same shape, dtype and device, for any dtype (DJL's
+     * {@code onesLike} terminates the JVM on bfloat16 arrays).
+     *
+     * @param x the array
+     * @return ones like {@code x}
+     */
+    public static NDArray onesLike(NDArray x) {
+        return likeOp(ONES_LIKE, x);
+    }
+
+    private static NDArray likeOp(AtenOp op, NDArray x) {
+        return op.call(x.getManager(), 1, tensor(x), none(), none(), none(), none(), none())
+                .singletonOrThrow();
+    }
 
     /**
      * {@code aten::_to_copy}: a copy converted to another scalar type (differentiable: the
