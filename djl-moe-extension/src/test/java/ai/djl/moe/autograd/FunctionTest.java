@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Device;
+import ai.djl.moe.testing.TestDevices;
 import ai.djl.moe.autograd.TestFunctions.Multiply;
 import ai.djl.moe.autograd.TestFunctions.ScaleByOwnedParameter;
 import ai.djl.moe.autograd.TestFunctions.SplitWithIndex;
@@ -33,7 +33,7 @@ class FunctionTest {
 
     @BeforeEach
     void setUp() {
-        manager = NDManager.newBaseManager(Device.cpu(), "PyTorch");
+        manager = NDManager.newBaseManager(TestDevices.device(), "PyTorch");
     }
 
     @AfterEach

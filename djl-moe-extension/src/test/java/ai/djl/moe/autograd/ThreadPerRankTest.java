@@ -3,7 +3,7 @@ package ai.djl.moe.autograd;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
-import ai.djl.Device;
+import ai.djl.moe.testing.TestDevices;
 import ai.djl.moe.autograd.TestFunctions.Multiply;
 import ai.djl.moe.autograd.TestFunctions.Square;
 import ai.djl.ndarray.NDArray;
@@ -27,7 +27,7 @@ class ThreadPerRankTest {
 
     /** One rank's work: STEPS forward/backward passes; returns the final gradient. */
     private static double[] rankGradient(int rank, CyclicBarrier barrier) throws Exception {
-        try (NDManager manager = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+        try (NDManager manager = NDManager.newBaseManager(TestDevices.device(), "PyTorch")) {
             double[] data = new double[16];
             for (int i = 0; i < data.length; i++) {
                 data[i] = Math.sin(i + rank * 0.37);

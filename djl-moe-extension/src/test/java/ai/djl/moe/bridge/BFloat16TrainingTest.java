@@ -3,7 +3,7 @@ package ai.djl.moe.bridge;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Device;
+import ai.djl.moe.testing.TestDevices;
 import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -36,7 +36,7 @@ class BFloat16TrainingTest {
 
     @Test
     void mixedPrecisionGradientsTrackFloat32() {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+        try (NDManager m = NDManager.newBaseManager(TestDevices.device(), "PyTorch")) {
             m.getEngine().setRandomSeed(11);
             NDArray x = m.randomNormal(new Shape(32, 16));
             NDArray w1 = m.randomNormal(0, 0.3f, new Shape(16, 24), DataType.FLOAT32);
@@ -66,7 +66,7 @@ class BFloat16TrainingTest {
 
     @Test
     void pureBFloat16LeafReceivesBFloat16Gradient() {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+        try (NDManager m = NDManager.newBaseManager(TestDevices.device(), "PyTorch")) {
             NDArray w = BFloat16.toBFloat16(m.create(new float[] {0.5f, -1f, 2f, 4f}));
             w.setRequiresGradient(true);
             try (MoeGradientCollector gc = new MoeGradientCollector()) {
