@@ -1,6 +1,6 @@
 package ai.djl.moe.parallel;
 
-/** A parallel configuration breaks a {@link ConfigRule}; the message starts with the rule's name. */
+/** A configuration breaks a {@link ConfigRule}; the message starts with the rule's name. */
 public class InvalidParallelConfigException extends IllegalArgumentException {
 
     private static final long serialVersionUID = 1L;

@@ -206,7 +206,7 @@ public final class RankGenerator {
         return p;
     }
 
-    /** Reads {@code index} as a mixed-radix number over {@code axes} and returns its rank offset. */
+    /** Reads {@code index} as a mixed-radix number over {@code axes}; returns its rank offset. */
     private int offsetOf(int index, List<Axis> axes) {
         int offset = 0;
         int rest = index;
