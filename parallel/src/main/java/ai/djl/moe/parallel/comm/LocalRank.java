@@ -103,7 +103,9 @@ public final class LocalRank {
         for (int r : group.getRanks()) {
             if (r < 0 || r >= worldSize) {
                 throw new IllegalArgumentException(
-                        "group " + group + " names rank " + r + " outside the world of " + worldSize);
+                        String.format(
+                                "group %s names rank %d outside the world of %d",
+                                group, r, worldSize));
             }
         }
         return new LocalCommunicator(fabric, group, group.localRank(rank), timeout);

@@ -242,6 +242,24 @@ class LocalCollectivesTest {
         assertEquals(List.of(N, N, N), seen);
     }
 
+    @Test
+    void aCommunicatorWithAnotherTimeoutStaysInStep() {
+        List<long[]> results =
+                WORLD.run(
+                        rank -> {
+                            Communicator world = rank.world();
+                            Communicator quick = world.withTimeout(Duration.ofSeconds(5));
+                            assertEquals(Duration.ofSeconds(5), quick.getTimeout());
+                            NDArray x = rank.getManager().create(new long[] {rank.getRank()});
+                            long first = world.allReduce(x, ReduceOp.MAX).getLong(0);
+                            long second = quick.allReduce(x, ReduceOp.MIN).getLong(0);
+                            return new long[] {first, second};
+                        });
+        for (long[] result : results) {
+            assertArrayEquals(new long[] {N - 1, 0}, result);
+        }
+    }
+
     private static float[] append(float[] head, float[] source, int from, int count) {
         float[] result = new float[head.length + count];
         System.arraycopy(head, 0, result, 0, head.length);
