@@ -290,8 +290,8 @@ public final class ParallelConfig {
         /**
          * Sets the order string both rank generators read.
          *
-         * @param order axes separated by {@code -}, least significant first (default {@value
-         *     #DEFAULT_ORDER})
+         * @param order axes separated by {@code -}, least significant first (default {@link
+         *     ParallelConfig#DEFAULT_ORDER})
          * @return this builder
          */
         public Builder optOrder(String order) {

@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             VersionCommand.class,
             GroupsCommand.class,
+            LaunchCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class DjlMoe implements Runnable {

@@ -9,11 +9,9 @@ import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.ParallelMapping;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.io.PrintStream;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -24,26 +22,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** {@code djl-moe groups}, run through {@link DjlMoe#execute(String...)}. */
 class GroupsCommandTest {
-
-    /** What one run printed. */
-    private record Run(int exitCode, String out, String err) {}
-
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = DjlMoe.execute(args);
-            String printed = out.toString(StandardCharsets.UTF_8);
-            return new Run(code, printed, err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
 
     private static JsonObject fixture(String name) throws IOException {
         try (InputStream in =
@@ -64,7 +42,7 @@ class GroupsCommandTest {
             args.add("--" + key.replace('_', '-'));
             args.add(c.get(key).getAsString());
         }
-        Run run = run(args.toArray(new String[0]));
+        CliRun run = CliRun.of(args.toArray(new String[0]));
         assertEquals(0, run.exitCode(), run.err());
         assertEquals(1, run.out().strip().lines().count(), "one line of JSON");
         JsonObject actual = JsonParser.parseString(run.out()).getAsJsonObject();
@@ -82,7 +60,7 @@ class GroupsCommandTest {
 
     @Test
     void etpDefaultsToTp() {
-        Run run = run("groups", "--world-size", "8", "--tp", "2", "--ep", "2", "--json");
+        CliRun run = CliRun.of("groups", "--world-size", "8", "--tp", "2", "--ep", "2", "--json");
         JsonObject config =
                 JsonParser.parseString(run.out()).getAsJsonObject().getAsJsonObject("config");
         assertEquals(2, config.get("etp").getAsInt());
@@ -91,20 +69,20 @@ class GroupsCommandTest {
 
     @Test
     void invalidConfigExitsWithTheRuleName() {
-        Run run = run("groups", "--world-size", "12", "--tp", "8", "--json");
+        CliRun run = CliRun.of("groups", "--world-size", "12", "--tp", "8", "--json");
         assertEquals(2, run.exitCode());
         assertEquals("", run.out());
         assertTrue(run.err().contains("world-size-divisible-by-tp-cp-pp"), run.err());
-        Run order =
-                run("groups", "--world-size", "8", "--ep", "2", "--order", "tp-cp-dp-pp");
+        CliRun order =
+                CliRun.of("groups", "--world-size", "8", "--ep", "2", "--order", "tp-cp-dp-pp");
         assertEquals(2, order.exitCode());
         assertTrue(order.err().contains("order-names-every-axis-above-one"), order.err());
     }
 
     @Test
     void planListsEveryRankWithItsCoordinatesOnBothSides() {
-        Run run =
-                run(
+        CliRun run =
+                CliRun.of(
                         "groups", "--world-size", "16", "--tp", "2", "--pp", "2", "--ep", "4",
                         "--etp", "1");
         assertEquals(0, run.exitCode(), run.err());
