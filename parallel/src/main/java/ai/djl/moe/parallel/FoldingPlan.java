@@ -117,30 +117,33 @@ public final class FoldingPlan {
                 "#etp",
                 "#ep",
                 "#edp");
-        int lastStage = -1;
-        for (int r = 0; r < config.getWorldSize(); ++r) {
-            AttentionCoordinates a = mapping.getAttentionCoordinates(r);
-            ExpertCoordinates e = mapping.getExpertCoordinates(r);
-            if (a.pp() != lastStage && config.getPp() > 1) {
-                line(out, "  -- pipeline stage %d", a.pp());
-                lastStage = a.pp();
+        for (int stage = 0; stage < config.getPp(); ++stage) {
+            if (config.getPp() > 1) {
+                line(out, "  -- pipeline stage %d", stage);
             }
-            Object[] values = {
-                r,
-                a.tp(),
-                a.cp(),
-                a.dp(),
-                a.pp(),
-                e.etp(),
-                e.ep(),
-                e.edp(),
-                mapping.getGroupIndex(indexed[0], r),
-                mapping.getGroupIndex(indexed[1], r),
-                mapping.getGroupIndex(indexed[2], r),
-                mapping.getGroupIndex(indexed[3], r),
-                mapping.getGroupIndex(indexed[4], r)
-            };
-            line(out, "  %5d | %3d %3d %3d %3d | %4d %3d %4d | %5d %6d %5d %5d %5d", values);
+            for (int r = 0; r < config.getWorldSize(); ++r) {
+                AttentionCoordinates a = mapping.getAttentionCoordinates(r);
+                if (a.pp() != stage) {
+                    continue;
+                }
+                ExpertCoordinates e = mapping.getExpertCoordinates(r);
+                Object[] values = {
+                    r,
+                    a.tp(),
+                    a.cp(),
+                    a.dp(),
+                    a.pp(),
+                    e.etp(),
+                    e.ep(),
+                    e.edp(),
+                    mapping.getGroupIndex(indexed[0], r),
+                    mapping.getGroupIndex(indexed[1], r),
+                    mapping.getGroupIndex(indexed[2], r),
+                    mapping.getGroupIndex(indexed[3], r),
+                    mapping.getGroupIndex(indexed[4], r)
+                };
+                line(out, "  %5d | %3d %3d %3d %3d | %4d %3d %4d | %5d %6d %5d %5d %5d", values);
+            }
         }
     }
 

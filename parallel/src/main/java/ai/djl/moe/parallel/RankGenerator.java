@@ -58,12 +58,16 @@ public final class RankGenerator {
         }
         this.order = Collections.unmodifiableList(parseOrder(order, sizes));
         strides = new EnumMap<>(Axis.class);
-        int stride = 1;
+        long stride = 1;
         for (Axis axis : this.order) {
-            strides.put(axis, stride);
+            strides.put(axis, (int) stride);
             stride *= sizes.get(axis);
+            if (stride > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(
+                        "the sizes " + sizes + " make more than " + Integer.MAX_VALUE + " ranks");
+            }
         }
-        worldSize = stride;
+        worldSize = (int) stride;
     }
 
     /**

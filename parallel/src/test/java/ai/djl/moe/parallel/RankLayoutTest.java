@@ -2,6 +2,7 @@ package ai.djl.moe.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -97,5 +98,14 @@ class RankLayoutTest {
         }
         assertArrayEquals(new int[] {0, 8, 16}, generator.getRanks("cp").get(0));
         assertArrayEquals(generator.getRanks("dp-cp").get(1), generator.getRanks("cp-dp").get(1));
+    }
+
+    @Test
+    void sizesWhoseProductOverflowsAreRejected() {
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> new RankGenerator(1 << 16, 1, 1, 1 << 16, 1, "tp-dp"));
+        assertTrue(e.getMessage().contains("ranks"), e.getMessage());
     }
 }

@@ -20,6 +20,9 @@ import picocli.CommandLine.Option;
         description = "Print the rank layout and process groups of a parallel configuration.")
 public final class GroupsCommand implements Callable<Integer> {
 
+    /** The largest world listed: every rank appears in every kind of group. */
+    static final int MAX_WORLD_SIZE = 1 << 17;
+
     @Option(names = "--world-size", required = true, description = "Number of ranks.")
     private int worldSize;
 
@@ -50,6 +53,11 @@ public final class GroupsCommand implements Callable<Integer> {
     /** {@inheritDoc} */
     @Override
     public Integer call() {
+        if (worldSize > MAX_WORLD_SIZE) {
+            throw new UsageException(
+                    String.format(
+                            "--world-size %d is above the %d ranks listed", worldSize, MAX_WORLD_SIZE));
+        }
         ParallelConfig.Builder builder =
                 ParallelConfig.builder()
                         .setWorldSize(worldSize)

@@ -80,6 +80,14 @@ class GroupsCommandTest {
     }
 
     @Test
+    void worldsTooLargeToListAreRefused() {
+        String tooLarge = String.valueOf(GroupsCommand.MAX_WORLD_SIZE * 2);
+        CliRun run = CliRun.of("groups", "--world-size", tooLarge, "--json");
+        assertEquals(2, run.exitCode());
+        assertTrue(run.err().contains("--world-size " + tooLarge + " is above"), run.err());
+    }
+
+    @Test
     void planListsEveryRankWithItsCoordinatesOnBothSides() {
         CliRun run =
                 CliRun.of(
