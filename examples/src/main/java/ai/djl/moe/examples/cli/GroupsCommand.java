@@ -56,7 +56,8 @@ public final class GroupsCommand implements Callable<Integer> {
         if (worldSize > MAX_WORLD_SIZE) {
             throw new UsageException(
                     String.format(
-                            "--world-size %d is above the %d ranks listed", worldSize, MAX_WORLD_SIZE));
+                            "--world-size %d is above the %d ranks listed",
+                            worldSize, MAX_WORLD_SIZE));
         }
         ParallelConfig.Builder builder =
                 ParallelConfig.builder()
