@@ -14,11 +14,21 @@ public final class ProcessGroup {
      *
      * @param name the kind of group, e.g. {@code "ep"}
      * @param index the position of this group in the list of groups of its kind
-     * @param ranks the member ranks, in local-rank order
+     * @param ranks the member ranks, in local-rank order, distinct and non-negative
+     * @throws IllegalArgumentException for no ranks, a negative or a repeated rank
      */
     public ProcessGroup(String name, int index, int[] ranks) {
         if (ranks.length == 0) {
             throw new IllegalArgumentException("group " + name + "#" + index + " has no ranks");
+        }
+        int[] sorted = ranks.clone();
+        Arrays.sort(sorted);
+        for (int i = 0; i < sorted.length; ++i) {
+            if (sorted[i] < 0 || (i > 0 && sorted[i] == sorted[i - 1])) {
+                throw new IllegalArgumentException(
+                        "group " + name + "#" + index + " has a negative or repeated rank: "
+                                + Arrays.toString(ranks));
+            }
         }
         this.name = name;
         this.index = index;
