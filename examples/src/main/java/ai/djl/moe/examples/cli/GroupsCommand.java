@@ -23,6 +23,12 @@ public final class GroupsCommand implements Callable<Integer> {
     /** The largest world listed: every rank appears in every kind of group. */
     static final int MAX_WORLD_SIZE = 1 << 17;
 
+    @Option(
+            names = {"-h", "--help"},
+            usageHelp = true,
+            description = "Show this help message and exit.")
+    private boolean help;
+
     @Option(names = "--world-size", required = true, description = "Number of ranks.")
     private int worldSize;
 
@@ -44,7 +50,10 @@ public final class GroupsCommand implements Callable<Integer> {
     @Option(
             names = "--order",
             defaultValue = ParallelConfig.DEFAULT_ORDER,
-            description = "Axis order, least significant first (default: ${DEFAULT-VALUE}).")
+            description =
+                    "Axis order, least significant first: ${DEFAULT-VALUE} (default), "
+                            + ParallelConfig.TP_PP_DP_ORDER
+                            + " or another order of these axes.")
     private String order;
 
     @Option(names = "--json", description = "Print one JSON object instead of the plan.")

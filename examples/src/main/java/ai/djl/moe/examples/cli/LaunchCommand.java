@@ -23,6 +23,12 @@ import picocli.CommandLine.Parameters;
         })
 public final class LaunchCommand implements Callable<Integer> {
 
+    @Option(
+            names = {"-h", "--help"},
+            usageHelp = true,
+            description = "Show this help message and exit.")
+    private boolean help;
+
     @Option(names = "--nproc", required = true, description = "Number of ranks (processes).")
     private int nproc;
 
