@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 class NativeMemoryTest {
 
     private static final int CALLS = 20_000;
+    private static final int ELEMENTS = 16_384;
 
     /** glibc's {@code struct mallinfo2}: ten {@code size_t} counters. */
     @Structure.FieldOrder({
@@ -55,10 +56,10 @@ class NativeMemoryTest {
     private static void churn(NDManager parent, int calls) {
         for (int i = 0; i < calls; i++) {
             try (NDManager m = parent.newSubManager()) {
-                NDArray x = m.ones(new Shape(4096));
+                NDArray x = m.ones(new Shape(ELEMENTS));
                 NDArray bf = BFloat16.toBFloat16(x);
                 NDArray back = BFloat16.toFloat32(bf);
-                NDArray idx = m.zeros(new Shape(4096), ai.djl.ndarray.types.DataType.INT64);
+                NDArray idx = m.zeros(new Shape(ELEMENTS), ai.djl.ndarray.types.DataType.INT64);
                 AtenOps.scatterAdd(back, 0, idx, x);
                 TensorInfo.of(bf);
             }
@@ -72,9 +73,10 @@ class NativeMemoryTest {
             long before = mallocInUse();
             churn(m, CALLS);
             long after = mallocInUse();
-            // one leaked tensor handle per iteration would keep >= 8 KiB alive: >= 160 MB in all
+            // one leaked tensor handle per iteration would keep >= 32 KiB alive (>= 640 MiB in
+            // all); the allowance covers allocator and JNA bookkeeping noise
             long growth = after - before;
-            assertTrue(growth < 8L << 20, "native memory in use grew by " + growth + " bytes");
+            assertTrue(growth < 64L << 20, "native memory in use grew by " + growth + " bytes");
         }
     }
 }
