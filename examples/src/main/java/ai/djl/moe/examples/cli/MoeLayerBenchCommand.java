@@ -20,8 +20,9 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe bench moe-layer}: forward + backward time of {@code MoeBlock} (dropless, sliced
- * expert compute) against {@link NaiveMoeLayer} on the same weights and input, in one run, printed
- * as one JSON line with the speed-up.
+ * expert compute) against {@link NaiveMoeLayer} on the same weights and input, in one run (the two
+ * alternate, so load from other processes hits both alike), printed as one JSON line with the
+ * medians and the speed-up.
  */
 @Command(name = "moe-layer", description = "MoeBlock vs the naive masked DJL MoE, fwd+bwd (JSON).")
 public final class MoeLayerBenchCommand implements Callable<Integer> {
@@ -85,10 +86,19 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
                             block.namedParameters().get("experts_gate_up_proj").getArray(),
                             block.namedParameters().get("experts_down_proj").getArray(),
                             topK);
-            double ours =
-                    medianMillis(
-                            manager, input, x -> block.forwardWithRouting(store, x, true).output());
-            double baseline = medianMillis(manager, input, naive::forward);
+            UnaryOperator<NDArray> ours = x -> block.forwardWithRouting(store, x, true).output();
+            double[] oursMillis = new double[iterations];
+            double[] naiveMillis = new double[iterations];
+            for (int i = -warmup; i < iterations; i++) {
+                double a = fwdBwdMillis(manager, input, ours);
+                double b = fwdBwdMillis(manager, input, naive::forward);
+                if (i >= 0) {
+                    oursMillis[i] = a;
+                    naiveMillis[i] = b;
+                }
+            }
+            double oursMedian = median(oursMillis);
+            double naiveMedian = median(naiveMillis);
             System.out.println(
                     String.format(
                             Locale.ROOT,
@@ -102,30 +112,30 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
                             topK,
                             iterations,
                             Runtime.getRuntime().availableProcessors(),
-                            ours,
-                            baseline,
-                            baseline / ours));
+                            oursMedian,
+                            naiveMedian,
+                            naiveMedian / oursMedian));
         }
         return 0;
     }
 
-    private double medianMillis(NDManager manager, NDArray input, UnaryOperator<NDArray> layer) {
-        double[] times = new double[iterations];
-        for (int i = -warmup; i < iterations; i++) {
-            try (NDManager step = manager.newSubManager()) {
-                NDArray x = input.duplicate();
-                x.attach(step);
-                long start = System.nanoTime();
-                try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-                    x.setRequiresGradient(true);
-                    collector.backward(layer.apply(x).sum());
-                }
-                if (i >= 0) {
-                    times[i] = (System.nanoTime() - start) / 1e6;
-                }
+    private static double fwdBwdMillis(
+            NDManager manager, NDArray input, UnaryOperator<NDArray> layer) {
+        try (NDManager step = manager.newSubManager()) {
+            NDArray x = input.duplicate();
+            x.attach(step);
+            long start = System.nanoTime();
+            try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+                x.setRequiresGradient(true);
+                collector.backward(layer.apply(x).sum());
             }
+            return (System.nanoTime() - start) / 1e6;
         }
-        Arrays.sort(times);
-        return times[iterations / 2];
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 }
