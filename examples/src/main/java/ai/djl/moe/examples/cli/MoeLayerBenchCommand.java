@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import java.util.Arrays;
@@ -48,6 +49,12 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "2", description = "Untimed runs (default 2).")
     private int warmup;
 
+    @Option(
+            names = "--threads",
+            defaultValue = "0",
+            description = "libtorch intra-op threads (default 0: the engine's default).")
+    private int threads;
+
     /** {@inheritDoc} */
     @Override
     public Integer call() {
@@ -57,8 +64,12 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
                         "--tokens, --hidden, --ffn, --experts, --topk and --iterations must be positive");
             }
         }
-        if (warmup < 0) {
-            throw new UsageException("--warmup must be >= 0");
+        if (warmup < 0 || threads < 0) {
+            throw new UsageException("--warmup and --threads must be >= 0");
+        }
+        if (threads > 0) {
+            Engine.getEngine("PyTorch"); // loads libtorch before the thread setting
+            JniUtils.setNumThreads(threads);
         }
         MoeBlock block =
                 MoeBlock.builder()
@@ -111,7 +122,7 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
                             experts,
                             topK,
                             iterations,
-                            Runtime.getRuntime().availableProcessors(),
+                            JniUtils.getNumThreads(),
                             oursMedian,
                             naiveMedian,
                             naiveMedian / oursMedian));
