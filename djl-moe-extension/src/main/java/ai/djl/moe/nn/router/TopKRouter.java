@@ -130,6 +130,15 @@ public class TopKRouter extends AbstractBlock {
     }
 
     /**
+     * Returns whether the router has an aux-loss-free expert bias.
+     *
+     * @return true if built with {@link Builder#optExpertBias(float)}
+     */
+    public boolean hasExpertBias() {
+        return expertBias != null;
+    }
+
+    /**
      * Routes tokens.
      *
      * @param parameterStore the parameter store
