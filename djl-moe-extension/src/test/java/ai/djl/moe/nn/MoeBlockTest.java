@@ -118,6 +118,41 @@ class MoeBlockTest {
         }
     }
 
+    @Test
+    void routerComputesInFloat32ForHalfInput() {
+        TopKRouter router = TopKRouter.builder().setNumExperts(4).setTopK(2).build();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            router.initialize(manager, DataType.FLOAT16, new Shape(5, 8));
+            assertEquals(DataType.FLOAT32, router.getParameters().get("weight").getArray().getDataType());
+            NDArray tokens = manager.randomNormal(new Shape(5, 8)).toType(DataType.FLOAT16, false);
+            var routing = router.route(new ParameterStore(manager, false), tokens, 5, false);
+            assertEquals(DataType.FLOAT32, routing.logits().getDataType());
+            assertEquals(DataType.FLOAT32, routing.weights().getDataType());
+            NDArray expected =
+                    tokens.toType(DataType.FLOAT32, false)
+                            .matMul(router.getParameters().get("weight").getArray().transpose());
+            assertArrayEquals(expected.toFloatArray(), routing.logits().toFloatArray(), 1e-6f);
+        }
+    }
+
+    @Test
+    void inputJitterOnlyInTraining() {
+        TopKRouter router = TopKRouter.builder().setNumExperts(4).setTopK(2).optInputJitter(0.3f).build();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            router.initialize(manager, DataType.FLOAT32, new Shape(6, 8));
+            ParameterStore store = new ParameterStore(manager, false);
+            NDArray x = manager.randomNormal(new Shape(6, 8));
+            float[] plain = x.matMul(router.getParameters().get("weight").getArray().transpose()).toFloatArray();
+            assertArrayEquals(plain, router.route(store, x, 6, false).logits().toFloatArray(), 1e-6f);
+            float[] jittered = router.route(store, x, 6, true).logits().toFloatArray();
+            double maxDiff = 0;
+            for (int i = 0; i < plain.length; i++) {
+                maxDiff = Math.max(maxDiff, Math.abs(plain[i] - jittered[i]));
+            }
+            assertTrue(maxDiff > 1e-4, "training logits should be jittered");
+        }
+    }
+
     private static MoeBlock block(
             int experts, int topK, ExpertActivation activation, boolean shared, AuxLossRecorder recorder) {
         TopKRouter.Builder router = TopKRouter.builder().setNumExperts(experts).setTopK(topK);
