@@ -4,6 +4,7 @@ import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.nn.Block;
 import ai.djl.training.Trainer;
 import ai.djl.training.listener.TrainingListenerAdapter;
+
 import java.util.ArrayList;
 import java.util.List;
 

@@ -9,6 +9,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.ByteBuffer;
@@ -19,8 +23,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Decoding of every supported dtype and rejection of malformed headers. */
 class SafetensorsFileTest {
@@ -50,13 +52,18 @@ class SafetensorsFileTest {
         try (SafetensorsFile st = SafetensorsFile.open(file);
                 NDManager manager = NDManager.newBaseManager()) {
             assertEquals("pt", st.metadata().get("format"));
-            assertEquals(Arrays.asList("f32", "f16", "bf16", "i64", "i32"), st.names().stream().toList());
-            assertArrayEquals(new float[] {1.5f, -2f, 3.25f}, st.load("f32", manager).toFloatArray());
+            assertEquals(
+                    Arrays.asList("f32", "f16", "bf16", "i64", "i32"),
+                    st.names().stream().toList());
+            assertArrayEquals(
+                    new float[] {1.5f, -2f, 3.25f}, st.load("f32", manager).toFloatArray());
             NDArray f16 = st.load("f16", manager);
             assertEquals(DataType.FLOAT32, f16.getDataType());
             assertArrayEquals(new float[] {1f, -0.5f, 65504f}, f16.toFloatArray());
-            assertArrayEquals(new float[] {3.140625f, -9999220736f}, st.load("bf16", manager).toFloatArray());
-            assertArrayEquals(new long[] {Long.MAX_VALUE, -7}, st.load("i64", manager).toLongArray());
+            assertArrayEquals(
+                    new float[] {3.140625f, -9999220736f}, st.load("bf16", manager).toFloatArray());
+            assertArrayEquals(
+                    new long[] {Long.MAX_VALUE, -7}, st.load("i64", manager).toLongArray());
             NDArray i32 = st.load("i32", manager);
             assertEquals(new Shape(1, 2), i32.getShape());
             assertArrayEquals(new int[] {42, -1}, i32.toIntArray());
@@ -67,7 +74,10 @@ class SafetensorsFileTest {
     @Test
     void readsHuggingFaceFixture() throws IOException, URISyntaxException {
         Path fixture =
-                Path.of(getClass().getResource("/hf-blocks/mixtral-block/block.safetensors").toURI());
+                Path.of(
+                        getClass()
+                                .getResource("/hf-blocks/mixtral-block/block.safetensors")
+                                .toURI());
         try (SafetensorsFile st = SafetensorsFile.open(fixture);
                 NDManager manager = NDManager.newBaseManager()) {
             assertEquals(new Shape(4, 256, 64), st.info("param.experts.gate_up_proj").shape());
@@ -82,20 +92,30 @@ class SafetensorsFileTest {
         String ok = "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}";
         assertRejected(write("{" + ok + "}", new byte[4]), "'a'", "truncated");
         assertRejected(
-                write("{" + ok + ",\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", new byte[8]),
+                write(
+                        "{"
+                                + ok
+                                + ",\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                        new byte[8]),
                 "overlaps",
                 "'b'");
         assertRejected(write("{" + ok + "," + ok + "}", new byte[8]), "duplicate", "'a'");
         assertRejected(
-                write("{\"c\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]),
+                write(
+                        "{\"c\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                        new byte[8]),
                 "'c'",
                 "Q4");
         assertRejected(
-                write("{\"d\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8]),
+                write(
+                        "{\"d\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}",
+                        new byte[8]),
                 "'d'",
                 "expected 12");
         assertRejected(
-                write("{\"e\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", new byte[8]),
+                write(
+                        "{\"e\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}",
+                        new byte[8]),
                 "'e'",
                 "data_offsets");
         assertRejected(write("{\"a\": [1,", new byte[0]), "not valid JSON");
@@ -114,7 +134,10 @@ class SafetensorsFileTest {
         long offset = (1L << 31) + 12;
         String header =
                 "{\"far\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":["
-                        + offset + "," + (offset + 8) + "]}}";
+                        + offset
+                        + ","
+                        + (offset + 8)
+                        + "]}}";
         Path file = write(header, new byte[0]);
         long dataStart = Files.size(file);
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
@@ -130,16 +153,21 @@ class SafetensorsFileTest {
 
     @Test
     void unknownTensorNamed() throws IOException {
-        Path file = write("{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", new byte[4]);
+        Path file =
+                write(
+                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
+                        new byte[4]);
         try (SafetensorsFile st = SafetensorsFile.open(file)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> st.info("zz"));
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> st.info("zz"));
             assertTrue(e.getMessage().contains("'zz'"), e.getMessage());
         }
     }
 
     private void assertRejected(Path file, String... fragments) {
         SafetensorsFormatException e =
-                assertThrows(SafetensorsFormatException.class, () -> SafetensorsFile.open(file).close());
+                assertThrows(
+                        SafetensorsFormatException.class, () -> SafetensorsFile.open(file).close());
         for (String fragment : fragments) {
             assertTrue(e.getMessage().contains(fragment), e.getMessage() + " lacks " + fragment);
         }
@@ -147,7 +175,8 @@ class SafetensorsFileTest {
 
     private Path write(String header, byte[] data) throws IOException {
         byte[] json = header.getBytes(StandardCharsets.UTF_8);
-        ByteBuffer buffer = ByteBuffer.allocate(8 + json.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buffer =
+                ByteBuffer.allocate(8 + json.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
         buffer.putLong(json.length).put(json).put(data);
         Path file = Files.createTempFile(dir, "t", ".safetensors");
         Files.write(file, buffer.array());

@@ -17,8 +17,10 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
-import java.util.Random;
+
 import org.junit.jupiter.api.Test;
+
+import java.util.Random;
 
 /** Invalid configurations and inputs fail with a clear message; edge cases work. */
 class MoeBadInputTest {
@@ -55,7 +57,8 @@ class MoeBadInputTest {
         assertTrue(e.getMessage().contains("'relu'"), e.getMessage());
         assertEquals(ScoreFunction.SIGMOID, ScoreFunction.fromName("Sigmoid"));
         IllegalArgumentException a =
-                assertThrows(IllegalArgumentException.class, () -> ExpertActivation.fromName("tanh"));
+                assertThrows(
+                        IllegalArgumentException.class, () -> ExpertActivation.fromName("tanh"));
         assertTrue(a.getMessage().contains("'tanh'"), a.getMessage());
     }
 
@@ -63,13 +66,22 @@ class MoeBadInputTest {
     void invalidGroupsAndMismatchedParts() {
         assertThrows(
                 IllegalArgumentException.class,
-                () -> TopKRouter.builder().setNumExperts(6).setTopK(2).optGroupLimited(4, 2).build());
+                () ->
+                        TopKRouter.builder()
+                                .setNumExperts(6)
+                                .setTopK(2)
+                                .optGroupLimited(4, 2)
+                                .build());
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
                         () ->
                                 MoeBlock.builder()
-                                        .setRouter(TopKRouter.builder().setNumExperts(4).setTopK(2).build())
+                                        .setRouter(
+                                                TopKRouter.builder()
+                                                        .setNumExperts(4)
+                                                        .setTopK(2)
+                                                        .build())
                                         .setExperts(experts(8))
                                         .build());
         assertTrue(e.getMessage().contains("router has 4 experts"), e.getMessage());
@@ -84,7 +96,9 @@ class MoeBadInputTest {
             IllegalArgumentException e =
                     assertThrows(
                             IllegalArgumentException.class,
-                            () -> block.forwardWithRouting(store, manager.ones(new Shape(3, 5)), false));
+                            () ->
+                                    block.forwardWithRouting(
+                                            store, manager.ones(new Shape(3, 5)), false));
             assertTrue(e.getMessage().contains("hidden size 4"), e.getMessage());
             assertThrows(
                     IllegalArgumentException.class,
@@ -123,8 +137,12 @@ class MoeBadInputTest {
                     .getArray()
                     .set(new float[] {1, 0, 0, 0, 1, 0, 0, 0, -1, 0, 0, 0, -1, 0, 0, 0});
             Random random = new Random(3);
-            params.get("experts_gate_up_proj").getArray().set(MoeOptionsTest.randomFloats(random, 4 * 6 * HIDDEN));
-            params.get("experts_down_proj").getArray().set(MoeOptionsTest.randomFloats(random, 4 * HIDDEN * 3));
+            params.get("experts_gate_up_proj")
+                    .getArray()
+                    .set(MoeOptionsTest.randomFloats(random, 4 * 6 * HIDDEN));
+            params.get("experts_down_proj")
+                    .getArray()
+                    .set(MoeOptionsTest.randomFloats(random, 4 * HIDDEN * 3));
             float[] x = MoeOptionsTest.randomFloats(random, 5 * HIDDEN);
             for (int t = 0; t < 5; t++) {
                 x[t * HIDDEN] = 1 + Math.abs(x[t * HIDDEN]);
@@ -139,7 +157,13 @@ class MoeBadInputTest {
             NDArray grad = params.get("experts_gate_up_proj").getArray().getGradient();
             assertEquals(0f, grad.get("2:").abs().sum().getFloat());
             assertTrue(grad.get(":2").abs().sum().getFloat() > 0);
-            assertTrue(out.output().isInfinite().logicalOr(out.output().isNaN()).countNonzero().getLong() == 0);
+            assertTrue(
+                    out.output()
+                                    .isInfinite()
+                                    .logicalOr(out.output().isNaN())
+                                    .countNonzero()
+                                    .getLong()
+                            == 0);
         }
     }
 

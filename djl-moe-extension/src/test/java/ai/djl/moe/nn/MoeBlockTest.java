@@ -16,13 +16,15 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
+
+import org.junit.jupiter.api.Test;
+
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 
 /** MoeBlock as a DJL block: parameters, output shapes, save/load, recording only in training. */
 class MoeBlockTest {
@@ -50,7 +52,10 @@ class MoeBlockTest {
             assertEquals(new Shape(8, 16, 12), p.get("experts_down_proj").getArray().getShape());
             assertEquals(new Shape(1, 16), p.get("shared_expert_gate").getArray().getShape());
             NDArray out =
-                    block.forward(new ParameterStore(manager, false), new NDList(manager.randomNormal(input)), false)
+                    block.forward(
+                                    new ParameterStore(manager, false),
+                                    new NDList(manager.randomNormal(input)),
+                                    false)
                             .singletonOrThrow();
             assertEquals(input, out.getShape());
         }
@@ -65,7 +70,8 @@ class MoeBlockTest {
                     new Shape(4, 12, 8),
                     block.namedParameters().get("experts_gate_up_proj").getArray().getShape());
             NDArray x = manager.randomNormal(new Shape(3, 8));
-            NDArray out = block.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+            NDArray out =
+                    block.forward(new ParameterStore(manager, false), new NDList(x), false).head();
             assertEquals(new Shape(3, 8), out.getShape());
         }
     }
@@ -79,7 +85,8 @@ class MoeBlockTest {
             original.saveParameters(new DataOutputStream(bytes));
 
             MoeBlock restored = block(4, 2, ExpertActivation.SWIGLU, true, null);
-            restored.loadParameters(manager, new DataInputStream(new ByteArrayInputStream(bytes.toByteArray())));
+            restored.loadParameters(
+                    manager, new DataInputStream(new ByteArrayInputStream(bytes.toByteArray())));
             NDArray x = manager.randomNormal(new Shape(6, 8));
             ParameterStore store = new ParameterStore(manager, false);
             float[] a = original.forward(store, new NDList(x), false).head().toFloatArray();
@@ -93,7 +100,9 @@ class MoeBlockTest {
                             () ->
                                     other.loadParameters(
                                             manager,
-                                            new DataInputStream(new ByteArrayInputStream(bytes.toByteArray()))));
+                                            new DataInputStream(
+                                                    new ByteArrayInputStream(
+                                                            bytes.toByteArray()))));
             assertTrue(e.getMessage().contains("4 experts"), e.getMessage());
         }
     }
@@ -114,7 +123,9 @@ class MoeBlockTest {
             assertEquals("layer0", losses.get(0).source());
             assertEquals("load_balancing", losses.get(0).kind());
             assertEquals(
-                    0.01f * losses.get(0).value().getFloat(), losses.get(0).scaled().getFloat(), 1e-9f);
+                    0.01f * losses.get(0).value().getFloat(),
+                    losses.get(0).scaled().getFloat(),
+                    1e-9f);
         }
     }
 
@@ -123,7 +134,9 @@ class MoeBlockTest {
         TopKRouter router = TopKRouter.builder().setNumExperts(4).setTopK(2).build();
         try (NDManager manager = NDManager.newBaseManager()) {
             router.initialize(manager, DataType.FLOAT16, new Shape(5, 8));
-            assertEquals(DataType.FLOAT32, router.getParameters().get("weight").getArray().getDataType());
+            assertEquals(
+                    DataType.FLOAT32,
+                    router.getParameters().get("weight").getArray().getDataType());
             NDArray tokens = manager.randomNormal(new Shape(5, 8)).toType(DataType.FLOAT16, false);
             var routing = router.route(new ParameterStore(manager, false), tokens, 5, false);
             assertEquals(DataType.FLOAT32, routing.logits().getDataType());
@@ -137,13 +150,17 @@ class MoeBlockTest {
 
     @Test
     void inputJitterOnlyInTraining() {
-        TopKRouter router = TopKRouter.builder().setNumExperts(4).setTopK(2).optInputJitter(0.3f).build();
+        TopKRouter router =
+                TopKRouter.builder().setNumExperts(4).setTopK(2).optInputJitter(0.3f).build();
         try (NDManager manager = NDManager.newBaseManager()) {
             router.initialize(manager, DataType.FLOAT32, new Shape(6, 8));
             ParameterStore store = new ParameterStore(manager, false);
             NDArray x = manager.randomNormal(new Shape(6, 8));
-            float[] plain = x.matMul(router.getParameters().get("weight").getArray().transpose()).toFloatArray();
-            assertArrayEquals(plain, router.route(store, x, 6, false).logits().toFloatArray(), 1e-6f);
+            float[] plain =
+                    x.matMul(router.getParameters().get("weight").getArray().transpose())
+                            .toFloatArray();
+            assertArrayEquals(
+                    plain, router.route(store, x, 6, false).logits().toFloatArray(), 1e-6f);
             float[] jittered = router.route(store, x, 6, true).logits().toFloatArray();
             double maxDiff = 0;
             for (int i = 0; i < plain.length; i++) {
@@ -154,7 +171,11 @@ class MoeBlockTest {
     }
 
     private static MoeBlock block(
-            int experts, int topK, ExpertActivation activation, boolean shared, AuxLossRecorder recorder) {
+            int experts,
+            int topK,
+            ExpertActivation activation,
+            boolean shared,
+            AuxLossRecorder recorder) {
         TopKRouter.Builder router = TopKRouter.builder().setNumExperts(experts).setTopK(topK);
         if (recorder != null) {
             router.optAuxLossRecorder(recorder, "layer0");

@@ -20,10 +20,12 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
+
+import org.junit.jupiter.api.Test;
+
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
 
 /**
  * Router, dispatcher and loss options the Hugging Face fixtures do not cover, against the
@@ -141,18 +143,23 @@ class MoeOptionsTest {
 
     @Test
     void expertBiasUpdateFollowsLoad() {
-        TopKRouter router = TopKRouter.builder().setNumExperts(4).setTopK(1).optExpertBias(0.1f).build();
+        TopKRouter router =
+                TopKRouter.builder().setNumExperts(4).setTopK(1).optExpertBias(0.1f).build();
         try (NDManager manager = NDManager.newBaseManager()) {
             router.initialize(manager, DataType.FLOAT32, new Shape(6, HIDDEN));
-            router.getParameters().get("weight").getArray().set(new float[] {
-                1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1});
+            router.getParameters()
+                    .get("weight")
+                    .getArray()
+                    .set(new float[] {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1});
             // tokens 0..3 pick expert 0, tokens 4..5 pick expert 1; experts 2 and 3 idle
             float[] x = new float[6 * HIDDEN];
             for (int t = 0; t < 6; t++) {
                 x[t * HIDDEN + (t < 4 ? 0 : 1)] = 1;
             }
             NDArray tokens = manager.create(x, new Shape(6, HIDDEN));
-            long[] counts = router.route(new ParameterStore(manager, false), tokens, 6, true).tokensPerExpert();
+            long[] counts =
+                    router.route(new ParameterStore(manager, false), tokens, 6, true)
+                            .tokensPerExpert();
             assertArrayEquals(new long[] {4, 2, 0, 0}, counts);
             router.updateExpertBias();
             float[] bias = router.getParameters().get("expert_bias").getArray().toFloatArray();
@@ -225,7 +232,10 @@ class MoeOptionsTest {
 
     /** What a comparison saw. */
     private record Outcome(
-            double[][] input, long[][] selected, long dropped, List<AuxLossRecorder.AuxLoss> recorded) {}
+            double[][] input,
+            long[][] selected,
+            long dropped,
+            List<AuxLossRecorder.AuxLoss> recorded) {}
 
     private static TopKRouter plainRouter(int experts, int topK, AuxLossRecorder recorder) {
         return TopKRouter.builder()
@@ -258,7 +268,12 @@ class MoeOptionsTest {
     }
 
     private static Outcome compare(
-            MoeBlock block, AuxLossRecorder recorder, ReferenceMoe ref, int batch, int seq, long seed) {
+            MoeBlock block,
+            AuxLossRecorder recorder,
+            ReferenceMoe ref,
+            int batch,
+            int seq,
+            long seed) {
         Random random = new Random(seed);
         int e = block.getRouter().getNumExperts();
         int tokens = batch * seq;
@@ -292,30 +307,48 @@ class MoeOptionsTest {
                 input.setRequiresGradient(true);
                 out = block.forwardWithRouting(new ParameterStore(manager, false), input, true);
                 recorded = recorder.peek();
-                collector.backward(loss.evaluate(new NDList(upstreamArray), new NDList(out.output())));
+                collector.backward(
+                        loss.evaluate(new NDList(upstreamArray), new NDList(out.output())));
             }
             assertTrue(recorder.peek().isEmpty(), "MoeLoss drains the recorder");
 
             ReferenceMoe.Result expected = ref.forward(x);
             assertClose("output", flatten(expected.out), out.output().toFloatArray(), TOLERANCE);
             assertEquals(expected.dropped, out.droppedSlots(), "dropped slots");
-            assertEquals(expected.aux, out.routing().loadBalancingLoss().getFloat(), 1e-5 * expected.aux);
+            assertEquals(
+                    expected.aux,
+                    out.routing().loadBalancingLoss().getFloat(),
+                    1e-5 * expected.aux);
             if (ref.zCoefficient > 0) {
                 assertEquals(expected.z, out.routing().zLoss().getFloat(), 1e-5 * expected.z);
             }
-            assertClose("grad input", fd(ref, x, upstream, x), input.getGradient().toFloatArray(), TOLERANCE);
-            assertClose("grad router", fd(ref, x, upstream, ref.router),
-                    params.get("router_weight").getArray().getGradient().toFloatArray(), TOLERANCE);
-            assertClose("grad gate_up_proj", fd3(ref, x, upstream, ref.gateUp),
-                    params.get("experts_gate_up_proj").getArray().getGradient().toFloatArray(), TOLERANCE);
-            assertClose("grad down_proj", fd3(ref, x, upstream, ref.down),
-                    params.get("experts_down_proj").getArray().getGradient().toFloatArray(), TOLERANCE);
+            assertClose(
+                    "grad input",
+                    fd(ref, x, upstream, x),
+                    input.getGradient().toFloatArray(),
+                    TOLERANCE);
+            assertClose(
+                    "grad router",
+                    fd(ref, x, upstream, ref.router),
+                    params.get("router_weight").getArray().getGradient().toFloatArray(),
+                    TOLERANCE);
+            assertClose(
+                    "grad gate_up_proj",
+                    fd3(ref, x, upstream, ref.gateUp),
+                    params.get("experts_gate_up_proj").getArray().getGradient().toFloatArray(),
+                    TOLERANCE);
+            assertClose(
+                    "grad down_proj",
+                    fd3(ref, x, upstream, ref.down),
+                    params.get("experts_down_proj").getArray().getGradient().toFloatArray(),
+                    TOLERANCE);
             long[][] selected = new long[tokens][];
             long[] flat = out.routing().expertIndices().toLongArray();
             int k = out.routing().topK();
             for (int t = 0; t < tokens; t++) {
                 selected[t] = Arrays.copyOfRange(flat, t * k, (t + 1) * k);
-                assertArrayEquals(toLong(expected.selected[t]), selected[t], "experts of token " + t);
+                assertArrayEquals(
+                        toLong(expected.selected[t]), selected[t], "experts of token " + t);
             }
             return new Outcome(x, selected, out.droppedSlots(), recorded);
         }
@@ -332,7 +365,8 @@ class MoeOptionsTest {
         return grad;
     }
 
-    private static double[] fd3(ReferenceMoe ref, double[][] x, double[][] up, double[][][] target) {
+    private static double[] fd3(
+            ReferenceMoe ref, double[][] x, double[][] up, double[][][] target) {
         double[][] rows = Arrays.stream(target).flatMap(Arrays::stream).toArray(double[][]::new);
         return fd(ref, x, up, rows);
     }
@@ -404,7 +438,9 @@ class MoeOptionsTest {
     }
 
     private static int[][] toInt(long[][] v) {
-        return Arrays.stream(v).map(r -> Arrays.stream(r).mapToInt(l -> (int) l).toArray()).toArray(int[][]::new);
+        return Arrays.stream(v)
+                .map(r -> Arrays.stream(r).mapToInt(l -> (int) l).toArray())
+                .toArray(int[][]::new);
     }
 
     /** {@code sum(prediction * label)}: the upstream gradient as a loss. */

@@ -5,8 +5,8 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * An independent plain-Java MoE layer (per-token loops over double arrays) used as the reference
- * of the option tests; gradients come from central finite differences of {@link #loss}.
+ * An independent plain-Java MoE layer (per-token loops over double arrays) used as the reference of
+ * the option tests; gradients come from central finite differences of {@link #loss}.
  */
 final class ReferenceMoe {
 

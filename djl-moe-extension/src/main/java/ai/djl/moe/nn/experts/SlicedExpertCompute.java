@@ -34,11 +34,16 @@ public final class SlicedExpertCompute implements ExpertCompute {
         for (int e = 0; e < numExperts; e++) {
             if (tokensPerExpert[e] > 0) {
                 outputs.add(
-                        mlp(blocks.get(e), gateUps.get(e).squeeze(0), downs.get(e).squeeze(0), activation));
+                        mlp(
+                                blocks.get(e),
+                                gateUps.get(e).squeeze(0),
+                                downs.get(e).squeeze(0),
+                                activation));
             }
         }
         if (outputs.isEmpty()) {
-            return tokens.getManager().zeros(new Shape(0, downProj.getShape().get(1)), tokens.getDataType());
+            return tokens.getManager()
+                    .zeros(new Shape(0, downProj.getShape().get(1)), tokens.getDataType());
         }
         return outputs.size() == 1 ? outputs.singletonOrThrow() : NDArrays.concat(outputs);
     }

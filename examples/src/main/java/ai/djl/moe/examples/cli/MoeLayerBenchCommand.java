@@ -12,12 +12,14 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.function.UnaryOperator;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe bench moe-layer}: forward + backward time of {@code MoeBlock} (dropless, sliced
@@ -61,7 +63,8 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
         for (int v : new int[] {tokens, hidden, ffn, experts, topK, iterations}) {
             if (v <= 0) {
                 throw new UsageException(
-                        "--tokens, --hidden, --ffn, --experts, --topk and --iterations must be positive");
+                        "--tokens, --hidden, --ffn, --experts, --topk and --iterations must be"
+                            + " positive");
             }
         }
         if (warmup < 0 || threads < 0) {
@@ -113,9 +116,9 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
             System.out.println(
                     String.format(
                             Locale.ROOT,
-                            "{\"tokens\":%d, \"hidden\":%d, \"ffn\":%d, \"experts\":%d, \"topk\":%d,"
-                                    + " \"iterations\":%d, \"threads\":%d, \"moe_layer_ms\":%.3f,"
-                                    + " \"naive_ms\":%.3f, \"speedup\":%.2f}",
+                            "{\"tokens\":%d, \"hidden\":%d, \"ffn\":%d, \"experts\":%d,"
+                                + " \"topk\":%d, \"iterations\":%d, \"threads\":%d,"
+                                + " \"moe_layer_ms\":%.3f, \"naive_ms\":%.3f, \"speedup\":%.2f}",
                             tokens,
                             hidden,
                             ffn,

@@ -3,6 +3,9 @@ package ai.djl.moe.examples.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -10,12 +13,10 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code djl-moe block-parity} on the Hugging Face fixtures of the extension's test resources:
- * exit 0 and one JSON line on parity, 1 when the block differs, 2 for unusable input.
+ * {@code djl-moe block-parity} on the Hugging Face fixtures of the extension's test resources: exit
+ * 0 and one JSON line on parity, 1 when the block differs, 2 for unusable input.
  */
 class BlockParityCommandTest {
 
@@ -31,8 +32,11 @@ class BlockParityCommandTest {
             assertEquals(1, lines.length, run.out);
             for (String key :
                     new String[] {
-                        "\"output_max_abs_err\"", "\"grad_input_max_abs_err\"",
-                        "\"grad_param_max_abs_err\"", "\"aux_loss\"", "\"ref_aux_loss\""
+                        "\"output_max_abs_err\"",
+                        "\"grad_input_max_abs_err\"",
+                        "\"grad_param_max_abs_err\"",
+                        "\"aux_loss\"",
+                        "\"ref_aux_loss\""
                     }) {
                 assertTrue(lines[0].contains(key), lines[0]);
             }
@@ -43,7 +47,9 @@ class BlockParityCommandTest {
     void differingBlockFailsCheck() throws IOException {
         Path folder = copyFixture("qwen2-moe-block");
         Path meta = folder.resolve("meta.json");
-        String json = Files.readString(meta).replace("\"norm_topk_prob\": false", "\"norm_topk_prob\": true");
+        String json =
+                Files.readString(meta)
+                        .replace("\"norm_topk_prob\": false", "\"norm_topk_prob\": true");
         Files.writeString(meta, json);
         assertEquals(1, run("block-parity", "--fixture", folder.toString()).code);
     }
@@ -52,7 +58,10 @@ class BlockParityCommandTest {
     void unusableFixtureIsUsageError() throws IOException {
         Path folder = copyFixture("mixtral-block");
         Path meta = folder.resolve("meta.json");
-        Files.writeString(meta, Files.readString(meta).replace("\"num_local_experts\": 4", "\"num_local_experts\": 8"));
+        Files.writeString(
+                meta,
+                Files.readString(meta)
+                        .replace("\"num_local_experts\": 4", "\"num_local_experts\": 8"));
         Run wrongShape = run("block-parity", "--fixture", folder.toString());
         assertEquals(2, wrongShape.code);
         assertTrue(wrongShape.err.contains("param.gate.weight"), wrongShape.err);
@@ -68,7 +77,8 @@ class BlockParityCommandTest {
         Path folder = dir.resolve(name);
         Files.createDirectories(folder);
         for (String file : new String[] {"meta.json", "block.safetensors"}) {
-            try (InputStream in = getClass().getResourceAsStream("/hf-blocks/" + name + "/" + file)) {
+            try (InputStream in =
+                    getClass().getResourceAsStream("/hf-blocks/" + name + "/" + file)) {
                 Files.copy(in, folder.resolve(file));
             }
         }
@@ -87,7 +97,10 @@ class BlockParityCommandTest {
             System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
             System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
             int code = DjlMoe.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+            return new Run(
+                    code,
+                    out.toString(StandardCharsets.UTF_8),
+                    err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setOut(oldOut);
             System.setErr(oldErr);

@@ -12,12 +12,27 @@ class MoeLayerBenchCommandTest {
     void printsTimingsAndRatio() {
         BlockParityCommandTest.Run run =
                 BlockParityCommandTest.run(
-                        "bench", "moe-layer", "--tokens", "16", "--hidden", "8", "--ffn", "8",
-                        "--experts", "4", "--topk", "2", "--iterations", "1", "--warmup", "0");
+                        "bench",
+                        "moe-layer",
+                        "--tokens",
+                        "16",
+                        "--hidden",
+                        "8",
+                        "--ffn",
+                        "8",
+                        "--experts",
+                        "4",
+                        "--topk",
+                        "2",
+                        "--iterations",
+                        "1",
+                        "--warmup",
+                        "0");
         assertEquals(0, run.code(), run.err());
         String line = run.out().strip();
         assertTrue(line.startsWith("{") && line.endsWith("}"), line);
-        for (String key : new String[] {"\"moe_layer_ms\"", "\"naive_ms\"", "\"speedup\"", "\"experts\":4"}) {
+        for (String key :
+                new String[] {"\"moe_layer_ms\"", "\"naive_ms\"", "\"speedup\"", "\"experts\":4"}) {
             assertTrue(line.contains(key), line);
         }
     }
