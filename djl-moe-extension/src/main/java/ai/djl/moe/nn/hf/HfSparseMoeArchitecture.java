@@ -1,10 +1,10 @@
 package ai.djl.moe.nn.hf;
 
-import ai.djl.moe.nn.AuxLossRecorder;
 import ai.djl.moe.nn.MoeBlock;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.experts.SharedExpert;
+import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.moe.nn.router.LoadBalancingType;
 import ai.djl.moe.nn.router.TopKRouter;
 

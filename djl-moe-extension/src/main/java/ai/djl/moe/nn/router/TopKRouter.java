@@ -1,7 +1,7 @@
 package ai.djl.moe.nn.router;
 
 import ai.djl.MalformedModelException;
-import ai.djl.moe.nn.AuxLossRecorder;
+import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
