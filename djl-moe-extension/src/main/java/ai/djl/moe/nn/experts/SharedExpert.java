@@ -31,6 +31,11 @@ public class SharedExpert extends AbstractBlock {
     private final Parameter downProj;
     private final Parameter outputGate;
 
+    /**
+     * Creates the block from a validated builder; use {@link #builder()}.
+     *
+     * @param builder the builder
+     */
     @SuppressWarnings("this-escape")
     protected SharedExpert(Builder builder) {
         super(VERSION);

@@ -60,6 +60,11 @@ public class TopKRouter extends AbstractBlock {
     private long[] pendingLoad;
     private long hiddenSize = -1;
 
+    /**
+     * Creates the block from a validated builder; use {@link #builder()}.
+     *
+     * @param builder the builder
+     */
     @SuppressWarnings("this-escape")
     protected TopKRouter(Builder builder) {
         super(VERSION);
