@@ -18,6 +18,8 @@ import picocli.CommandLine.Command;
             VersionCommand.class,
             GroupsCommand.class,
             LaunchCommand.class,
+            BlockParityCommand.class,
+            BenchCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class DjlMoe implements Runnable {
