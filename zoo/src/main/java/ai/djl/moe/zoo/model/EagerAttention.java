@@ -1,0 +1,44 @@
+package ai.djl.moe.zoo.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * {@link AttentionKernel} in plain DJL operations, as the "eager" attention of {@code
+ * transformers}: {@code softmax(q k^T / sqrt(d) + causal mask) v} with the score matrix in
+ * memory. Grouped heads are broadcast rather than copied.
+ */
+public final class EagerAttention implements AttentionKernel {
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray attend(NDArray query, NDArray key, NDArray value) {
+        Shape q = query.getShape();
+        long batch = q.get(0);
+        long queryHeads = q.get(1);
+        long seq = q.get(2);
+        long headDim = q.get(3);
+        long kvHeads = key.getShape().get(1);
+        if (queryHeads % kvHeads != 0) {
+            throw new IllegalArgumentException(
+                    "query heads (" + queryHeads + ") not a multiple of kv heads (" + kvHeads + ')');
+        }
+        NDArray grouped = query.reshape(batch, kvHeads, queryHeads / kvHeads, seq, headDim);
+        NDArray keys = key.expandDims(2).transpose(0, 1, 2, 4, 3);
+        NDArray scores = grouped.matMul(keys).mul(1.0 / Math.sqrt(headDim));
+        NDArray probs = scores.add(causalMask(query.getManager(), seq)).softmax(-1);
+        return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
+    }
+
+    private static NDArray causalMask(NDManager manager, long seq) {
+        int n = Math.toIntExact(seq);
+        float[] mask = new float[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = i + 1; j < n; j++) {
+                mask[i * n + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        return manager.create(mask, new Shape(n, n));
+    }
+}
