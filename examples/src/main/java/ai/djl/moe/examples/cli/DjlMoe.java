@@ -14,7 +14,12 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = VersionCommand.Provider.class,
         description = "Mixture-of-Experts training for the Deep Java Library.",
-        subcommands = {VersionCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {
+            VersionCommand.class,
+            BlockParityCommand.class,
+            BenchCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class DjlMoe implements Runnable {
 
     @CommandLine.Spec private CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,378 @@
+package ai.djl.moe.io;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import com.google.gson.stream.JsonReader;
+import com.google.gson.stream.JsonToken;
+import java.io.IOException;
+import java.io.StringReader;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.ShortBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A read-only safetensors file (the Hugging Face tensor format), memory mapped per tensor.
+ *
+ * <p>The file is an 8-byte little-endian header length, a JSON header mapping tensor names to
+ * {@code dtype}, {@code shape} and {@code data_offsets}, then the data. The header is validated
+ * when the file is opened (truncation, offsets out of range or overlapping, sizes that do not
+ * match the shape, duplicate names, unsupported dtypes), each error naming the tensor. Files of
+ * any size can be read because each tensor is mapped on its own; a single tensor must be smaller
+ * than 2 GiB. {@code F16} and {@code BF16} tensors are widened to {@code FLOAT32}.
+ *
+ * <pre>{@code
+ * try (SafetensorsFile file = SafetensorsFile.open(path)) {
+ *     NDArray w = file.load("model.layers.0.mlp.gate.weight", manager);
+ * }
+ * }</pre>
+ */
+public final class SafetensorsFile implements AutoCloseable {
+
+    private static final String METADATA_KEY = "__metadata__";
+    private static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
+
+    private final Path path;
+    private final FileChannel channel;
+    private final long dataStart;
+    private final Map<String, SafetensorsTensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private SafetensorsFile(
+            Path path,
+            FileChannel channel,
+            long dataStart,
+            Map<String, SafetensorsTensorInfo> tensors,
+            Map<String, String> metadata) {
+        this.path = path;
+        this.channel = channel;
+        this.dataStart = dataStart;
+        this.tensors = tensors;
+        this.metadata = metadata;
+    }
+
+    /**
+     * Opens and validates a safetensors file.
+     *
+     * @param path the file
+     * @return the open file; close it when done
+     * @throws IOException if the file cannot be read
+     * @throws SafetensorsFormatException if the header or layout is invalid
+     */
+    public static SafetensorsFile open(Path path) throws IOException {
+        FileChannel channel = FileChannel.open(path, StandardOpenOption.READ);
+        try {
+            long fileSize = channel.size();
+            if (fileSize < 8) {
+                throw new SafetensorsFormatException(
+                        path + ": truncated file (" + fileSize + " bytes, no header length)");
+            }
+            ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(channel, lengthBytes, 0);
+            long headerLength = lengthBytes.getLong(0);
+            if (headerLength <= 0 || headerLength > MAX_HEADER_BYTES) {
+                throw new SafetensorsFormatException(
+                        path + ": invalid header length " + headerLength);
+            }
+            if (8 + headerLength > fileSize) {
+                throw new SafetensorsFormatException(
+                        path + ": truncated file (header of " + headerLength + " bytes, file of "
+                                + fileSize + " bytes)");
+            }
+            ByteBuffer header = ByteBuffer.allocate((int) headerLength);
+            readFully(channel, header, 8);
+            String json = new String(header.array(), StandardCharsets.UTF_8);
+            long dataStart = 8 + headerLength;
+            Map<String, String> metadata = new LinkedHashMap<>();
+            Map<String, SafetensorsTensorInfo> tensors = parseHeader(json, metadata);
+            validateLayout(tensors, fileSize - dataStart, path);
+            return new SafetensorsFile(
+                    path,
+                    channel,
+                    dataStart,
+                    Collections.unmodifiableMap(tensors),
+                    Collections.unmodifiableMap(metadata));
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Returns the tensor names in header order.
+     *
+     * @return the names
+     */
+    public Set<String> names() {
+        return tensors.keySet();
+    }
+
+    /**
+     * Returns whether the file holds a tensor.
+     *
+     * @param name the tensor name
+     * @return true if present
+     */
+    public boolean contains(String name) {
+        return tensors.containsKey(name);
+    }
+
+    /**
+     * Returns the header entry of a tensor.
+     *
+     * @param name the tensor name
+     * @return its dtype, shape and offsets
+     * @throws IllegalArgumentException if the file has no such tensor
+     */
+    public SafetensorsTensorInfo info(String name) {
+        SafetensorsTensorInfo info = tensors.get(name);
+        if (info == null) {
+            throw new IllegalArgumentException(path + ": no tensor named '" + name + "'");
+        }
+        return info;
+    }
+
+    /**
+     * Returns the free-form string metadata of the header ({@code __metadata__}).
+     *
+     * @return the metadata, empty if none
+     */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /**
+     * Loads one tensor. {@code F16}/{@code BF16} become {@code FLOAT32}, {@code F32} stays
+     * {@code FLOAT32}, {@code I64}/{@code I32} become {@code INT64}/{@code INT32}.
+     *
+     * @param name the tensor name
+     * @param manager the manager that owns the result
+     * @return the tensor
+     * @throws IOException if the data cannot be read
+     */
+    public NDArray load(String name, NDManager manager) throws IOException {
+        SafetensorsTensorInfo info = info(name);
+        if (info.byteLength() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(
+                    path + ": tensor '" + name + "' has " + info.byteLength()
+                            + " bytes; single tensors of 2 GiB or more are not supported");
+        }
+        MappedByteBuffer mapped =
+                channel.map(
+                        FileChannel.MapMode.READ_ONLY, dataStart + info.begin(), info.byteLength());
+        mapped.order(ByteOrder.LITTLE_ENDIAN);
+        Shape shape = info.shape();
+        NDArray array =
+                switch (info.dataType()) {
+                    case F32 -> manager.create(mapped.asFloatBuffer(), shape);
+                    case I64 -> manager.create(mapped.asLongBuffer(), shape);
+                    case I32 -> manager.create(mapped.asIntBuffer(), shape);
+                    case BF16 -> manager.create(
+                            HalfFloats.bfloat16ToFloat(mapped.asShortBuffer()), shape);
+                    case F16 -> manager.create(
+                            HalfFloats.float16ToFloat(mapped.asShortBuffer()), shape);
+                };
+        array.setName(name);
+        return array;
+    }
+
+    /**
+     * Loads every tensor, each named after its header entry.
+     *
+     * @param manager the manager that owns the results
+     * @return the tensors in header order
+     * @throws IOException if the data cannot be read
+     */
+    public NDList loadAll(NDManager manager) throws IOException {
+        NDList list = new NDList(tensors.size());
+        for (String name : tensors.keySet()) {
+            list.add(load(name, manager));
+        }
+        return list;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+
+    private static void readFully(FileChannel channel, ByteBuffer buffer, long position)
+            throws IOException {
+        long pos = position;
+        while (buffer.hasRemaining()) {
+            int n = channel.read(buffer, pos);
+            if (n < 0) {
+                throw new SafetensorsFormatException("truncated file at byte " + pos);
+            }
+            pos += n;
+        }
+    }
+
+    private static Map<String, SafetensorsTensorInfo> parseHeader(
+            String json, Map<String, String> metadata) {
+        Map<String, SafetensorsTensorInfo> tensors = new LinkedHashMap<>();
+        try (JsonReader reader = new JsonReader(new StringReader(json))) {
+            if (reader.peek() != JsonToken.BEGIN_OBJECT) {
+                throw new SafetensorsFormatException("header is not a JSON object");
+            }
+            reader.beginObject();
+            while (reader.hasNext()) {
+                String name = reader.nextName();
+                JsonElement value = JsonParser.parseReader(reader);
+                if (METADATA_KEY.equals(name)) {
+                    parseMetadata(value, metadata);
+                    continue;
+                }
+                if (tensors.containsKey(name)) {
+                    throw new SafetensorsFormatException("duplicate tensor name '" + name + "'");
+                }
+                tensors.put(name, parseEntry(name, value));
+            }
+            reader.endObject();
+        } catch (IOException | JsonParseException | IllegalStateException e) {
+            throw new SafetensorsFormatException("header is not valid JSON: " + e.getMessage());
+        }
+        return tensors;
+    }
+
+    private static void parseMetadata(JsonElement value, Map<String, String> metadata) {
+        if (!value.isJsonObject()) {
+            throw new SafetensorsFormatException("__metadata__ is not a JSON object");
+        }
+        for (Map.Entry<String, JsonElement> e : value.getAsJsonObject().entrySet()) {
+            metadata.put(e.getKey(), e.getValue().getAsString());
+        }
+    }
+
+    private static SafetensorsTensorInfo parseEntry(String name, JsonElement value) {
+        if (!value.isJsonObject()) {
+            throw new SafetensorsFormatException("tensor '" + name + "': entry is not an object");
+        }
+        JsonObject entry = value.getAsJsonObject();
+        JsonElement dtype = entry.get("dtype");
+        JsonElement shape = entry.get("shape");
+        JsonElement offsets = entry.get("data_offsets");
+        if (dtype == null || shape == null || offsets == null) {
+            throw new SafetensorsFormatException(
+                    "tensor '" + name + "': needs dtype, shape and data_offsets");
+        }
+        SafetensorsDataType type = SafetensorsDataType.parse(dtype.getAsString(), name);
+        long[] dims = longs(shape, name, "shape");
+        long[] range = longs(offsets, name, "data_offsets");
+        if (range.length != 2 || range[0] < 0 || range[1] < range[0]) {
+            throw new SafetensorsFormatException(
+                    "tensor '" + name + "': data_offsets must be [begin, end] with 0 <= begin <= end");
+        }
+        long elements = 1;
+        for (long d : dims) {
+            if (d < 0) {
+                throw new SafetensorsFormatException("tensor '" + name + "': negative dimension");
+            }
+            elements = Math.multiplyExact(elements, d);
+        }
+        if (elements * type.getBytes() != range[1] - range[0]) {
+            throw new SafetensorsFormatException(
+                    "tensor '" + name + "': " + (range[1] - range[0]) + " bytes for shape "
+                            + new Shape(dims) + " of " + type + " (expected "
+                            + elements * type.getBytes() + ")");
+        }
+        return new SafetensorsTensorInfo(name, type, new Shape(dims), range[0], range[1]);
+    }
+
+    private static long[] longs(JsonElement element, String name, String field) {
+        if (!element.isJsonArray()) {
+            throw new SafetensorsFormatException(
+                    "tensor '" + name + "': " + field + " is not an array");
+        }
+        JsonArray array = element.getAsJsonArray();
+        long[] out = new long[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            try {
+                out[i] = array.get(i).getAsLong();
+            } catch (NumberFormatException | UnsupportedOperationException e) {
+                throw new SafetensorsFormatException(
+                        "tensor '" + name + "': " + field + " holds a non-integer");
+            }
+        }
+        return out;
+    }
+
+    private static void validateLayout(
+            Map<String, SafetensorsTensorInfo> tensors, long dataSize, Path path) {
+        List<SafetensorsTensorInfo> byOffset = new ArrayList<>(tensors.values());
+        byOffset.sort(Comparator.comparingLong(SafetensorsTensorInfo::begin));
+        SafetensorsTensorInfo previous = null;
+        for (SafetensorsTensorInfo info : byOffset) {
+            if (info.end() > dataSize) {
+                throw new SafetensorsFormatException(
+                        path + ": tensor '" + info.name() + "' ends at data byte " + info.end()
+                                + " but the file has only " + dataSize
+                                + " data bytes (truncated file or offset out of range)");
+            }
+            if (previous != null && info.begin() < previous.end() && info.byteLength() > 0) {
+                throw new SafetensorsFormatException(
+                        path + ": tensor '" + info.name() + "' overlaps tensor '"
+                                + previous.name() + "'");
+            }
+            if (info.byteLength() > 0) {
+                previous = info;
+            }
+        }
+    }
+
+    /** Widening of 16-bit floats to float32. */
+    static final class HalfFloats {
+
+        private HalfFloats() {}
+
+        static float[] bfloat16ToFloat(ShortBuffer bits) {
+            float[] out = new float[bits.remaining()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = Float.intBitsToFloat((bits.get(i) & 0xFFFF) << 16);
+            }
+            return out;
+        }
+
+        static float[] float16ToFloat(ShortBuffer bits) {
+            float[] out = new float[bits.remaining()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = float16ToFloat(bits.get(i));
+            }
+            return out;
+        }
+
+        static float float16ToFloat(short half) {
+            int h = half & 0xFFFF;
+            int sign = (h & 0x8000) << 16;
+            int exponent = (h >>> 10) & 0x1F;
+            int mantissa = h & 0x3FF;
+            if (exponent == 0x1F) {
+                return Float.intBitsToFloat(sign | 0x7F800000 | (mantissa << 13));
+            }
+            if (exponent == 0) {
+                float value = mantissa * 0x1p-24f;
+                return sign == 0 ? value : -value;
+            }
+            return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
+        }
+    }
+}

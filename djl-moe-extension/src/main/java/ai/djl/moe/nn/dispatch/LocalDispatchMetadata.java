@@ -1,0 +1,17 @@
+package ai.djl.moe.nn.dispatch;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * The state {@link LocalTokenDispatcher} passes from dispatch to combine.
+ *
+ * @param numTokens the number of tokens {@code T}
+ * @param topK the experts per token {@code k}
+ * @param weights the routing weights {@code [T, k]}
+ * @param slotToRow for each (token, choice) slot in {@code [T * k]} order, its row in the expert
+ *     output, or the row count {@code N} (a zero row) if the slot was dropped
+ * @param droppedSlots the number of dropped slots
+ */
+public record LocalDispatchMetadata(
+        long numTokens, int topK, NDArray weights, NDArray slotToRow, long droppedSlots)
+        implements DispatchMetadata {}

@@ -1,0 +1,179 @@
+package ai.djl.moe.nn.dispatch;
+
+import ai.djl.moe.nn.router.RoutingResult;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Single-device token dispatcher. Dropless by default (every slot reaches its expert); with a
+ * capacity factor each expert takes at most {@code ceil(T * k / E * factor)} slots, dropping the
+ * rest by a {@link DropPolicy}, optionally padding every expert to exactly that many rows (static
+ * shapes).
+ *
+ * <p>Permutation and its inverse are differentiable gathers: the expert rows are {@code
+ * tokens[sortedTokenIndex]} and combine gathers the outputs back into {@code [T * k]} slot order
+ * (a dropped slot gathers an appended zero row), then weights and sums over the k choices.
+ */
+public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatchMetadata> {
+
+    private final double capacityFactor;
+    private final DropPolicy dropPolicy;
+    private final boolean padToCapacity;
+
+    private LocalTokenDispatcher(Builder builder) {
+        capacityFactor = builder.capacityFactor;
+        dropPolicy = builder.dropPolicy;
+        padToCapacity = builder.padToCapacity;
+    }
+
+    /**
+     * Creates a builder (dropless unless a capacity factor is set).
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns whether this dispatcher never drops tokens.
+     *
+     * @return true if dropless
+     */
+    public boolean isDropless() {
+        return capacityFactor == 0;
+    }
+
+    /**
+     * Returns the per-expert capacity for a batch.
+     *
+     * @param numTokens the tokens {@code T}
+     * @param topK the experts per token {@code k}
+     * @param numExperts the experts {@code E}
+     * @return {@code ceil(T * k / E * capacityFactor)}, or {@code T * k} when dropless
+     */
+    public long capacity(long numTokens, int topK, int numExperts) {
+        if (isDropless()) {
+            return numTokens * topK;
+        }
+        return (long) Math.ceil((double) numTokens * topK / numExperts * capacityFactor);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public DispatchedTokens<LocalDispatchMetadata> dispatch(NDArray tokens, RoutingResult routing) {
+        long numTokens = routing.numTokens();
+        Shape shape = tokens.getShape();
+        if (shape.dimension() != 2 || shape.get(0) != numTokens) {
+            throw new IllegalArgumentException(
+                    "dispatch expects tokens [" + numTokens + ", H] matching the routing, got "
+                            + shape);
+        }
+        int topK = routing.topK();
+        int numExperts = routing.numExperts();
+        SlotAssignment plan =
+                SlotAssignment.plan(
+                        routing.expertIndices().toLongArray(),
+                        dropPolicy == DropPolicy.PROBS && !isDropless()
+                                ? routing.weights().toFloatArray()
+                                : null,
+                        numTokens,
+                        numExperts,
+                        capacity(numTokens, topK, numExperts),
+                        padToCapacity && !isDropless());
+        NDManager manager = tokens.getManager();
+        NDArray source =
+                plan.hasPadding()
+                        ? tokens.concat(manager.zeros(new Shape(1, shape.get(1)), tokens.getDataType()))
+                        : tokens;
+        NDArray expertTokens = source.get(manager.create(plan.rowToToken()));
+        LocalDispatchMetadata metadata =
+                new LocalDispatchMetadata(
+                        numTokens,
+                        topK,
+                        routing.weights(),
+                        manager.create(plan.slotToRow()),
+                        plan.droppedSlots());
+        return new DispatchedTokens<>(expertTokens, plan.rowsPerExpert(), metadata);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray combine(NDArray expertOutput, LocalDispatchMetadata metadata) {
+        long hidden = expertOutput.getShape().get(1);
+        NDArray rows = expertOutput;
+        if (metadata.droppedSlots() > 0) {
+            rows = rows.concat(expertOutput.getManager().zeros(new Shape(1, hidden), rows.getDataType()));
+        }
+        long t = metadata.numTokens();
+        int k = metadata.topK();
+        NDArray perSlot = rows.get(metadata.slotToRow()).reshape(t, k, hidden);
+        NDArray weights = metadata.weights().toType(rows.getDataType(), false).reshape(t, k, 1);
+        return perSlot.mul(weights).sum(new int[] {1});
+    }
+
+    /** The builder of {@link LocalTokenDispatcher}. */
+    public static final class Builder {
+
+        private double capacityFactor;
+        private DropPolicy dropPolicy = DropPolicy.PROBS;
+        private boolean padToCapacity;
+
+        Builder() {}
+
+        /**
+         * Limits each expert to {@code ceil(T * k / E * factor)} slots (capacity mode).
+         *
+         * @param capacityFactor a positive factor
+         * @return this builder
+         */
+        public Builder optCapacityFactor(double capacityFactor) {
+            if (!(capacityFactor > 0) || Double.isInfinite(capacityFactor)) {
+                throw new IllegalArgumentException(
+                        "capacity factor must be positive and finite, got " + capacityFactor);
+            }
+            this.capacityFactor = capacityFactor;
+            return this;
+        }
+
+        /**
+         * Sets which slots an over-full expert keeps (default {@link DropPolicy#PROBS}).
+         *
+         * @param dropPolicy the policy
+         * @return this builder
+         */
+        public Builder optDropPolicy(DropPolicy dropPolicy) {
+            this.dropPolicy = dropPolicy;
+            return this;
+        }
+
+        /**
+         * Pads every expert to exactly its capacity with zero rows (capacity mode only).
+         *
+         * @param padToCapacity whether to pad
+         * @return this builder
+         */
+        public Builder optPadToCapacity(boolean padToCapacity) {
+            this.padToCapacity = padToCapacity;
+            return this;
+        }
+
+        /**
+         * Builds the dispatcher.
+         *
+         * @return the dispatcher
+         * @throws IllegalArgumentException if padding is requested without a capacity factor
+         */
+        public LocalTokenDispatcher build() {
+            if (dropPolicy == null) {
+                throw new IllegalArgumentException("drop policy must be set");
+            }
+            if (padToCapacity && capacityFactor == 0) {
+                throw new IllegalArgumentException("padding to capacity needs a capacity factor");
+            }
+            return new LocalTokenDispatcher(this);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+package ai.djl.moe.nn.experts;
+
+import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+
+/**
+ * All experts of a MoE layer with their weights as two grouped tensors, {@code gate_up_proj}
+ * {@code [E, 2F, H]} (gate rows {@code 0..F-1}, then up rows; {@code [E, F, H]} for non-gated
+ * activations) and {@code down_proj} {@code [E, H, F]}, run by an {@link ExpertCompute}.
+ *
+ * <p>{@code forward} takes {@code (tokens [N, H], tokensPerExpert [E] int64)} with the rows
+ * grouped by expert and returns {@code [N, H]}.
+ */
+public class GroupedExperts extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final int numExperts;
+    private final long intermediateSize;
+    private final ExpertActivation activation;
+    private final ExpertCompute expertCompute;
+    private final Parameter gateUpProj;
+    private final Parameter downProj;
+
+    @SuppressWarnings("this-escape")
+    protected GroupedExperts(Builder builder) {
+        super(VERSION);
+        numExperts = builder.numExperts;
+        intermediateSize = builder.intermediateSize;
+        activation = builder.activation;
+        expertCompute = builder.expertCompute;
+        gateUpProj = addParameter(ExpertWeights.weight("gate_up_proj"));
+        downProj = addParameter(ExpertWeights.weight("down_proj"));
+    }
+
+    /**
+     * Creates a builder.
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns the number of experts.
+     *
+     * @return {@code E}
+     */
+    public int getNumExperts() {
+        return numExperts;
+    }
+
+    /**
+     * Runs the experts.
+     *
+     * @param parameterStore the parameter store
+     * @param tokens the rows {@code [N, H]} grouped by expert
+     * @param tokensPerExpert the rows per expert
+     * @param training whether this is a training pass
+     * @return the outputs {@code [N, H]}
+     */
+    public NDArray compute(
+            ParameterStore parameterStore, NDArray tokens, long[] tokensPerExpert, boolean training) {
+        if (tokensPerExpert.length != numExperts) {
+            throw new IllegalArgumentException(
+                    "expected row counts for " + numExperts + " experts, got " + tokensPerExpert.length);
+        }
+        NDArray gateUp = parameterStore.getValue(gateUpProj, tokens.getDevice(), training);
+        NDArray down = parameterStore.getValue(downProj, tokens.getDevice(), training);
+        long hidden = gateUp.getShape().get(2);
+        if (tokens.getShape().dimension() != 2 || tokens.getShape().get(1) != hidden) {
+            throw new IllegalArgumentException(
+                    "experts expect rows [N, " + hidden + "], got " + tokens.getShape());
+        }
+        return expertCompute.compute(tokens, tokensPerExpert, gateUp, down, activation);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        return new NDList(
+                compute(parameterStore, inputs.get(0), inputs.get(1).toLongArray(), training));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void prepare(Shape[] inputShapes) {
+        Shape input = inputShapes[0];
+        long hidden = input.get(input.dimension() - 1);
+        long projected = activation.isGated() ? 2 * intermediateSize : intermediateSize;
+        gateUpProj.setShape(new Shape(numExperts, projected, hidden));
+        downProj.setShape(new Shape(numExperts, hidden, intermediateSize));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void saveMetadata(DataOutputStream os) throws IOException {
+        saveInputShapes(os);
+        os.writeInt(numExperts);
+        os.writeLong(intermediateSize);
+        os.writeUTF(activation.name());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void loadMetadata(byte loadVersion, DataInputStream is)
+            throws IOException, MalformedModelException {
+        if (loadVersion != VERSION) {
+            throw new MalformedModelException("Unsupported GroupedExperts version: " + loadVersion);
+        }
+        readInputShapes(is);
+        int experts = is.readInt();
+        long ffn = is.readLong();
+        String act = is.readUTF();
+        if (experts != numExperts || ffn != intermediateSize || !act.equals(activation.name())) {
+            throw new MalformedModelException(
+                    "saved experts are " + experts + " x F=" + ffn + " " + act + ", this block "
+                            + numExperts + " x F=" + intermediateSize + " " + activation);
+        }
+    }
+
+    /** The builder of {@link GroupedExperts}. */
+    public static final class Builder {
+
+        private int numExperts;
+        private long intermediateSize;
+        private ExpertActivation activation = ExpertActivation.SWIGLU;
+        private ExpertCompute expertCompute = new SlicedExpertCompute();
+
+        Builder() {}
+
+        /**
+         * Sets the number of experts.
+         *
+         * @param numExperts {@code E >= 1}
+         * @return this builder
+         */
+        public Builder setNumExperts(int numExperts) {
+            this.numExperts = numExperts;
+            return this;
+        }
+
+        /**
+         * Sets the expert intermediate (FFN) size.
+         *
+         * @param intermediateSize {@code F >= 1}
+         * @return this builder
+         */
+        public Builder setIntermediateSize(long intermediateSize) {
+            this.intermediateSize = intermediateSize;
+            return this;
+        }
+
+        /**
+         * Sets the activation (default SwiGLU).
+         *
+         * @param activation the activation
+         * @return this builder
+         */
+        public Builder optActivation(ExpertActivation activation) {
+            this.activation = activation;
+            return this;
+        }
+
+        /**
+         * Sets the expert computation (default {@link SlicedExpertCompute}).
+         *
+         * @param expertCompute the implementation
+         * @return this builder
+         */
+        public Builder optExpertCompute(ExpertCompute expertCompute) {
+            this.expertCompute = expertCompute;
+            return this;
+        }
+
+        /**
+         * Builds the experts block.
+         *
+         * @return the block
+         * @throws IllegalArgumentException naming the invalid setting
+         */
+        public GroupedExperts build() {
+            if (numExperts < 1) {
+                throw new IllegalArgumentException("number of experts must be >= 1, got " + numExperts);
+            }
+            if (intermediateSize < 1) {
+                throw new IllegalArgumentException(
+                        "expert intermediate size must be >= 1, got " + intermediateSize);
+            }
+            if (activation == null || expertCompute == null) {
+                throw new IllegalArgumentException("activation and expert compute must be set");
+            }
+            return new GroupedExperts(this);
+        }
+    }
+}

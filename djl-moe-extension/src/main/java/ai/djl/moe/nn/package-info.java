@@ -1,0 +1,7 @@
+/**
+ * The Mixture-of-Experts layer as DJL blocks: {@link ai.djl.moe.nn.MoeBlock} composes a router
+ * ({@link ai.djl.moe.nn.router}), a token dispatcher ({@link ai.djl.moe.nn.dispatch}) and grouped
+ * experts ({@link ai.djl.moe.nn.experts}); auxiliary losses reach the training loss through {@link
+ * ai.djl.moe.nn.AuxLossRecorder} and {@link ai.djl.moe.nn.MoeLoss}.
+ */
+package ai.djl.moe.nn;
