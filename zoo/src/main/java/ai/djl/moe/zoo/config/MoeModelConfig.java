@@ -40,6 +40,7 @@ public final class MoeModelConfig {
     private final int sharedExpertIntermediateSize;
     private final boolean normTopkProb;
     private final double routerAuxLossCoef;
+    private final double routerJitterNoise;
     private final int decoderSparseStep;
     private final List<Integer> mlpOnlyLayers;
 
@@ -123,6 +124,11 @@ public final class MoeModelConfig {
                             + ')');
         }
         routerAuxLossCoef = c.optDouble("router_aux_loss_coef", 0.001);
+        routerJitterNoise = c.optDouble("router_jitter_noise", 0.0);
+        if (!(routerJitterNoise >= 0 && routerJitterNoise < 1)) {
+            throw new ConfigException(
+                    "config.json: router_jitter_noise must be in [0, 1), found " + routerJitterNoise);
+        }
         unknownKeys = c.unreadEntries();
     }
 
@@ -393,6 +399,15 @@ public final class MoeModelConfig {
      */
     public double getRouterAuxLossCoef() {
         return routerAuxLossCoef;
+    }
+
+    /**
+     * Returns the multiplicative jitter applied to router inputs in training (Mixtral).
+     *
+     * @return {@code router_jitter_noise}, 0 when absent
+     */
+    public double getRouterJitterNoise() {
+        return routerJitterNoise;
     }
 
     /**

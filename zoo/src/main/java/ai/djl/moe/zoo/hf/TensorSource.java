@@ -29,7 +29,7 @@ public interface TensorSource extends AutoCloseable {
     Shape shape(String name);
 
     /**
-     * Returns whether a tensor holds floating-point numbers (F32, F16, BF16, F64).
+     * Returns whether a tensor holds floating-point numbers (F32, F16, BF16).
      *
      * @param name the tensor name
      * @return whether it is a float tensor
