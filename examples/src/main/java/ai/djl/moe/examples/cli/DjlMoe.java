@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             VersionCommand.class,
             BlockParityCommand.class,
+            ParityCommand.class,
             BenchCommand.class,
             CommandLine.HelpCommand.class
         })

@@ -144,7 +144,12 @@ public final class HfCheckpointLoader {
                             + " in the architecture but " + kept + " in the checkpoint (tensor '"
                             + probeName(name) + "')");
         }
-        NDArray value = read(name, plan.slice(name, full), target.getManager());
+        NDArray value;
+        try (NDArray read = read(name, plan.slice(name, full), target.getManager())) {
+            // a copy in memory that libtorch owns: arrays created from Java buffers keep the
+            // buffer alive through their Java wrapper, which intern() discards
+            value = read.duplicate();
+        }
         target.intern(value);
         if (parameter.requiresGradient()) {
             target.setRequiresGradient(true);

@@ -26,7 +26,7 @@ public final class EagerAttention implements AttentionKernel {
         }
         NDArray grouped = query.reshape(batch, kvHeads, queryHeads / kvHeads, seq, headDim);
         NDArray keys = key.expandDims(2).transpose(0, 1, 2, 4, 3);
-        NDArray scores = grouped.matMul(keys).mul(1.0 / Math.sqrt(headDim));
+        NDArray scores = ScalarOps.mul(grouped.matMul(keys), 1.0 / Math.sqrt(headDim));
         NDArray probs = scores.add(causalMask(query.getManager(), seq)).softmax(-1);
         return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
     }

@@ -46,7 +46,7 @@ public final class MoeCausalLmLoss extends Loss {
         if (routerLogits.isEmpty()) {
             return loss;
         }
-        return loss.add(loadBalancing(routerLogits, numExperts, topK).mul(auxLossCoef));
+        return loss.add(ScalarOps.mul(loadBalancing(routerLogits, numExperts, topK), auxLossCoef));
     }
 
     /**
@@ -86,6 +86,6 @@ public final class MoeCausalLmLoss extends Loss {
         NDArray selected = probs.topK(topK, -1).get(1);
         NDArray tokensPerExpert = selected.oneHot(numExperts).mean(new int[] {0});
         NDArray probPerExpert = probs.mean(new int[] {0});
-        return tokensPerExpert.mul(probPerExpert.expandDims(0)).sum().mul(numExperts);
+        return ScalarOps.mul(tokensPerExpert.mul(probPerExpert.expandDims(0)).sum(), numExperts);
     }
 }
