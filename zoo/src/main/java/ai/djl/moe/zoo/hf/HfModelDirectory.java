@@ -165,7 +165,7 @@ public final class HfModelDirectory {
     }
 
     private static void writeJson(Path file, JsonObject json) throws IOException {
-        String text = new GsonBuilder().setPrettyPrinting().create().toJson(json);
+        String text = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(json);
         Files.writeString(file, text + "\n", StandardCharsets.UTF_8);
     }
 }

@@ -49,7 +49,7 @@ public record TensorSlice(int axis, long begin, long end) {
             throw new IllegalArgumentException(
                     "slice [" + begin + ", " + end + ") of axis " + axis + " does not fit " + full);
         }
-        long[] dims = full.getShape();
+        long[] dims = full.getShape().clone();
         dims[axis] = end - begin;
         return new Shape(dims);
     }
