@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
             VersionCommand.class,
             BlockParityCommand.class,
             ParityCommand.class,
+            InspectCommand.class,
             BenchCommand.class,
             CommandLine.HelpCommand.class
         })

@@ -2,7 +2,6 @@ package ai.djl.moe.zoo.hf;
 
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.MoeCausalLm;
-import ai.djl.moe.zoo.model.SparseMoeMlp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -51,7 +50,7 @@ public final class HfModelDirectory {
     }
 
     /**
-     * Builds the model of a directory (with {@link SparseMoeMlp} sparse layers) and loads its
+     * Builds the model of a directory (with {@link ai.djl.moe.zoo.model.SparseMoeMlp} sparse layers) and loads its
      * weights.
      *
      * @param dir the directory
@@ -63,10 +62,7 @@ public final class HfModelDirectory {
     public static MoeCausalLm load(Path dir, NDManager manager) throws IOException {
         MoeModelConfig config = readConfig(dir);
         MoeCausalLm model =
-                MoeCausalLm.builder()
-                        .setConfig(config)
-                        .optSparseMlpFactory(SparseMoeMlp.FACTORY)
-                        .build();
+                MoeCausalLm.builder().setConfig(config).build();
         model.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
         try (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(dir)) {
             new HfCheckpointLoader(checkpoint, config).loadInto(model, ShardPlan.WHOLE);

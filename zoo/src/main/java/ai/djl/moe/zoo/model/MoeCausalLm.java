@@ -202,7 +202,7 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
     public static final class Builder {
 
         private MoeModelConfig config;
-        private MlpFactory sparseMlpFactory;
+        private MlpFactory sparseMlpFactory = SparseMoeMlp.FACTORY;
         private AttentionKernel kernel = new EagerAttention();
 
         Builder() {}
@@ -219,7 +219,7 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
         }
 
         /**
-         * Sets the factory of the sparse (MoE) MLPs; required when the config has sparse layers.
+         * Sets the factory of the sparse (MoE) MLPs (default {@link SparseMoeMlp#FACTORY}).
          *
          * @param factory the factory
          * @return this builder
@@ -244,20 +244,13 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
          * Builds the model.
          *
          * @return the model
-         * @throws IllegalArgumentException if the config is missing, or it has sparse layers and
-         *     no sparse MLP factory was set
+         * @throws IllegalArgumentException if the config, the sparse MLP factory or the attention
+         *     kernel is missing
          */
         public MoeCausalLm build() {
-            if (config == null) {
-                throw new IllegalArgumentException("MoeCausalLm needs a config");
-            }
-            if (sparseMlpFactory == null) {
-                for (int i = 0; i < config.getNumHiddenLayers(); i++) {
-                    if (config.isSparseLayer(i)) {
-                        throw new IllegalArgumentException(
-                                "layer " + i + " is sparse but no sparse MLP factory was set");
-                    }
-                }
+            if (config == null || sparseMlpFactory == null || kernel == null) {
+                throw new IllegalArgumentException(
+                        "MoeCausalLm needs a config, a sparse MLP factory and an attention kernel");
             }
             return new MoeCausalLm(this);
         }

@@ -133,14 +133,16 @@ class MoeCausalLmTest {
     }
 
     @Test
-    void sparseLayersNeedAFactory() {
+    void sparseLayersUseTheMoeBlockByDefault() {
         MoeModelConfig sparse =
                 MoeModelConfig.parse(
                         denseConfig(false).toJson().toString().replace("[0,1]", "[0]"));
-        IllegalArgumentException e =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () -> MoeCausalLm.builder().setConfig(sparse).build());
-        assertTrue(e.getMessage().contains("layer 1 is sparse"), e.getMessage());
+        MoeCausalLm model = MoeCausalLm.builder().setConfig(sparse).build();
+        assertTrue(model.getLayers().get(0).getMlp() instanceof SwiGluMlp);
+        assertTrue(model.getLayers().get(1).getMlp() instanceof SparseMoeMlp);
+        assertTrue(model.getHfParameters().containsKey("model.layers.1.mlp.experts.gate_up_proj"));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> MoeCausalLm.builder().setConfig(sparse).optSparseMlpFactory(null).build());
     }
 }
