@@ -136,21 +136,15 @@ public final class GroupedQueryAttention extends AbstractBlock implements HfName
     @Override
     public Map<String, Parameter> getHfParameters() {
         Map<String, Parameter> map = new LinkedHashMap<>();
-        putLinear(map, "q_proj", queryProjection);
-        putLinear(map, "k_proj", keyProjection);
-        putLinear(map, "v_proj", valueProjection);
-        putLinear(map, "o_proj", outputProjection);
+        HfNamedParameters.putLinear(map, "q_proj", queryProjection);
+        HfNamedParameters.putLinear(map, "k_proj", keyProjection);
+        HfNamedParameters.putLinear(map, "v_proj", valueProjection);
+        HfNamedParameters.putLinear(map, "o_proj", outputProjection);
         if (queryNorm != null) {
             HfNamedParameters.putAll(map, "q_norm", queryNorm);
             HfNamedParameters.putAll(map, "k_norm", keyNorm);
         }
         return map;
-    }
-
-    static void putLinear(Map<String, Parameter> map, String name, Linear linear) {
-        for (var pair : linear.getParameters()) {
-            map.put(name + '.' + pair.getKey(), pair.getValue());
-        }
     }
 
     /** Builds a {@link GroupedQueryAttention}. */

@@ -1,6 +1,8 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.util.Pair;
 import java.util.Map;
 
 /**
@@ -28,6 +30,19 @@ public interface HfNamedParameters {
     static void putAll(Map<String, Parameter> target, String prefix, HfNamedParameters child) {
         for (Map.Entry<String, Parameter> e : child.getHfParameters().entrySet()) {
             target.put(prefix + '.' + e.getKey(), e.getValue());
+        }
+    }
+
+    /**
+     * Adds the {@code weight} (and {@code bias}) of a DJL {@link Linear} to a name map.
+     *
+     * @param target the map to fill
+     * @param prefix the layer's name (without the trailing dot)
+     * @param linear the layer
+     */
+    static void putLinear(Map<String, Parameter> target, String prefix, Linear linear) {
+        for (Pair<String, Parameter> pair : linear.getParameters()) {
+            target.put(prefix + '.' + pair.getKey(), pair.getValue());
         }
     }
 }

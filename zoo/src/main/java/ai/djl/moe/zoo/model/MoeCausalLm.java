@@ -193,7 +193,7 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
         }
         HfNamedParameters.putAll(map, "model.norm", finalNorm);
         if (lmHead != null) {
-            GroupedQueryAttention.putLinear(map, "lm_head", lmHead);
+            HfNamedParameters.putLinear(map, "lm_head", lmHead);
         }
         return map;
     }

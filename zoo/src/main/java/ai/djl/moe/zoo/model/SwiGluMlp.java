@@ -81,9 +81,9 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
     @Override
     public Map<String, Parameter> getHfParameters() {
         Map<String, Parameter> map = new LinkedHashMap<>();
-        GroupedQueryAttention.putLinear(map, "gate_proj", gateProjection);
-        GroupedQueryAttention.putLinear(map, "up_proj", upProjection);
-        GroupedQueryAttention.putLinear(map, "down_proj", downProjection);
+        HfNamedParameters.putLinear(map, "gate_proj", gateProjection);
+        HfNamedParameters.putLinear(map, "up_proj", upProjection);
+        HfNamedParameters.putLinear(map, "down_proj", downProjection);
         return map;
     }
 

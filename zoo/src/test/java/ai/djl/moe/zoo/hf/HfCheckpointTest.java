@@ -20,7 +20,6 @@ import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -71,6 +70,35 @@ class HfCheckpointTest {
             NDArray logitsA = original.forward(ps, new NDList(ids), false).head();
             NDArray logitsB = reloaded.forward(ps, new NDList(ids), false).head();
             assertArrayEquals(logitsA.toFloatArray(), logitsB.toFloatArray());
+        }
+    }
+
+    @Test
+    void qwen3ModelRoundTripsThroughTheHubLayout(@TempDir Path tmp) throws Exception {
+        MoeModelConfig config =
+                MoeModelConfig.parse(
+                        "{\"model_type\":\"qwen3_moe\",\"vocab_size\":40,\"hidden_size\":16,"
+                                + "\"intermediate_size\":24,\"moe_intermediate_size\":8,"
+                                + "\"num_hidden_layers\":2,\"num_attention_heads\":2,"
+                                + "\"num_key_value_heads\":1,\"head_dim\":8,\"num_experts\":4,"
+                                + "\"num_experts_per_tok\":2,\"norm_topk_prob\":true,"
+                                + "\"mlp_only_layers\":[0]}");
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
+            model.initialize(manager, DataType.FLOAT32, new Shape(1, 3));
+            HfModelDirectory.save(model, tmp);
+            try (SafetensorsCheckpoint saved = SafetensorsCheckpoint.open(tmp)) {
+                assertTrue(saved.names().contains("model.layers.0.self_attn.q_norm.weight"));
+                assertTrue(saved.names().contains("model.layers.0.mlp.gate_proj.weight"));
+                assertTrue(saved.names().contains("model.layers.1.mlp.experts.3.up_proj.weight"));
+                assertTrue(saved.names().contains("model.layers.1.mlp.gate.weight"));
+            }
+            MoeCausalLm reloaded = HfModelDirectory.load(tmp, manager);
+            NDArray ids = manager.create(new long[] {3, 1, 4, 1, 5, 9}, new Shape(2, 3));
+            ParameterStore ps = new ParameterStore(manager, false);
+            assertArrayEquals(
+                    model.forward(ps, new NDList(ids), false).head().toFloatArray(),
+                    reloaded.forward(ps, new NDList(ids), false).head().toFloatArray());
         }
     }
 

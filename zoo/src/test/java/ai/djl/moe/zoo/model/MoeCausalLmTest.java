@@ -17,6 +17,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -62,6 +66,25 @@ class MoeCausalLmTest {
             assertTrue(names.containsKey("lm_head.weight"));
             assertFalse(names.containsKey("model.layers.0.self_attn.q_proj.bias"));
             assertEquals(model.getParameters().size(), names.size());
+        }
+    }
+
+    @Test
+    void djlParameterStreamRestoresTheModel() throws Exception {
+        MoeModelConfig config =
+                MoeModelConfig.parse(denseConfig(false).toJson().toString().replace("[0,1]", "[0]"));
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoeCausalLm model = build(manager, config, 4);
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            model.saveParameters(new DataOutputStream(bytes));
+            MoeCausalLm copy = build(manager, config, 4);
+            copy.loadParameters(
+                    manager, new DataInputStream(new ByteArrayInputStream(bytes.toByteArray())));
+            NDArray ids = manager.create(new long[] {7, 8, 9, 10}, new Shape(1, 4));
+            ParameterStore ps = new ParameterStore(manager, false);
+            assertArrayEquals(
+                    model.forward(ps, new NDList(ids), false).head().toFloatArray(),
+                    copy.forward(ps, new NDList(ids), false).head().toFloatArray());
         }
     }
 
