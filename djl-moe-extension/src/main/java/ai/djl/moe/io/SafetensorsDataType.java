@@ -43,7 +43,10 @@ public enum SafetensorsDataType {
             return valueOf(name.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw new SafetensorsFormatException(
-                    "tensor '" + tensor + "': unsupported dtype '" + name
+                    "tensor '"
+                            + tensor
+                            + "': unsupported dtype '"
+                            + name
                             + "' (supported: F32, F16, BF16, I64, I32)");
         }
     }

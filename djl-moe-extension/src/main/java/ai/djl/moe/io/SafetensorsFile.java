@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -11,6 +12,7 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
+
 import java.io.IOException;
 import java.io.StringReader;
 import java.nio.ByteBuffer;
@@ -34,10 +36,10 @@ import java.util.Set;
  *
  * <p>The file is an 8-byte little-endian header length, a JSON header mapping tensor names to
  * {@code dtype}, {@code shape} and {@code data_offsets}, then the data. The header is validated
- * when the file is opened (truncation, offsets out of range or overlapping, sizes that do not
- * match the shape, duplicate names, unsupported dtypes), each error naming the tensor. Files of
- * any size can be read because each tensor is mapped on its own; a single tensor must be smaller
- * than 2 GiB. {@code F16} and {@code BF16} tensors are widened to {@code FLOAT32}.
+ * when the file is opened (truncation, offsets out of range or overlapping, sizes that do not match
+ * the shape, duplicate names, unsupported dtypes), each error naming the tensor. Files of any size
+ * can be read because each tensor is mapped on its own; a single tensor must be smaller than 2 GiB.
+ * {@code F16} and {@code BF16} tensors are widened to {@code FLOAT32}.
  *
  * <pre>{@code
  * try (SafetensorsFile file = SafetensorsFile.open(path)) {
@@ -94,8 +96,12 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             if (8 + headerLength > fileSize) {
                 throw new SafetensorsFormatException(
-                        path + ": truncated file (header of " + headerLength + " bytes, file of "
-                                + fileSize + " bytes)");
+                        path
+                                + ": truncated file (header of "
+                                + headerLength
+                                + " bytes, file of "
+                                + fileSize
+                                + " bytes)");
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLength);
             readFully(channel, header, 8);
@@ -160,8 +166,8 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     /**
-     * Loads one tensor. {@code F16}/{@code BF16} become {@code FLOAT32}, {@code F32} stays
-     * {@code FLOAT32}, {@code I64}/{@code I32} become {@code INT64}/{@code INT32}.
+     * Loads one tensor. {@code F16}/{@code BF16} become {@code FLOAT32}, {@code F32} stays {@code
+     * FLOAT32}, {@code I64}/{@code I32} become {@code INT64}/{@code INT32}.
      *
      * @param name the tensor name
      * @param manager the manager that owns the result
@@ -172,7 +178,11 @@ public final class SafetensorsFile implements AutoCloseable {
         SafetensorsTensorInfo info = info(name);
         if (info.byteLength() > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(
-                    path + ": tensor '" + name + "' has " + info.byteLength()
+                    path
+                            + ": tensor '"
+                            + name
+                            + "' has "
+                            + info.byteLength()
                             + " bytes; single tensors of 2 GiB or more are not supported");
         }
         MappedByteBuffer mapped =
@@ -185,10 +195,12 @@ public final class SafetensorsFile implements AutoCloseable {
                     case F32 -> manager.create(mapped.asFloatBuffer(), shape);
                     case I64 -> manager.create(mapped.asLongBuffer(), shape);
                     case I32 -> manager.create(mapped.asIntBuffer(), shape);
-                    case BF16 -> manager.create(
-                            HalfFloats.bfloat16ToFloat(mapped.asShortBuffer()), shape);
-                    case F16 -> manager.create(
-                            HalfFloats.float16ToFloat(mapped.asShortBuffer()), shape);
+                    case BF16 ->
+                            manager.create(
+                                    HalfFloats.bfloat16ToFloat(mapped.asShortBuffer()), shape);
+                    case F16 ->
+                            manager.create(
+                                    HalfFloats.float16ToFloat(mapped.asShortBuffer()), shape);
                 };
         array.setName(name);
         return array;
@@ -280,7 +292,9 @@ public final class SafetensorsFile implements AutoCloseable {
         long[] range = longs(offsets, name, "data_offsets");
         if (range.length != 2 || range[0] < 0 || range[1] < range[0]) {
             throw new SafetensorsFormatException(
-                    "tensor '" + name + "': data_offsets must be [begin, end] with 0 <= begin <= end");
+                    "tensor '"
+                            + name
+                            + "': data_offsets must be [begin, end] with 0 <= begin <= end");
         }
         long elements = 1;
         for (long d : dims) {
@@ -291,9 +305,17 @@ public final class SafetensorsFile implements AutoCloseable {
         }
         if (elements * type.getBytes() != range[1] - range[0]) {
             throw new SafetensorsFormatException(
-                    "tensor '" + name + "': " + (range[1] - range[0]) + " bytes for shape "
-                            + new Shape(dims) + " of " + type + " (expected "
-                            + elements * type.getBytes() + ")");
+                    "tensor '"
+                            + name
+                            + "': "
+                            + (range[1] - range[0])
+                            + " bytes for shape "
+                            + new Shape(dims)
+                            + " of "
+                            + type
+                            + " (expected "
+                            + elements * type.getBytes()
+                            + ")");
         }
         return new SafetensorsTensorInfo(name, type, new Shape(dims), range[0], range[1]);
     }
@@ -324,14 +346,23 @@ public final class SafetensorsFile implements AutoCloseable {
         for (SafetensorsTensorInfo info : byOffset) {
             if (info.end() > dataSize) {
                 throw new SafetensorsFormatException(
-                        path + ": tensor '" + info.name() + "' ends at data byte " + info.end()
-                                + " but the file has only " + dataSize
+                        path
+                                + ": tensor '"
+                                + info.name()
+                                + "' ends at data byte "
+                                + info.end()
+                                + " but the file has only "
+                                + dataSize
                                 + " data bytes (truncated file or offset out of range)");
             }
             if (previous != null && info.begin() < previous.end() && info.byteLength() > 0) {
                 throw new SafetensorsFormatException(
-                        path + ": tensor '" + info.name() + "' overlaps tensor '"
-                                + previous.name() + "'");
+                        path
+                                + ": tensor '"
+                                + info.name()
+                                + "' overlaps tensor '"
+                                + previous.name()
+                                + "'");
             }
             if (info.byteLength() > 0) {
                 previous = info;

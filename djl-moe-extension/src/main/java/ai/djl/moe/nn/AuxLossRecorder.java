@@ -1,6 +1,7 @@
 package ai.djl.moe.nn;
 
 import ai.djl.ndarray.NDArray;
+
 import java.util.ArrayList;
 import java.util.List;
 

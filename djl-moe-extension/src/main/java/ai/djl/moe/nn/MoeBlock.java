@@ -19,6 +19,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import ai.djl.util.PairList;
+
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -28,8 +29,8 @@ import java.util.regex.Pattern;
 
 /**
  * A sparse Mixture-of-Experts layer: router, then token dispatcher, then grouped experts, then
- * combine, plus an optional shared expert. Input and output are {@code [..., H]}; for {@code [B,
- * S, H]} input, {@code S} is the sequence length of the per-sequence load-balancing loss.
+ * combine, plus an optional shared expert. Input and output are {@code [..., H]}; for {@code [B, S,
+ * H]} input, {@code S} is the sequence length of the per-sequence load-balancing loss.
  *
  * <pre>{@code
  * AuxLossRecorder aux = new AuxLossRecorder();
@@ -95,10 +96,10 @@ public class MoeBlock extends AbstractBlock {
     }
 
     /**
-     * Returns the parameters under stable names: {@code router_weight}, {@code
-     * router_expert_bias}, {@code experts_gate_up_proj}, {@code experts_down_proj}, {@code
-     * shared_expert_gate_proj}, {@code shared_expert_up_proj}, {@code shared_expert_down_proj},
-     * {@code shared_expert_gate} (those present).
+     * Returns the parameters under stable names: {@code router_weight}, {@code router_expert_bias},
+     * {@code experts_gate_up_proj}, {@code experts_down_proj}, {@code shared_expert_gate_proj},
+     * {@code shared_expert_up_proj}, {@code shared_expert_down_proj}, {@code shared_expert_gate}
+     * (those present).
      *
      * @return the parameters by name, in block order
      */
@@ -133,7 +134,11 @@ public class MoeBlock extends AbstractBlock {
         Combined combined = runExperts(dispatcher, parameterStore, tokens, routing, training);
         NDArray out = combined.output;
         if (sharedExpert != null) {
-            out = out.add(sharedExpert.forward(parameterStore, new NDList(tokens), training).head());
+            out =
+                    out.add(
+                            sharedExpert
+                                    .forward(parameterStore, new NDList(tokens), training)
+                                    .head());
         }
         return new MoeBlockOutput(out.reshape(shape), routing, combined.droppedSlots);
     }
@@ -163,7 +168,8 @@ public class MoeBlock extends AbstractBlock {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        return new NDList(forwardWithRouting(parameterStore, inputs.singletonOrThrow(), training).output());
+        return new NDList(
+                forwardWithRouting(parameterStore, inputs.singletonOrThrow(), training).output());
     }
 
     /** {@inheritDoc} */
@@ -174,7 +180,8 @@ public class MoeBlock extends AbstractBlock {
 
     /** {@inheritDoc} */
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         router.initialize(manager, DataType.FLOAT32, inputShapes);
         experts.initialize(manager, dataType, inputShapes);
         if (sharedExpert != null) {
@@ -206,9 +213,15 @@ public class MoeBlock extends AbstractBlock {
                 || topK != router.getTopK()
                 || shared != (sharedExpert != null)) {
             throw new MalformedModelException(
-                    "saved MoE layer has " + numExperts + " experts, top-" + topK
-                            + (shared ? ", a shared expert" : "") + "; this one "
-                            + router.getNumExperts() + ", top-" + router.getTopK()
+                    "saved MoE layer has "
+                            + numExperts
+                            + " experts, top-"
+                            + topK
+                            + (shared ? ", a shared expert" : "")
+                            + "; this one "
+                            + router.getNumExperts()
+                            + ", top-"
+                            + router.getTopK()
                             + (sharedExpert != null ? ", a shared expert" : ""));
         }
     }
@@ -277,11 +290,14 @@ public class MoeBlock extends AbstractBlock {
          */
         public MoeBlock build() {
             if (router == null || experts == null || dispatcher == null) {
-                throw new IllegalArgumentException("MoeBlock needs a router, experts and a dispatcher");
+                throw new IllegalArgumentException(
+                        "MoeBlock needs a router, experts and a dispatcher");
             }
             if (router.getNumExperts() != experts.getNumExperts()) {
                 throw new IllegalArgumentException(
-                        "router has " + router.getNumExperts() + " experts but the experts block has "
+                        "router has "
+                                + router.getNumExperts()
+                                + " experts but the experts block has "
                                 + experts.getNumExperts());
             }
             return new MoeBlock(this);

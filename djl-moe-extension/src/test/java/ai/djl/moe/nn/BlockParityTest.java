@@ -8,11 +8,13 @@ import ai.djl.moe.nn.hf.BlockParityReport;
 import ai.djl.moe.nn.hf.HfSparseMoeArchitecture;
 import ai.djl.moe.nn.hf.TensorError;
 import ai.djl.ndarray.NDManager;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.Map;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 
 /** MoeBlock against Hugging Face MixtralSparseMoeBlock / Qwen2MoeSparseMoeBlock runs. */
 class BlockParityTest {
@@ -30,7 +32,8 @@ class BlockParityTest {
             for (Map.Entry<String, TensorError> e : report.gradParameters().entrySet()) {
                 assertWithin("grad." + e.getKey(), e.getValue());
             }
-            assertEquals(report.referenceAuxLoss(), report.auxLoss(), 1e-5 * report.referenceAuxLoss());
+            assertEquals(
+                    report.referenceAuxLoss(), report.auxLoss(), 1e-5 * report.referenceAuxLoss());
             assertTrue(report.withinTolerance(), report.toJson());
         }
     }

@@ -2,7 +2,6 @@ package ai.djl.moe.nn.dispatch;
 
 import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
@@ -13,8 +12,8 @@ import ai.djl.ndarray.types.Shape;
  * shapes).
  *
  * <p>Permutation and its inverse are differentiable gathers: the expert rows are {@code
- * tokens[sortedTokenIndex]} and combine gathers the outputs back into {@code [T * k]} slot order
- * (a dropped slot gathers an appended zero row), then weights and sums over the k choices.
+ * tokens[sortedTokenIndex]} and combine gathers the outputs back into {@code [T * k]} slot order (a
+ * dropped slot gathers an appended zero row), then weights and sums over the k choices.
  */
 public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatchMetadata> {
 
@@ -68,7 +67,9 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
         Shape shape = tokens.getShape();
         if (shape.dimension() != 2 || shape.get(0) != numTokens) {
             throw new IllegalArgumentException(
-                    "dispatch expects tokens [" + numTokens + ", H] matching the routing, got "
+                    "dispatch expects tokens ["
+                            + numTokens
+                            + ", H] matching the routing, got "
                             + shape);
         }
         int topK = routing.topK();
@@ -86,7 +87,8 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
         NDManager manager = tokens.getManager();
         NDArray source =
                 plan.hasPadding()
-                        ? tokens.concat(manager.zeros(new Shape(1, shape.get(1)), tokens.getDataType()))
+                        ? tokens.concat(
+                                manager.zeros(new Shape(1, shape.get(1)), tokens.getDataType()))
                         : tokens;
         NDArray expertTokens = source.get(manager.create(plan.rowToToken()));
         LocalDispatchMetadata metadata =
@@ -105,7 +107,11 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
         long hidden = expertOutput.getShape().get(1);
         NDArray rows = expertOutput;
         if (metadata.droppedSlots() > 0) {
-            rows = rows.concat(expertOutput.getManager().zeros(new Shape(1, hidden), rows.getDataType()));
+            rows =
+                    rows.concat(
+                            expertOutput
+                                    .getManager()
+                                    .zeros(new Shape(1, hidden), rows.getDataType()));
         }
         long t = metadata.numTokens();
         int k = metadata.topK();

@@ -23,8 +23,8 @@ record SlotAssignment(
      * Plans a dispatch.
      *
      * @param expertOfSlot the expert of every slot, {@code [T * k]}
-     * @param weightOfSlot the routing weight of every slot (for the probs drop policy), or null
-     *     to keep the earliest slots
+     * @param weightOfSlot the routing weight of every slot (for the probs drop policy), or null to
+     *     keep the earliest slots
      * @param numTokens {@code T}
      * @param numExperts {@code E}
      * @param capacity the most slots an expert keeps

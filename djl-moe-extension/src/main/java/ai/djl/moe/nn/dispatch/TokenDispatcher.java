@@ -4,12 +4,12 @@ import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.ndarray.NDArray;
 
 /**
- * Moves routed tokens to the experts that process them and their outputs back. Implementations
- * keep no per-call state in fields: everything combine needs travels in the metadata returned by
+ * Moves routed tokens to the experts that process them and their outputs back. Implementations keep
+ * no per-call state in fields: everything combine needs travels in the metadata returned by
  * dispatch, so one dispatcher serves any number of layers and concurrent micro-batches.
  *
- * <p>Both steps must keep the autograd graph: gradients flow from the combined output to the
- * expert outputs, the routing weights and the input tokens.
+ * <p>Both steps must keep the autograd graph: gradients flow from the combined output to the expert
+ * outputs, the routing weights and the input tokens.
  *
  * @param <M> the metadata type this dispatcher produces and consumes
  */

@@ -2,6 +2,7 @@ package ai.djl.moe.nn.experts;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Activation;
+
 import java.util.Locale;
 
 /**
@@ -48,7 +49,9 @@ public enum ExpertActivation {
             return valueOf(String.valueOf(name).toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(
-                    "unknown expert activation '" + name + "' (expected swiglu, geglu, silu, gelu or relu)");
+                    "unknown expert activation '"
+                            + name
+                            + "' (expected swiglu, geglu, silu, gelu or relu)");
         }
     }
 

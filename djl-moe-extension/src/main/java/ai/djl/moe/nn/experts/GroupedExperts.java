@@ -8,17 +8,18 @@ import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 
 /**
- * All experts of a MoE layer with their weights as two grouped tensors, {@code gate_up_proj}
- * {@code [E, 2F, H]} (gate rows {@code 0..F-1}, then up rows; {@code [E, F, H]} for non-gated
- * activations) and {@code down_proj} {@code [E, H, F]}, run by an {@link ExpertCompute}.
+ * All experts of a MoE layer with their weights as two grouped tensors, {@code gate_up_proj} {@code
+ * [E, 2F, H]} (gate rows {@code 0..F-1}, then up rows; {@code [E, F, H]} for non-gated activations)
+ * and {@code down_proj} {@code [E, H, F]}, run by an {@link ExpertCompute}.
  *
- * <p>{@code forward} takes {@code (tokens [N, H], tokensPerExpert [E] int64)} with the rows
- * grouped by expert and returns {@code [N, H]}.
+ * <p>{@code forward} takes {@code (tokens [N, H], tokensPerExpert [E] int64)} with the rows grouped
+ * by expert and returns {@code [N, H]}.
  */
 public class GroupedExperts extends AbstractBlock {
 
@@ -70,10 +71,16 @@ public class GroupedExperts extends AbstractBlock {
      * @return the outputs {@code [N, H]}
      */
     public NDArray compute(
-            ParameterStore parameterStore, NDArray tokens, long[] tokensPerExpert, boolean training) {
+            ParameterStore parameterStore,
+            NDArray tokens,
+            long[] tokensPerExpert,
+            boolean training) {
         if (tokensPerExpert.length != numExperts) {
             throw new IllegalArgumentException(
-                    "expected row counts for " + numExperts + " experts, got " + tokensPerExpert.length);
+                    "expected row counts for "
+                            + numExperts
+                            + " experts, got "
+                            + tokensPerExpert.length);
         }
         NDArray gateUp = parameterStore.getValue(gateUpProj, tokens.getDevice(), training);
         NDArray down = parameterStore.getValue(downProj, tokens.getDevice(), training);
@@ -134,8 +141,18 @@ public class GroupedExperts extends AbstractBlock {
         String act = is.readUTF();
         if (experts != numExperts || ffn != intermediateSize || !act.equals(activation.name())) {
             throw new MalformedModelException(
-                    "saved experts are " + experts + " x F=" + ffn + " " + act + ", this block "
-                            + numExperts + " x F=" + intermediateSize + " " + activation);
+                    "saved experts are "
+                            + experts
+                            + " x F="
+                            + ffn
+                            + " "
+                            + act
+                            + ", this block "
+                            + numExperts
+                            + " x F="
+                            + intermediateSize
+                            + " "
+                            + activation);
         }
     }
 
@@ -201,7 +218,8 @@ public class GroupedExperts extends AbstractBlock {
          */
         public GroupedExperts build() {
             if (numExperts < 1) {
-                throw new IllegalArgumentException("number of experts must be >= 1, got " + numExperts);
+                throw new IllegalArgumentException(
+                        "number of experts must be >= 1, got " + numExperts);
             }
             if (intermediateSize < 1) {
                 throw new IllegalArgumentException(

@@ -9,6 +9,7 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -113,9 +114,16 @@ public class SharedExpert extends AbstractBlock {
         long ffn = is.readLong();
         String act = is.readUTF();
         boolean gated = is.readBoolean();
-        if (ffn != intermediateSize || !act.equals(activation.name()) || gated != (outputGate != null)) {
+        if (ffn != intermediateSize
+                || !act.equals(activation.name())
+                || gated != (outputGate != null)) {
             throw new MalformedModelException(
-                    "saved shared expert (F=" + ffn + ", " + act + ", gate " + gated
+                    "saved shared expert (F="
+                            + ffn
+                            + ", "
+                            + act
+                            + ", gate "
+                            + gated
                             + ") does not match this block");
         }
     }

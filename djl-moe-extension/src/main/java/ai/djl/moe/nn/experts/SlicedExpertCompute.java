@@ -6,8 +6,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * Reference {@link ExpertCompute}: one {@code matMul} pair per expert on its slice of rows,
- * experts without rows skipped, outputs concatenated.
+ * Reference {@link ExpertCompute}: the rows and both weight tensors are split per expert, one
+ * {@code matMul} pair runs per expert that has rows, and the outputs are concatenated.
  */
 public final class SlicedExpertCompute implements ExpertCompute {
 
@@ -19,19 +19,31 @@ public final class SlicedExpertCompute implements ExpertCompute {
             NDArray gateUpProj,
             NDArray downProj,
             ExpertActivation activation) {
+        int numExperts = tokensPerExpert.length;
+        long[] boundaries = new long[numExperts - 1];
+        long rows = 0;
+        for (int e = 0; e < numExperts - 1; e++) {
+            rows += tokensPerExpert[e];
+            boundaries[e] = rows;
+        }
+        // split (not per-expert slicing): its backward writes each gradient block once
+        NDList blocks = tokens.split(boundaries, 0);
+        NDList gateUps = gateUpProj.split(numExperts, 0);
+        NDList downs = downProj.split(numExperts, 0);
         NDList outputs = new NDList();
-        long start = 0;
-        for (int e = 0; e < tokensPerExpert.length; e++) {
-            long n = tokensPerExpert[e];
-            if (n == 0) {
-                continue;
+        for (int e = 0; e < numExperts; e++) {
+            if (tokensPerExpert[e] > 0) {
+                outputs.add(
+                        mlp(
+                                blocks.get(e),
+                                gateUps.get(e).squeeze(0),
+                                downs.get(e).squeeze(0),
+                                activation));
             }
-            NDArray x = tokens.get("{}:{}", start, start + n);
-            outputs.add(mlp(x, gateUpProj.get(e), downProj.get(e), activation));
-            start += n;
         }
         if (outputs.isEmpty()) {
-            return tokens.getManager().zeros(new Shape(0, downProj.getShape().get(1)), tokens.getDataType());
+            return tokens.getManager()
+                    .zeros(new Shape(0, downProj.getShape().get(1)), tokens.getDataType());
         }
         return outputs.size() == 1 ? outputs.singletonOrThrow() : NDArrays.concat(outputs);
     }

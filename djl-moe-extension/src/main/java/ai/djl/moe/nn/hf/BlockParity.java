@@ -10,10 +10,12 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
+
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -25,9 +27,9 @@ import java.util.Map;
  * Runs a {@link MoeBlock} on a recorded Hugging Face block run and measures the differences.
  *
  * <p>A fixture folder holds {@code meta.json} (with the model {@code config}) and {@code
- * block.safetensors} with {@code input}, {@code output}, {@code upstream_grad}, {@code
- * grad.input}, {@code aux_loss} and {@code param.<name>} / {@code grad.<name>} for every block
- * parameter; gradients are those of {@code sum(output * upstream_grad)}.
+ * block.safetensors} with {@code input}, {@code output}, {@code upstream_grad}, {@code grad.input},
+ * {@code aux_loss} and {@code param.<name>} / {@code grad.<name>} for every block parameter;
+ * gradients are those of {@code sum(output * upstream_grad)}.
  */
 public final class BlockParity {
 
@@ -62,7 +64,8 @@ public final class BlockParity {
             NDArray expectedOutput = requireShape(file, "output", shape, manager);
             NDArray upstream = requireShape(file, "upstream_grad", shape, manager);
             NDArray expectedGradInput = requireShape(file, "grad.input", shape, manager);
-            double referenceAux = require(file, "aux_loss", manager).toType(DataType.FLOAT32, false).getFloat(0);
+            double referenceAux =
+                    require(file, "aux_loss", manager).toType(DataType.FLOAT32, false).getFloat(0);
 
             MoeBlock block = architecture.build(config, null);
             block.initialize(manager, DataType.FLOAT32, shape);
@@ -70,7 +73,11 @@ public final class BlockParity {
             for (Map.Entry<String, String> name : names.entrySet()) {
                 Parameter parameter = block.namedParameters().get(name.getValue());
                 NDArray value =
-                        requireShape(file, "param." + name.getKey(), parameter.getArray().getShape(), manager);
+                        requireShape(
+                                file,
+                                "param." + name.getKey(),
+                                parameter.getArray().getShape(),
+                                manager);
                 parameter.getArray().set(value.toFloatArray());
             }
 
@@ -83,7 +90,8 @@ public final class BlockParity {
             }
             Map<String, TensorError> gradErrors = new LinkedHashMap<>();
             for (Map.Entry<String, String> name : names.entrySet()) {
-                NDArray gradient = block.namedParameters().get(name.getValue()).getArray().getGradient();
+                NDArray gradient =
+                        block.namedParameters().get(name.getValue()).getArray().getGradient();
                 NDArray expected =
                         requireShape(file, "grad." + name.getKey(), gradient.getShape(), manager);
                 gradErrors.put(name.getKey(), TensorError.of(gradient, expected));
@@ -101,7 +109,8 @@ public final class BlockParity {
 
     private static JsonObject readConfig(Path meta) throws IOException {
         try {
-            JsonElement root = JsonParser.parseString(Files.readString(meta, StandardCharsets.UTF_8));
+            JsonElement root =
+                    JsonParser.parseString(Files.readString(meta, StandardCharsets.UTF_8));
             if (!root.isJsonObject() || !root.getAsJsonObject().has("config")) {
                 throw new IllegalArgumentException(meta + " has no \"config\" object");
             }
@@ -120,11 +129,16 @@ public final class BlockParity {
     }
 
     private static NDArray requireShape(
-            SafetensorsFile file, String name, Shape expected, NDManager manager) throws IOException {
+            SafetensorsFile file, String name, Shape expected, NDManager manager)
+            throws IOException {
         NDArray array = require(file, name, manager);
         if (!array.getShape().equals(expected)) {
             throw new IllegalArgumentException(
-                    "fixture tensor '" + name + "' has shape " + array.getShape() + ", expected "
+                    "fixture tensor '"
+                            + name
+                            + "' has shape "
+                            + array.getShape()
+                            + ", expected "
                             + expected);
         }
         return array;

@@ -30,7 +30,10 @@ public record BlockParityReport(
      * @return the maximum absolute error
      */
     public double gradParameterMaxAbsError() {
-        return gradParameters.values().stream().mapToDouble(TensorError::maxAbsError).max().orElse(0);
+        return gradParameters.values().stream()
+                .mapToDouble(TensorError::maxAbsError)
+                .max()
+                .orElse(0);
     }
 
     /**
@@ -58,7 +61,7 @@ public record BlockParityReport(
         return String.format(
                 Locale.ROOT,
                 "{\"output_max_abs_err\":%.6e, \"grad_input_max_abs_err\":%.6e,"
-                        + " \"grad_param_max_abs_err\":%.6e, \"aux_loss\":%.8f, \"ref_aux_loss\":%.8f}",
+                    + " \"grad_param_max_abs_err\":%.6e, \"aux_loss\":%.8f, \"ref_aux_loss\":%.8f}",
                 output.maxAbsError(),
                 gradInput.maxAbsError(),
                 gradParameterMaxAbsError(),

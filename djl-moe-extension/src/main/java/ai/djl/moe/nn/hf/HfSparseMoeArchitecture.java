@@ -7,8 +7,10 @@ import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.nn.router.LoadBalancingType;
 import ai.djl.moe.nn.router.TopKRouter;
+
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -61,13 +63,16 @@ public enum HfSparseMoeArchitecture {
                         : 0.001f;
         boolean normalize =
                 this == MIXTRAL
-                        || (config.has("norm_topk_prob") && config.get("norm_topk_prob").getAsBoolean());
+                        || (config.has("norm_topk_prob")
+                                && config.get("norm_topk_prob").getAsBoolean());
         String act = config.has("hidden_act") ? config.get("hidden_act").getAsString() : "silu";
         if (!"silu".equals(act)) {
             throw new IllegalArgumentException("unsupported hidden_act '" + act + "' (only silu)");
         }
         float jitter =
-                config.has("router_jitter_noise") ? config.get("router_jitter_noise").getAsFloat() : 0f;
+                config.has("router_jitter_noise")
+                        ? config.get("router_jitter_noise").getAsFloat()
+                        : 0f;
         TopKRouter.Builder router =
                 TopKRouter.builder()
                         .setNumExperts(numExperts)
@@ -78,7 +83,8 @@ public enum HfSparseMoeArchitecture {
         if (recorder != null) {
             router.optAuxLossRecorder(recorder, "moe");
         }
-        long ffn = intField(config, this == MIXTRAL ? "intermediate_size" : "moe_intermediate_size");
+        long ffn =
+                intField(config, this == MIXTRAL ? "intermediate_size" : "moe_intermediate_size");
         MoeBlock.Builder block =
                 MoeBlock.builder()
                         .setRouter(router.build())
@@ -91,7 +97,8 @@ public enum HfSparseMoeArchitecture {
         if (this == QWEN2_MOE) {
             block.optSharedExpert(
                     SharedExpert.builder()
-                            .setIntermediateSize(intField(config, "shared_expert_intermediate_size"))
+                            .setIntermediateSize(
+                                    intField(config, "shared_expert_intermediate_size"))
                             .optSigmoidGate(true)
                             .build());
         }

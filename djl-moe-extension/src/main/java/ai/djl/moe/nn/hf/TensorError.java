@@ -20,7 +20,10 @@ public record TensorError(double maxAbsError, double scale) {
     public static TensorError of(NDArray actual, NDArray expected) {
         if (!actual.getShape().equals(expected.getShape())) {
             throw new IllegalArgumentException(
-                    "shape " + actual.getShape() + " does not match reference " + expected.getShape());
+                    "shape "
+                            + actual.getShape()
+                            + " does not match reference "
+                            + expected.getShape());
         }
         if (expected.isEmpty()) {
             return new TensorError(0, 0);

@@ -6,8 +6,8 @@ import ai.djl.ndarray.NDArray;
  * What the router decided for a batch of {@code T} tokens and {@code E} experts.
  *
  * @param expertIndices the chosen experts per token, {@code [T, k]} int64
- * @param weights the combine weights of the chosen experts, {@code [T, k]} float32 (with
- *     autograd; already normalised and scaled as configured)
+ * @param weights the combine weights of the chosen experts, {@code [T, k]} float32 (with autograd;
+ *     already normalised and scaled as configured)
  * @param logits the router logits, {@code [T, E]} float32
  * @param probabilities the per-expert probabilities the load-balancing loss uses, {@code [T, E]}
  * @param tokensPerExpert the number of routed slots per expert (sums to {@code T * k})

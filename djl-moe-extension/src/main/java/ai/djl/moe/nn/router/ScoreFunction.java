@@ -18,7 +18,9 @@ public enum ScoreFunction {
      */
     public static ScoreFunction fromName(String name) {
         for (ScoreFunction f : values()) {
-            if (f.name().toLowerCase(Locale.ROOT).equals(String.valueOf(name).toLowerCase(Locale.ROOT))) {
+            if (f.name()
+                    .toLowerCase(Locale.ROOT)
+                    .equals(String.valueOf(name).toLowerCase(Locale.ROOT))) {
                 return f;
             }
         }

@@ -15,6 +15,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.ConstantInitializer;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -28,10 +29,9 @@ import java.io.IOException;
  * load-balancing loss (micro-batch, per sequence, global batch); z-loss; aux-loss-free expert bias
  * that shifts selection but not weights (DeepSeek-V3); multiplicative input jitter in training.
  *
- * <p>{@link #route} returns a {@link RoutingResult}; in training mode the auxiliary losses are
- * also written to the {@link AuxLossRecorder} given to the builder. The block's own {@code
- * forward} takes {@code [T, H]} and returns {@code (expertIndices [T, k], weights [T, k], logits
- * [T, E])}.
+ * <p>{@link #route} returns a {@link RoutingResult}; in training mode the auxiliary losses are also
+ * written to the {@link AuxLossRecorder} given to the builder. The block's own {@code forward}
+ * takes {@code [T, H]} and returns {@code (expertIndices [T, k], weights [T, k], logits [T, E])}.
  */
 public class TopKRouter extends AbstractBlock {
 
@@ -130,6 +130,15 @@ public class TopKRouter extends AbstractBlock {
     }
 
     /**
+     * Returns whether the router has an aux-loss-free expert bias.
+     *
+     * @return true if built with {@link Builder#optExpertBias(float)}
+     */
+    public boolean hasExpertBias() {
+        return expertBias != null;
+    }
+
+    /**
      * Routes tokens.
      *
      * @param parameterStore the parameter store
@@ -154,10 +163,16 @@ public class TopKRouter extends AbstractBlock {
         }
         if (numTokens > 0 && (sequenceLength <= 0 || numTokens % sequenceLength != 0)) {
             throw new IllegalArgumentException(
-                    "sequence length " + sequenceLength + " does not divide " + numTokens
+                    "sequence length "
+                            + sequenceLength
+                            + " does not divide "
+                            + numTokens
                             + " tokens");
         }
-        NDArray x = tokens.getDataType() == DataType.FLOAT32 ? tokens : tokens.toType(DataType.FLOAT32, false);
+        NDArray x =
+                tokens.getDataType() == DataType.FLOAT32
+                        ? tokens
+                        : tokens.toType(DataType.FLOAT32, false);
         if (training && inputJitter > 0) {
             x = x.mul(x.getManager().randomUniform(1 - inputJitter, 1 + inputJitter, x.getShape()));
         }
@@ -183,7 +198,9 @@ public class TopKRouter extends AbstractBlock {
             NDArray sum = weights.sum(new int[] {1}, true);
             weights =
                     weights.div(
-                            scoreFunction == ScoreFunction.SIGMOID ? sum.add(SIGMOID_NORM_EPS) : sum);
+                            scoreFunction == ScoreFunction.SIGMOID
+                                    ? sum.add(SIGMOID_NORM_EPS)
+                                    : sum);
         }
         if (scalingFactor != 1f) {
             weights = weights.mul(scalingFactor);
@@ -208,7 +225,10 @@ public class TopKRouter extends AbstractBlock {
             if (balancingLoss != null) {
                 recorder.record(
                         new AuxLossRecorder.AuxLoss(
-                                sourceName, "load_balancing", balancingLoss, loadBalancingCoefficient));
+                                sourceName,
+                                "load_balancing",
+                                balancingLoss,
+                                loadBalancingCoefficient));
             }
             if (zLoss != null) {
                 recorder.record(
@@ -221,8 +241,8 @@ public class TopKRouter extends AbstractBlock {
 
     /**
      * Applies the aux-loss-free balancing update to the expert bias from the expert load seen in
-     * training passes since the last update: {@code bias_e += rate * sign(meanLoad - load_e)}.
-     * Call it once per optimizer step.
+     * training passes since the last update: {@code bias_e += rate * sign(meanLoad - load_e)}. Call
+     * it once per optimizer step.
      *
      * @throws IllegalStateException if the router was built without expert bias
      */
@@ -309,8 +329,14 @@ public class TopKRouter extends AbstractBlock {
         int k = is.readInt();
         if (experts != numExperts || k != topK) {
             throw new MalformedModelException(
-                    "saved router has " + experts + " experts / top-" + k + ", this one "
-                            + numExperts + " / top-" + topK);
+                    "saved router has "
+                            + experts
+                            + " experts / top-"
+                            + k
+                            + ", this one "
+                            + numExperts
+                            + " / top-"
+                            + topK);
         }
         hiddenSize = is.readLong();
     }
@@ -322,7 +348,9 @@ public class TopKRouter extends AbstractBlock {
         long bad = logits.isNaN().logicalOr(logits.isInfinite()).countNonzero().getLong();
         if (bad > 0) {
             throw new IllegalArgumentException(
-                    "router logits contain " + bad + " NaN/Inf values (non-finite input or router"
+                    "router logits contain "
+                            + bad
+                            + " NaN/Inf values (non-finite input or router"
                             + " weights); refusing to route");
         }
     }
@@ -331,15 +359,22 @@ public class TopKRouter extends AbstractBlock {
         long t = selection.getShape().get(0);
         int perGroup = numExperts / numGroups;
         NDArray grouped = selection.reshape(t, numGroups, perGroup);
-        NDArray groupScores = grouped.topK(topK / topKGroups, 2, true, false).get(0).sum(new int[] {2});
+        NDArray groupScores =
+                grouped.topK(topK / topKGroups, 2, true, false).get(0).sum(new int[] {2});
         NDArray chosenGroups = groupScores.topK(topKGroups, 1, true, false).get(1);
         NDManager m = selection.getManager();
-        NDArray groupIds = m.arange(numGroups).toType(DataType.INT64, false).reshape(1, 1, numGroups);
+        NDArray groupIds =
+                m.arange(numGroups).toType(DataType.INT64, false).reshape(1, 1, numGroups);
         NDArray groupMask =
-                chosenGroups.expandDims(2).eq(groupIds).toType(DataType.INT32, false).sum(new int[] {1}).gt(0);
-        NDArray expertMask =
-                groupMask.expandDims(2).repeat(2, perGroup).reshape(t, numExperts);
-        return NDArrays.where(expertMask, selection, m.full(selection.getShape(), Float.NEGATIVE_INFINITY));
+                chosenGroups
+                        .expandDims(2)
+                        .eq(groupIds)
+                        .toType(DataType.INT32, false)
+                        .sum(new int[] {1})
+                        .gt(0);
+        NDArray expertMask = groupMask.expandDims(2).repeat(2, perGroup).reshape(t, numExperts);
+        return NDArrays.where(
+                expertMask, selection, m.full(selection.getShape(), Float.NEGATIVE_INFINITY));
     }
 
     private NDArray balancingProbabilities(NDArray logits, NDArray scores) {
@@ -357,7 +392,11 @@ public class TopKRouter extends AbstractBlock {
             case MICRO_BATCH:
                 {
                     NDArray counts = m.create(toFloats(tokensPerExpert));
-                    return probabilities.mean(new int[] {0}).mul(counts).sum().mul((float) numExperts / t);
+                    return probabilities
+                            .mean(new int[] {0})
+                            .mul(counts)
+                            .sum()
+                            .mul((float) numExperts / t);
                 }
             case SEQUENCE:
                 {
@@ -369,14 +408,23 @@ public class TopKRouter extends AbstractBlock {
                         counts[(int) (token / sequenceLength) * numExperts + (int) idx[i]] += 1;
                     }
                     NDArray perSequence =
-                            probabilities.reshape(sequences, sequenceLength, numExperts).mean(new int[] {1});
+                            probabilities
+                                    .reshape(sequences, sequenceLength, numExperts)
+                                    .mean(new int[] {1});
                     NDArray c = m.create(counts, new Shape(sequences, numExperts));
-                    return perSequence.mul(c).sum().mul((float) numExperts / (sequenceLength * sequences));
+                    return perSequence
+                            .mul(c)
+                            .sum()
+                            .mul((float) numExperts / (sequenceLength * sequences));
                 }
             case GLOBAL_BATCH:
                 {
                     float[] fractions = globalStatistics.accumulate(tokensPerExpert, t);
-                    return probabilities.mean(new int[] {0}).mul(m.create(fractions)).sum().mul(numExperts);
+                    return probabilities
+                            .mean(new int[] {0})
+                            .mul(m.create(fractions))
+                            .sum()
+                            .mul(numExperts);
                 }
             default:
                 return null;
@@ -589,11 +637,15 @@ public class TopKRouter extends AbstractBlock {
          */
         public TopKRouter build() {
             if (numExperts < 1) {
-                throw new IllegalArgumentException("number of experts must be >= 1, got " + numExperts);
+                throw new IllegalArgumentException(
+                        "number of experts must be >= 1, got " + numExperts);
             }
             if (topK < 1 || topK > numExperts) {
                 throw new IllegalArgumentException(
-                        "top-k must be in [1, " + numExperts + "] (the number of experts), got " + topK);
+                        "top-k must be in [1, "
+                                + numExperts
+                                + "] (the number of experts), got "
+                                + topK);
             }
             if (scoreFunction == null) {
                 throw new IllegalArgumentException("score function must be set");
@@ -603,7 +655,8 @@ public class TopKRouter extends AbstractBlock {
                         "softmax over the top-k applies to the softmax score function only");
             }
             if (!(scalingFactor > 0) || Float.isInfinite(scalingFactor)) {
-                throw new IllegalArgumentException("scaling factor must be positive, got " + scalingFactor);
+                throw new IllegalArgumentException(
+                        "scaling factor must be positive, got " + scalingFactor);
             }
             if (numGroups < 1
                     || numExperts % numGroups != 0
@@ -612,9 +665,16 @@ public class TopKRouter extends AbstractBlock {
                     || topK % topKGroups != 0
                     || topK / topKGroups > numExperts / numGroups) {
                 throw new IllegalArgumentException(
-                        "group-limited routing needs groups dividing " + numExperts
-                                + " experts and 1 <= topKGroups <= groups with topKGroups dividing k="
-                                + topK + "; got " + numGroups + " groups, " + topKGroups + " kept");
+                        "group-limited routing needs groups dividing "
+                                + numExperts
+                                + " experts and 1 <= topKGroups <= groups with topKGroups dividing"
+                                + " k="
+                                + topK
+                                + "; got "
+                                + numGroups
+                                + " groups, "
+                                + topKGroups
+                                + " kept");
             }
             if (loadBalancing == null
                     || !(loadBalancingCoefficient >= 0)
@@ -628,7 +688,8 @@ public class TopKRouter extends AbstractBlock {
                         "global-batch load balancing needs optGlobalLoadStatistics");
             }
             if (!(inputJitter >= 0 && inputJitter < 1)) {
-                throw new IllegalArgumentException("input jitter must be in [0, 1), got " + inputJitter);
+                throw new IllegalArgumentException(
+                        "input jitter must be in [0, 1), got " + inputJitter);
             }
             return new TopKRouter(this);
         }

@@ -4,17 +4,19 @@ import ai.djl.moe.io.SafetensorsFormatException;
 import ai.djl.moe.nn.hf.BlockParity;
 import ai.djl.moe.nn.hf.BlockParityReport;
 import ai.djl.ndarray.NDManager;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe block-parity --fixture DIR}: runs our MoE block on a recorded Hugging Face block
  * run ({@code DIR/block.safetensors}, {@code DIR/meta.json}) and prints one JSON line with the
- * output, input-gradient and parameter-gradient errors and both auxiliary losses. Exit 0 if all
- * are within 1e-5 of each tensor's scale, 1 if not, 2 for an unusable fixture.
+ * output, input-gradient and parameter-gradient errors and both auxiliary losses. Exit 0 if all are
+ * within 1e-5 of each tensor's scale, 1 if not, 2 for an unusable fixture.
  */
 @Command(
         name = "block-parity",
