@@ -13,6 +13,7 @@ import ai.djl.translate.TranslateException;
 import ai.djl.translate.Translator;
 import ai.djl.translate.TranslatorFactory;
 import ai.djl.util.Progress;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,8 +21,8 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * Loads a {@link ai.djl.moe.zoo.model.MoeCausalLm} from the local Hugging Face directory given
- * as the criteria argument {@value #MODEL_DIR}. For {@code String -> Float} criteria without a
+ * Loads a {@link ai.djl.moe.zoo.model.MoeCausalLm} from the local Hugging Face directory given as
+ * the criteria argument {@value #MODEL_DIR}. For {@code String -> Float} criteria without a
  * translator factory the translator is a {@link CausalLmScoringTranslator} over the directory's
  * {@code tokenizer.json}; otherwise the criteria's translator factory supplies it.
  */
@@ -64,7 +65,8 @@ public final class HfDirectoryModelLoader implements ModelLoader {
     public <I, O> ZooModel<I, O> loadModel(Criteria<I, O> criteria)
             throws IOException, ModelNotFoundException {
         Path dir = modelDir(criteria);
-        Model model = Model.newInstance(dir.getFileName().toString(), criteria.getDevice(), "PyTorch");
+        Model model =
+                Model.newInstance(dir.getFileName().toString(), criteria.getDevice(), "PyTorch");
         try {
             model.setBlock(HfModelDirectory.load(dir, model.getNDManager()));
             return new ZooModel<>(model, translator(criteria, model, dir));
@@ -75,7 +77,8 @@ public final class HfDirectoryModelLoader implements ModelLoader {
     }
 
     @SuppressWarnings("unchecked")
-    private static <I, O> Translator<I, O> translator(Criteria<I, O> criteria, Model model, Path dir)
+    private static <I, O> Translator<I, O> translator(
+            Criteria<I, O> criteria, Model model, Path dir)
             throws IOException, ModelNotFoundException {
         Class<I> input = criteria.getInputClass();
         Class<O> output = criteria.getOutputClass();
@@ -89,12 +92,16 @@ public final class HfDirectoryModelLoader implements ModelLoader {
         }
         if (input != String.class || output != Float.class) {
             throw new ModelNotFoundException(
-                    ARTIFACT_ID + " scores String -> Float; give a translator factory for "
-                            + input.getSimpleName() + " -> " + output.getSimpleName());
+                    ARTIFACT_ID
+                            + " scores String -> Float; give a translator factory for "
+                            + input.getSimpleName()
+                            + " -> "
+                            + output.getSimpleName());
         }
         Path tokenizerFile = dir.resolve(TOKENIZER_FILE);
         if (!Files.isRegularFile(tokenizerFile)) {
-            throw new ModelNotFoundException(dir + " has no " + TOKENIZER_FILE + " for scoring text");
+            throw new ModelNotFoundException(
+                    dir + " has no " + TOKENIZER_FILE + " for scoring text");
         }
         HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.newInstance(tokenizerFile);
         model.getNDManager().attachInternal(UUID.randomUUID().toString(), tokenizer);

@@ -1,11 +1,12 @@
 package ai.djl.moe.zoo;
 
 import ai.djl.repository.zoo.ModelZoo;
+
 import java.util.Set;
 
 /**
- * The djl-moe model zoo (group {@value #GROUP_ID}): MoE causal language models from local
- * Hugging Face directories.
+ * The djl-moe model zoo (group {@value #GROUP_ID}): MoE causal language models from local Hugging
+ * Face directories.
  *
  * <pre>{@code
  * Criteria<String, Float> criteria = Criteria.builder()

@@ -18,10 +18,12 @@ import ai.djl.repository.zoo.ModelNotFoundException;
 import ai.djl.repository.zoo.ModelZoo;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.training.ParameterStore;
-import java.nio.file.Files;
-import java.nio.file.Path;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 class MoeModelZooTest {
 
@@ -76,7 +78,8 @@ class MoeModelZooTest {
             MoeCausalLm model = HfModelDirectory.load(dir, manager);
             NDArray ids = manager.create(new long[] {1, 2, 3, 4, 1, 5}, new Shape(1, 6));
             NDArray logits =
-                    model.forward(new ParameterStore(manager, false), new NDList(ids), false).head();
+                    model.forward(new ParameterStore(manager, false), new NDList(ids), false)
+                            .head();
             assertEquals(MoeCausalLmLoss.crossEntropy(logits, ids).getFloat(), score, 1e-6);
         }
     }

@@ -3,18 +3,20 @@ package ai.djl.moe.examples.cli;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.moe.zoo.model.ParameterCounts;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe inspect --model DIR}: reads only {@code DIR/config.json} (no weights) and prints
- * the parameter counts (total and active per token), the forward FLOPs per token and the layer
- * plan (which layers are sparse, with how many experts).
+ * the parameter counts (total and active per token), the forward FLOPs per token and the layer plan
+ * (which layers are sparse, with how many experts).
  */
 @Command(
         name = "inspect",
@@ -53,19 +55,32 @@ public final class InspectCommand implements Callable<Integer> {
 
     private void print(MoeModelConfig config, ParameterCounts counts, PrintStream out) {
         out.printf(Locale.ROOT, "model_type        %s%n", config.getModelType().getKey());
-        out.printf(Locale.ROOT, "parameters        %s total, %s active per token%n",
-                billions(counts.total()), billions(counts.activePerToken()));
+        out.printf(
+                Locale.ROOT,
+                "parameters        %s total, %s active per token%n",
+                billions(counts.total()),
+                billions(counts.activePerToken()));
         out.printf(Locale.ROOT, "  embedding+head  %,d%n", counts.embedding());
         out.printf(Locale.ROOT, "  attention       %,d%n", counts.attention());
         out.printf(Locale.ROOT, "  routed experts  %,d%n", counts.routedExperts());
-        out.printf(Locale.ROOT, "  other mlp       %,d (dense MLPs, shared experts, routers)%n",
+        out.printf(
+                Locale.ROOT,
+                "  other mlp       %,d (dense MLPs, shared experts, routers)%n",
                 counts.otherMlp());
         out.printf(Locale.ROOT, "  norms           %,d%n", counts.norms());
-        out.printf(Locale.ROOT, "forward FLOPs     %s per token at context %d%n",
-                giga(counts.forwardFlopsPerToken(config, context)), context);
-        out.printf(Locale.ROOT, "attention         %d query / %d kv heads x %d, rope theta %s (%s)%n",
-                config.getNumAttentionHeads(), config.getNumKeyValueHeads(), config.getHeadDim(),
-                config.getRope().getTheta(), config.getRope().getType());
+        out.printf(
+                Locale.ROOT,
+                "forward FLOPs     %s per token at context %d%n",
+                giga(counts.forwardFlopsPerToken(config, context)),
+                context);
+        out.printf(
+                Locale.ROOT,
+                "attention         %d query / %d kv heads x %d, rope theta %s (%s)%n",
+                config.getNumAttentionHeads(),
+                config.getNumKeyValueHeads(),
+                config.getHeadDim(),
+                config.getRope().getTheta(),
+                config.getRope().getType());
         out.println("layers");
         int first = 0;
         for (int i = 1; i <= config.getNumHiddenLayers(); i++) {
@@ -81,9 +96,13 @@ public final class InspectCommand implements Callable<Integer> {
         if (!config.isSparseLayer(layer)) {
             return "dense SwiGLU MLP, intermediate " + config.getDenseIntermediateSize();
         }
-        String text = String.format(Locale.ROOT, "MoE %d experts, top-%d, intermediate %d",
-                config.getNumExperts(), config.getNumExpertsPerToken(),
-                config.getExpertIntermediateSize());
+        String text =
+                String.format(
+                        Locale.ROOT,
+                        "MoE %d experts, top-%d, intermediate %d",
+                        config.getNumExperts(),
+                        config.getNumExpertsPerToken(),
+                        config.getExpertIntermediateSize());
         if (config.getSharedExpertIntermediateSize() > 0) {
             text += ", shared expert " + config.getSharedExpertIntermediateSize() + " (gated)";
         }

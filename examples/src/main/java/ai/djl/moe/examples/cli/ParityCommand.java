@@ -4,11 +4,13 @@ import ai.djl.moe.io.SafetensorsFormatException;
 import ai.djl.moe.zoo.hf.ModelParity;
 import ai.djl.moe.zoo.hf.ModelParityReport;
 import ai.djl.ndarray.NDManager;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe parity --model DIR --expected FILE}: loads a Hugging Face model directory, runs

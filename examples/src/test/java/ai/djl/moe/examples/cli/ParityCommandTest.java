@@ -7,16 +7,19 @@ import ai.djl.moe.io.SafetensorsFile;
 import ai.djl.moe.zoo.hf.SafetensorsWriter;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Runs {@code djl-moe parity} on the Hugging Face fixtures that the zoo module's tests hold (in
@@ -30,12 +33,25 @@ class ParityCommandTest {
     void passesOnBothFixtures() {
         for (String name : new String[] {"tiny-mixtral", "tiny-qwen2-moe"}) {
             Path dir = FIXTURES.resolve(name);
-            Run run = run("parity", "--model", dir.toString(), "--expected",
-                    dir.resolve("expected.safetensors").toString());
+            Run run =
+                    run(
+                            "parity",
+                            "--model",
+                            dir.toString(),
+                            "--expected",
+                            dir.resolve("expected.safetensors").toString());
             assertEquals(0, run.code, name + ": " + run.out);
             JsonObject json = JsonParser.parseString(run.out.trim()).getAsJsonObject();
-            for (String key : new String[] {"logits_max_abs_err", "loss", "ref_loss", "aux_loss",
-                    "ref_aux_loss", "router_logits_max_abs_err", "grad_max_rel_err"}) {
+            for (String key :
+                    new String[] {
+                        "logits_max_abs_err",
+                        "loss",
+                        "ref_loss",
+                        "aux_loss",
+                        "ref_aux_loss",
+                        "router_logits_max_abs_err",
+                        "grad_max_rel_err"
+                    }) {
                 assertTrue(json.has(key), "missing " + key + " in " + run.out);
             }
             assertTrue(json.get("logits_max_abs_err").getAsDouble() <= 1e-4, run.out);
@@ -62,10 +78,24 @@ class ParityCommandTest {
     @Test
     void rejectsUnusableInput(@TempDir Path tmp) {
         Path dir = FIXTURES.resolve("tiny-mixtral");
-        assertEquals(2, run("parity", "--model", tmp.toString(), "--expected",
-                dir.resolve("expected.safetensors").toString()).code);
-        assertEquals(2, run("parity", "--model", dir.toString(), "--expected",
-                tmp.resolve("none.safetensors").toString()).code);
+        assertEquals(
+                2,
+                run(
+                                "parity",
+                                "--model",
+                                tmp.toString(),
+                                "--expected",
+                                dir.resolve("expected.safetensors").toString())
+                        .code);
+        assertEquals(
+                2,
+                run(
+                                "parity",
+                                "--model",
+                                dir.toString(),
+                                "--expected",
+                                tmp.resolve("none.safetensors").toString())
+                        .code);
         assertEquals(2, run("parity", "--model", dir.toString()).code);
     }
 

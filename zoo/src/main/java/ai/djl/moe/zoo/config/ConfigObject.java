@@ -4,6 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -196,7 +197,8 @@ public final class ConfigObject {
 
     private void requirePresent(String key) {
         if (!has(key)) {
-            throw new ConfigException("config.json: required key '" + qualified(key) + "' is missing");
+            throw new ConfigException(
+                    "config.json: required key '" + qualified(key) + "' is missing");
         }
     }
 

@@ -43,6 +43,10 @@ public enum ModelType {
         String supported =
                 Arrays.stream(values()).map(ModelType::getKey).collect(Collectors.joining(", "));
         throw new ConfigException(
-                "config.json: model_type '" + key + "' is not supported (supported: " + supported + ")");
+                "config.json: model_type '"
+                        + key
+                        + "' is not supported (supported: "
+                        + supported
+                        + ")");
     }
 }

@@ -4,6 +4,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
@@ -53,7 +54,10 @@ public final class MoeModelConfig {
         numHiddenLayers = positive(c, "num_hidden_layers", c.requireInt("num_hidden_layers"));
         numAttentionHeads = positive(c, "num_attention_heads", c.requireInt("num_attention_heads"));
         numKeyValueHeads =
-                positive(c, "num_key_value_heads", c.optInt("num_key_value_heads", numAttentionHeads));
+                positive(
+                        c,
+                        "num_key_value_heads",
+                        c.optInt("num_key_value_heads", numAttentionHeads));
         if (numAttentionHeads % numKeyValueHeads != 0) {
             throw new ConfigException(
                     "config.json: num_attention_heads ("
@@ -101,7 +105,8 @@ public final class MoeModelConfig {
                 sharedExpertIntermediateSize = 0;
             }
             normTopkProb = c.optBoolean("norm_topk_prob", false);
-            decoderSparseStep = positive(c, "decoder_sparse_step", c.optInt("decoder_sparse_step", 1));
+            decoderSparseStep =
+                    positive(c, "decoder_sparse_step", c.optInt("decoder_sparse_step", 1));
             mlpOnlyLayers = c.optIntList("mlp_only_layers");
             for (int layer : mlpOnlyLayers) {
                 if (layer < 0 || layer >= numHiddenLayers) {
@@ -114,7 +119,8 @@ public final class MoeModelConfig {
             }
         }
         numExperts = positive(c, "number of experts", experts);
-        numExpertsPerToken = positive(c, "num_experts_per_tok", c.requireInt("num_experts_per_tok"));
+        numExpertsPerToken =
+                positive(c, "num_experts_per_tok", c.requireInt("num_experts_per_tok"));
         if (numExpertsPerToken > numExperts) {
             throw new ConfigException(
                     "config.json: num_experts_per_tok ("
@@ -127,7 +133,8 @@ public final class MoeModelConfig {
         routerJitterNoise = c.optDouble("router_jitter_noise", 0.0);
         if (!(routerJitterNoise >= 0 && routerJitterNoise < 1)) {
             throw new ConfigException(
-                    "config.json: router_jitter_noise must be in [0, 1), found " + routerJitterNoise);
+                    "config.json: router_jitter_noise must be in [0, 1), found "
+                            + routerJitterNoise);
         }
         unknownKeys = c.unreadEntries();
     }

@@ -23,7 +23,8 @@ public final class RopeConfig {
      * Creates rotary settings.
      *
      * @param theta the base of the inverse frequencies
-     * @param type the rope type ({@link #DEFAULT}, {@link #LINEAR} or another name found in a config)
+     * @param type the rope type ({@link #DEFAULT}, {@link #LINEAR} or another name found in a
+     *     config)
      * @param factor the scaling factor (1 without scaling)
      */
     public RopeConfig(double theta, String type, double factor) {

@@ -1,20 +1,22 @@
 package ai.djl.moe.zoo.hf;
 
 import ai.djl.moe.zoo.config.ModelType;
+
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
  * The names of a model's tensors in a hub checkpoint, for each parameter name of {@link
- * ai.djl.moe.zoo.model.MoeCausalLm#getHfParameters()} (the in-memory names of {@code
- * transformers} 5.x).
+ * ai.djl.moe.zoo.model.MoeCausalLm#getHfParameters()} (the in-memory names of {@code transformers}
+ * 5.x).
  *
  * <ul>
  *   <li>Fused experts {@code model.layers.{i}.mlp.experts.gate_up_proj} {@code [E, 2F, H]} are
  *       stored per expert: gate rows then up rows, from Mixtral {@code
- *       block_sparse_moe.experts.{e}.w1|w3.weight} or Qwen {@code mlp.experts.{e}.gate_proj|up_proj.weight};
- *       {@code experts.down_proj} {@code [E, H, F]} from {@code w2} or {@code down_proj}.
+ *       block_sparse_moe.experts.{e}.w1|w3.weight} or Qwen {@code
+ *       mlp.experts.{e}.gate_proj|up_proj.weight}; {@code experts.down_proj} {@code [E, H, F]} from
+ *       {@code w2} or {@code down_proj}.
  *   <li>Mixtral's other MLP tensors (the router {@code gate.weight}) live under {@code
  *       block_sparse_moe} instead of {@code mlp}.
  *   <li>Every other name is the same on disk.

@@ -8,20 +8,22 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Loads a Hugging Face checkpoint into the parameters of a {@link MoeCausalLm}, or reads single
- * parameters for other blocks. Fused expert parameters are assembled from the per-expert tensors
- * on disk; under a {@link ShardPlan} only the tensors of the kept experts are read. Every tensor
- * is checked against the architecture (presence, floating-point type, shape) and a mismatch is a
+ * parameters for other blocks. Fused expert parameters are assembled from the per-expert tensors on
+ * disk; under a {@link ShardPlan} only the tensors of the kept experts are read. Every tensor is
+ * checked against the architecture (presence, floating-point type, shape) and a mismatch is a
  * {@link CheckpointException} naming the tensor.
  */
 public final class HfCheckpointLoader {
@@ -69,8 +71,8 @@ public final class HfCheckpointLoader {
      * Reads the kept part of one parameter.
      *
      * @param parameter the parameter name
-     * @param slice the part to keep (for fused experts, a slice of axis 0 reads only those
-     *     experts' tensors)
+     * @param slice the part to keep (for fused experts, a slice of axis 0 reads only those experts'
+     *     tensors)
      * @param manager the manager of the result
      * @return the parameter value, FLOAT32
      * @throws IOException if the data cannot be read
@@ -117,7 +119,9 @@ public final class HfCheckpointLoader {
         }
         if (!missing.isEmpty()) {
             throw new CheckpointException(
-                    "checkpoint lacks " + missing.size() + " tensor(s) of the architecture: "
+                    "checkpoint lacks "
+                            + missing.size()
+                            + " tensor(s) of the architecture: "
                             + String.join(", ", missing.subList(0, Math.min(5, missing.size())))
                             + (missing.size() > 5 ? ", ..." : ""));
         }
@@ -140,9 +144,15 @@ public final class HfCheckpointLoader {
         Shape kept = plan.slice(name, full).apply(full);
         if (!kept.equals(target.getShape())) {
             throw new CheckpointException(
-                    "parameter '" + name + "' has shape " + target.getShape()
-                            + " in the architecture but " + kept + " in the checkpoint (tensor '"
-                            + probeName(name) + "')");
+                    "parameter '"
+                            + name
+                            + "' has shape "
+                            + target.getShape()
+                            + " in the architecture but "
+                            + kept
+                            + " in the checkpoint (tensor '"
+                            + probeName(name)
+                            + "')");
         }
         NDArray value;
         try (NDArray read = read(name, plan.slice(name, full), target.getManager())) {
@@ -177,7 +187,9 @@ public final class HfCheckpointLoader {
         }
         if (!source.isFloatingPoint(name)) {
             throw new CheckpointException(
-                    "tensor '" + name + "' is not floating point; model weights must be F32, F16 or BF16");
+                    "tensor '"
+                            + name
+                            + "' is not floating point; model weights must be F32, F16 or BF16");
         }
         readTensors.add(name);
         return source.load(name, manager);

@@ -8,8 +8,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,8 +25,7 @@ import java.util.TreeMap;
 
 /**
  * Reads and writes Hugging Face model directories: {@code config.json} plus safetensors weights in
- * the hub layout (per-expert tensors), so that a model trained here opens in {@code
- * transformers}.
+ * the hub layout (per-expert tensors), so that a model trained here opens in {@code transformers}.
  */
 public final class HfModelDirectory {
 
@@ -50,8 +51,8 @@ public final class HfModelDirectory {
     }
 
     /**
-     * Builds the model of a directory (with {@link ai.djl.moe.zoo.model.SparseMoeMlp} sparse layers) and loads its
-     * weights.
+     * Builds the model of a directory (with {@link ai.djl.moe.zoo.model.SparseMoeMlp} sparse
+     * layers) and loads its weights.
      *
      * @param dir the directory
      * @param manager the manager of the parameters
@@ -61,8 +62,7 @@ public final class HfModelDirectory {
      */
     public static MoeCausalLm load(Path dir, NDManager manager) throws IOException {
         MoeModelConfig config = readConfig(dir);
-        MoeCausalLm model =
-                MoeCausalLm.builder().setConfig(config).build();
+        MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
         model.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
         try (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(dir)) {
             new HfCheckpointLoader(checkpoint, config).loadInto(model, ShardPlan.WHOLE);
@@ -132,8 +132,8 @@ public final class HfModelDirectory {
     }
 
     /**
-     * Returns the model's weights under their hub names, fused experts split per expert, sorted
-     * by name.
+     * Returns the model's weights under their hub names, fused experts split per expert, sorted by
+     * name.
      *
      * @param model the model
      * @return the tensors (views of the parameters)

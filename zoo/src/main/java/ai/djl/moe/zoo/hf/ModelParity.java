@@ -13,6 +13,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,10 +21,10 @@ import java.util.Map;
 
 /**
  * Runs a Hugging Face model directory on a reference batch recorded with {@code transformers}
- * ({@code expected.safetensors}: {@code input_ids}, {@code logits}, {@code loss}, {@code
- * aux_loss}, {@code router_logits.<layer>}, {@code grad.<parameter>}) and measures the
- * differences. The labels are the input ids. Reference gradients use the parameter names of
- * {@link MoeCausalLm#getHfParameters()} (fused experts).
+ * ({@code expected.safetensors}: {@code input_ids}, {@code logits}, {@code loss}, {@code aux_loss},
+ * {@code router_logits.<layer>}, {@code grad.<parameter>}) and measures the differences. The labels
+ * are the input ids. Reference gradients use the parameter names of {@link
+ * MoeCausalLm#getHfParameters()} (fused experts).
  */
 public final class ModelParity {
 
@@ -53,11 +54,14 @@ public final class ModelParity {
             NDArray ids = require(expected, "input_ids", manager);
             if (ids.getShape().dimension() != 2 || ids.getDataType() != DataType.INT64) {
                 throw new IllegalArgumentException(
-                        "input_ids must be int64 [batch, seq], found " + ids.getDataType() + " "
+                        "input_ids must be int64 [batch, seq], found "
+                                + ids.getDataType()
+                                + " "
                                 + ids.getShape());
             }
-            NDArray refLogits = requireShape(
-                    expected, "logits", ids.getShape().add(config.getVocabSize()), manager);
+            NDArray refLogits =
+                    requireShape(
+                            expected, "logits", ids.getShape().add(config.getVocabSize()), manager);
             double refLoss = scalar(expected, "loss", manager);
             double refAux = scalar(expected, "aux_loss", manager);
 
@@ -129,7 +133,10 @@ public final class ModelParity {
         NDArray array = require(file, name, manager);
         if (array.size() != 1) {
             throw new IllegalArgumentException(
-                    "reference tensor '" + name + "' must hold one value, found " + array.getShape());
+                    "reference tensor '"
+                            + name
+                            + "' must hold one value, found "
+                            + array.getShape());
         }
         return array.toType(DataType.FLOAT32, false).toFloatArray()[0];
     }
@@ -143,12 +150,17 @@ public final class ModelParity {
     }
 
     private static NDArray requireShape(
-            SafetensorsFile file, String name, Shape expected, NDManager manager) throws IOException {
+            SafetensorsFile file, String name, Shape expected, NDManager manager)
+            throws IOException {
         NDArray array = require(file, name, manager);
         if (!array.getShape().equals(expected)) {
             throw new IllegalArgumentException(
-                    "reference tensor '" + name + "' has shape " + array.getShape()
-                            + ", the model gives " + expected);
+                    "reference tensor '"
+                            + name
+                            + "' has shape "
+                            + array.getShape()
+                            + ", the model gives "
+                            + expected);
         }
         return array;
     }

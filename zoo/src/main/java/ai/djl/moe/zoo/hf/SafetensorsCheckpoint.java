@@ -5,10 +5,12 @@ import ai.djl.moe.io.SafetensorsFile;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -19,9 +21,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The tensors of a Hugging Face model directory: {@code model.safetensors}, or the shards listed
- * in {@code model.safetensors.index.json} ({@code weight_map}: tensor name to shard file). Each
- * shard is a memory-mapped {@link SafetensorsFile}; a tensor is read only when asked for.
+ * The tensors of a Hugging Face model directory: {@code model.safetensors}, or the shards listed in
+ * {@code model.safetensors.index.json} ({@code weight_map}: tensor name to shard file). Each shard
+ * is a memory-mapped {@link SafetensorsFile}; a tensor is read only when asked for.
  */
 public final class SafetensorsCheckpoint implements TensorSource {
 
@@ -46,8 +48,8 @@ public final class SafetensorsCheckpoint implements TensorSource {
      * @param dir the directory
      * @return the checkpoint (close it)
      * @throws IOException if a file cannot be read
-     * @throws CheckpointException if there are no weights, the index is malformed, or the index
-     *     and the shard headers disagree
+     * @throws CheckpointException if there are no weights, the index is malformed, or the index and
+     *     the shard headers disagree
      */
     public static SafetensorsCheckpoint open(Path dir) throws IOException {
         Path index = dir.resolve(INDEX_FILE);
@@ -63,7 +65,11 @@ public final class SafetensorsCheckpoint implements TensorSource {
                     }
                     if (!file.contains(e.getKey())) {
                         throw new CheckpointException(
-                                INDEX_FILE + " puts tensor '" + e.getKey() + "' in " + e.getValue()
+                                INDEX_FILE
+                                        + " puts tensor '"
+                                        + e.getKey()
+                                        + "' in "
+                                        + e.getValue()
                                         + ", which does not contain it");
                     }
                     fileOfTensor.put(e.getKey(), file);
@@ -90,7 +96,8 @@ public final class SafetensorsCheckpoint implements TensorSource {
     private static SafetensorsFile openShard(Path dir, String name) throws IOException {
         Path shard = dir.resolve(name).normalize();
         if (!shard.startsWith(dir.normalize()) || !Files.isRegularFile(shard)) {
-            throw new CheckpointException(INDEX_FILE + " names a missing shard file '" + name + "'");
+            throw new CheckpointException(
+                    INDEX_FILE + " names a missing shard file '" + name + "'");
         }
         return SafetensorsFile.open(shard);
     }

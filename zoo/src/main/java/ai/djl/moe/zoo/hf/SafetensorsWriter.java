@@ -2,8 +2,10 @@ package ai.djl.moe.zoo.hf;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -94,7 +96,11 @@ public final class SafetensorsWriter {
                 return type.asSafetensors();
             default:
                 throw new IllegalArgumentException(
-                        "tensor '" + name + "' has data type " + type + ", not storable in safetensors");
+                        "tensor '"
+                                + name
+                                + "' has data type "
+                                + type
+                                + ", not storable in safetensors");
         }
     }
 

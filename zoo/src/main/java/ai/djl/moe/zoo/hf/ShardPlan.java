@@ -23,9 +23,9 @@ public interface ShardPlan {
     TensorSlice slice(String parameter, Shape fullShape);
 
     /**
-     * Returns the plan of expert parallelism: rank {@code rank} of {@code size} keeps a
-     * contiguous block of {@code E / size} experts of every fused expert tensor and every other
-     * parameter whole.
+     * Returns the plan of expert parallelism: rank {@code rank} of {@code size} keeps a contiguous
+     * block of {@code E / size} experts of every fused expert tensor and every other parameter
+     * whole.
      *
      * @param rank the rank in the expert-parallel group
      * @param size the size of the group (a divisor of the number of experts)
@@ -45,7 +45,12 @@ public interface ShardPlan {
             long experts = fullShape.get(0);
             if (experts % size != 0) {
                 throw new IllegalArgumentException(
-                        parameter + ": " + experts + " experts do not split over " + size + " ranks");
+                        parameter
+                                + ": "
+                                + experts
+                                + " experts do not split over "
+                                + size
+                                + " ranks");
             }
             long local = experts / size;
             return new TensorSlice(0, rank * local, (rank + 1) * local);

@@ -5,8 +5,8 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * The part of a parameter that one rank keeps: the index range {@code [begin, end)} along one
- * axis, or the whole tensor. For fused expert tensors axis 0 is the expert axis.
+ * The part of a parameter that one rank keeps: the index range {@code [begin, end)} along one axis,
+ * or the whole tensor. For fused expert tensors axis 0 is the expert axis.
  *
  * @param axis the sliced axis, or -1 for the whole tensor
  * @param begin the first kept index

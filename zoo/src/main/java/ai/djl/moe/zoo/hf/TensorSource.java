@@ -3,12 +3,13 @@ package ai.djl.moe.zoo.hf;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+
 import java.io.IOException;
 import java.util.Set;
 
 /**
- * Named tensors of a checkpoint, read one at a time: the loader asks only for the tensors it
- * keeps, so a source over memory-mapped files never reads the others.
+ * Named tensors of a checkpoint, read one at a time: the loader asks only for the tensors it keeps,
+ * so a source over memory-mapped files never reads the others.
  */
 public interface TensorSource extends AutoCloseable {
 

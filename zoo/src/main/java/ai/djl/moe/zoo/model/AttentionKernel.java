@@ -4,8 +4,8 @@ import ai.djl.ndarray.NDArray;
 
 /**
  * The attention computation of {@link GroupedQueryAttention}: causal scaled dot-product attention
- * of query heads over (fewer) key/value heads. Query head {@code h} reads key/value head {@code h
- * / (queryHeads / kvHeads)}, as {@code repeat_kv} of {@code transformers} arranges them.
+ * of query heads over (fewer) key/value heads. Query head {@code h} reads key/value head {@code h /
+ * (queryHeads / kvHeads)}, as {@code repeat_kv} of {@code transformers} arranges them.
  */
 public interface AttentionKernel {
 

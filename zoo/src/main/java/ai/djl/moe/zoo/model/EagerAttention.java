@@ -6,8 +6,8 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * {@link AttentionKernel} in plain DJL operations, as the "eager" attention of {@code
- * transformers}: {@code softmax(q k^T / sqrt(d) + causal mask) v} with the score matrix in
- * memory. Grouped heads are broadcast rather than copied.
+ * transformers}: {@code softmax(q k^T / sqrt(d) + causal mask) v} with the score matrix in memory.
+ * Grouped heads are broadcast rather than copied.
  */
 public final class EagerAttention implements AttentionKernel {
 
@@ -22,7 +22,11 @@ public final class EagerAttention implements AttentionKernel {
         long kvHeads = key.getShape().get(1);
         if (queryHeads % kvHeads != 0) {
             throw new IllegalArgumentException(
-                    "query heads (" + queryHeads + ") not a multiple of kv heads (" + kvHeads + ')');
+                    "query heads ("
+                            + queryHeads
+                            + ") not a multiple of kv heads ("
+                            + kvHeads
+                            + ')');
         }
         NDArray grouped = query.reshape(batch, kvHeads, queryHeads / kvHeads, seq, headDim);
         NDArray keys = key.expandDims(2).transpose(0, 1, 2, 4, 3);

@@ -12,14 +12,14 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * Causal grouped-query self-attention with rotary embeddings: q/k/v projections (optionally with
- * bias, Qwen2-MoE), optional per-head RMSNorm of queries and keys (Qwen3-MoE), rotation, the
- * {@link AttentionKernel}, and the output projection. Input and output {@code [batch, seq,
- * hidden]}.
+ * bias, Qwen2-MoE), optional per-head RMSNorm of queries and keys (Qwen3-MoE), rotation, the {@link
+ * AttentionKernel}, and the output projection. Input and output {@code [batch, seq, hidden]}.
  */
 public final class GroupedQueryAttention extends AbstractBlock implements HfNamedParameters {
 
@@ -90,7 +90,8 @@ public final class GroupedQueryAttention extends AbstractBlock implements HfName
         NDArray k = heads(parameterStore, keyProjection, keyNorm, x, numKeyValueHeads, training);
         NDArray v = heads(parameterStore, valueProjection, null, x, numKeyValueHeads, training);
         NDArray attended = kernel.attend(rotary.rotate(q), rotary.rotate(k), v);
-        NDArray merged = attended.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
+        NDArray merged =
+                attended.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
         return outputProjection.forward(parameterStore, new NDList(merged), training);
     }
 
@@ -112,13 +113,16 @@ public final class GroupedQueryAttention extends AbstractBlock implements HfName
 
     /** {@inheritDoc} */
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape input = inputShapes[0];
         queryProjection.initialize(manager, dataType, input);
         keyProjection.initialize(manager, dataType, input);
         valueProjection.initialize(manager, dataType, input);
         outputProjection.initialize(
-                manager, dataType, new Shape(input.get(0), input.get(1), (long) numHeads * headDim));
+                manager,
+                dataType,
+                new Shape(input.get(0), input.get(1), (long) numHeads * headDim));
         if (queryNorm != null) {
             Shape heads = new Shape(input.get(0), input.get(1), numHeads, headDim);
             queryNorm.initialize(manager, dataType, heads);
@@ -253,8 +257,11 @@ public final class GroupedQueryAttention extends AbstractBlock implements HfName
             }
             if (numHeads % numKeyValueHeads != 0) {
                 throw new IllegalArgumentException(
-                        "query heads (" + numHeads + ") must be a multiple of kv heads ("
-                                + numKeyValueHeads + ')');
+                        "query heads ("
+                                + numHeads
+                                + ") must be a multiple of kv heads ("
+                                + numKeyValueHeads
+                                + ')');
             }
             if (rope == null || kernel == null) {
                 throw new IllegalArgumentException("attention needs rope settings and a kernel");

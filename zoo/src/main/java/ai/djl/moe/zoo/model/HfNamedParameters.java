@@ -3,13 +3,14 @@ package ai.djl.moe.zoo.model;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.util.Pair;
+
 import java.util.Map;
 
 /**
- * A block whose parameters have Hugging Face {@code transformers} names. The names are those of
- * the in-memory module tree of {@code transformers} 5.x, relative to the block (for example
- * {@code q_proj.weight}, or {@code experts.gate_up_proj} for fused expert weights); the checkpoint
- * layout on disk is translated to and from these names in {@code ai.djl.moe.zoo.hf}.
+ * A block whose parameters have Hugging Face {@code transformers} names. The names are those of the
+ * in-memory module tree of {@code transformers} 5.x, relative to the block (for example {@code
+ * q_proj.weight}, or {@code experts.gate_up_proj} for fused expert weights); the checkpoint layout
+ * on disk is translated to and from these names in {@code ai.djl.moe.zoo.hf}.
  */
 public interface HfNamedParameters {
 

@@ -12,6 +12,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -25,8 +26,8 @@ import java.util.Map;
  * the embedding or not).
  *
  * <p>Input: int64 token ids {@code [batch, seq]}. Output: the logits {@code [batch, seq, vocab]},
- * followed by the router logits {@code [batch * seq, experts]} of every sparse layer in layer
- * order (what {@link MoeCausalLmLoss} reads).
+ * followed by the router logits {@code [batch * seq, experts]} of every sparse layer in layer order
+ * (what {@link MoeCausalLmLoss} reads).
  */
 public final class MoeCausalLm extends AbstractBlock implements HfNamedParameters {
 
@@ -79,7 +80,10 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
             lmHead =
                     addChildBlock(
                             "lm_head",
-                            Linear.builder().setUnits(config.getVocabSize()).optBias(false).build());
+                            Linear.builder()
+                                    .setUnits(config.getVocabSize())
+                                    .optBias(false)
+                                    .build());
         }
     }
 
@@ -133,15 +137,15 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
             hidden = new NDList(out.head());
             routerLogits.addAll(out.subNDList(1));
         }
-        NDArray normed =
-                finalNorm.forward(parameterStore, hidden, training).singletonOrThrow();
+        NDArray normed = finalNorm.forward(parameterStore, hidden, training).singletonOrThrow();
         NDArray logits;
         if (lmHead == null) {
             NDArray table =
                     parameterStore.getValue(embedding.getWeight(), normed.getDevice(), training);
             logits = Linear.linear(normed, table).singletonOrThrow();
         } else {
-            logits = lmHead.forward(parameterStore, new NDList(normed), training).singletonOrThrow();
+            logits =
+                    lmHead.forward(parameterStore, new NDList(normed), training).singletonOrThrow();
         }
         NDList out = new NDList(logits);
         out.addAll(routerLogits);
@@ -150,7 +154,8 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
 
     /** {@inheritDoc} */
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
         embedding.initialize(manager, dataType, ids);
         Shape hidden = ids.add(config.getHiddenSize());

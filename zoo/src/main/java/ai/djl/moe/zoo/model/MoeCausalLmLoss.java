@@ -13,9 +13,9 @@ import ai.djl.training.loss.Loss;
  * given: shifted causal-LM cross entropy plus {@code router_aux_loss_coef} times the Switch-style
  * load-balancing loss over the router logits of all sparse layers.
  *
- * <p>Labels: {@code [batch, seq]} int64 ids (the inputs themselves for language modelling;
- * position {@code t} predicts label {@code t + 1}; label {@value #IGNORE_INDEX} is ignored).
- * Predictions: the output of {@link MoeCausalLm} (logits, then router logits per sparse layer).
+ * <p>Labels: {@code [batch, seq]} int64 ids (the inputs themselves for language modelling; position
+ * {@code t} predicts label {@code t + 1}; label {@value #IGNORE_INDEX} is ignored). Predictions:
+ * the output of {@link MoeCausalLm} (logits, then router logits per sparse layer).
  */
 public final class MoeCausalLmLoss extends Loss {
 
@@ -50,8 +50,8 @@ public final class MoeCausalLmLoss extends Loss {
     }
 
     /**
-     * Computes the causal-LM cross entropy: the mean over all non-ignored positions of {@code
-     * -log softmax(logits[:, t])[labels[:, t + 1]]}.
+     * Computes the causal-LM cross entropy: the mean over all non-ignored positions of {@code -log
+     * softmax(logits[:, t])[labels[:, t + 1]]}.
      *
      * @param logits the logits {@code [batch, seq, vocab]}
      * @param labels the labels {@code [batch, seq]} (int64)
@@ -70,10 +70,9 @@ public final class MoeCausalLmLoss extends Loss {
 
     /**
      * Computes the load-balancing loss exactly as {@code load_balancing_loss_func} of {@code
-     * transformers} (no attention mask): the router logits of all layers are concatenated along
-     * the token axis, {@code p = softmax(logits)}, the top-k experts of each token are one-hot
-     * encoded, and the loss is {@code E * sum_{k,e} mean_tokens(onehot[:, k, e]) *
-     * mean_tokens(p[:, e])}.
+     * transformers} (no attention mask): the router logits of all layers are concatenated along the
+     * token axis, {@code p = softmax(logits)}, the top-k experts of each token are one-hot encoded,
+     * and the loss is {@code E * sum_{k,e} mean_tokens(onehot[:, k, e]) * mean_tokens(p[:, e])}.
      *
      * @param routerLogits the router logits {@code [tokens, experts]} of each layer
      * @param numExperts the number of experts {@code E}

@@ -11,6 +11,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -98,7 +99,8 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
 
     /** {@inheritDoc} */
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         inputNorm.initialize(manager, dataType, inputShapes[0]);
         attention.initialize(manager, dataType, inputShapes[0]);
         postAttentionNorm.initialize(manager, dataType, inputShapes[0]);
@@ -180,7 +182,8 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
             }
             if (!(mlp instanceof HfNamedParameters)) {
                 throw new IllegalArgumentException(
-                        "the MLP block " + mlp.getClass().getName()
+                        "the MLP block "
+                                + mlp.getClass().getName()
                                 + " does not implement HfNamedParameters");
             }
             return new MoeDecoderLayer(this);

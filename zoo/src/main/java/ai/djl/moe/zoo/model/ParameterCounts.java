@@ -3,8 +3,8 @@ package ai.djl.moe.zoo.model;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 
 /**
- * The parameter counts of a {@link MoeCausalLm}, computed from its configuration alone (no
- * weights are allocated, so real-size configurations can be inspected).
+ * The parameter counts of a {@link MoeCausalLm}, computed from its configuration alone (no weights
+ * are allocated, so real-size configurations can be inspected).
  *
  * @param total all parameters, embedding and LM head included
  * @param activePerToken the parameters one token uses: everything except the routed experts it is
@@ -79,9 +79,13 @@ public record ParameterCounts(
      */
     public long forwardFlopsPerToken(MoeModelConfig config, long contextLength) {
         long vocabRows = (long) config.getVocabSize() * config.getHiddenSize();
-        long matmulWeights = activePerToken - norms - (config.isTieWordEmbeddings() ? 0 : vocabRows);
+        long matmulWeights =
+                activePerToken - norms - (config.isTieWordEmbeddings() ? 0 : vocabRows);
         long attentionMixing =
-                4L * config.getNumHiddenLayers() * contextLength * config.getNumAttentionHeads()
+                4L
+                        * config.getNumHiddenLayers()
+                        * contextLength
+                        * config.getNumAttentionHeads()
                         * config.getHeadDim();
         return 2 * matmulWeights + attentionMixing;
     }

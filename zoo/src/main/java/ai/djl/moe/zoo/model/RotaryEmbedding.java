@@ -36,7 +36,9 @@ public final class RotaryEmbedding {
             positionScale = (float) (1.0 / rope.getFactor());
         } else {
             throw new IllegalArgumentException(
-                    "rope_type '" + rope.getType() + "' is not supported (supported: default, linear)");
+                    "rope_type '"
+                            + rope.getType()
+                            + "' is not supported (supported: default, linear)");
         }
         this.headDim = headDim;
         this.theta = (float) rope.getTheta();
@@ -51,9 +53,14 @@ public final class RotaryEmbedding {
     public NDArray rotate(NDArray x) {
         NDManager manager = x.getManager();
         long seq = x.getShape().get(2);
-        NDArray exponent = manager.arange(0, headDim, 2, DataType.INT64).toType(DataType.FLOAT32, false).div(headDim);
-        NDArray invFreq = manager.create(theta).pow(exponent).getNDArrayInternal().rdiv(positionScale);
-        NDArray positions = manager.arange(0, (int) seq, 1, DataType.INT64).toType(DataType.FLOAT32, false);
+        NDArray exponent =
+                manager.arange(0, headDim, 2, DataType.INT64)
+                        .toType(DataType.FLOAT32, false)
+                        .div(headDim);
+        NDArray invFreq =
+                manager.create(theta).pow(exponent).getNDArrayInternal().rdiv(positionScale);
+        NDArray positions =
+                manager.arange(0, (int) seq, 1, DataType.INT64).toType(DataType.FLOAT32, false);
         NDArray freqs = positions.reshape(seq, 1).mul(invFreq.reshape(1, headDim / 2));
         NDArray angles = NDArrays.concat(new NDList(freqs, freqs), -1);
         NDArray cos = angles.cos();

@@ -4,10 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * Multiplication by a constant that is safe under autograd. DJL's {@code NDArray.mul(Number)}
- * wraps the number in a tensor backed by a Java buffer and closes it right away; autograd keeps
- * that tensor for the backward pass, and once the garbage collector frees the buffer the gradient
- * reads freed memory. Here the constant is a tensor that libtorch allocates and owns.
+ * Multiplication by a constant that is safe under autograd. DJL's {@code NDArray.mul(Number)} wraps
+ * the number in a tensor backed by a Java buffer and closes it right away; autograd keeps that
+ * tensor for the backward pass, and once the garbage collector frees the buffer the gradient reads
+ * freed memory. Here the constant is a tensor that libtorch allocates and owns.
  */
 final class ScalarOps {
 

@@ -17,6 +17,7 @@ import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -94,7 +95,8 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
 
     /** {@inheritDoc} */
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         moe.initialize(manager, dataType, inputShapes[0]);
     }
 

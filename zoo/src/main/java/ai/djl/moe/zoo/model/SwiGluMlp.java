@@ -11,6 +11,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -63,7 +64,8 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
 
     /** {@inheritDoc} */
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape input = inputShapes[0];
         gateProjection.initialize(manager, dataType, input);
         upProjection.initialize(manager, dataType, input);
@@ -127,7 +129,9 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
             if (hiddenSize <= 0 || intermediateSize <= 0) {
                 throw new IllegalArgumentException(
                         "SwiGluMlp needs positive hidden and intermediate sizes, got "
-                                + hiddenSize + " and " + intermediateSize);
+                                + hiddenSize
+                                + " and "
+                                + intermediateSize);
             }
             return new SwiGluMlp(this);
         }

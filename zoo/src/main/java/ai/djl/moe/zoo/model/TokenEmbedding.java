@@ -9,12 +9,13 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Token embedding: row {@code id} of a {@code [vocab, hidden]} matrix for each int64 token id
- * (a differentiable gather). Input {@code [batch, seq]}, output {@code [batch, seq, hidden]}.
+ * Token embedding: row {@code id} of a {@code [vocab, hidden]} matrix for each int64 token id (a
+ * differentiable gather). Input {@code [batch, seq]}, output {@code [batch, seq, hidden]}.
  */
 public final class TokenEmbedding extends AbstractBlock implements HfNamedParameters {
 
@@ -123,7 +124,9 @@ public final class TokenEmbedding extends AbstractBlock implements HfNamedParame
             if (vocabSize <= 0 || hiddenSize <= 0) {
                 throw new IllegalArgumentException(
                         "TokenEmbedding needs positive vocab and hidden sizes, got "
-                                + vocabSize + " and " + hiddenSize);
+                                + vocabSize
+                                + " and "
+                                + hiddenSize);
             }
             return new TokenEmbedding(this);
         }

@@ -7,24 +7,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+
+import org.junit.jupiter.api.Test;
+
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 
 class MoeModelConfigTest {
 
     private static final String QWEN3 =
             "{\"model_type\":\"qwen3_moe\",\"vocab_size\":100,\"hidden_size\":32,"
-                    + "\"intermediate_size\":64,\"moe_intermediate_size\":16,\"num_hidden_layers\":4,"
-                    + "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":16,"
-                    + "\"num_experts\":8,\"num_experts_per_tok\":2,\"norm_topk_prob\":true,"
-                    + "\"mlp_only_layers\":[0],\"decoder_sparse_step\":2,\"rope_theta\":1000000.0,"
-                    + "\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0},\"my_key\":[1,2]}";
+                + "\"intermediate_size\":64,\"moe_intermediate_size\":16,\"num_hidden_layers\":4,"
+                + "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"head_dim\":16,"
+                + "\"num_experts\":8,\"num_experts_per_tok\":2,\"norm_topk_prob\":true,"
+                + "\"mlp_only_layers\":[0],\"decoder_sparse_step\":2,\"rope_theta\":1000000.0,"
+                + "\"rope_scaling\":{\"type\":\"linear\",\"factor\":2.0},\"my_key\":[1,2]}";
 
     static Path fixture(String name) throws URISyntaxException {
-        return Path.of(MoeModelConfigTest.class.getResource("/hf/" + name + "/config.json").toURI());
+        return Path.of(
+                MoeModelConfigTest.class.getResource("/hf/" + name + "/config.json").toURI());
     }
 
     @Test

@@ -16,7 +16,12 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+
 import com.google.gson.JsonParser;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,8 +31,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 class HfCheckpointTest {
 
@@ -107,18 +110,19 @@ class HfCheckpointTest {
         CheckpointException e =
                 loadEdited(
                         tmp,
-                        t -> t.put(
-                                "model.layers.0.self_attn.q_proj.weight",
-                                t.get("model.layers.0.self_attn.k_proj.weight")));
-        assertTrue(e.getMessage().contains("model.layers.0.self_attn.q_proj.weight"), e.getMessage());
+                        t ->
+                                t.put(
+                                        "model.layers.0.self_attn.q_proj.weight",
+                                        t.get("model.layers.0.self_attn.k_proj.weight")));
+        assertTrue(
+                e.getMessage().contains("model.layers.0.self_attn.q_proj.weight"), e.getMessage());
         assertTrue(e.getMessage().contains("(64, 64)"), e.getMessage());
     }
 
     @Test
     void namesAMisShapedExpertTensor(@TempDir Path tmp) throws Exception {
         String w3 = "model.layers.1.block_sparse_moe.experts.2.w3.weight";
-        CheckpointException e =
-                loadEdited(tmp, t -> t.put(w3, t.get(w3).get("0:64, :")));
+        CheckpointException e = loadEdited(tmp, t -> t.put(w3, t.get(w3).get("0:64, :")));
         assertTrue(e.getMessage().contains(w3), e.getMessage());
     }
 
@@ -174,12 +178,14 @@ class HfCheckpointTest {
             assertEquals(new Shape(2, 256, 64), local.getShape());
             assertArrayEquals(whole.get("2:4").toFloatArray(), local.toFloatArray());
             // gate rows first, then up rows
-            NDArray w3 = source.load("model.layers.0.block_sparse_moe.experts.3.w3.weight", manager);
+            NDArray w3 =
+                    source.load("model.layers.0.block_sparse_moe.experts.3.w3.weight", manager);
             assertArrayEquals(w3.toFloatArray(), local.get("1, 128:, :").toFloatArray());
             TensorSlice rows = new TensorSlice(0, 16, 48);
             assertEquals(
                     new Shape(32, 64),
-                    loader.read("model.layers.0.self_attn.q_proj.weight", rows, manager).getShape());
+                    loader.read("model.layers.0.self_attn.q_proj.weight", rows, manager)
+                            .getShape());
         }
     }
 

@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.moe.zoo.testutil.Fixtures;
 import ai.djl.ndarray.NDManager;
-import java.nio.file.Path;
+
 import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
 
 class ModelParityTest {
 

@@ -17,12 +17,14 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
+
+import org.junit.jupiter.api.Test;
+
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.util.Map;
-import org.junit.jupiter.api.Test;
 
 class MoeCausalLmTest {
 
@@ -59,8 +61,10 @@ class MoeCausalLmTest {
             Map<String, Parameter> names = model.getHfParameters();
             assertEquals(new Shape(50, 32), names.get("model.embed_tokens.weight").getShape());
             assertEquals(
-                    new Shape(32, 32), names.get("model.layers.1.self_attn.q_proj.weight").getShape());
-            assertEquals(new Shape(8), names.get("model.layers.0.self_attn.q_norm.weight").getShape());
+                    new Shape(32, 32),
+                    names.get("model.layers.1.self_attn.q_proj.weight").getShape());
+            assertEquals(
+                    new Shape(8), names.get("model.layers.0.self_attn.q_norm.weight").getShape());
             assertEquals(
                     new Shape(48, 32), names.get("model.layers.1.mlp.up_proj.weight").getShape());
             assertTrue(names.containsKey("lm_head.weight"));
@@ -72,7 +76,8 @@ class MoeCausalLmTest {
     @Test
     void djlParameterStreamRestoresTheModel() throws Exception {
         MoeModelConfig config =
-                MoeModelConfig.parse(denseConfig(false).toJson().toString().replace("[0,1]", "[0]"));
+                MoeModelConfig.parse(
+                        denseConfig(false).toJson().toString().replace("[0,1]", "[0]"));
         try (NDManager manager = NDManager.newBaseManager()) {
             MoeCausalLm model = build(manager, config, 4);
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -109,9 +114,11 @@ class MoeCausalLmTest {
             MoeModelConfig config = denseConfig(true);
             MoeCausalLm model = build(manager, config, 5);
             assertFalse(model.getHfParameters().containsKey("lm_head.weight"));
-            NDArray ids = manager.create(new long[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, new Shape(2, 5));
+            NDArray ids =
+                    manager.create(new long[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, new Shape(2, 5));
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                NDList out = model.forward(new ParameterStore(manager, false), new NDList(ids), true);
+                NDList out =
+                        model.forward(new ParameterStore(manager, false), new NDList(ids), true);
                 NDArray loss = new MoeCausalLmLoss(config).evaluate(new NDList(ids), out);
                 collectGarbage();
                 gc.backward(loss);
@@ -124,8 +131,8 @@ class MoeCausalLmTest {
     }
 
     /**
-     * Lets the garbage collector free the Java buffers of closed arrays before the backward pass:
-     * a tensor that autograd saved must not live in such a buffer (see {@code ScalarOps}).
+     * Lets the garbage collector free the Java buffers of closed arrays before the backward pass: a
+     * tensor that autograd saved must not live in such a buffer (see {@code ScalarOps}).
      */
     private static void collectGarbage() throws InterruptedException {
         for (int i = 0; i < 3; i++) {
@@ -142,8 +149,7 @@ class MoeCausalLmTest {
             float[] l = logits.toFloatArray();
             // positions 0 -> label 0, 2 -> label 1 (position 1 predicts an ignored label)
             double expected = (nll(l, 0, 0) + nll(l, 2, 1)) / 2;
-            assertEquals(
-                    expected, MoeCausalLmLoss.crossEntropy(logits, labels).getFloat(), 1e-5);
+            assertEquals(expected, MoeCausalLmLoss.crossEntropy(logits, labels).getFloat(), 1e-5);
         }
     }
 

@@ -10,9 +10,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+
+import org.junit.jupiter.api.Test;
+
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 
 class ParameterCountsTest {
 
@@ -68,17 +70,20 @@ class ParameterCountsTest {
         configs.add(MoeCausalLmTest.denseConfig(true));
         configs.add(
                 MoeModelConfig.parse(
-                        MoeCausalLmTest.denseConfig(false).toJson().toString().replace("[0,1]", "[1]")));
+                        MoeCausalLmTest.denseConfig(false)
+                                .toJson()
+                                .toString()
+                                .replace("[0,1]", "[1]")));
         for (MoeModelConfig config : configs) {
             try (NDManager manager = NDManager.newBaseManager()) {
-                MoeCausalLm model =
-                        MoeCausalLm.builder().setConfig(config).build();
+                MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
                 model.initialize(manager, DataType.FLOAT32, new Shape(1, 2));
                 long allocated = 0;
                 for (Parameter p : model.getHfParameters().values()) {
                     allocated += p.getArray().size();
                 }
-                assertEquals(allocated, ParameterCounts.of(config).total(), config.toJson().toString());
+                assertEquals(
+                        allocated, ParameterCounts.of(config).total(), config.toJson().toString());
             }
         }
     }
@@ -100,8 +105,7 @@ class ParameterCountsTest {
     }
 
     private static void assertBuildsWithoutAllocating(MoeModelConfig config, int parameters) {
-        MoeCausalLm model =
-                MoeCausalLm.builder().setConfig(config).build();
+        MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
         assertEquals(parameters, model.getHfParameters().size());
         for (Parameter p : model.getHfParameters().values()) {
             assertFalse(p.isInitialized());

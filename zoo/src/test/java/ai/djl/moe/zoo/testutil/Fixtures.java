@@ -3,6 +3,7 @@ package ai.djl.moe.zoo.testutil;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
