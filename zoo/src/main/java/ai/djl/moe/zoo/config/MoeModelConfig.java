@@ -33,6 +33,7 @@ public final class MoeModelConfig {
     private final RopeConfig rope;
     private final int maxPositionEmbeddings;
     private final boolean tieWordEmbeddings;
+    private final int slidingWindow;
     private final boolean attentionBias;
     private final int numExperts;
     private final int numExpertsPerToken;
@@ -83,6 +84,7 @@ public final class MoeModelConfig {
         if (modelType == ModelType.MIXTRAL) {
             rmsNormEps = c.optDouble("rms_norm_eps", 1e-5);
             rope = RopeConfig.parse(c, 1e6);
+            slidingWindow = c.optInt("sliding_window", 0);
             attentionBias = false;
             experts = c.requireInt("num_local_experts");
             expertIntermediateSize = c.requireInt("intermediate_size");
@@ -94,6 +96,12 @@ public final class MoeModelConfig {
         } else {
             rmsNormEps = c.optDouble("rms_norm_eps", 1e-6);
             rope = RopeConfig.parse(c, 10000.0);
+            if (c.optBoolean("use_sliding_window", false)) {
+                throw new ConfigException(
+                        "config.json: use_sliding_window true is not supported for "
+                                + modelType.getKey());
+            }
+            slidingWindow = 0;
             experts = c.requireInt("num_experts");
             expertIntermediateSize = c.requireInt("moe_intermediate_size");
             denseIntermediateSize = c.requireInt("intermediate_size");
@@ -334,6 +342,16 @@ public final class MoeModelConfig {
      */
     public boolean isTieWordEmbeddings() {
         return tieWordEmbeddings;
+    }
+
+    /**
+     * Returns the attention window: each position attends to itself and the {@code window - 1}
+     * positions before it.
+     *
+     * @return {@code sliding_window} (Mixtral), 0 for full causal attention
+     */
+    public int getSlidingWindow() {
+        return slidingWindow;
     }
 
     /**

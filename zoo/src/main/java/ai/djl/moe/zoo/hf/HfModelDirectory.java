@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+import ai.djl.training.initializer.Initializer;
 
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
@@ -63,6 +64,8 @@ public final class HfModelDirectory {
     public static MoeCausalLm load(Path dir, NDManager manager) throws IOException {
         MoeModelConfig config = readConfig(dir);
         MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
+        // every value is replaced by the checkpoint: skip the random initialization
+        model.setInitializer(Initializer.ZEROS, parameter -> true);
         model.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
         try (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(dir)) {
             new HfCheckpointLoader(checkpoint, config).loadInto(model, ShardPlan.WHOLE);

@@ -11,6 +11,27 @@ import ai.djl.ndarray.types.Shape;
  */
 public final class EagerAttention implements AttentionKernel {
 
+    private final int window;
+
+    /** Creates full causal attention. */
+    public EagerAttention() {
+        this(0);
+    }
+
+    /**
+     * Creates causal attention limited to a sliding window.
+     *
+     * @param window each position attends to itself and the {@code window - 1} before it; 0 for no
+     *     limit
+     * @throws IllegalArgumentException if the window is negative
+     */
+    public EagerAttention(int window) {
+        if (window < 0) {
+            throw new IllegalArgumentException("attention window must be >= 0, got " + window);
+        }
+        this.window = window;
+    }
+
     /** {@inheritDoc} */
     @Override
     public NDArray attend(NDArray query, NDArray key, NDArray value) {
@@ -35,12 +56,13 @@ public final class EagerAttention implements AttentionKernel {
         return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
     }
 
-    private static NDArray causalMask(NDManager manager, long seq) {
+    private NDArray causalMask(NDManager manager, long seq) {
         int n = Math.toIntExact(seq);
         float[] mask = new float[n * n];
         for (int i = 0; i < n; i++) {
-            for (int j = i + 1; j < n; j++) {
-                mask[i * n + j] = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < n; j++) {
+                boolean hidden = j > i || (window > 0 && i - j >= window);
+                mask[i * n + j] = hidden ? Float.NEGATIVE_INFINITY : 0f;
             }
         }
         return manager.create(mask, new Shape(n, n));

@@ -208,7 +208,7 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
 
         private MoeModelConfig config;
         private MlpFactory sparseMlpFactory = SparseMoeMlp.FACTORY;
-        private AttentionKernel kernel = new EagerAttention();
+        private AttentionKernel kernel;
 
         Builder() {}
 
@@ -235,7 +235,8 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
         }
 
         /**
-         * Sets the attention computation of every layer (default {@link EagerAttention}).
+         * Sets the attention computation of every layer (default {@link EagerAttention} with the
+         * config's sliding window).
          *
          * @param kernel the kernel
          * @return this builder
@@ -249,13 +250,15 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
          * Builds the model.
          *
          * @return the model
-         * @throws IllegalArgumentException if the config, the sparse MLP factory or the attention
-         *     kernel is missing
+         * @throws IllegalArgumentException if the config or the sparse MLP factory is missing
          */
         public MoeCausalLm build() {
-            if (config == null || sparseMlpFactory == null || kernel == null) {
+            if (config == null || sparseMlpFactory == null) {
                 throw new IllegalArgumentException(
-                        "MoeCausalLm needs a config, a sparse MLP factory and an attention kernel");
+                        "MoeCausalLm needs a config and a sparse MLP factory");
+            }
+            if (kernel == null) {
+                kernel = new EagerAttention(config.getSlidingWindow());
             }
             return new MoeCausalLm(this);
         }

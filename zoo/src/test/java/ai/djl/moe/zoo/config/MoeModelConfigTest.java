@@ -52,6 +52,7 @@ class MoeModelConfigTest {
         assertFalse(c.hasAttentionBias());
         assertFalse(c.isTieWordEmbeddings());
         assertTrue(c.isSparseLayer(0) && c.isSparseLayer(1));
+        assertEquals(0, c.getSlidingWindow());
         assertTrue(c.getUnknownKeys().has("architectures"));
         assertTrue(c.getUnknownKeys().has("transformers_version"));
         assertFalse(c.getUnknownKeys().has("hidden_size"));
@@ -93,6 +94,19 @@ class MoeModelConfigTest {
     }
 
     @Test
+    void readsMixtralSlidingWindow() {
+        MoeModelConfig c =
+                MoeModelConfig.parse(
+                        "{\"model_type\":\"mixtral\",\"vocab_size\":10,\"hidden_size\":8,"
+                                + "\"intermediate_size\":16,\"num_hidden_layers\":1,"
+                                + "\"num_attention_heads\":2,\"num_local_experts\":2,"
+                                + "\"num_experts_per_tok\":1,\"sliding_window\":4096}");
+        assertEquals(4096, c.getSlidingWindow());
+        assertEquals(1e6, c.getRope().getTheta());
+        assertEquals(2, c.getNumKeyValueHeads());
+    }
+
+    @Test
     void writesBackEveryKey() {
         JsonObject original = JsonParser.parseString(QWEN3).getAsJsonObject();
         assertEquals(original, MoeModelConfig.parse(QWEN3).toJson());
@@ -124,6 +138,7 @@ class MoeModelConfigTest {
         assertWrongType("num_key_value_heads", "3", "must be a multiple of num_key_value_heads");
         assertWrongType("mlp_only_layers", "[4]", "mlp_only_layers contains 4");
         assertWrongType("hidden_act", "\"gelu\"", "hidden_act 'gelu' is not supported");
+        assertWrongType("use_sliding_window", "true", "use_sliding_window true is not supported");
         assertThrows(ConfigException.class, () -> MoeModelConfig.parse("[1]"));
         assertThrows(ConfigException.class, () -> MoeModelConfig.parse("{"));
     }
