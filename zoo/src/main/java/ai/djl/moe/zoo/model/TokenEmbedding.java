@@ -3,6 +3,7 @@ package ai.djl.moe.zoo.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
@@ -65,6 +66,22 @@ public final class TokenEmbedding extends AbstractBlock implements HfNamedParame
             boolean training,
             PairList<String, Object> params) {
         NDArray ids = inputs.singletonOrThrow();
+        if (ids.getDataType().isFloating()) {
+            throw new IllegalArgumentException(
+                    "token ids must be integers, got " + ids.getDataType());
+        }
+        if (!ids.isEmpty()) {
+            long min = ids.min().toType(DataType.INT64, false).getLong();
+            long max = ids.max().toType(DataType.INT64, false).getLong();
+            if (min < 0 || max >= vocabSize) {
+                throw new IllegalArgumentException(
+                        "token id "
+                                + (min < 0 ? min : max)
+                                + " outside the vocabulary [0, "
+                                + vocabSize
+                                + ")");
+            }
+        }
         NDArray table = parameterStore.getValue(weight, ids.getDevice(), training);
         NDArray rows = table.get(new NDIndex("{}", ids.flatten()));
         return new NDList(rows.reshape(ids.getShape().add(hiddenSize)));

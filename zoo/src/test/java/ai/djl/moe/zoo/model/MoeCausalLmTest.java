@@ -94,6 +94,24 @@ class MoeCausalLmTest {
     }
 
     @Test
+    void rejectsTokenIdsOutsideTheVocabulary() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoeCausalLm model = build(manager, denseConfig(false), 3);
+            ParameterStore ps = new ParameterStore(manager, false);
+            NDArray ids = manager.create(new long[] {1, 50, 2}, new Shape(1, 3));
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> model.forward(ps, new NDList(ids), false));
+            assertTrue(e.getMessage().contains("token id 50 outside the vocabulary [0, 50)"));
+            NDArray floats = manager.create(new float[] {1, 2, 3}, new Shape(1, 3));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> model.forward(ps, new NDList(floats), false));
+        }
+    }
+
+    @Test
     void logitsAreCausal() {
         try (NDManager manager = NDManager.newBaseManager()) {
             MoeCausalLm model = build(manager, denseConfig(false), 6);
