@@ -6,9 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -23,20 +20,16 @@ class InspectCommandTest {
                         + "\"shared_expert_intermediate_size\":32,\"num_hidden_layers\":4,"
                         + "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"num_experts\":8,"
                         + "\"num_experts_per_tok\":2,\"mlp_only_layers\":[0]}");
-        PrintStream original = System.out;
-        ByteArrayOutputStream buffer = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(buffer, true, StandardCharsets.UTF_8));
-        int code;
-        try {
-            code = DjlMoe.execute("inspect", "--model", tmp.toString());
-        } finally {
-            System.setOut(original);
-        }
-        String out = buffer.toString(StandardCharsets.UTF_8);
-        assertEquals(0, code, out);
+        BlockParityCommandTest.Run run =
+                BlockParityCommandTest.run("inspect", "--model", tmp.toString());
+        String out = run.out();
+        assertEquals(0, run.code(), out + run.err());
         assertTrue(out.contains("layer 0         dense SwiGLU MLP, intermediate 64"), out);
         assertTrue(out.contains("layers 1-3      MoE 8 experts, top-2, intermediate 16"), out);
         assertTrue(out.contains("active per token"), out);
-        assertEquals(2, DjlMoe.execute("inspect", "--model", tmp.resolve("none").toString()));
+        BlockParityCommandTest.Run missing =
+                BlockParityCommandTest.run("inspect", "--model", tmp.resolve("none").toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("has no config.json"), missing.err());
     }
 }
