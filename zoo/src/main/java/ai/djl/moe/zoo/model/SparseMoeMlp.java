@@ -32,18 +32,15 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
     private static final byte VERSION = 1;
 
     /** The factory of this block, for {@link MoeCausalLm.Builder#optSparseMlpFactory}. */
-    public static final MlpFactory FACTORY = (config, layer) -> new SparseMoeMlp(config);
+    public static final MlpFactory FACTORY =
+            (config, layer) -> SparseMoeMlp.builder().setConfig(config).build();
 
     private final MoeBlock moe;
     private final Map<String, String> hfNames;
 
-    /**
-     * Creates the sparse MLP of a configuration.
-     *
-     * @param config the model configuration
-     */
-    public SparseMoeMlp(MoeModelConfig config) {
+    private SparseMoeMlp(Builder builder) {
         super(VERSION);
+        MoeModelConfig config = builder.config;
         boolean shared = config.getSharedExpertIntermediateSize() > 0;
         TopKRouter router =
                 TopKRouter.builder()
@@ -59,18 +56,27 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
                         .setIntermediateSize(config.getExpertIntermediateSize())
                         .optActivation(ExpertActivation.SWIGLU)
                         .build();
-        MoeBlock.Builder builder = MoeBlock.builder().setRouter(router).setExperts(experts);
+        MoeBlock.Builder moeBuilder = MoeBlock.builder().setRouter(router).setExperts(experts);
         if (shared) {
-            builder.optSharedExpert(
+            moeBuilder.optSharedExpert(
                     SharedExpert.builder()
                             .setIntermediateSize(config.getSharedExpertIntermediateSize())
                             .optSigmoidGate(true)
                             .build());
         }
-        moe = addChildBlock("moe", builder.build());
+        moe = addChildBlock("moe", moeBuilder.build());
         hfNames =
                 (shared ? HfSparseMoeArchitecture.QWEN2_MOE : HfSparseMoeArchitecture.MIXTRAL)
                         .parameterNames();
+    }
+
+    /**
+     * Returns a builder.
+     *
+     * @return the builder
+     */
+    public static Builder builder() {
+        return new Builder();
     }
 
     /**
@@ -118,5 +124,37 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
             map.put(e.getKey(), blockParameters.get(e.getValue()));
         }
         return map;
+    }
+
+    /** Builds a {@link SparseMoeMlp}. */
+    public static final class Builder {
+
+        private MoeModelConfig config;
+
+        Builder() {}
+
+        /**
+         * Sets the model configuration (experts, top-k, sizes, shared expert, jitter).
+         *
+         * @param config the configuration
+         * @return this builder
+         */
+        public Builder setConfig(MoeModelConfig config) {
+            this.config = config;
+            return this;
+        }
+
+        /**
+         * Builds the block.
+         *
+         * @return the block
+         * @throws IllegalArgumentException if the config is missing
+         */
+        public SparseMoeMlp build() {
+            if (config == null) {
+                throw new IllegalArgumentException("SparseMoeMlp needs a config");
+            }
+            return new SparseMoeMlp(this);
+        }
     }
 }
