@@ -19,6 +19,8 @@ import picocli.CommandLine.Command;
             GroupsCommand.class,
             LaunchCommand.class,
             BlockParityCommand.class,
+            ParityCommand.class,
+            InspectCommand.class,
             BenchCommand.class,
             CommandLine.HelpCommand.class
         })

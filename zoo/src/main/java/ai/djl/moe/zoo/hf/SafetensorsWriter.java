@@ -1,0 +1,112 @@
+package ai.djl.moe.zoo.hf;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Writes a safetensors file: an 8-byte little-endian header length, a JSON header (padded with
+ * spaces to a multiple of 8 bytes, as the reference writer does) with {@code __metadata__: {format:
+ * pt}} and each tensor's dtype, shape and data offsets, then the tensors' bytes in name order. The
+ * data is streamed tensor by tensor, so the file may exceed 2 GiB.
+ */
+public final class SafetensorsWriter {
+
+    private SafetensorsWriter() {}
+
+    /**
+     * Writes tensors to a file (replacing it).
+     *
+     * @param file the file
+     * @param tensors the tensors by name (any order; written sorted by name)
+     * @throws IOException if the file cannot be written
+     * @throws IllegalArgumentException if a tensor has a data type safetensors cannot hold
+     */
+    public static void write(Path file, Map<String, NDArray> tensors) throws IOException {
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new IllegalStateException("safetensors writing needs a little-endian machine");
+        }
+        Map<String, NDArray> sorted = new TreeMap<>(tensors);
+        JsonObject header = new JsonObject();
+        JsonObject metadata = new JsonObject();
+        metadata.addProperty("format", "pt");
+        header.add("__metadata__", metadata);
+        long offset = 0;
+        for (Map.Entry<String, NDArray> e : sorted.entrySet()) {
+            NDArray array = e.getValue();
+            long bytes = array.size() * array.getDataType().getNumOfBytes();
+            JsonObject entry = new JsonObject();
+            entry.addProperty("dtype", safetensorsType(e.getKey(), array.getDataType()));
+            JsonArray shape = new JsonArray();
+            for (long d : array.getShape().getShape()) {
+                shape.add(d);
+            }
+            entry.add("shape", shape);
+            JsonArray offsets = new JsonArray();
+            offsets.add(offset);
+            offsets.add(offset + bytes);
+            entry.add("data_offsets", offsets);
+            header.add(e.getKey(), entry);
+            offset += bytes;
+        }
+        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (json.length + 7) / 8 * 8;
+        ByteBuffer prefix = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        prefix.putLong(padded).put(json);
+        while (prefix.hasRemaining()) {
+            prefix.put((byte) ' ');
+        }
+        prefix.flip();
+        try (FileChannel channel =
+                FileChannel.open(
+                        file,
+                        StandardOpenOption.CREATE,
+                        StandardOpenOption.WRITE,
+                        StandardOpenOption.TRUNCATE_EXISTING)) {
+            writeFully(channel, prefix);
+            for (NDArray array : sorted.values()) {
+                writeFully(channel, array.toByteBuffer());
+            }
+        }
+    }
+
+    private static String safetensorsType(String name, DataType type) {
+        switch (type) {
+            case FLOAT64:
+            case FLOAT32:
+            case FLOAT16:
+            case BFLOAT16:
+            case INT64:
+            case INT32:
+            case INT8:
+            case UINT8:
+            case BOOLEAN:
+                return type.asSafetensors();
+            default:
+                throw new IllegalArgumentException(
+                        "tensor '"
+                                + name
+                                + "' has data type "
+                                + type
+                                + ", not storable in safetensors");
+        }
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            channel.write(buffer);
+        }
+    }
+}

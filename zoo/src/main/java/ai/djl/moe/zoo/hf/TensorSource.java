@@ -1,0 +1,58 @@
+package ai.djl.moe.zoo.hf;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+import java.io.IOException;
+import java.util.Set;
+
+/**
+ * Named tensors of a checkpoint, read one at a time: the loader asks only for the tensors it keeps,
+ * so a source over memory-mapped files never reads the others.
+ */
+public interface TensorSource extends AutoCloseable {
+
+    /**
+     * Returns the names of all tensors.
+     *
+     * @return the names
+     */
+    Set<String> names();
+
+    /**
+     * Returns the shape of a tensor, from the header only.
+     *
+     * @param name the tensor name
+     * @return its shape
+     * @throws IllegalArgumentException if there is no such tensor
+     */
+    Shape shape(String name);
+
+    /**
+     * Returns whether a tensor holds floating-point numbers (F32, F16, BF16).
+     *
+     * @param name the tensor name
+     * @return whether it is a float tensor
+     * @throws IllegalArgumentException if there is no such tensor
+     */
+    boolean isFloatingPoint(String name);
+
+    /**
+     * Reads one tensor as FLOAT32 (float16/bfloat16 widened).
+     *
+     * @param name the tensor name
+     * @param manager the manager of the result
+     * @return the tensor
+     * @throws IOException if the data cannot be read
+     */
+    NDArray load(String name, NDManager manager) throws IOException;
+
+    /**
+     * Releases the files.
+     *
+     * @throws IOException if closing fails
+     */
+    @Override
+    void close() throws IOException;
+}

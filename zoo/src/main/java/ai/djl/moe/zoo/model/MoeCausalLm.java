@@ -1,0 +1,266 @@
+package ai.djl.moe.zoo.model;
+
+import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A decoder-only MoE causal language model ({@code MixtralForCausalLM}, {@code
+ * Qwen2MoeForCausalLM}, {@code Qwen3MoeForCausalLM}): token embedding, decoder layers (sparse or
+ * dense MLP per {@link MoeModelConfig#isSparseLayer(int)}), final RMSNorm and the LM head (tied to
+ * the embedding or not).
+ *
+ * <p>Input: int64 token ids {@code [batch, seq]}. Output: the logits {@code [batch, seq, vocab]},
+ * followed by the router logits {@code [batch * seq, experts]} of every sparse layer in layer order
+ * (what {@link MoeCausalLmLoss} reads).
+ */
+public final class MoeCausalLm extends AbstractBlock implements HfNamedParameters {
+
+    private static final byte VERSION = 1;
+
+    private final MoeModelConfig config;
+    private final TokenEmbedding embedding;
+    private final List<MoeDecoderLayer> layers;
+    private final RmsNorm finalNorm;
+    private final Linear lmHead;
+
+    private MoeCausalLm(Builder builder) {
+        super(VERSION);
+        config = builder.config;
+        embedding =
+                addChildBlock(
+                        "embed_tokens",
+                        TokenEmbedding.builder()
+                                .setVocabSize(config.getVocabSize())
+                                .setHiddenSize(config.getHiddenSize())
+                                .build());
+        List<MoeDecoderLayer> list = new ArrayList<>();
+        for (int i = 0; i < config.getNumHiddenLayers(); i++) {
+            Block mlp =
+                    config.isSparseLayer(i)
+                            ? builder.sparseMlpFactory.newSparseMlp(config, i)
+                            : SwiGluMlp.builder()
+                                    .setHiddenSize(config.getHiddenSize())
+                                    .setIntermediateSize(config.getDenseIntermediateSize())
+                                    .build();
+            MoeDecoderLayer layer =
+                    MoeDecoderLayer.builder()
+                            .setConfig(config)
+                            .setMlp(mlp)
+                            .optAttentionKernel(builder.kernel)
+                            .build();
+            list.add(addChildBlock("layers_" + i, layer));
+        }
+        layers = Collections.unmodifiableList(list);
+        finalNorm =
+                addChildBlock(
+                        "norm",
+                        RmsNorm.builder()
+                                .setSize(config.getHiddenSize())
+                                .optEps(config.getRmsNormEps())
+                                .build());
+        if (config.isTieWordEmbeddings()) {
+            lmHead = null;
+        } else {
+            lmHead =
+                    addChildBlock(
+                            "lm_head",
+                            Linear.builder()
+                                    .setUnits(config.getVocabSize())
+                                    .optBias(false)
+                                    .build());
+        }
+    }
+
+    /**
+     * Returns a builder.
+     *
+     * @return the builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns the configuration the model was built from.
+     *
+     * @return the config
+     */
+    public MoeModelConfig getConfig() {
+        return config;
+    }
+
+    /**
+     * Returns the token embedding.
+     *
+     * @return the embedding block
+     */
+    public TokenEmbedding getEmbedding() {
+        return embedding;
+    }
+
+    /**
+     * Returns the decoder layers in order.
+     *
+     * @return the layers
+     */
+    public List<MoeDecoderLayer> getLayers() {
+        return layers;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        NDList hidden = embedding.forward(parameterStore, new NDList(inputs.head()), training);
+        NDList routerLogits = new NDList();
+        for (MoeDecoderLayer layer : layers) {
+            NDList out = layer.forward(parameterStore, new NDList(hidden.head()), training);
+            hidden = new NDList(out.head());
+            routerLogits.addAll(out.subNDList(1));
+        }
+        NDArray normed = finalNorm.forward(parameterStore, hidden, training).singletonOrThrow();
+        NDArray logits;
+        if (lmHead == null) {
+            NDArray table =
+                    parameterStore.getValue(embedding.getWeight(), normed.getDevice(), training);
+            logits = Linear.linear(normed, table).singletonOrThrow();
+        } else {
+            logits =
+                    lmHead.forward(parameterStore, new NDList(normed), training).singletonOrThrow();
+        }
+        NDList out = new NDList(logits);
+        out.addAll(routerLogits);
+        return out;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape ids = inputShapes[0];
+        embedding.initialize(manager, dataType, ids);
+        Shape hidden = ids.add(config.getHiddenSize());
+        for (MoeDecoderLayer layer : layers) {
+            layer.initialize(manager, dataType, hidden);
+        }
+        finalNorm.initialize(manager, dataType, hidden);
+        if (lmHead != null) {
+            lmHead.initialize(manager, dataType, hidden);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        Shape ids = inputShapes[0];
+        List<Shape> shapes = new ArrayList<>();
+        shapes.add(ids.add(config.getVocabSize()));
+        for (int i = 0; i < layers.size(); i++) {
+            if (config.isSparseLayer(i)) {
+                shapes.add(new Shape(ids.size(), config.getNumExperts()));
+            }
+        }
+        return shapes.toArray(new Shape[0]);
+    }
+
+    /**
+     * Returns the parameters by their {@code transformers} 5.x names ({@code
+     * model.embed_tokens.weight}, {@code model.layers.0.self_attn.q_proj.weight}, ..., {@code
+     * lm_head.weight} unless tied).
+     *
+     * @return the parameters in module order
+     */
+    @Override
+    public Map<String, Parameter> getHfParameters() {
+        Map<String, Parameter> map = new LinkedHashMap<>();
+        HfNamedParameters.putAll(map, "model.embed_tokens", embedding);
+        for (int i = 0; i < layers.size(); i++) {
+            HfNamedParameters.putAll(map, "model.layers." + i, layers.get(i));
+        }
+        HfNamedParameters.putAll(map, "model.norm", finalNorm);
+        if (lmHead != null) {
+            HfNamedParameters.putLinear(map, "lm_head", lmHead);
+        }
+        return map;
+    }
+
+    /** Builds a {@link MoeCausalLm}. */
+    public static final class Builder {
+
+        private MoeModelConfig config;
+        private MlpFactory sparseMlpFactory = SparseMoeMlp.FACTORY;
+        private AttentionKernel kernel;
+
+        Builder() {}
+
+        /**
+         * Sets the model configuration.
+         *
+         * @param config the configuration
+         * @return this builder
+         */
+        public Builder setConfig(MoeModelConfig config) {
+            this.config = config;
+            return this;
+        }
+
+        /**
+         * Sets the factory of the sparse (MoE) MLPs (default {@link SparseMoeMlp#FACTORY}).
+         *
+         * @param factory the factory
+         * @return this builder
+         */
+        public Builder optSparseMlpFactory(MlpFactory factory) {
+            this.sparseMlpFactory = factory;
+            return this;
+        }
+
+        /**
+         * Sets the attention computation of every layer (default {@link EagerAttention} with the
+         * config's sliding window).
+         *
+         * @param kernel the kernel
+         * @return this builder
+         */
+        public Builder optAttentionKernel(AttentionKernel kernel) {
+            this.kernel = kernel;
+            return this;
+        }
+
+        /**
+         * Builds the model.
+         *
+         * @return the model
+         * @throws IllegalArgumentException if the config or the sparse MLP factory is missing
+         */
+        public MoeCausalLm build() {
+            if (config == null || sparseMlpFactory == null) {
+                throw new IllegalArgumentException(
+                        "MoeCausalLm needs a config and a sparse MLP factory");
+            }
+            if (kernel == null) {
+                kernel = new EagerAttention(config.getSlidingWindow());
+            }
+            return new MoeCausalLm(this);
+        }
+    }
+}

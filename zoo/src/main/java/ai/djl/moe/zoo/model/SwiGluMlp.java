@@ -1,0 +1,139 @@
+package ai.djl.moe.zoo.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The dense gated MLP of Mixtral/Qwen layers: {@code down_proj(silu(gate_proj(x)) * up_proj(x))},
+ * no biases. Used for the dense layers of Qwen-MoE models and as the Qwen2-MoE shared expert.
+ */
+public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters {
+
+    private static final byte VERSION = 1;
+
+    private final long intermediateSize;
+    private final Linear gateProjection;
+    private final Linear upProjection;
+    private final Linear downProjection;
+
+    private SwiGluMlp(Builder builder) {
+        super(VERSION);
+        intermediateSize = builder.intermediateSize;
+        gateProjection = addChildBlock("gate_proj", linear(intermediateSize));
+        upProjection = addChildBlock("up_proj", linear(intermediateSize));
+        downProjection = addChildBlock("down_proj", linear(builder.hiddenSize));
+    }
+
+    private static Linear linear(long units) {
+        return Linear.builder().setUnits(units).optBias(false).build();
+    }
+
+    /**
+     * Returns a builder.
+     *
+     * @return the builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        NDArray gate = gateProjection.forward(parameterStore, inputs, training).singletonOrThrow();
+        NDArray up = upProjection.forward(parameterStore, inputs, training).singletonOrThrow();
+        NDArray hidden = gate.mul(Activation.sigmoid(gate)).mul(up);
+        return downProjection.forward(parameterStore, new NDList(hidden), training);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape input = inputShapes[0];
+        gateProjection.initialize(manager, dataType, input);
+        upProjection.initialize(manager, dataType, input);
+        Shape hidden = input.slice(0, input.dimension() - 1).add(intermediateSize);
+        downProjection.initialize(manager, dataType, hidden);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Map<String, Parameter> getHfParameters() {
+        Map<String, Parameter> map = new LinkedHashMap<>();
+        HfNamedParameters.putLinear(map, "gate_proj", gateProjection);
+        HfNamedParameters.putLinear(map, "up_proj", upProjection);
+        HfNamedParameters.putLinear(map, "down_proj", downProjection);
+        return map;
+    }
+
+    /** Builds a {@link SwiGluMlp}. */
+    public static final class Builder {
+
+        private long hiddenSize;
+        private long intermediateSize;
+
+        Builder() {}
+
+        /**
+         * Sets the input and output width.
+         *
+         * @param hiddenSize the hidden size
+         * @return this builder
+         */
+        public Builder setHiddenSize(long hiddenSize) {
+            this.hiddenSize = hiddenSize;
+            return this;
+        }
+
+        /**
+         * Sets the width of the gated hidden layer.
+         *
+         * @param intermediateSize the intermediate size
+         * @return this builder
+         */
+        public Builder setIntermediateSize(long intermediateSize) {
+            this.intermediateSize = intermediateSize;
+            return this;
+        }
+
+        /**
+         * Builds the block.
+         *
+         * @return the block
+         * @throws IllegalArgumentException if a size is not positive
+         */
+        public SwiGluMlp build() {
+            if (hiddenSize <= 0 || intermediateSize <= 0) {
+                throw new IllegalArgumentException(
+                        "SwiGluMlp needs positive hidden and intermediate sizes, got "
+                                + hiddenSize
+                                + " and "
+                                + intermediateSize);
+            }
+            return new SwiGluMlp(this);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package ai.djl.moe.zoo;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.inference.Predictor;
+import ai.djl.moe.zoo.hf.HfModelDirectory;
+import ai.djl.moe.zoo.model.MoeCausalLm;
+import ai.djl.moe.zoo.model.MoeCausalLmLoss;
+import ai.djl.moe.zoo.testutil.Fixtures;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.repository.zoo.Criteria;
+import ai.djl.repository.zoo.ModelNotFoundException;
+import ai.djl.repository.zoo.ModelZoo;
+import ai.djl.repository.zoo.ZooModel;
+import ai.djl.training.ParameterStore;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+class MoeModelZooTest {
+
+    /** A word-level tokenizer: "the"=1, "cat"=2, "sat"=3, "on"=4, "mat"=5, unknown=0. */
+    private static final String TOKENIZER =
+            "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[],"
+                    + "\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"Whitespace\"},"
+                    + "\"post_processor\":null,\"decoder\":null,\"model\":{\"type\":\"WordLevel\","
+                    + "\"vocab\":{\"[UNK]\":0,\"the\":1,\"cat\":2,\"sat\":3,\"on\":4,\"mat\":5},"
+                    + "\"unk_token\":\"[UNK]\"}}";
+
+    private static Criteria<String, Float> criteria(Path dir) {
+        return Criteria.builder()
+                .setTypes(String.class, Float.class)
+                .optGroupId(MoeModelZoo.GROUP_ID)
+                .optArtifactId(HfDirectoryModelLoader.ARTIFACT_ID)
+                .optArgument(HfDirectoryModelLoader.MODEL_DIR, dir.toString())
+                .build();
+    }
+
+    private static Path modelDir(Path tmp, boolean withTokenizer) throws Exception {
+        Path source = Fixtures.dir("tiny-qwen2-moe");
+        for (String file : new String[] {"config.json", "model.safetensors"}) {
+            Files.copy(source.resolve(file), tmp.resolve(file));
+        }
+        if (withTokenizer) {
+            Files.writeString(tmp.resolve("tokenizer.json"), TOKENIZER);
+        }
+        return tmp;
+    }
+
+    @Test
+    void isRegisteredThroughServiceLoader() {
+        assertTrue(ModelZoo.hasModelZoo(MoeModelZoo.GROUP_ID));
+        assertEquals(
+                HfDirectoryModelLoader.ARTIFACT_ID,
+                ModelZoo.getModelZoo(MoeModelZoo.GROUP_ID)
+                        .getModelLoader(HfDirectoryModelLoader.ARTIFACT_ID)
+                        .getArtifactId());
+    }
+
+    @Test
+    void criteriaLoadsADirectoryAndScoresText(@TempDir Path tmp) throws Exception {
+        Path dir = modelDir(tmp, true);
+        float score;
+        try (ZooModel<String, Float> model = criteria(dir).loadModel();
+                Predictor<String, Float> predictor = model.newPredictor()) {
+            assertTrue(model.getBlock() instanceof MoeCausalLm);
+            score = predictor.predict("the cat sat on the mat");
+        }
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoeCausalLm model = HfModelDirectory.load(dir, manager);
+            NDArray ids = manager.create(new long[] {1, 2, 3, 4, 1, 5}, new Shape(1, 6));
+            NDArray logits =
+                    model.forward(new ParameterStore(manager, false), new NDList(ids), false)
+                            .head();
+            assertEquals(MoeCausalLmLoss.crossEntropy(logits, ids).getFloat(), score, 1e-6);
+        }
+    }
+
+    @Test
+    void explainsWhatIsMissing(@TempDir Path tmp) throws Exception {
+        Path dir = modelDir(tmp, false);
+        ModelNotFoundException noTokenizer =
+                assertThrows(ModelNotFoundException.class, () -> criteria(dir).loadModel());
+        assertTrue(
+                noTokenizer.getCause().getMessage().contains("no tokenizer.json"),
+                noTokenizer.getCause().getMessage());
+        Criteria<String, Float> noDir =
+                Criteria.builder()
+                        .setTypes(String.class, Float.class)
+                        .optGroupId(MoeModelZoo.GROUP_ID)
+                        .build();
+        assertThrows(ModelNotFoundException.class, noDir::loadModel);
+    }
+}

@@ -1,0 +1,75 @@
+package ai.djl.moe.zoo.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+import org.junit.jupiter.api.Test;
+
+class EagerAttentionTest {
+
+    private static final int HEADS = 4;
+    private static final int KV_HEADS = 2;
+    private static final int SEQ = 5;
+    private static final int DIM = 3;
+
+    @Test
+    void equalsPlainJavaAttentionWithAndWithoutWindow() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray q = manager.randomNormal(new Shape(1, HEADS, SEQ, DIM));
+            NDArray k = manager.randomNormal(new Shape(1, KV_HEADS, SEQ, DIM));
+            NDArray v = manager.randomNormal(new Shape(1, KV_HEADS, SEQ, DIM));
+            for (int window : new int[] {0, 1, 2, SEQ + 3}) {
+                float[] actual = new EagerAttention(window).attend(q, k, v).toFloatArray();
+                float[] expected =
+                        reference(q.toFloatArray(), k.toFloatArray(), v.toFloatArray(), window);
+                assertArrayEquals(expected, actual, 1e-5f, "window " + window);
+            }
+        }
+    }
+
+    @Test
+    void rejectsNegativeWindow() {
+        assertThrows(IllegalArgumentException.class, () -> new EagerAttention(-1));
+    }
+
+    /** Query head h reads kv head h / (HEADS / KV_HEADS); position i sees j <= i, i - j < w. */
+    private static float[] reference(float[] q, float[] k, float[] v, int window) {
+        float[] out = new float[HEADS * SEQ * DIM];
+        for (int h = 0; h < HEADS; h++) {
+            int g = h / (HEADS / KV_HEADS);
+            for (int i = 0; i < SEQ; i++) {
+                double[] weights = new double[SEQ];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j <= i; j++) {
+                    if (window > 0 && i - j >= window) {
+                        weights[j] = Double.NEGATIVE_INFINITY;
+                        continue;
+                    }
+                    double dot = 0;
+                    for (int d = 0; d < DIM; d++) {
+                        dot += q[(h * SEQ + i) * DIM + d] * k[(g * SEQ + j) * DIM + d];
+                    }
+                    weights[j] = dot / Math.sqrt(DIM);
+                    max = Math.max(max, weights[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j <= i; j++) {
+                    weights[j] = Math.exp(weights[j] - max);
+                    sum += weights[j];
+                }
+                for (int d = 0; d < DIM; d++) {
+                    double acc = 0;
+                    for (int j = 0; j <= i; j++) {
+                        acc += weights[j] / sum * v[(g * SEQ + j) * DIM + d];
+                    }
+                    out[(h * SEQ + i) * DIM + d] = (float) acc;
+                }
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,2 @@
+/** Test helpers: access to the copied Hugging Face fixtures. */
+package ai.djl.moe.zoo.testutil;
