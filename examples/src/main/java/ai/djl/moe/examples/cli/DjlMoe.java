@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
         description = "Mixture-of-Experts training for the Deep Java Library.",
         subcommands = {
             VersionCommand.class,
+            TrainCommand.class,
             GroupsCommand.class,
             LaunchCommand.class,
             BlockParityCommand.class,
