@@ -137,7 +137,7 @@ public class MoeBlock extends AbstractBlock {
         NDArray tokens = input.reshape(numTokens, hidden);
         RoutingResult routing = router.route(parameterStore, tokens, sequenceLength, training);
         Combined combined = runExperts(dispatcher, parameterStore, tokens, routing, training);
-        NDArray out = combined.output;
+        NDArray out = combined.output();
         if (sharedExpert != null) {
             out =
                     out.add(
@@ -145,7 +145,7 @@ public class MoeBlock extends AbstractBlock {
                                     .forward(parameterStore, new NDList(tokens), training)
                                     .head());
         }
-        return new MoeBlockOutput(out.reshape(shape), routing, combined.droppedSlots);
+        return new MoeBlockOutput(out.reshape(shape), routing, combined.droppedSlots());
     }
 
     private <M extends DispatchMetadata> Combined runExperts(

@@ -90,12 +90,15 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
                         ? tokens.concat(
                                 manager.zeros(new Shape(1, shape.get(1)), tokens.getDataType()))
                         : tokens;
-        NDArray expertTokens = source.get(manager.create(plan.rowToToken()));
+        NDArray rowToToken = manager.create(plan.rowToToken());
+        NDArray expertTokens = source.get(rowToToken);
         LocalDispatchMetadata metadata =
                 new LocalDispatchMetadata(
                         numTokens,
                         topK,
                         routing.weights(),
+                        rowToToken,
+                        plan.rowsPerExpert(),
                         manager.create(plan.slotToRow()),
                         plan.droppedSlots());
         return new DispatchedTokens<>(expertTokens, plan.rowsPerExpert(), metadata);

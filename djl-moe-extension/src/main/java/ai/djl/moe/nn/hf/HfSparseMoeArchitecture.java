@@ -48,7 +48,10 @@ public enum HfSparseMoeArchitecture {
 
     /**
      * Builds the equivalent block (dropless, micro-batch load-balancing loss with the config's
-     * {@code router_aux_loss_coef}).
+     * {@code router_aux_loss_coef}). A {@code router_jitter_noise} becomes the router's input
+     * jitter: it multiplies the router input only (Megatron-Core semantics), whereas {@code
+     * transformers} also feeds the jittered states to the experts; with jitter the two differ in
+     * training (evaluation is unaffected).
      *
      * @param config the {@code config.json} object
      * @param recorder where training passes record the auxiliary loss, or null

@@ -32,6 +32,11 @@ class LocalTokenDispatcherTest {
                     new float[] {1, 10, 2, 20, 3, 30, 1, 10, 2, 20, 3, 30},
                     d.expertTokens().toFloatArray());
             assertEquals(0, d.metadata().droppedSlots());
+            assertArrayEquals(
+                    new long[] {0, 1, 2, 0, 1, 2}, d.metadata().rowToToken().toLongArray());
+            // slots (t0 e0, t0 e1, t1 e0, t1 e1, t2 e1, t2 e0) -> rows
+            assertArrayEquals(
+                    new long[] {0, 3, 1, 4, 5, 2}, d.metadata().slotToRow().toLongArray());
         }
     }
 
