@@ -56,6 +56,11 @@ public class MoeBlock extends AbstractBlock {
     private final SharedExpert sharedExpert;
     private final TokenDispatcher<?> dispatcher;
 
+    /**
+     * Creates the block from a validated builder; use {@link #builder()}.
+     *
+     * @param builder the builder
+     */
     @SuppressWarnings("this-escape")
     protected MoeBlock(Builder builder) {
         super(VERSION);

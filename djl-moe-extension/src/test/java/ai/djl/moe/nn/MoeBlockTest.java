@@ -9,6 +9,7 @@ import ai.djl.MalformedModelException;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.experts.SharedExpert;
+import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;

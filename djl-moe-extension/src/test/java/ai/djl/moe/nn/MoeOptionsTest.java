@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.moe.nn.dispatch.DropPolicy;
 import ai.djl.moe.nn.dispatch.LocalTokenDispatcher;
 import ai.djl.moe.nn.experts.GroupedExperts;
+import ai.djl.moe.nn.loss.AuxLossRecorder;
+import ai.djl.moe.nn.loss.MoeLoss;
 import ai.djl.moe.nn.router.AccumulatedLoadStatistics;
 import ai.djl.moe.nn.router.LoadBalancingType;
 import ai.djl.moe.nn.router.ScoreFunction;

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Model;
 import ai.djl.moe.nn.experts.GroupedExperts;
+import ai.djl.moe.nn.loss.AuxLossRecorder;
+import ai.djl.moe.nn.loss.MoeLoss;
 import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;

@@ -56,22 +56,23 @@ public enum ExpertActivation {
     }
 
     /**
-     * Applies the activation to the first projection's output.
+     * Computes the hidden activations of an expert MLP: {@code act(x @ gate^T) * (x @ up^T)} if
+     * gated, {@code act(x @ up^T)} otherwise.
      *
-     * @param projected {@code [N, 2F]} if gated, else {@code [N, F]}
-     * @return {@code [N, F]}
+     * @param x the rows {@code [n, H]}
+     * @param gate the gate projection {@code [F, H]}, or null for plain activations
+     * @param up the up projection {@code [F, H]}
+     * @return {@code [n, F]}
      */
-    public NDArray apply(NDArray projected) {
+    public NDArray hidden(NDArray x, NDArray gate, NDArray up) {
+        NDArray projected = x.matMul(up.transpose());
         if (!gated) {
-            return plain(projected);
+            return nonlinearity(projected);
         }
-        long f = projected.getShape().get(1) / 2;
-        NDArray gate = projected.get(":, :{}", f);
-        NDArray up = projected.get(":, {}:", f);
-        return plain(gate).mul(up);
+        return nonlinearity(x.matMul(gate.transpose())).mul(projected);
     }
 
-    private NDArray plain(NDArray x) {
+    private NDArray nonlinearity(NDArray x) {
         return switch (this) {
             case SWIGLU, SILU -> x.mul(Activation.sigmoid(x));
             case GEGLU, GELU -> Activation.gelu(x);

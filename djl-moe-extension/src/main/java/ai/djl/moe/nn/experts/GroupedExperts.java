@@ -32,6 +32,11 @@ public class GroupedExperts extends AbstractBlock {
     private final Parameter gateUpProj;
     private final Parameter downProj;
 
+    /**
+     * Creates the block from a validated builder; use {@link #builder()}.
+     *
+     * @param builder the builder
+     */
     @SuppressWarnings("this-escape")
     protected GroupedExperts(Builder builder) {
         super(VERSION);

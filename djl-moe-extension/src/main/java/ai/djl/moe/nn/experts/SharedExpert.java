@@ -31,6 +31,11 @@ public class SharedExpert extends AbstractBlock {
     private final Parameter downProj;
     private final Parameter outputGate;
 
+    /**
+     * Creates the block from a validated builder; use {@link #builder()}.
+     *
+     * @param builder the builder
+     */
     @SuppressWarnings("this-escape")
     protected SharedExpert(Builder builder) {
         super(VERSION);
@@ -59,13 +64,13 @@ public class SharedExpert extends AbstractBlock {
             boolean training,
             PairList<String, Object> params) {
         NDArray x = inputs.singletonOrThrow();
-        NDArray up = parameterStore.getValue(upProj, x.getDevice(), training);
-        NDArray gateUp =
+        NDArray gate =
                 gateProj == null
-                        ? up
-                        : parameterStore.getValue(gateProj, x.getDevice(), training).concat(up);
+                        ? null
+                        : parameterStore.getValue(gateProj, x.getDevice(), training);
+        NDArray up = parameterStore.getValue(upProj, x.getDevice(), training);
         NDArray down = parameterStore.getValue(downProj, x.getDevice(), training);
-        NDArray out = SlicedExpertCompute.mlp(x, gateUp, down, activation);
+        NDArray out = activation.hidden(x, gate, up).matMul(down.transpose());
         if (outputGate != null) {
             NDArray g = parameterStore.getValue(outputGate, x.getDevice(), training);
             out = out.mul(Activation.sigmoid(x.matMul(g.transpose())));

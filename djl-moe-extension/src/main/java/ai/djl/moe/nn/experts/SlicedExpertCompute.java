@@ -6,8 +6,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * Reference {@link ExpertCompute}: the rows and both weight tensors are split per expert, one
- * {@code matMul} pair runs per expert that has rows, and the outputs are concatenated.
+ * Reference {@link ExpertCompute}: the rows and both weight tensors are split per expert (the gated
+ * projection into its gate and up halves), each expert that has rows runs its MLP with {@code
+ * matMul}s, and the outputs are concatenated.
  */
 public final class SlicedExpertCompute implements ExpertCompute {
 
@@ -33,12 +34,13 @@ public final class SlicedExpertCompute implements ExpertCompute {
         NDList outputs = new NDList();
         for (int e = 0; e < numExperts; e++) {
             if (tokensPerExpert[e] > 0) {
-                outputs.add(
-                        mlp(
-                                blocks.get(e),
-                                gateUps.get(e).squeeze(0),
-                                downs.get(e).squeeze(0),
-                                activation));
+                NDArray gateUp = gateUps.get(e).squeeze(0);
+                NDList halves = activation.isGated() ? gateUp.split(2, 0) : null;
+                NDArray hidden =
+                        halves == null
+                                ? activation.hidden(blocks.get(e), null, gateUp)
+                                : activation.hidden(blocks.get(e), halves.get(0), halves.get(1));
+                outputs.add(hidden.matMul(downs.get(e).squeeze(0).transpose()));
             }
         }
         if (outputs.isEmpty()) {
@@ -46,18 +48,5 @@ public final class SlicedExpertCompute implements ExpertCompute {
                     .zeros(new Shape(0, downProj.getShape().get(1)), tokens.getDataType());
         }
         return outputs.size() == 1 ? outputs.singletonOrThrow() : NDArrays.concat(outputs);
-    }
-
-    /**
-     * One expert MLP: {@code act(x @ gateUp^T) @ down^T}.
-     *
-     * @param x the rows {@code [n, H]}
-     * @param gateUp {@code [2F, H]} (gated) or {@code [F, H]}
-     * @param down {@code [H, F]}
-     * @param activation the activation
-     * @return {@code [n, H]}
-     */
-    static NDArray mlp(NDArray x, NDArray gateUp, NDArray down, ExpertActivation activation) {
-        return activation.apply(x.matMul(gateUp.transpose())).matMul(down.transpose());
     }
 }

@@ -1,10 +1,10 @@
 package ai.djl.moe.nn.hf;
 
-import ai.djl.moe.nn.AuxLossRecorder;
 import ai.djl.moe.nn.MoeBlock;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.experts.SharedExpert;
+import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.moe.nn.router.LoadBalancingType;
 import ai.djl.moe.nn.router.TopKRouter;
 
@@ -48,7 +48,10 @@ public enum HfSparseMoeArchitecture {
 
     /**
      * Builds the equivalent block (dropless, micro-batch load-balancing loss with the config's
-     * {@code router_aux_loss_coef}).
+     * {@code router_aux_loss_coef}). A {@code router_jitter_noise} becomes the router's input
+     * jitter: it multiplies the router input only (Megatron-Core semantics), whereas {@code
+     * transformers} also feeds the jittered states to the experts; with jitter the two differ in
+     * training (evaluation is unaffected).
      *
      * @param config the {@code config.json} object
      * @param recorder where training passes record the auxiliary loss, or null

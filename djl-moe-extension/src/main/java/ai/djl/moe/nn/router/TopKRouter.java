@@ -1,7 +1,7 @@
 package ai.djl.moe.nn.router;
 
 import ai.djl.MalformedModelException;
-import ai.djl.moe.nn.AuxLossRecorder;
+import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -60,6 +60,11 @@ public class TopKRouter extends AbstractBlock {
     private long[] pendingLoad;
     private long hiddenSize = -1;
 
+    /**
+     * Creates the block from a validated builder; use {@link #builder()}.
+     *
+     * @param builder the builder
+     */
     @SuppressWarnings("this-escape")
     protected TopKRouter(Builder builder) {
         super(VERSION);
@@ -151,6 +156,40 @@ public class TopKRouter extends AbstractBlock {
      */
     public RoutingResult route(
             ParameterStore parameterStore, NDArray tokens, long sequenceLength, boolean training) {
+        NDArray logits = logits(parameterStore, tokens, sequenceLength, training);
+        long numTokens = logits.getShape().get(0);
+        NDArray scores =
+                scoreFunction == ScoreFunction.SIGMOID
+                        ? Activation.sigmoid(logits)
+                        : softmaxBeforeTopK ? logits.softmax(1) : logits;
+        NDArray indices = selectExperts(parameterStore, scores);
+        NDArray weights = combineWeights(scores.gather(indices, 1));
+        long[] tokensPerExpert = countPerExpert(indices.toLongArray(), numExperts);
+        if (training && pendingLoad != null) {
+            synchronized (this) {
+                for (int e = 0; e < numExperts; e++) {
+                    pendingLoad[e] += tokensPerExpert[e];
+                }
+            }
+        }
+        NDArray probabilities = balancingProbabilities(logits, scores);
+        NDArray balancingLoss =
+                numTokens == 0
+                        ? null
+                        : loadBalancingLoss(
+                                probabilities, indices, tokensPerExpert, sequenceLength, training);
+        NDArray zLoss = zLossCoefficient > 0 && numTokens > 0 ? zLoss(logits) : null;
+        if (training && recorder != null) {
+            record("load_balancing", balancingLoss, loadBalancingCoefficient);
+            record("z_loss", zLoss, zLossCoefficient);
+        }
+        return new RoutingResult(
+                indices, weights, logits, probabilities, tokensPerExpert, balancingLoss, zLoss);
+    }
+
+    /** Validates the input and computes the float32 logits {@code [T, E]}. */
+    private NDArray logits(
+            ParameterStore parameterStore, NDArray tokens, long sequenceLength, boolean training) {
         Shape shape = tokens.getShape();
         if (shape.dimension() != 2) {
             throw new IllegalArgumentException("router expects tokens [T, H], got " + shape);
@@ -178,20 +217,25 @@ public class TopKRouter extends AbstractBlock {
         }
         NDArray logits = x.matMul(w.toType(DataType.FLOAT32, false).transpose());
         checkFinite(logits);
+        return logits;
+    }
 
-        NDArray scores =
-                scoreFunction == ScoreFunction.SIGMOID
-                        ? Activation.sigmoid(logits)
-                        : softmaxBeforeTopK ? logits.softmax(1) : logits;
+    /** Top-k experts per token of the scores plus expert bias, within the top groups. */
+    private NDArray selectExperts(ParameterStore parameterStore, NDArray scores) {
         NDArray selection = scores.stopGradient();
         if (expertBias != null) {
-            selection = selection.add(parameterStore.getValue(expertBias, x.getDevice(), false));
+            selection =
+                    selection.add(parameterStore.getValue(expertBias, scores.getDevice(), false));
         }
         if (numGroups > 1) {
             selection = limitToTopGroups(selection);
         }
-        NDArray indices = selection.topK(topK, 1, true, true).get(1);
-        NDArray weights = scores.gather(indices, 1);
+        return selection.topK(topK, 1, true, true).get(1);
+    }
+
+    /** Softmax over the chosen logits, or renormalisation, then scaling. */
+    private NDArray combineWeights(NDArray chosenScores) {
+        NDArray weights = chosenScores;
         if (scoreFunction == ScoreFunction.SOFTMAX && !softmaxBeforeTopK) {
             weights = weights.softmax(1);
         } else if (normalizeTopK) {
@@ -202,41 +246,13 @@ public class TopKRouter extends AbstractBlock {
                                     ? sum.add(SIGMOID_NORM_EPS)
                                     : sum);
         }
-        if (scalingFactor != 1f) {
-            weights = weights.mul(scalingFactor);
-        }
+        return scalingFactor == 1f ? weights : weights.mul(scalingFactor);
+    }
 
-        long[] tokensPerExpert = countPerExpert(indices.toLongArray(), numExperts);
-        if (training && pendingLoad != null) {
-            synchronized (this) {
-                for (int e = 0; e < numExperts; e++) {
-                    pendingLoad[e] += tokensPerExpert[e];
-                }
-            }
+    private void record(String kind, NDArray loss, float coefficient) {
+        if (loss != null) {
+            recorder.record(new AuxLossRecorder.AuxLoss(sourceName, kind, loss, coefficient));
         }
-        NDArray probabilities = balancingProbabilities(logits, scores);
-        NDArray balancingLoss =
-                numTokens == 0
-                        ? null
-                        : loadBalancingLoss(
-                                probabilities, indices, tokensPerExpert, sequenceLength);
-        NDArray zLoss = zLossCoefficient > 0 && numTokens > 0 ? zLoss(logits) : null;
-        if (training && recorder != null) {
-            if (balancingLoss != null) {
-                recorder.record(
-                        new AuxLossRecorder.AuxLoss(
-                                sourceName,
-                                "load_balancing",
-                                balancingLoss,
-                                loadBalancingCoefficient));
-            }
-            if (zLoss != null) {
-                recorder.record(
-                        new AuxLossRecorder.AuxLoss(sourceName, "z_loss", zLoss, zLossCoefficient));
-            }
-        }
-        return new RoutingResult(
-                indices, weights, logits, probabilities, tokensPerExpert, balancingLoss, zLoss);
     }
 
     /**
@@ -385,50 +401,53 @@ public class TopKRouter extends AbstractBlock {
     }
 
     private NDArray loadBalancingLoss(
-            NDArray probabilities, NDArray indices, long[] tokensPerExpert, long sequenceLength) {
-        NDManager m = probabilities.getManager();
+            NDArray probabilities,
+            NDArray indices,
+            long[] tokensPerExpert,
+            long sequenceLength,
+            boolean training) {
         long t = probabilities.getShape().get(0);
-        switch (loadBalancing) {
-            case MICRO_BATCH:
-                {
-                    NDArray counts = m.create(toFloats(tokensPerExpert));
-                    return probabilities
-                            .mean(new int[] {0})
-                            .mul(counts)
-                            .sum()
-                            .mul((float) numExperts / t);
-                }
-            case SEQUENCE:
-                {
-                    int sequences = (int) (t / sequenceLength);
-                    float[] counts = new float[sequences * numExperts];
-                    long[] idx = indices.toLongArray();
-                    for (int i = 0; i < idx.length; i++) {
-                        int token = i / topK;
-                        counts[(int) (token / sequenceLength) * numExperts + (int) idx[i]] += 1;
-                    }
-                    NDArray perSequence =
-                            probabilities
-                                    .reshape(sequences, sequenceLength, numExperts)
-                                    .mean(new int[] {1});
-                    NDArray c = m.create(counts, new Shape(sequences, numExperts));
-                    return perSequence
-                            .mul(c)
-                            .sum()
-                            .mul((float) numExperts / (sequenceLength * sequences));
-                }
-            case GLOBAL_BATCH:
-                {
-                    float[] fractions = globalStatistics.accumulate(tokensPerExpert, t);
-                    return probabilities
-                            .mean(new int[] {0})
-                            .mul(m.create(fractions))
-                            .sum()
-                            .mul(numExperts);
-                }
-            default:
-                return null;
+        return switch (loadBalancing) {
+            case NONE -> null;
+            case MICRO_BATCH ->
+                    weightedMeanProbability(probabilities, fractions(tokensPerExpert, t));
+            case GLOBAL_BATCH ->
+                    weightedMeanProbability(
+                            probabilities,
+                            training
+                                    ? globalStatistics.accumulate(tokensPerExpert, t)
+                                    : fractions(tokensPerExpert, t));
+            case SEQUENCE -> perSequenceLoss(probabilities, indices.toLongArray(), sequenceLength);
+        };
+    }
+
+    /** {@code E * sum_e fraction_e * mean_t(p_te)}. */
+    private NDArray weightedMeanProbability(NDArray probabilities, float[] fractions) {
+        NDArray f = probabilities.getManager().create(fractions);
+        return probabilities.mean(new int[] {0}).mul(f).sum().mul(numExperts);
+    }
+
+    /** The micro-batch loss of each sequence, averaged over the sequences. */
+    private NDArray perSequenceLoss(NDArray probabilities, long[] indices, long sequenceLength) {
+        long t = probabilities.getShape().get(0);
+        int sequences = (int) (t / sequenceLength);
+        float[] fractions = new float[sequences * numExperts];
+        for (int slot = 0; slot < indices.length; slot++) {
+            int sequence = (int) (slot / topK / sequenceLength);
+            fractions[sequence * numExperts + (int) indices[slot]] += 1f / sequenceLength;
         }
+        NDArray f = probabilities.getManager().create(fractions, new Shape(sequences, numExperts));
+        NDArray meanProbability =
+                probabilities.reshape(sequences, sequenceLength, numExperts).mean(new int[] {1});
+        return meanProbability.mul(f).sum().mul((float) numExperts / sequences);
+    }
+
+    private static float[] fractions(long[] tokensPerExpert, long tokens) {
+        float[] out = new float[tokensPerExpert.length];
+        for (int e = 0; e < out.length; e++) {
+            out[e] = (float) tokensPerExpert[e] / tokens;
+        }
+        return out;
     }
 
     private static NDArray zLoss(NDArray logits) {
@@ -443,14 +462,6 @@ public class TopKRouter extends AbstractBlock {
             counts[(int) e]++;
         }
         return counts;
-    }
-
-    private static float[] toFloats(long[] values) {
-        float[] out = new float[values.length];
-        for (int i = 0; i < values.length; i++) {
-            out[i] = values[i];
-        }
-        return out;
     }
 
     /** The builder of {@link TopKRouter}; {@link #build()} validates the combination. */

@@ -1,4 +1,4 @@
-package ai.djl.moe.nn;
+package ai.djl.moe.nn.loss;
 
 import ai.djl.ndarray.NDArray;
 
