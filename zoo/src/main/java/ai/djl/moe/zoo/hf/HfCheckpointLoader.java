@@ -154,13 +154,11 @@ public final class HfCheckpointLoader {
                             + probeName(name)
                             + "')");
         }
-        NDArray value;
-        try (NDArray read = read(name, plan.slice(name, full), target.getManager())) {
-            // a copy in memory that libtorch owns: arrays created from Java buffers keep the
-            // buffer alive through their Java wrapper, which intern() discards
-            value = read.duplicate();
+        try (NDManager scratch = target.getManager().newSubManager()) {
+            // intern() a copy in memory that libtorch owns: an array created from a Java buffer
+            // keeps the buffer alive only through its Java wrapper, which intern() discards
+            target.intern(read(name, plan.slice(name, full), scratch).duplicate());
         }
-        target.intern(value);
         if (parameter.requiresGradient()) {
             target.setRequiresGradient(true);
         }

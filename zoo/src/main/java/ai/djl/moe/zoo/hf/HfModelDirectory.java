@@ -98,7 +98,13 @@ public final class HfModelDirectory {
         Files.createDirectories(dir);
         MoeModelConfig config = model.getConfig();
         writeJson(dir.resolve(CONFIG_FILE), config.toJson());
-        Map<String, NDArray> tensors = hubTensors(model);
+        try (NDManager scratch = NDManager.newBaseManager()) {
+            writeWeights(dir, hubTensors(model, scratch), maxShardBytes);
+        }
+    }
+
+    private static void writeWeights(Path dir, Map<String, NDArray> tensors, long maxShardBytes)
+            throws IOException {
         List<Map<String, NDArray>> shards = new ArrayList<>();
         long shardBytes = 0;
         long totalBytes = 0;
@@ -139,9 +145,10 @@ public final class HfModelDirectory {
      * name.
      *
      * @param model the model
-     * @return the tensors (views of the parameters)
+     * @param manager the manager of the per-expert views (close it when done with them)
+     * @return the tensors: the parameter arrays themselves, or per-expert views of fused ones
      */
-    public static Map<String, NDArray> hubTensors(MoeCausalLm model) {
+    public static Map<String, NDArray> hubTensors(MoeCausalLm model, NDManager manager) {
         HfCheckpointLayout layout = new HfCheckpointLayout(model.getConfig().getModelType());
         Map<String, NDArray> tensors = new TreeMap<>();
         for (Map.Entry<String, Parameter> e : model.getHfParameters().entrySet()) {
@@ -154,7 +161,9 @@ public final class HfModelDirectory {
             long experts = value.getShape().get(0);
             for (int expert = 0; expert < experts; expert++) {
                 List<String> parts = layout.expertTensorNames(name, expert);
-                NDList pieces = value.get(expert).split(parts.size(), 0);
+                NDArray expertWeights = value.get(expert);
+                expertWeights.attach(manager);
+                NDList pieces = expertWeights.split(parts.size(), 0);
                 for (int p = 0; p < parts.size(); p++) {
                     tensors.put(parts.get(p), pieces.get(p));
                 }
