@@ -8,6 +8,7 @@ import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.bridge.TorchTensors;
 import ai.djl.moe.parallel.ProcessGroup;
+import ai.djl.moe.parallel.comm.CollectiveArguments;
 import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.comm.CommunicatorException;
 import ai.djl.moe.parallel.comm.ReduceOp;
@@ -123,7 +124,7 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray allGather(NDArray x) {
-        requireRows("allGather", x);
+        CollectiveArguments.requireRows(group, "allGather", x);
         try (NDManager scratch = x.getManager().newSubManager(device)) {
             Operand in = operand("allGather", x, scratch);
             NDArray out = allocate(x.getManager(), scaledRows(x.getShape(), getSize()), in.dtype);
@@ -144,7 +145,7 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDList allGatherVariable(NDArray x) {
-        requireRows("allGatherVariable", x);
+        CollectiveArguments.requireRows(group, "allGatherVariable", x);
         try (NDManager scratch = x.getManager().newSubManager(device)) {
             Operand in = operand("allGatherVariable", x, scratch);
             long rowElements = rowElements(x.getShape());
@@ -205,7 +206,7 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray reduceScatter(NDArray x, ReduceOp op) {
-        requireRows("reduceScatter", x);
+        CollectiveArguments.requireRows(group, "reduceScatter", x);
         long rows = x.getShape().get(0);
         if (rows % getSize() != 0) {
             throw new IllegalArgumentException(
@@ -236,9 +237,9 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray allToAll(NDArray x, long[] sendSplits, long[] recvSplits) {
-        requireRows("allToAll", x);
-        SplitSizes.check(group, "sendSplits", sendSplits, x.getShape().get(0));
-        SplitSizes.check(group, "recvSplits", recvSplits, -1);
+        CollectiveArguments.requireRows(group, "allToAll", x);
+        CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, x.getShape().get(0));
+        CollectiveArguments.checkSplits(group, "recvSplits", recvSplits, -1);
         try (NDManager scratch = x.getManager().newSubManager(device)) {
             Operand in = operand("allToAll", x, scratch);
             long rowElements = rowElements(x.getShape());
@@ -249,8 +250,8 @@ public final class NcclCommunicator implements Communicator {
                             withRows(x.getShape(), Arrays.stream(recvSplits).sum()),
                             in.dtype);
             long target = address(out);
-            long[] sendOffsets = SplitSizes.offsets(sendSplits);
-            long[] recvOffsets = SplitSizes.offsets(recvSplits);
+            long[] sendOffsets = CollectiveArguments.offsets(sendSplits);
+            long[] recvOffsets = CollectiveArguments.offsets(recvSplits);
             run(
                     "allToAll",
                     (comm, stream) ->
@@ -269,7 +270,7 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public long[] exchangeSplits(NDManager manager, long[] sendSplits) {
-        SplitSizes.check(group, "sendSplits", sendSplits, -1);
+        CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, -1);
         try (NDManager scratch = manager.newSubManager(device)) {
             NDArray counts = scratch.create(sendSplits);
             long[] ones = new long[getSize()];
@@ -281,7 +282,7 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray broadcast(NDArray x, int root) {
-        checkPeer("root", root);
+        CollectiveArguments.checkPeer(group, "root", root);
         try (NDManager scratch = x.getManager().newSubManager(device)) {
             Operand in = operand("broadcast", x, scratch);
             NDArray out = allocate(x.getManager(), x.getShape(), in.dtype);
@@ -302,7 +303,7 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public void send(NDArray x, int dst) {
-        checkPeer("dst", dst);
+        CollectiveArguments.checkPeer(group, "dst", dst);
         try (NDManager scratch = x.getManager().newSubManager(device)) {
             Operand in = operand("send", x, scratch);
             if (in.count > 0) {
@@ -320,7 +321,7 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray recv(NDManager target, int src, Shape shape, DataType dataType) {
-        checkPeer("src", src);
+        CollectiveArguments.checkPeer(group, "src", src);
         TorchDType dtype = TorchDType.fromDataType(dataType);
         NcclDataType ncclType = NcclDataType.of(dtype);
         NDArray out = allocate(target, shape, dtype);
@@ -418,23 +419,6 @@ public final class NcclCommunicator implements Communicator {
 
     private static long address(NDArray array) {
         return TensorInfo.of(array).getDataPointer();
-    }
-
-    private void requireRows(String operation, NDArray x) {
-        if (x.getShape().dimension() == 0) {
-            throw new IllegalArgumentException(
-                    operation + " on group " + group + " needs an array with a first axis, got a"
-                            + " scalar");
-        }
-    }
-
-    private void checkPeer(String name, int peer) {
-        if (peer < 0 || peer >= getSize()) {
-            throw new IllegalArgumentException(
-                    String.format(
-                            "%s %d is not a local rank of group %s (size %d)",
-                            name, peer, group, getSize()));
-        }
     }
 
     private static long rowElements(Shape shape) {

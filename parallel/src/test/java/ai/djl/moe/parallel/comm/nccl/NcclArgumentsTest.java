@@ -1,6 +1,5 @@
 package ai.djl.moe.parallel.comm.nccl;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,8 +15,6 @@ import org.junit.jupiter.api.Test;
 
 /** The checks and mappings the nccl backend applies before calling NCCL (no GPU needed). */
 class NcclArgumentsTest {
-
-    private static final ProcessGroup EP = new ProcessGroup("ep", 1, new int[] {4, 5, 6});
 
     @Test
     void dataTypesMapToNcclHeaderCodes() {
@@ -53,32 +50,6 @@ class NcclArgumentsTest {
                                 () -> NcclDataType.reduction(ReduceOp.SUM, TorchDType.BOOL))
                         .getMessage()
                         .contains("SUM of boolean arrays"));
-    }
-
-    @Test
-    void splitSizesAreChecked() {
-        SplitSizes.check(EP, "sendSplits", new long[] {2, 0, 3}, 5);
-        SplitSizes.check(EP, "recvSplits", new long[] {0, 0, 0}, -1);
-        String wrongLength =
-                assertThrows(
-                                IllegalArgumentException.class,
-                                () -> SplitSizes.check(EP, "sendSplits", new long[] {5}, 5))
-                        .getMessage();
-        assertTrue(wrongLength.contains("sendSplits has 1 entries for 3 ranks"), wrongLength);
-        assertTrue(wrongLength.contains("ep#1[4, 5, 6]"), wrongLength);
-        String negative =
-                assertThrows(
-                                IllegalArgumentException.class,
-                                () -> SplitSizes.check(EP, "recvSplits", new long[] {1, -1, 0}, -1))
-                        .getMessage();
-        assertTrue(negative.contains("negative size in recvSplits [1, -1, 0]"), negative);
-        String wrongSum =
-                assertThrows(
-                                IllegalArgumentException.class,
-                                () -> SplitSizes.check(EP, "sendSplits", new long[] {1, 1, 1}, 4))
-                        .getMessage();
-        assertTrue(wrongSum.contains("do not add up to the 4 rows"), wrongSum);
-        assertArrayEquals(new long[] {0, 2, 2}, SplitSizes.offsets(new long[] {2, 0, 3}));
     }
 
     @Test
