@@ -3,6 +3,7 @@ package ai.djl.moe.parallel.comm.nccl;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.parallel.GroupKind;
@@ -10,6 +11,8 @@ import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.ParallelMapping;
 import ai.djl.moe.parallel.ProcessGroup;
 import ai.djl.moe.parallel.comm.ReduceOp;
+import ai.djl.moe.testing.TestDevices;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -50,6 +53,21 @@ class NcclArgumentsTest {
                                 () -> NcclDataType.reduction(ReduceOp.SUM, TorchDType.BOOL))
                         .getMessage()
                         .contains("SUM of boolean arrays"));
+    }
+
+    @Test
+    void connectingWithoutAGpuSaysSo() {
+        assumeFalse(TestDevices.hasCuda(), "this machine has a GPU: NcclGpuTest covers connect");
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                NcclWorld.connect(
+                                        new DistributedEnvironment(0, 1, 0, "127.0.0.1", 29500),
+                                        Duration.ofSeconds(1)));
+        assertTrue(
+                e.getMessage().contains("LOCAL_RANK 0 names CUDA device 0 but this process sees 0"),
+                e.getMessage());
     }
 
     @Test
