@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
             VersionCommand.class,
             GroupsCommand.class,
             LaunchCommand.class,
+            CommCheckCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class DjlMoe implements Runnable {

@@ -225,6 +225,18 @@ public final class NcclWorld implements AutoCloseable {
         return nccl.version();
     }
 
+    /**
+     * Aborts every communicator without waiting for the peers (after a failure, or when peers may
+     * be gone) and frees the scratch memory; {@link #close()} then has nothing left to do.
+     */
+    public synchronized void abort() {
+        for (NcclCommHandle handle : splitHandles) {
+            handle.abort("NcclWorld.abort()");
+        }
+        worldHandle.abort("NcclWorld.abort()");
+        manager.close();
+    }
+
     /** Destroys the sub-group communicators, then the world's, and frees the scratch memory. */
     @Override
     public synchronized void close() {
