@@ -4,6 +4,9 @@ import ai.djl.engine.Engine;
 import com.sun.jna.Library;
 import com.sun.jna.Native;
 import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
 
 /**
  * The CUDA runtime that libtorch loaded ({@code libcudart.so*}, the same instance, so that stream
@@ -42,7 +45,7 @@ final class CudaRuntime {
         if (instance == null) {
             Engine.getEngine("PyTorch");
             Path path =
-                    LoadedLibraries.find(n -> n.startsWith("libcudart") && n.contains(".so"))
+                    torchsRuntime(LoadedLibraries.all())
                             .orElseThrow(
                                     () ->
                                             new NcclException(
@@ -52,6 +55,40 @@ final class CudaRuntime {
             instance = new CudaRuntime(Native.load(path.toString(), Api.class));
         }
         return instance;
+    }
+
+    /**
+     * Picks libtorch's CUDA runtime among the loaded libraries: where several are loaded (DJL may
+     * load one of its own), the one whose path shares the longest prefix with {@code
+     * libtorch_cuda.so}'s.
+     *
+     * @param loaded the mapped libraries
+     * @return the runtime's path, if any is loaded
+     */
+    static Optional<Path> torchsRuntime(List<Path> loaded) {
+        Path torchCuda =
+                loaded.stream()
+                        .filter(p -> p.getFileName().toString().equals("libtorch_cuda.so"))
+                        .findFirst()
+                        .orElse(null);
+        return loaded.stream()
+                .filter(p -> isCudaRuntime(p.getFileName().toString()))
+                .max(Comparator.comparingInt(p -> sharedPrefix(p, torchCuda)));
+    }
+
+    private static boolean isCudaRuntime(String fileName) {
+        return fileName.startsWith("libcudart") && fileName.contains(".so");
+    }
+
+    private static int sharedPrefix(Path a, Path b) {
+        if (b == null) {
+            return 0;
+        }
+        int n = 0;
+        while (n < a.getNameCount() && n < b.getNameCount() && a.getName(n).equals(b.getName(n))) {
+            ++n;
+        }
+        return n;
     }
 
     /** Makes a device current on the calling thread. */

@@ -1,8 +1,6 @@
 package ai.djl.moe.parallel.comm.nccl;
 
 import ai.djl.Device;
-import ai.djl.moe.bridge.AtenArg;
-import ai.djl.moe.bridge.AtenOp;
 import ai.djl.moe.bridge.CudaStreams;
 import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.bridge.TorchDType;
@@ -32,7 +30,6 @@ import java.util.Arrays;
  */
 public final class NcclCommunicator implements Communicator {
 
-    private static final AtenOp CONTIGUOUS = AtenOp.of("aten::contiguous", "");
     private static final int HEADER = 3;
 
     private final NcclLibrary nccl;
@@ -404,13 +401,7 @@ public final class NcclCommunicator implements Communicator {
                             "%s on group %s: the nccl backend works on %s, got an array on %s",
                             operation, group, device, x.getDevice()));
         }
-        if (!info.isContiguous()) {
-            NDArray dense =
-                    CONTIGUOUS.call(scratch, 1, AtenArg.tensor(x), AtenArg.integer(0))
-                            .singletonOrThrow();
-            info = TensorInfo.of(dense);
-        }
-        return new Operand(info);
+        return new Operand(info.isContiguous() ? info : TensorInfo.of(DenseArrays.contiguous(x, scratch)));
     }
 
     private NDArray allocate(NDManager target, Shape shape, TorchDType dtype) {

@@ -29,6 +29,6 @@ public final class NcclUniqueId extends Structure implements Structure.ByValue {
             throw new IllegalArgumentException(
                     "an NCCL unique id has " + BYTES + " bytes, got " + bytes.length);
         }
-        internal = bytes.clone();
+        System.arraycopy(bytes, 0, internal, 0, BYTES);
     }
 }
