@@ -28,8 +28,8 @@ import java.util.stream.IntStream;
  * }</pre>
  *
  * <p>Creating the world and splitting are collective: every rank of the world calls them in the
- * same order. The rendezvous is bounded by the timeout; {@code ncclCommInitRank} and {@code
- * ncclCommSplit} block until all ranks join (the rendezvous has just shown they are alive).
+ * same order. The rendezvous, {@code ncclCommInitRank} and {@code ncclCommSplit} are each bounded
+ * by the timeout (see {@link BoundedSetup}).
  */
 public final class NcclWorld implements AutoCloseable {
 
@@ -106,7 +106,13 @@ public final class NcclWorld implements AutoCloseable {
         CudaRuntime cuda = CudaRuntime.load();
         cuda.setDevice(environment.getLocalRank());
         byte[] id = new TcpRendezvous(environment, timeout).share(nccl::newUniqueId);
-        long comm = nccl.initRank(environment.getWorldSize(), id, environment.getRank());
+        BoundedSetup setup =
+                new BoundedSetup(() -> cuda.setDevice(environment.getLocalRank()), timeout);
+        long comm =
+                setup.run(
+                        "ncclCommInitRank of rank " + environment.getRank() + " of "
+                                + environment.getWorldSize(),
+                        () -> nccl.initRank(environment.getWorldSize(), id, environment.getRank()));
         NDManager manager = NDManager.newBaseManager(Device.gpu(environment.getLocalRank()));
         return new NcclWorld(nccl, cuda, environment, timeout, manager, comm);
     }
@@ -158,9 +164,12 @@ public final class NcclWorld implements AutoCloseable {
         int[] colorAndKey =
                 colorAndKey(partition, environment.getWorldSize(), environment.getRank());
         ProcessGroup mine = partition.get(colorAndKey[0]);
-        cuda.setDevice(environment.getLocalRank());
+        long parent = worldHandle.acquire("split into " + mine);
         long comm =
-                nccl.split(worldHandle.acquire("split into " + mine), colorAndKey[0], colorAndKey[1]);
+                new BoundedSetup(() -> cuda.setDevice(environment.getLocalRank()), timeout)
+                        .run(
+                                "ncclCommSplit into " + mine,
+                                () -> nccl.split(parent, colorAndKey[0], colorAndKey[1]));
         NcclCommHandle handle = new NcclCommHandle(nccl, comm, mine.toString());
         splitHandles.add(handle);
         return new NcclCommunicator(nccl, cuda, handle, mine, colorAndKey[1], manager, timeout);

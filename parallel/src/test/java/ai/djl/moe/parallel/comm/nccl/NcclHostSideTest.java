@@ -12,9 +12,12 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.nio.file.Paths;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 /** The host-side helpers of the nccl backend: dense copies, the CUDA runtime choice, the id. */
@@ -59,5 +62,66 @@ class NcclHostSideTest {
         assertEquals(128, id.size());
         assertArrayEquals(bytes, id.internal);
         assertThrows(IllegalArgumentException.class, () -> new NcclUniqueId(new byte[64]));
+    }
+
+    @Test
+    void setupCallsRunOnTheirOwnThreadAfterSelectingTheDevice() {
+        AtomicReference<String> selectedOn = new AtomicReference<>();
+        BoundedSetup setup =
+                new BoundedSetup(
+                        () -> selectedOn.set(Thread.currentThread().getName()),
+                        Duration.ofSeconds(5));
+        long handle =
+                setup.run(
+                        "ncclCommInitRank",
+                        () -> {
+                            assertEquals(selectedOn.get(), Thread.currentThread().getName());
+                            return 42L;
+                        });
+        assertEquals(42L, handle);
+        assertEquals("nccl-setup", selectedOn.get());
+    }
+
+    @Test
+    void aSetupCallThatNeverReturnsTimesOutNamingTheCall() {
+        BoundedSetup setup = new BoundedSetup(() -> {}, Duration.ofMillis(300));
+        CountDownLatch never = new CountDownLatch(1);
+        long start = System.nanoTime();
+        RendezvousException e =
+                assertThrows(
+                        RendezvousException.class,
+                        () ->
+                                setup.run(
+                                        "ncclCommSplit into ep#0[0, 1]",
+                                        () -> {
+                                            try {
+                                                never.await();
+                                            } catch (InterruptedException ignored) {
+                                                Thread.currentThread().interrupt();
+                                            }
+                                            return 0L;
+                                        }));
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(
+                e.getMessage().startsWith("ncclCommSplit into ep#0[0, 1] did not finish within 300 ms"),
+                e.getMessage());
+        assertTrue(millis >= 290 && millis < 5_000, "gave up after " + millis + " ms");
+        never.countDown();
+    }
+
+    @Test
+    void aSetupCallsErrorIsRethrownAsIs() {
+        BoundedSetup setup = new BoundedSetup(() -> {}, Duration.ofSeconds(5));
+        NcclException error = new NcclException("ncclCommInitRank failed: NCCL error 2");
+        assertSame(
+                error,
+                assertThrows(
+                        NcclException.class,
+                        () ->
+                                setup.run(
+                                        "ncclCommInitRank",
+                                        () -> {
+                                            throw error;
+                                        })));
     }
 }
