@@ -7,6 +7,8 @@ import ai.djl.moe.parallel.comm.LocalWorld;
 import ai.djl.moe.parallel.comm.nccl.NcclWorld;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.Gson;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -14,15 +16,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe comm-check}: runs every collective of a communicator backend against values
  * computed in Java and measures the bus bandwidth of all-to-all and all-gather; each rank prints
  * one JSON line. {@code --backend local} runs {@code --world-size} ranks as threads; {@code
- * --backend nccl} is one rank per process, started by {@code djl-moe launch --nproc N --
- * comm-check --backend nccl}. Exits with 1 when a check fails.
+ * --backend nccl} is one rank per process, started by {@code djl-moe launch --nproc N -- comm-check
+ * --backend nccl}. Exits with 1 when a check fails.
  */
 @Command(
         name = "comm-check",
@@ -41,7 +41,9 @@ public final class CommCheckCommand implements Callable<Integer> {
     @Option(
             names = "--backend",
             defaultValue = "local",
-            description = "local (threads of this JVM) or nccl (one GPU per process; default: ${DEFAULT-VALUE}).")
+            description =
+                    "local (threads of this JVM) or nccl (one GPU per process; default:"
+                        + " ${DEFAULT-VALUE}).")
     private String backend;
 
     @Option(
@@ -57,10 +59,16 @@ public final class CommCheckCommand implements Callable<Integer> {
                             + " (default: 64K,1M for local, 1M,16M,128M,512M for nccl).")
     private List<String> sizes;
 
-    @Option(names = "--warmup", defaultValue = "5", description = "Untimed calls (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--warmup",
+            defaultValue = "5",
+            description = "Untimed calls (default: ${DEFAULT-VALUE}).")
     private int warmup;
 
-    @Option(names = "--iterations", defaultValue = "20", description = "Timed calls (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--iterations",
+            defaultValue = "20",
+            description = "Timed calls (default: ${DEFAULT-VALUE}).")
     private int iterations;
 
     @Option(
@@ -84,7 +92,8 @@ public final class CommCheckCommand implements Callable<Integer> {
             throw new UsageException("--timeout-seconds must be at least 1, got " + timeoutSeconds);
         }
         if (checkTimeout != null && checkTimeout < 1) {
-            throw new UsageException("--check-timeout must be at least 1 second, got " + checkTimeout);
+            throw new UsageException(
+                    "--check-timeout must be at least 1 second, got " + checkTimeout);
         }
         if (warmup < 0 || iterations < 1) {
             throw new UsageException("--warmup must be >= 0 and --iterations >= 1");
@@ -180,7 +189,8 @@ public final class CommCheckCommand implements Callable<Integer> {
             try {
                 bytes[i] = Math.multiplyExact(Long.parseLong(text), unit);
             } catch (NumberFormatException | ArithmeticException e) {
-                throw new UsageException("--sizes: '" + texts.get(i) + "' is not a size such as 16M");
+                throw new UsageException(
+                        "--sizes: '" + texts.get(i) + "' is not a size such as 16M");
             }
             if (bytes[i] <= 0) {
                 throw new UsageException("--sizes: '" + texts.get(i) + "' must be positive");

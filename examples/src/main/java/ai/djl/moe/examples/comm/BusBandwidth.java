@@ -14,8 +14,8 @@ import java.util.function.Supplier;
 
 /**
  * Times all-to-all (even splits) and all-gather the way nccl-tests reports them: for a buffer of
- * {@code S} bytes per rank (the all-to-all input, the all-gather output) the algorithm bandwidth
- * is {@code S / t} and the bus bandwidth {@code S / t * (n - 1) / n}. Every call of the backend
+ * {@code S} bytes per rank (the all-to-all input, the all-gather output) the algorithm bandwidth is
+ * {@code S / t} and the bus bandwidth {@code S / t * (n - 1) / n}. Every call of the backend
  * returns when its work is done, so the wall time of the loop is the time of the collectives.
  */
 public final class BusBandwidth {

@@ -15,8 +15,8 @@ import java.util.Map;
 
 /**
  * Runs every collective of a communicator on inputs that depend on the rank and compares the
- * results with the values computed in Java. The inputs are small integers stored as floats, so
- * sums are exact in any order. Every member of the group must run the same checks.
+ * results with the values computed in Java. The inputs are small integers stored as floats, so sums
+ * are exact in any order. Every member of the group must run the same checks.
  */
 public final class CollectiveCheck {
 
@@ -47,8 +47,8 @@ public final class CollectiveCheck {
     /**
      * Runs every check in a fixed order.
      *
-     * @return each check's name and outcome: {@link #PASS}, {@code "FAIL: ..."} or {@code
-     *     "skipped: ..."}
+     * @return each check's name and outcome: {@link #PASS}, {@code "FAIL: ..."} or {@code "skipped:
+     *     ..."}
      */
     public Map<String, String> run() {
         Map<String, String> outcomes = new LinkedHashMap<>();
@@ -69,8 +69,8 @@ public final class CollectiveCheck {
     }
 
     /**
-     * Checks that a collective that one member skips times out on the others, naming the group.
-     * The communicator cannot be used afterwards (NCCL aborts it).
+     * Checks that a collective that one member skips times out on the others, naming the group. The
+     * communicator cannot be used afterwards (NCCL aborts it).
      *
      * @param timeout how long the waiting members wait
      * @return the outcome
@@ -93,7 +93,10 @@ public final class CollectiveCheck {
                 return "FAIL: the message does not name the group: " + e.getMessage();
             }
             if (millis < timeout.toMillis() || millis > 2 * timeout.toMillis() + 5_000) {
-                return "FAIL: gave up after " + millis + " ms for a timeout of " + timeout.toMillis();
+                return "FAIL: gave up after "
+                        + millis
+                        + " ms for a timeout of "
+                        + timeout.toMillis();
             }
             return PASS;
         }
@@ -143,7 +146,10 @@ public final class CollectiveCheck {
             float acc = value(0, i);
             for (int r = 1; r < size; ++r) {
                 float v = value(r, i);
-                acc = op == ReduceOp.MAX ? Math.max(acc, v) : op == ReduceOp.MIN ? Math.min(acc, v) : acc + v;
+                acc =
+                        op == ReduceOp.MAX
+                                ? Math.max(acc, v)
+                                : op == ReduceOp.MIN ? Math.min(acc, v) : acc + v;
             }
             expected[i] = op == ReduceOp.AVG ? acc / size : acc;
         }
@@ -188,7 +194,9 @@ public final class CollectiveCheck {
         expectEqual("reduceScatter", expected, actual);
     }
 
-    /** Rows member {@code src} sends to member {@code dst}: {@code (src + dst) % 3}, zeros included. */
+    /**
+     * Rows member {@code src} sends to member {@code dst}: {@code (src + dst) % 3}, zeros included.
+     */
     private static long rowsBetween(int src, int dst) {
         return (src + dst) % 3;
     }
@@ -229,7 +237,8 @@ public final class CollectiveCheck {
 
     private void broadcast() {
         int root = size - 1;
-        NDArray x = rank == root ? rows(rank, 2) : manager.zeros(new Shape(2, COLS), DataType.FLOAT32);
+        NDArray x =
+                rank == root ? rows(rank, 2) : manager.zeros(new Shape(2, COLS), DataType.FLOAT32);
         expectEqual("broadcast", values(root, 2), comm.broadcast(x, root).toFloatArray());
     }
 
@@ -251,7 +260,8 @@ public final class CollectiveCheck {
 
     private static void expectShape(String what, Shape expected, NDArray actual) {
         if (!expected.equals(actual.getShape())) {
-            throw new AssertionError(what + ": shape " + actual.getShape() + ", expected " + expected);
+            throw new AssertionError(
+                    what + ": shape " + actual.getShape() + ", expected " + expected);
         }
     }
 
@@ -265,7 +275,9 @@ public final class CollectiveCheck {
     private static void expectClose(String what, float[] expected, float[] actual) {
         boolean close = expected.length == actual.length;
         for (int i = 0; close && i < expected.length; ++i) {
-            close = Math.abs(expected[i] - actual[i]) <= AVG_TOLERANCE * Math.max(1f, Math.abs(expected[i]));
+            close =
+                    Math.abs(expected[i] - actual[i])
+                            <= AVG_TOLERANCE * Math.max(1f, Math.abs(expected[i]));
         }
         if (!close) {
             throw new AssertionError(

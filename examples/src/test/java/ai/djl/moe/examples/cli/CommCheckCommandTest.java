@@ -9,10 +9,10 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import org.junit.jupiter.api.Test;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.Test;
 
 /** {@code djl-moe comm-check} on the local backend, and its argument errors. */
 class CommCheckCommandTest {
@@ -28,8 +28,17 @@ class CommCheckCommandTest {
     void everyCollectivePassesOnThreeLocalRanks() {
         CliRun run =
                 CliRun.of(
-                        "comm-check", "--backend", "local", "--world-size", "3", "--sizes",
-                        "48K", "--warmup", "1", "--iterations", "2");
+                        "comm-check",
+                        "--backend",
+                        "local",
+                        "--world-size",
+                        "3",
+                        "--sizes",
+                        "48K",
+                        "--warmup",
+                        "1",
+                        "--iterations",
+                        "2");
         assertEquals(0, run.exitCode(), run.out() + run.err());
         List<JsonObject> reports = reports(run);
         assertEquals(3, reports.size());
@@ -58,8 +67,15 @@ class CommCheckCommandTest {
     void sendRecvIsSkippedOnOneRankWithItsReason() {
         CliRun run =
                 CliRun.of(
-                        "comm-check", "--world-size", "1", "--sizes", "4K", "--warmup", "0",
-                        "--iterations", "1");
+                        "comm-check",
+                        "--world-size",
+                        "1",
+                        "--sizes",
+                        "4K",
+                        "--warmup",
+                        "0",
+                        "--iterations",
+                        "1");
         assertEquals(0, run.exitCode(), run.out() + run.err());
         JsonObject checks = reports(run).get(0).getAsJsonObject("checks");
         assertEquals("skipped: needs 2 or more ranks", checks.get("sendRecv.ring").getAsString());
@@ -70,8 +86,17 @@ class CommCheckCommandTest {
     void aRankThatStaysAwayMakesTheOthersTimeOut() {
         CliRun run =
                 CliRun.of(
-                        "comm-check", "--world-size", "2", "--sizes", "4K", "--warmup", "0",
-                        "--iterations", "1", "--check-timeout", "1");
+                        "comm-check",
+                        "--world-size",
+                        "2",
+                        "--sizes",
+                        "4K",
+                        "--warmup",
+                        "0",
+                        "--iterations",
+                        "1",
+                        "--check-timeout",
+                        "1");
         assertEquals(0, run.exitCode(), run.out() + run.err());
         List<JsonObject> reports = reports(run);
         assertEquals("pass", reports.get(0).getAsJsonObject("checks").get("timeout").getAsString());
@@ -91,7 +116,8 @@ class CommCheckCommandTest {
     void badArgumentsExitWithTwo() {
         CliRun backend = CliRun.of("comm-check", "--backend", "mpi");
         assertEquals(2, backend.exitCode());
-        assertTrue(backend.err().contains("--backend must be local or nccl, got mpi"), backend.err());
+        assertTrue(
+                backend.err().contains("--backend must be local or nccl, got mpi"), backend.err());
         CliRun size = CliRun.of("comm-check", "--sizes", "12X");
         assertEquals(2, size.exitCode());
         assertTrue(size.err().contains("'12X' is not a size"), size.err());

@@ -23,7 +23,10 @@ public final class CollectiveArguments {
     public static void requireRows(ProcessGroup group, String operation, NDArray x) {
         if (x.getShape().dimension() == 0) {
             throw new IllegalArgumentException(
-                    operation + " on group " + group + " needs an array with a first axis, got a"
+                    operation
+                            + " on group "
+                            + group
+                            + " needs an array with a first axis, got a"
                             + " scalar");
         }
     }
@@ -66,7 +69,11 @@ public final class CollectiveArguments {
         for (long s : splits) {
             if (s < 0) {
                 throw new IllegalArgumentException(
-                        "allToAll on group " + group + ": negative size in " + name + " "
+                        "allToAll on group "
+                                + group
+                                + ": negative size in "
+                                + name
+                                + " "
                                 + Arrays.toString(splits));
             }
             sum += s;

@@ -263,7 +263,6 @@ public final class LocalCommunicator implements Communicator {
         }
     }
 
-
     private void requireSameShape(String operation, TensorSnapshot[] parts) {
         for (int i = 1; i < parts.length; ++i) {
             if (!parts[i].getShape().equals(parts[0].getShape())

@@ -10,8 +10,8 @@ import java.util.function.LongSupplier;
 /**
  * Runs a blocking NCCL setup call ({@code ncclCommInitRank}, {@code ncclCommSplit}), which waits
  * for every rank without a timeout of its own, on a daemon thread with the CUDA device selected,
- * and gives up after the timeout with an error naming the call. A call that never returns keeps
- * its thread; the process is expected to exit after the error.
+ * and gives up after the timeout with an error naming the call. A call that never returns keeps its
+ * thread; the process is expected to exit after the error.
  */
 final class BoundedSetup {
 

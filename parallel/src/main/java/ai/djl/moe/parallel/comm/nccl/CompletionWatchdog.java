@@ -51,15 +51,21 @@ final class CompletionWatchdog {
                 idle = cuda.isIdle(stream);
             } catch (NcclException e) {
                 handle.abort("CUDA error during " + operation);
-                throw new NcclException(operation + " on group " + group + ": " + e.getMessage(), e);
+                throw new NcclException(
+                        operation + " on group " + group + ": " + e.getMessage(), e);
             }
             int error = nccl.asyncError(handle.raw());
             if (error != 0 && error != NcclLibrary.IN_PROGRESS) {
                 String detail = nccl.describe(error, handle.raw());
                 handle.abort(detail);
                 throw new NcclException(
-                        operation + " on group " + group + " failed on global rank "
-                                + group.globalRank(localRank) + ": " + detail);
+                        operation
+                                + " on group "
+                                + group
+                                + " failed on global rank "
+                                + group.globalRank(localRank)
+                                + ": "
+                                + detail);
             }
             if (idle) {
                 return;

@@ -10,8 +10,7 @@ import java.util.Optional;
 
 /**
  * The CUDA runtime that libtorch loaded ({@code libcudart.so*}, the same instance, so that stream
- * handles and the current device agree with libtorch's): selecting the device and polling
- * streams.
+ * handles and the current device agree with libtorch's): selecting the device and polling streams.
  */
 final class CudaRuntime {
 
@@ -116,6 +115,10 @@ final class CudaRuntime {
             return false;
         }
         throw new NcclException(
-                "cudaStreamQuery failed: CUDA error " + status + " (" + api.cudaGetErrorString(status) + ")");
+                "cudaStreamQuery failed: CUDA error "
+                        + status
+                        + " ("
+                        + api.cudaGetErrorString(status)
+                        + ")");
     }
 }

@@ -10,6 +10,7 @@ import ai.djl.ndarray.NDManager;
 final class DenseArrays {
 
     private static final AtenOp CONTIGUOUS = AtenOp.of("aten::contiguous", "");
+
     /** {@code c10::MemoryFormat::Contiguous}. */
     private static final int ROW_MAJOR = 0;
 
@@ -26,7 +27,8 @@ final class DenseArrays {
         if (TensorInfo.of(x).isContiguous()) {
             return x;
         }
-        return CONTIGUOUS.call(scratch, 1, AtenArg.tensor(x), AtenArg.integer(ROW_MAJOR))
+        return CONTIGUOUS
+                .call(scratch, 1, AtenArg.tensor(x), AtenArg.integer(ROW_MAJOR))
                 .singletonOrThrow();
     }
 }

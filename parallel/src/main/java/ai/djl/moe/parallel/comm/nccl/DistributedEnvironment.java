@@ -96,8 +96,7 @@ public final class DistributedEnvironment {
             return Integer.parseInt(value);
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(
-                    "environment variable " + name + " must be an integer, got '" + value + "'",
-                    e);
+                    "environment variable " + name + " must be an integer, got '" + value + "'", e);
         }
     }
 

@@ -19,11 +19,13 @@ import java.time.Duration;
 import java.util.Arrays;
 
 /**
- * The {@code nccl} backend's {@link Communicator}: collectives on the device memory of CUDA
- * arrays, queued on libtorch's current stream of the communicator's device, results allocated on
- * the same device and attached to the input's manager. Each call returns once its work on the
- * stream has finished, waiting at most {@link #getTimeout()} (see {@link CompletionWatchdog});
- * arrays must be on the communicator's device. All-to-all with uneven splits and variable
+ * The {@code nccl} backend's {@link Communicator}: collectives on the device memory of CUDA arrays,
+ * queued on libtorch's current stream of the communicator's device, results allocated on the same
+ * device and attached to the input's manager. Each call returns once its work on the stream has
+ * finished; past {@link #getTimeout()} (which also covers work queued on the stream before the
+ * call) the NCCL communicator is aborted and the call throws {@link
+ * ai.djl.moe.parallel.comm.CollectiveTimeoutException} naming the group, and every later call on it
+ * fails. Arrays must be on the communicator's device. All-to-all with uneven splits and variable
  * all-gathers are grouped {@code ncclSend}/{@code ncclRecv}; {@link #send} waits for the matching
  * {@link #recv}, so two members sending to each other first deadlock (use {@link #allToAll}).
  * Instances come from {@link NcclWorld}.
@@ -111,8 +113,13 @@ public final class NcclCommunicator implements Communicator {
                         (comm, stream) ->
                                 nccl.api()
                                         .ncclAllReduce(
-                                                in.address, target, in.count, in.ncclType, redOp,
-                                                comm, stream));
+                                                in.address,
+                                                target,
+                                                in.count,
+                                                in.ncclType,
+                                                redOp,
+                                                comm,
+                                                stream));
             }
             return out;
         }
@@ -132,7 +139,11 @@ public final class NcclCommunicator implements Communicator {
                         (comm, stream) ->
                                 nccl.api()
                                         .ncclAllGather(
-                                                in.address, target, in.count, in.ncclType, comm,
+                                                in.address,
+                                                target,
+                                                in.count,
+                                                in.ncclType,
+                                                comm,
                                                 stream));
             }
             return out;
@@ -173,10 +184,11 @@ public final class NcclCommunicator implements Communicator {
     }
 
     /**
-     * Shares {@code [rows, dtype code, elements per row]} of every member and checks that the
-     * data types and row sizes agree.
+     * Shares {@code [rows, dtype code, elements per row]} of every member and checks that the data
+     * types and row sizes agree.
      */
-    private long[] exchangeHeaders(NDManager scratch, long rows, TorchDType dtype, long rowElements) {
+    private long[] exchangeHeaders(
+            NDManager scratch, long rows, TorchDType dtype, long rowElements) {
         NDArray mine = scratch.create(new long[] {rows, dtype.code(), rowElements});
         long[] headers = allGather(mine).toLongArray();
         for (int src = 0; src < getSize(); ++src) {
@@ -224,7 +236,12 @@ public final class NcclCommunicator implements Communicator {
                         (comm, stream) ->
                                 nccl.api()
                                         .ncclReduceScatter(
-                                                in.address, target, count, in.ncclType, redOp, comm,
+                                                in.address,
+                                                target,
+                                                count,
+                                                in.ncclType,
+                                                redOp,
+                                                comm,
                                                 stream));
             }
             return out;
@@ -290,8 +307,13 @@ public final class NcclCommunicator implements Communicator {
                         (comm, stream) ->
                                 nccl.api()
                                         .ncclBroadcast(
-                                                in.address, target, in.count, in.ncclType, root,
-                                                comm, stream));
+                                                in.address,
+                                                target,
+                                                in.count,
+                                                in.ncclType,
+                                                root,
+                                                comm,
+                                                stream));
             }
             return out;
         }
@@ -309,7 +331,11 @@ public final class NcclCommunicator implements Communicator {
                         (comm, stream) ->
                                 nccl.api()
                                         .ncclSend(
-                                                in.address, in.count, in.ncclType, dst, comm,
+                                                in.address,
+                                                in.count,
+                                                in.ncclType,
+                                                dst,
+                                                comm,
                                                 stream));
             }
         }
@@ -345,8 +371,13 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public String toString() {
-        return "nccl communicator of global rank " + group.globalRank(rank) + " on " + group
-                + " (" + device + ")";
+        return "nccl communicator of global rank "
+                + group.globalRank(rank)
+                + " on "
+                + group
+                + " ("
+                + device
+                + ")";
     }
 
     /** Queues NCCL work on the current stream of the device, then waits for it. */
@@ -376,15 +407,23 @@ public final class NcclCommunicator implements Communicator {
                 rc =
                         nccl.api()
                                 .ncclSend(
-                                        sendAddress.of(peer), sendCount.of(peer), ncclType, peer,
-                                        comm, stream);
+                                        sendAddress.of(peer),
+                                        sendCount.of(peer),
+                                        ncclType,
+                                        peer,
+                                        comm,
+                                        stream);
             }
             if (rc == 0 && recvCount.of(peer) > 0) {
                 rc =
                         nccl.api()
                                 .ncclRecv(
-                                        recvAddress.of(peer), recvCount.of(peer), ncclType, peer,
-                                        comm, stream);
+                                        recvAddress.of(peer),
+                                        recvCount.of(peer),
+                                        ncclType,
+                                        peer,
+                                        comm,
+                                        stream);
             }
         }
         int end = nccl.api().ncclGroupEnd();
@@ -401,7 +440,10 @@ public final class NcclCommunicator implements Communicator {
                             "%s on group %s: the nccl backend works on %s, got an array on %s",
                             operation, group, device, x.getDevice()));
         }
-        return new Operand(info.isContiguous() ? info : TensorInfo.of(DenseArrays.contiguous(x, scratch)));
+        if (!info.isContiguous()) {
+            info = TensorInfo.of(DenseArrays.contiguous(x, scratch));
+        }
+        return new Operand(info);
     }
 
     private NDArray allocate(NDManager target, Shape shape, TorchDType dtype) {

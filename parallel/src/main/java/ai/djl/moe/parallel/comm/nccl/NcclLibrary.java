@@ -10,6 +10,7 @@ final class NcclLibrary {
 
     /** {@code ncclInProgress}: a non-blocking call has not finished (not an error). */
     static final int IN_PROGRESS = 7;
+
     /** {@code NCCL_SPLIT_NOCOLOR}: the rank takes part in a split but joins no communicator. */
     static final int SPLIT_NO_COLOR = -1;
 

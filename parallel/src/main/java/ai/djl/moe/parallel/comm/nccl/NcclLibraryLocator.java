@@ -10,18 +10,20 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Finds {@code libnccl.so.2}. In order: the path named by the system property {@value
- * #PROPERTY} or the environment variable {@value #ENV}; the copy already loaded in this process
- * (the one libtorch uses); next to the loaded libtorch ({@code torch/lib}) and in the Python
- * package beside it ({@code site-packages/nvidia/nccl/lib}); the same for {@code
- * PYTORCH_LIBRARY_PATH}; every folder of {@code LD_LIBRARY_PATH}; then the system folders.
+ * Finds {@code libnccl.so.2}. In order: the path named by the system property {@value #PROPERTY} or
+ * the environment variable {@value #ENV}; the copy already loaded in this process (the one libtorch
+ * uses); next to the loaded libtorch ({@code torch/lib}) and in the Python package beside it
+ * ({@code site-packages/nvidia/nccl/lib}); the same for {@code PYTORCH_LIBRARY_PATH}; every folder
+ * of {@code LD_LIBRARY_PATH}; then the system folders.
  */
 public final class NcclLibraryLocator {
 
     /** System property naming the NCCL library file to use. */
     public static final String PROPERTY = "djl_moe.nccl.library";
+
     /** Environment variable naming the NCCL library file to use. */
     public static final String ENV = "DJL_MOE_NCCL_LIBRARY";
+
     /** The library's file name. */
     public static final String FILE_NAME = "libnccl.so.2";
 
@@ -73,8 +75,8 @@ public final class NcclLibraryLocator {
      * Returns the library to load.
      *
      * @return the path of {@code libnccl.so.2}
-     * @throws NcclException naming every place that was searched when none has it, or the
-     *     override when it names a missing file
+     * @throws NcclException naming every place that was searched when none has it, or the override
+     *     when it names a missing file
      */
     public Path locate() {
         if (override != null && !override.isBlank()) {
@@ -86,7 +88,9 @@ public final class NcclLibraryLocator {
             return path;
         }
         Optional<Path> inProcess =
-                loaded.stream().filter(p -> p.getFileName().toString().equals(FILE_NAME)).findFirst();
+                loaded.stream()
+                        .filter(p -> p.getFileName().toString().equals(FILE_NAME))
+                        .findFirst();
         if (inProcess.isPresent()) {
             return inProcess.get();
         }

@@ -37,11 +37,21 @@ interface NcclNative extends Library {
             long sendbuff, long recvbuff, long sendcount, int datatype, long comm, long stream);
 
     int ncclReduceScatter(
-            long sendbuff, long recvbuff, long recvcount, int datatype, int op, long comm,
+            long sendbuff,
+            long recvbuff,
+            long recvcount,
+            int datatype,
+            int op,
+            long comm,
             long stream);
 
     int ncclBroadcast(
-            long sendbuff, long recvbuff, long count, int datatype, int root, long comm,
+            long sendbuff,
+            long recvbuff,
+            long count,
+            int datatype,
+            int root,
+            long comm,
             long stream);
 
     int ncclSend(long sendbuff, long count, int datatype, int peer, long comm, long stream);

@@ -21,7 +21,7 @@ import java.util.stream.IntStream;
  * split from it, and frees them all on {@link #close()}.
  *
  * <pre>{@code
- * try (NcclWorld nccl = NcclWorld.connect(DistributedEnvironment.fromSystem(), Duration.ofMinutes(5))) {
+ * try (NcclWorld nccl = NcclWorld.fromEnvironment(Duration.ofMinutes(5))) {
  *     Communicator ep = nccl.communicator(mapping, GroupKind.EP);
  *     NDArray received = ep.allToAll(tokens, sendSplits);
  * }
@@ -110,7 +110,9 @@ public final class NcclWorld implements AutoCloseable {
                 new BoundedSetup(() -> cuda.setDevice(environment.getLocalRank()), timeout);
         long comm =
                 setup.run(
-                        "ncclCommInitRank of rank " + environment.getRank() + " of "
+                        "ncclCommInitRank of rank "
+                                + environment.getRank()
+                                + " of "
                                 + environment.getWorldSize(),
                         () -> nccl.initRank(environment.getWorldSize(), id, environment.getRank()));
         NDManager manager = NDManager.newBaseManager(Device.gpu(environment.getLocalRank()));
@@ -186,13 +188,22 @@ public final class NcclWorld implements AutoCloseable {
             for (int r : partition.get(g).getRanks()) {
                 if (r >= worldSize) {
                     throw new IllegalArgumentException(
-                            "group " + partition.get(g) + " names rank " + r + " outside a world of "
+                            "group "
+                                    + partition.get(g)
+                                    + " names rank "
+                                    + r
+                                    + " outside a world of "
                                     + worldSize);
                 }
                 if (owner[r] >= 0) {
                     throw new IllegalArgumentException(
-                            "rank " + r + " is in groups " + partition.get(owner[r]) + " and "
-                                    + partition.get(g) + ": the groups must partition the world");
+                            "rank "
+                                    + r
+                                    + " is in groups "
+                                    + partition.get(owner[r])
+                                    + " and "
+                                    + partition.get(g)
+                                    + ": the groups must partition the world");
                 }
                 owner[r] = g;
             }
@@ -200,7 +211,10 @@ public final class NcclWorld implements AutoCloseable {
         for (int r = 0; r < worldSize; ++r) {
             if (owner[r] < 0) {
                 throw new IllegalArgumentException(
-                        "rank " + r + " is in none of the groups " + partition
+                        "rank "
+                                + r
+                                + " is in none of the groups "
+                                + partition
                                 + ": the groups must partition the world");
             }
         }

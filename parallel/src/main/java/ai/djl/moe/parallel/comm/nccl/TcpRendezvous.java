@@ -188,12 +188,20 @@ public final class TcpRendezvous {
             int length = in.readInt();
             if (length < 0) {
                 throw new RendezvousException(
-                        "rank 0 at " + master() + " refused rank " + environment.getRank() + ": "
+                        "rank 0 at "
+                                + master()
+                                + " refused rank "
+                                + environment.getRank()
+                                + ": "
                                 + in.readUTF());
             }
             if (length > MAX_PAYLOAD) {
                 throw new RendezvousException(
-                        "rank 0 at " + master() + " announced " + length + " bytes: not a djl-moe"
+                        "rank 0 at "
+                                + master()
+                                + " announced "
+                                + length
+                                + " bytes: not a djl-moe"
                                 + " rendezvous");
             }
             byte[] payload = new byte[length];
@@ -211,8 +219,12 @@ public final class TcpRendezvous {
                     e);
         } catch (IOException e) {
             throw new RendezvousException(
-                    "rank " + environment.getRank() + ": rendezvous with " + master()
-                            + " failed: " + e,
+                    "rank "
+                            + environment.getRank()
+                            + ": rendezvous with "
+                            + master()
+                            + " failed: "
+                            + e,
                     e);
         }
     }

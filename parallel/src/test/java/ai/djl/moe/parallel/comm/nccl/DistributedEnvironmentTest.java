@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Test;
 import java.util.HashMap;
 import java.util.Map;
-import org.junit.jupiter.api.Test;
 
 class DistributedEnvironmentTest {
 
@@ -32,7 +32,8 @@ class DistributedEnvironmentTest {
 
     @Test
     void namesMissingVariable() {
-        for (String name : new String[] {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+        for (String name :
+                new String[] {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
             Map<String, String> env = torchrun(0, 2);
             env.remove(name);
             IllegalArgumentException e =
@@ -51,7 +52,9 @@ class DistributedEnvironmentTest {
                 assertThrows(
                         IllegalArgumentException.class,
                         () -> DistributedEnvironment.fromVariables(env));
-        assertTrue(e.getMessage().contains("WORLD_SIZE must be an integer, got 'two'"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("WORLD_SIZE must be an integer, got 'two'"),
+                e.getMessage());
     }
 
     @Test

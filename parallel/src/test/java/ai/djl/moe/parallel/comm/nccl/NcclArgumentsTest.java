@@ -12,9 +12,9 @@ import ai.djl.moe.parallel.ParallelMapping;
 import ai.djl.moe.parallel.ProcessGroup;
 import ai.djl.moe.parallel.comm.ReduceOp;
 import ai.djl.moe.testing.TestDevices;
+import org.junit.jupiter.api.Test;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 
 /** The checks and mappings the nccl backend applies before calling NCCL (no GPU needed). */
 class NcclArgumentsTest {
@@ -31,7 +31,8 @@ class NcclArgumentsTest {
         assertEquals(8, NcclDataType.of(TorchDType.FLOAT64).code());
         assertEquals(9, NcclDataType.of(TorchDType.BFLOAT16).code());
         IllegalArgumentException e =
-                assertThrows(IllegalArgumentException.class, () -> NcclDataType.of(TorchDType.INT16));
+                assertThrows(
+                        IllegalArgumentException.class, () -> NcclDataType.of(TorchDType.INT16));
         assertTrue(e.getMessage().contains("INT16"), e.getMessage());
     }
 
@@ -97,12 +98,16 @@ class NcclArgumentsTest {
                         .contains("rank 1 is in groups x#0[0, 1] and x#1[1, 2]"));
         List<ProcessGroup> partial = List.of(new ProcessGroup("x", 0, new int[] {0, 1}));
         assertTrue(
-                assertThrows(IllegalArgumentException.class, () -> NcclWorld.colorAndKey(partial, 3, 0))
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> NcclWorld.colorAndKey(partial, 3, 0))
                         .getMessage()
                         .contains("rank 2 is in none of the groups"));
         List<ProcessGroup> outside = List.of(new ProcessGroup("x", 0, new int[] {0, 1, 2, 3}));
         assertTrue(
-                assertThrows(IllegalArgumentException.class, () -> NcclWorld.colorAndKey(outside, 3, 0))
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> NcclWorld.colorAndKey(outside, 3, 0))
                         .getMessage()
                         .contains("outside a world of 3"));
     }

@@ -19,20 +19,20 @@ import ai.djl.moe.testing.TestDevices;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
 
 /**
- * The nccl backend on one GPU (world size 1): every collective against the local backend's
- * result for the same input, bf16 and strided inputs, zero-size parts, and two communicators of
- * one process used alternately. Skipped without CUDA; run with {@code DJL_MOE_TEST_DEVICE=gpu} on
- * the GPU machine.
+ * The nccl backend on one GPU (world size 1): every collective against the local backend's result
+ * for the same input, bf16 and strided inputs, zero-size parts, and two communicators of one
+ * process used alternately. Skipped without CUDA; run with {@code DJL_MOE_TEST_DEVICE=gpu} on the
+ * GPU machine.
  */
 class NcclGpuTest {
 
@@ -87,7 +87,9 @@ class NcclGpuTest {
                 new LocalWorld(1, Duration.ofSeconds(10))
                         .run(
                                 rank ->
-                                        op.apply(rank.world(), rank.getManager().create(input, shape))
+                                        op.apply(
+                                                        rank.world(),
+                                                        rank.getManager().create(input, shape))
                                                 .toFloatArray())
                         .get(0);
         NDArray actual = op.apply(gpu, manager.create(input, shape));
@@ -132,7 +134,8 @@ class NcclGpuTest {
     void integerReductionsAreExact() {
         NDArray x = manager.create(new long[] {Long.MAX_VALUE - 1, -3, 0, 7});
         for (ReduceOp op : new ReduceOp[] {ReduceOp.SUM, ReduceOp.MAX, ReduceOp.MIN}) {
-            assertArrayEquals(x.toLongArray(), nccl.world().allReduce(x, op).toLongArray(), op.name());
+            assertArrayEquals(
+                    x.toLongArray(), nccl.world().allReduce(x, op).toLongArray(), op.name());
         }
         assertArrayEquals(new long[] {5}, nccl.world().exchangeSplits(manager, new long[] {5}));
     }
@@ -161,8 +164,12 @@ class NcclGpuTest {
     @Test
     void zeroRowsAreFine() {
         NDArray empty = manager.create(new float[0], new Shape(0, 4));
-        assertEquals(new Shape(0, 4), nccl.world().allToAll(empty, new long[] {0}, new long[] {0}).getShape());
-        assertEquals(new Shape(0, 4), nccl.world().allGatherVariable(empty).singletonOrThrow().getShape());
+        assertEquals(
+                new Shape(0, 4),
+                nccl.world().allToAll(empty, new long[] {0}, new long[] {0}).getShape());
+        assertEquals(
+                new Shape(0, 4),
+                nccl.world().allGatherVariable(empty).singletonOrThrow().getShape());
         assertEquals(new Shape(0, 4), nccl.world().allGather(empty).getShape());
         assertEquals(new Shape(0, 4), nccl.world().allReduce(empty, ReduceOp.SUM).getShape());
     }
@@ -194,7 +201,8 @@ class NcclGpuTest {
             Communicator c = comms[step % comms.length];
             float[] values = data(8, 100 + step);
             NDArray x = manager.create(values, new Shape(4, 2));
-            assertArrayEquals(values, c.allReduce(x, ReduceOp.SUM).toFloatArray(), 0f, c.toString());
+            assertArrayEquals(
+                    values, c.allReduce(x, ReduceOp.SUM).toFloatArray(), 0f, c.toString());
             assertArrayEquals(
                     values,
                     c.allToAll(x, new long[] {4}, new long[] {4}).toFloatArray(),

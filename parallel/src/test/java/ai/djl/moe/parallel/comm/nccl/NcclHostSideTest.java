@@ -11,14 +11,14 @@ import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import org.junit.jupiter.api.Test;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.Test;
 
 /** The host-side helpers of the nccl backend: dense copies, the CUDA runtime choice, the id. */
 class NcclHostSideTest {
@@ -43,8 +43,7 @@ class NcclHostSideTest {
         Path torchs = Paths.get("/py/site-packages/nvidia/cu13/lib/libcudart.so.13");
         Path torchCuda = Paths.get("/py/site-packages/torch/lib/libtorch_cuda.so");
         assertEquals(
-                Optional.of(torchs),
-                CudaRuntime.torchsRuntime(List.of(system, torchCuda, torchs)));
+                Optional.of(torchs), CudaRuntime.torchsRuntime(List.of(system, torchCuda, torchs)));
         Path hashed = Paths.get("/opt/libtorch/lib/libcudart-9335f6a2.so.12");
         assertEquals(
                 Optional.of(hashed),
@@ -103,7 +102,8 @@ class NcclHostSideTest {
                                         }));
         long millis = (System.nanoTime() - start) / 1_000_000;
         assertTrue(
-                e.getMessage().startsWith("ncclCommSplit into ep#0[0, 1] did not finish within 300 ms"),
+                e.getMessage()
+                        .startsWith("ncclCommSplit into ep#0[0, 1] did not finish within 300 ms"),
                 e.getMessage());
         assertTrue(millis >= 290 && millis < 5_000, "gave up after " + millis + " ms");
         never.countDown();

@@ -4,13 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 class NcclLibraryLocatorTest {
 
@@ -53,7 +53,9 @@ class NcclLibraryLocatorTest {
                 new NcclLibraryLocator(
                         null,
                         List.of(),
-                        Map.of("PYTORCH_LIBRARY_PATH", temp.resolve("site-packages/torch/lib").toString()),
+                        Map.of(
+                                "PYTORCH_LIBRARY_PATH",
+                                temp.resolve("site-packages/torch/lib").toString()),
                         List.of());
         assertEquals(nccl, locator.locate());
     }
@@ -66,7 +68,9 @@ class NcclLibraryLocatorTest {
                 new NcclLibraryLocator(
                         null,
                         List.of(),
-                        Map.of("LD_LIBRARY_PATH", temp.resolve("first") + ":" + temp.resolve("second")),
+                        Map.of(
+                                "LD_LIBRARY_PATH",
+                                temp.resolve("first") + ":" + temp.resolve("second")),
                         List.of(temp.resolve("system")));
         assertEquals(second, locator.locate());
     }
@@ -76,7 +80,8 @@ class NcclLibraryLocatorTest {
         fakeLibrary("system");
         Path loaded = temp.resolve("loaded").resolve(NcclLibraryLocator.FILE_NAME);
         NcclLibraryLocator locator =
-                new NcclLibraryLocator(null, List.of(loaded), Map.of(), List.of(temp.resolve("system")));
+                new NcclLibraryLocator(
+                        null, List.of(loaded), Map.of(), List.of(temp.resolve("system")));
         assertEquals(loaded, locator.locate());
     }
 
@@ -86,12 +91,15 @@ class NcclLibraryLocatorTest {
         Path loaded = temp.resolve("loaded").resolve(NcclLibraryLocator.FILE_NAME);
         assertEquals(
                 chosen,
-                new NcclLibraryLocator(chosen.toString(), List.of(loaded), Map.of(), List.of()).locate());
+                new NcclLibraryLocator(chosen.toString(), List.of(loaded), Map.of(), List.of())
+                        .locate());
         String missing = temp.resolve("nope/libnccl.so.2").toString();
         NcclException e =
                 assertThrows(
                         NcclException.class,
-                        () -> new NcclLibraryLocator(missing, List.of(), Map.of(), List.of()).locate());
+                        () ->
+                                new NcclLibraryLocator(missing, List.of(), Map.of(), List.of())
+                                        .locate());
         assertTrue(e.getMessage().contains(missing + ", which is not a file"), e.getMessage());
     }
 }

@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -17,9 +20,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
 
 class TcpRendezvousTest {
 
@@ -89,7 +89,8 @@ class TcpRendezvousTest {
                         RendezvousException.class,
                         () -> rendezvous(0, 3, port, 1_000).share(() -> new byte[] {1}));
         assertTrue(e.getMessage().contains("rank(s) [2] of 3 did not connect"), e.getMessage());
-        ExecutionException peer = assertThrows(ExecutionException.class, () -> rank1.get(10, TimeUnit.SECONDS));
+        ExecutionException peer =
+                assertThrows(ExecutionException.class, () -> rank1.get(10, TimeUnit.SECONDS));
         assertTrue(peer.getCause() instanceof RendezvousException, peer.getCause().toString());
     }
 
@@ -112,20 +113,25 @@ class TcpRendezvousTest {
     @Test
     void worldSizeMismatchIsRefusedOnBothSides() throws Exception {
         int port = freePort();
-        Future<byte[]> root = pool.submit(() -> rendezvous(0, 2, port, 5_000).share(() -> new byte[] {1}));
+        Future<byte[]> root =
+                pool.submit(() -> rendezvous(0, 2, port, 5_000).share(() -> new byte[] {1}));
         RendezvousException peer =
                 assertThrows(
                         RendezvousException.class,
                         () -> rendezvous(1, 3, port, 5_000).share(() -> null));
         assertTrue(peer.getMessage().contains("refused rank 1"), peer.getMessage());
-        assertTrue(peer.getMessage().contains("WORLD_SIZE=3 but rank 0 has WORLD_SIZE=2"), peer.getMessage());
-        ExecutionException e = assertThrows(ExecutionException.class, () -> root.get(10, TimeUnit.SECONDS));
+        assertTrue(
+                peer.getMessage().contains("WORLD_SIZE=3 but rank 0 has WORLD_SIZE=2"),
+                peer.getMessage());
+        ExecutionException e =
+                assertThrows(ExecutionException.class, () -> root.get(10, TimeUnit.SECONDS));
         assertTrue(e.getCause().getMessage().contains("WORLD_SIZE=3"), e.getCause().getMessage());
     }
 
     @Test
     void busyPortIsNamed() throws Exception {
-        try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+        try (ServerSocket taken =
+                new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
             taken.setReuseAddress(false);
             RendezvousException e =
                     assertThrows(
@@ -133,7 +139,9 @@ class TcpRendezvousTest {
                             () ->
                                     rendezvous(0, 2, taken.getLocalPort(), 1_000)
                                             .share(() -> new byte[] {1}));
-            assertTrue(e.getMessage().contains("cannot listen on 127.0.0.1:" + taken.getLocalPort()), e.getMessage());
+            assertTrue(
+                    e.getMessage().contains("cannot listen on 127.0.0.1:" + taken.getLocalPort()),
+                    e.getMessage());
         }
     }
 }
