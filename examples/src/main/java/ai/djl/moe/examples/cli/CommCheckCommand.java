@@ -160,6 +160,7 @@ public final class CommCheckCommand implements Callable<Integer> {
         report.put("device", manager.getDevice().toString());
         if (nccl != null) {
             report.put("nccl_version", nccl.getNcclVersion());
+            report.put("nccl_library", nccl.getNcclLibraryPath().toString());
         }
         CollectiveCheck check = new CollectiveCheck(world, manager);
         Map<String, String> checks = new LinkedHashMap<>(check.run());

@@ -6,8 +6,6 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
-import java.util.function.Predicate;
 
 /** The shared libraries mapped into this process, read from {@code /proc/self/maps}. */
 final class LoadedLibraries {
@@ -39,15 +37,5 @@ final class LoadedLibraries {
             throw new NcclException("cannot read /proc/self/maps", e);
         }
         return paths;
-    }
-
-    /**
-     * Finds the first mapped library whose file name matches.
-     *
-     * @param fileName the test on the file name
-     * @return its path, if loaded
-     */
-    static Optional<Path> find(Predicate<String> fileName) {
-        return all().stream().filter(p -> fileName.test(p.getFileName().toString())).findFirst();
     }
 }

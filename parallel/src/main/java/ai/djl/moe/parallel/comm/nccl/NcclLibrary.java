@@ -11,8 +11,6 @@ final class NcclLibrary {
     /** {@code ncclInProgress}: a non-blocking call has not finished (not an error). */
     static final int IN_PROGRESS = 7;
 
-    /** {@code NCCL_SPLIT_NOCOLOR}: the rank takes part in a split but joins no communicator. */
-    static final int SPLIT_NO_COLOR = -1;
 
     private static NcclLibrary instance;
 

@@ -6,6 +6,7 @@ import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelMapping;
 import ai.djl.moe.parallel.ProcessGroup;
 import ai.djl.ndarray.NDManager;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -258,6 +259,15 @@ public final class NcclWorld implements AutoCloseable {
         }
         worldHandle.abort("NcclWorld.abort()");
         manager.close();
+    }
+
+    /**
+     * Returns the NCCL library file in use.
+     *
+     * @return its path
+     */
+    public Path getNcclLibraryPath() {
+        return nccl.path();
     }
 
     /** Destroys the sub-group communicators, then the world's, and frees the scratch memory. */
