@@ -112,7 +112,7 @@ public final class TcpRendezvous {
                             + "): is the port in use, or MASTER_ADDR not an address of this host?",
                     e);
         } catch (SocketTimeoutException e) {
-            throw new RendezvousException(
+            String reason =
                     "rendezvous at "
                             + master()
                             + " timed out after "
@@ -121,8 +121,9 @@ public final class TcpRendezvous {
                             + missing
                             + " of "
                             + worldSize
-                            + " did not connect",
-                    e);
+                            + " did not connect";
+            tellAll(peers, reason);
+            throw new RendezvousException(reason, e);
         } catch (IOException e) {
             throw new RendezvousException("rendezvous at " + master() + " failed: " + e, e);
         } finally {
@@ -162,6 +163,17 @@ public final class TcpRendezvous {
         return rank;
     }
 
+    /** Tells the ranks that did connect why the rendezvous failed (best effort). */
+    private static void tellAll(List<Socket> peers, String reason) {
+        for (Socket peer : peers) {
+            try {
+                reject(peer, reason);
+            } catch (IOException ignored) {
+                // that rank is gone as well; rank 0 reports the failure itself
+            }
+        }
+    }
+
     private static void reject(Socket peer, String reason) throws IOException {
         DataOutputStream out = new DataOutputStream(peer.getOutputStream());
         out.writeInt(MAGIC);
@@ -190,7 +202,7 @@ public final class TcpRendezvous {
                 throw new RendezvousException(
                         "rank 0 at "
                                 + master()
-                                + " refused rank "
+                                + " turned away rank "
                                 + environment.getRank()
                                 + ": "
                                 + in.readUTF());

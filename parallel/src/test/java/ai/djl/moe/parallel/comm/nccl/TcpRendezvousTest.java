@@ -92,6 +92,9 @@ class TcpRendezvousTest {
         ExecutionException peer =
                 assertThrows(ExecutionException.class, () -> rank1.get(10, TimeUnit.SECONDS));
         assertTrue(peer.getCause() instanceof RendezvousException, peer.getCause().toString());
+        assertTrue(
+                peer.getCause().getMessage().contains("rank(s) [2] of 3 did not connect"),
+                peer.getCause().getMessage());
     }
 
     @Test
@@ -119,7 +122,7 @@ class TcpRendezvousTest {
                 assertThrows(
                         RendezvousException.class,
                         () -> rendezvous(1, 3, port, 5_000).share(() -> null));
-        assertTrue(peer.getMessage().contains("refused rank 1"), peer.getMessage());
+        assertTrue(peer.getMessage().contains("turned away rank 1"), peer.getMessage());
         assertTrue(
                 peer.getMessage().contains("WORLD_SIZE=3 but rank 0 has WORLD_SIZE=2"),
                 peer.getMessage());
