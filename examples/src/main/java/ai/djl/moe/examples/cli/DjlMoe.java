@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
             ParityCommand.class,
             InspectCommand.class,
             BenchCommand.class,
+            CommCheckCommand.class,
             CommandLine.HelpCommand.class
         })
 public final class DjlMoe implements Runnable {
