@@ -8,7 +8,8 @@
  * (unsharded) weights, so that a model split over ranks starts from the same weights as one on a
  * single device. Blocks report which of their parameters are shards and which need their
  * gradients summed over the tensor-parallel group ({@link
- * ai.djl.moe.parallel.nn.TensorParallelBlock}); {@code ParallelTrainer} uses that to synchronize
- * gradients.
+ * ai.djl.moe.parallel.nn.TensorParallelBlock}, and {@link
+ * ai.djl.moe.parallel.nn.SequenceParallelReplicated} for norms on sequence-parallel activations);
+ * {@code ParallelTrainer} uses that to synchronize gradients.
  */
 package ai.djl.moe.parallel.nn;

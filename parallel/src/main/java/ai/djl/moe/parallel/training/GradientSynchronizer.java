@@ -1,10 +1,14 @@
 package ai.djl.moe.parallel.training;
 
+import ai.djl.moe.autograd.Autograd;
+import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.comm.ReduceOp;
 import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.ndarray.NDArray;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import java.util.List;
 
 /**
@@ -38,24 +42,27 @@ public final class GradientSynchronizer {
     }
 
     /**
-     * Sums, then averages, every gradient over its groups (skipping groups of one rank).
-     *
-     * @throws IllegalStateException when a parameter has no gradient (it did not take part in
-     *     the backward pass, or the model is not initialized)
+     * Sums, then averages, every gradient over its groups (skipping groups of one rank). A
+     * parameter that received no gradient on this rank (it took no part in the loss here, e.g. an
+     * expert that got no tokens) contributes zeros and receives the reduced gradient.
      */
     public void synchronize() {
         for (ParameterPlacement placement : placements) {
             NDArray array = placement.getParameter().getArray();
-            if (!array.hasGradient()) {
-                throw new IllegalStateException(
-                        "parameter " + placement.getPath() + " has no gradient to synchronize");
+            PtNDArray gradient = JniUtils.getGradient((PtNDArray) array);
+            boolean missing = gradient == null;
+            NDArray reduced = missing ? AtenOps.zerosLike(array) : gradient.duplicate();
+            for (GroupKind kind : placement.getSumGroups()) {
+                reduced = reduce(reduced, kind, ReduceOp.SUM);
             }
-            try (NDArray gradient = array.getGradient()) {
-                for (GroupKind kind : placement.getSumGroups()) {
-                    reduceInPlace(gradient, kind, ReduceOp.SUM);
-                }
-                reduceInPlace(gradient, placement.getAverageGroup(), ReduceOp.AVG);
+            reduced = reduce(reduced, placement.getAverageGroup(), ReduceOp.AVG);
+            if (missing) {
+                Autograd.accumulateGradient(array, reduced);
+            } else {
+                ParameterValues.overwrite(gradient, reduced);
+                gradient.close();
             }
+            reduced.close();
         }
     }
 
@@ -74,13 +81,14 @@ public final class GradientSynchronizer {
         }
     }
 
-    private void reduceInPlace(NDArray gradient, GroupKind kind, ReduceOp op) {
+    /** Reduces over a group, closing the input when a new array replaces it. */
+    private NDArray reduce(NDArray x, GroupKind kind, ReduceOp op) {
         Communicator group = context.communicator(kind);
         if (group.getSize() == 1) {
-            return;
+            return x;
         }
-        try (NDArray reduced = group.allReduce(gradient, op)) {
-            ParameterValues.overwrite(gradient, reduced);
+        try (x) {
+            return group.allReduce(x, op);
         }
     }
 }

@@ -1,6 +1,7 @@
 package ai.djl.moe.parallel.training;
 
 import ai.djl.moe.parallel.GroupKind;
+import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
 import ai.djl.moe.parallel.nn.TensorParallelBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
@@ -19,7 +20,8 @@ import java.util.function.Predicate;
  *   <li>expert parameters: averaged over the expert data-parallel group ({@link GroupKind#EDP});
  *   <li>dense parameters: averaged over data and context parallelism ({@link GroupKind#DP_CP}),
  *       after a sum over tensor parallelism ({@link GroupKind#TP}) for full copies applied to
- *       sequence-parallel activations ({@link TensorParallelBlock#hasSequenceParallelGradient}).
+ *       sequence-parallel activations ({@link TensorParallelBlock#hasSequenceParallelGradient},
+ *       or any parameter inside a {@link SequenceParallelReplicated}).
  * </ul>
  */
 public final class ParameterPlacement {
@@ -60,32 +62,33 @@ public final class ParameterPlacement {
      */
     public static List<ParameterPlacement> of(Block root, Predicate<Parameter> isExpert) {
         List<ParameterPlacement> placements = new ArrayList<>();
-        collect("", root, isExpert, placements);
+        collect("", root, false, isExpert, placements);
         return Collections.unmodifiableList(placements);
     }
 
     private static void collect(
             String prefix,
             Block block,
+            boolean insideReplicated,
             Predicate<Parameter> isExpert,
             List<ParameterPlacement> out) {
+        boolean replicated = insideReplicated || block instanceof SequenceParallelReplicated;
+        TensorParallelBlock tp =
+                block instanceof TensorParallelBlock ? (TensorParallelBlock) block : null;
         for (Pair<String, Parameter> entry : block.getDirectParameters()) {
             Parameter p = entry.getValue();
-            if (!p.requiresGradient()) {
-                continue;
+            if (p.requiresGradient()) {
+                out.add(
+                        new ParameterPlacement(
+                                prefix + entry.getKey(),
+                                p,
+                                isExpert.test(p),
+                                tp != null && tp.isSharded(p),
+                                replicated || (tp != null && tp.hasSequenceParallelGradient(p))));
             }
-            boolean tensorParallel = block instanceof TensorParallelBlock;
-            TensorParallelBlock tp = tensorParallel ? (TensorParallelBlock) block : null;
-            out.add(
-                    new ParameterPlacement(
-                            prefix + entry.getKey(),
-                            p,
-                            isExpert.test(p),
-                            tensorParallel && tp.isSharded(p),
-                            tensorParallel && tp.hasSequenceParallelGradient(p)));
         }
         for (Pair<String, Block> child : block.getChildren()) {
-            collect(prefix + child.getKey() + "_", child.getValue(), isExpert, out);
+            collect(prefix + child.getKey() + "_", child.getValue(), replicated, isExpert, out);
         }
     }
 
