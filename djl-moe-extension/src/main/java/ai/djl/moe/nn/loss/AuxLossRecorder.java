@@ -1,7 +1,7 @@
 package ai.djl.moe.nn.loss;
 
+import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.ndarray.NDArray;
-
 import java.util.ArrayList;
 import java.util.List;
 
@@ -66,7 +66,7 @@ public final class AuxLossRecorder {
          * @return {@code coefficient * value}
          */
         public NDArray scaled() {
-            return value.mul(coefficient);
+            return ScalarOps.mul(value, coefficient);
         }
     }
 }

@@ -1,6 +1,7 @@
 package ai.djl.moe.nn.router;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -15,7 +16,6 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.ConstantInitializer;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
-
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -246,7 +246,7 @@ public class TopKRouter extends AbstractBlock {
                                     ? sum.add(SIGMOID_NORM_EPS)
                                     : sum);
         }
-        return scalingFactor == 1f ? weights : weights.mul(scalingFactor);
+        return scalingFactor == 1f ? weights : ScalarOps.mul(weights, scalingFactor);
     }
 
     private void record(String kind, NDArray loss, float coefficient) {
@@ -424,7 +424,7 @@ public class TopKRouter extends AbstractBlock {
     /** {@code E * sum_e fraction_e * mean_t(p_te)}. */
     private NDArray weightedMeanProbability(NDArray probabilities, float[] fractions) {
         NDArray f = probabilities.getManager().create(fractions);
-        return probabilities.mean(new int[] {0}).mul(f).sum().mul(numExperts);
+        return ScalarOps.mul(probabilities.mean(new int[] {0}).mul(f).sum(), numExperts);
     }
 
     /** The micro-batch loss of each sequence, averaged over the sequences. */
@@ -439,7 +439,7 @@ public class TopKRouter extends AbstractBlock {
         NDArray f = probabilities.getManager().create(fractions, new Shape(sequences, numExperts));
         NDArray meanProbability =
                 probabilities.reshape(sequences, sequenceLength, numExperts).mean(new int[] {1});
-        return meanProbability.mul(f).sum().mul((float) numExperts / sequences);
+        return ScalarOps.mul(meanProbability.mul(f).sum(), (double) numExperts / sequences);
     }
 
     private static float[] fractions(long[] tokensPerExpert, long tokens) {

@@ -34,6 +34,20 @@ public class CollectiveTimeoutException extends CommunicatorException {
     }
 
     /**
+     * Creates the exception with a backend's own account of what is known (NCCL, for one, cannot
+     * tell which peers are missing, only which could be).
+     *
+     * @param message the whole message, naming the operation, the group and the ranks
+     * @param groupName the group, e.g. {@code "ep#1[4, 5, 6, 7]"}
+     * @param missingRanks the global ranks that did not (or may not have) arrived
+     */
+    public CollectiveTimeoutException(String message, String groupName, int[] missingRanks) {
+        super(message);
+        this.groupName = groupName;
+        this.missingRanks = missingRanks.clone();
+    }
+
+    /**
      * Creates the same exception for another rank, keeping the original as the cause.
      *
      * @param original the exception thrown on the rank that saw the timeout expire

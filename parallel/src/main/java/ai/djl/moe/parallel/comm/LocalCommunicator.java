@@ -69,7 +69,7 @@ public final class LocalCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray allGather(NDArray x) {
-        requireRows("allGather", x);
+        CollectiveArguments.requireRows(group, "allGather", x);
         TensorSnapshot[] parts = tensors(exchange("allGather", x, new long[0]));
         requireSameShape("allGather", parts);
         return concat(parts, x.getManager());
@@ -78,7 +78,7 @@ public final class LocalCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDList allGatherVariable(NDArray x) {
-        requireRows("allGatherVariable", x);
+        CollectiveArguments.requireRows(group, "allGatherVariable", x);
         TensorSnapshot[] parts = tensors(exchange("allGatherVariable", x, new long[0]));
         requireSameRowLayout("allGatherVariable", parts);
         NDList result = new NDList(parts.length);
@@ -91,7 +91,7 @@ public final class LocalCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray reduceScatter(NDArray x, ReduceOp op) {
-        requireRows("reduceScatter", x);
+        CollectiveArguments.requireRows(group, "reduceScatter", x);
         checkReducible(x, op);
         long rows = x.getShape().get(0);
         if (rows % getSize() != 0) {
@@ -113,17 +113,9 @@ public final class LocalCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray allToAll(NDArray x, long[] sendSplits, long[] recvSplits) {
-        requireRows("allToAll", x);
-        checkSplits("sendSplits", sendSplits);
-        checkSplits("recvSplits", recvSplits);
-        long rows = x.getShape().get(0);
-        if (Arrays.stream(sendSplits).sum() != rows) {
-            throw new IllegalArgumentException(
-                    String.format(
-                            "allToAll on group %s: sendSplits %s do not add up to the %d rows of"
-                                    + " the input",
-                            group, Arrays.toString(sendSplits), rows));
-        }
+        CollectiveArguments.requireRows(group, "allToAll", x);
+        CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, x.getShape().get(0));
+        CollectiveArguments.checkSplits(group, "recvSplits", recvSplits, -1);
         Contribution[] all = exchange("allToAll", x, sendSplits);
         TensorSnapshot[] parts = tensors(all);
         requireSameRowLayout("allToAll", parts);
@@ -150,7 +142,7 @@ public final class LocalCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public NDArray broadcast(NDArray x, int root) {
-        checkPeer("root", root);
+        CollectiveArguments.checkPeer(group, "root", root);
         Contribution[] all = exchange("broadcast", x, new long[] {root});
         for (int i = 0; i < all.length; ++i) {
             if (all[i].meta()[0] != root) {
@@ -173,14 +165,14 @@ public final class LocalCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public void send(NDArray x, int dst) {
-        checkPeer("dst", dst);
+        CollectiveArguments.checkPeer(group, "dst", dst);
         fabric.post(group, rank, dst, TensorSnapshot.of(x));
     }
 
     /** {@inheritDoc} */
     @Override
     public NDArray recv(NDManager manager, int src, Shape shape, DataType dataType) {
-        checkPeer("src", src);
+        CollectiveArguments.checkPeer(group, "src", src);
         TensorSnapshot message = fabric.take(group, src, rank, timeout);
         if (!message.getShape().equals(shape) || message.getDataType() != dataType) {
             throw new CommunicatorException(
@@ -268,39 +260,6 @@ public final class LocalCommunicator implements Communicator {
         if (op == ReduceOp.AVG && !x.getDataType().isFloating()) {
             throw new IllegalArgumentException(
                     "AVG needs a floating-point array, got " + x.getDataType());
-        }
-    }
-
-    private void requireRows(String operation, NDArray x) {
-        if (x.getShape().dimension() == 0) {
-            throw new IllegalArgumentException(
-                    operation + " on group " + group + " needs an array with a first axis, got a"
-                            + " scalar");
-        }
-    }
-
-    private void checkSplits(String name, long[] splits) {
-        if (splits.length != getSize()) {
-            throw new IllegalArgumentException(
-                    String.format(
-                            "allToAll on group %s: %s has %d entries for %d ranks",
-                            group, name, splits.length, getSize()));
-        }
-        for (long s : splits) {
-            if (s < 0) {
-                throw new IllegalArgumentException(
-                        "allToAll on group " + group + ": negative size in " + name + " "
-                                + Arrays.toString(splits));
-            }
-        }
-    }
-
-    private void checkPeer(String name, int peer) {
-        if (peer < 0 || peer >= getSize()) {
-            throw new IllegalArgumentException(
-                    String.format(
-                            "%s %d is not a local rank of group %s (size %d)",
-                            name, peer, group, getSize()));
         }
     }
 

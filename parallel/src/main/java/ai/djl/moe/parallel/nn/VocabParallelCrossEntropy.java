@@ -40,7 +40,10 @@ final class VocabParallelCrossEntropy extends Function {
         }
         if (labels.lt(0).logicalOr(labels.gte(vocabulary)).any().getBoolean()) {
             throw new IllegalArgumentException(
-                    "labels must lie in [0, " + vocabulary + ") (the full vocabulary)");
+                    String.format(
+                            "labels must lie in [0, %d) (the full vocabulary), got labels from %d"
+                                    + " to %d",
+                            vocabulary, labels.min().getLong(), labels.max().getLong()));
         }
         NDArray max = group.allReduce(logits.max(new int[] {axis}, true), ReduceOp.MAX);
         NDArray shifted = logits.sub(max);

@@ -7,9 +7,15 @@ import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.comm.ReduceOp;
 import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Reduces each parameter's gradient over the groups its {@link ParameterPlacement} names, in place,
@@ -42,27 +48,65 @@ public final class GradientSynchronizer {
     }
 
     /**
-     * Sums, then averages, every gradient over its groups (skipping groups of one rank). A
-     * parameter that received no gradient on this rank (it took no part in the loss here, e.g. an
-     * expert that got no tokens) contributes zeros and receives the reduced gradient.
+     * Sums, then averages, every gradient over its groups (skipping groups of one rank). Gradients
+     * that take the same route (same groups, same data type) travel flattened into one array, so a
+     * step costs one collective per route and group rather than one per parameter. A parameter
+     * that received no gradient on this rank (it took no part in the loss here, e.g. an expert
+     * that got no tokens) contributes zeros and receives the reduced gradient.
      */
     public void synchronize() {
+        Map<String, List<ParameterPlacement>> routes = new LinkedHashMap<>();
         for (ParameterPlacement placement : placements) {
-            NDArray array = placement.getParameter().getArray();
-            PtNDArray gradient = JniUtils.getGradient((PtNDArray) array);
-            boolean missing = gradient == null;
-            NDArray reduced = missing ? AtenOps.zerosLike(array) : gradient.duplicate();
-            for (GroupKind kind : placement.getSumGroups()) {
+            String route =
+                    placement.getSumGroups()
+                            + " " + placement.getAverageGroup()
+                            + " " + placement.getParameter().getArray().getDataType();
+            routes.computeIfAbsent(route, k -> new ArrayList<>()).add(placement);
+        }
+        for (List<ParameterPlacement> route : routes.values()) {
+            synchronize(route);
+        }
+    }
+
+    private void synchronize(List<ParameterPlacement> route) {
+        ParameterPlacement first = route.get(0);
+        NDManager manager = first.getParameter().getArray().getManager();
+        try (NDManager scratch = manager.newSubManager()) {
+            PtNDArray[] gradients = new PtNDArray[route.size()];
+            NDList flat = new NDList(route.size());
+            long[] splits = new long[route.size() - 1];
+            long offset = 0;
+            for (int i = 0; i < route.size(); i++) {
+                NDArray array = route.get(i).getParameter().getArray();
+                gradients[i] = JniUtils.getGradient((PtNDArray) array);
+                NDArray values = gradients[i] == null ? AtenOps.zerosLike(array) : gradients[i];
+                NDArray row = values.flatten();
+                row.attach(scratch);
+                flat.add(row);
+                if (gradients[i] == null) {
+                    values.attach(scratch);
+                }
+                offset += array.size();
+                if (i < splits.length) {
+                    splits[i] = offset;
+                }
+            }
+            NDArray reduced = NDArrays.concat(flat);
+            for (GroupKind kind : first.getSumGroups()) {
                 reduced = reduce(reduced, kind, ReduceOp.SUM);
             }
-            reduced = reduce(reduced, placement.getAverageGroup(), ReduceOp.AVG);
-            if (missing) {
-                Autograd.accumulateGradient(array, reduced);
-            } else {
-                ParameterValues.overwrite(gradient, reduced);
-                gradient.close();
+            reduced = reduce(reduced, first.getAverageGroup(), ReduceOp.AVG);
+            NDList parts = splits.length == 0 ? new NDList(reduced) : reduced.split(splits);
+            for (int i = 0; i < route.size(); i++) {
+                NDArray array = route.get(i).getParameter().getArray();
+                NDArray part = parts.get(i).reshape(array.getShape());
+                if (gradients[i] == null) {
+                    Autograd.accumulateGradient(array, part);
+                } else {
+                    ParameterValues.overwrite(gradients[i], part);
+                    gradients[i].close();
+                }
             }
-            reduced.close();
         }
     }
 

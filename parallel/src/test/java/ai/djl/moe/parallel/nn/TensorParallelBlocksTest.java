@@ -189,6 +189,7 @@ class TensorParallelBlocksTest {
         assertTrue(m.get(2).contains("initialize the block before loading"), m.get(2));
         assertTrue(m.get(3).contains("expected 8 vocabulary entries along axis 0"), m.get(3));
         assertTrue(m.get(4).contains("ids must lie in [0, 8), got ids from 1 to 8"), m.get(4));
+        assertTrue(m.get(5).contains("[0, 8) (the full vocabulary), got labels from -1"), m.get(5));
     }
 
     /** Misuses the blocks on one rank; returns the messages of the exceptions, in order. */
@@ -217,6 +218,9 @@ class TensorParallelBlocksTest {
         messages.add(message(() -> embedding.loadFullParameters(m.ones(new Shape(6, 2)))));
         NDArray ids = m.create(new long[] {1, 8, 2});
         messages.add(message(() -> forward(embedding, m, ids)));
+        VocabParallelCrossEntropyLoss loss = new VocabParallelCrossEntropyLoss("ce", group);
+        NDArray logits = m.zeros(new Shape(3, 2));
+        messages.add(message(() -> loss.perToken(logits, m.create(new long[] {0, -1, 3}))));
         return messages;
     }
 

@@ -4,6 +4,7 @@ import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.moe.parallel.nn.RowParallelLinear;
+import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -17,16 +18,19 @@ import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.util.PairList;
 import java.util.Random;
 
 /**
- * embedding -> linear (hidden to ffn) -> gelu -> linear (ffn to hidden) -> linear (hidden to
- * vocabulary) -> cross entropy, with full weights drawn from a seed: once from the tensor-parallel
- * blocks (vocab-parallel embedding, column, row, column head, vocab-parallel loss), once from plain
- * DJL blocks on one device.
+ * embedding -> linear (hidden to ffn) -> gelu -> linear (ffn to hidden) -> layer norm -> linear
+ * (hidden to vocabulary) -> cross entropy, with full weights drawn from a seed: once from the
+ * tensor-parallel blocks (vocab-parallel embedding, column, row, norm, column head, vocab-parallel
+ * loss; the norm marked {@link SequenceParallelReplicated} under sequence parallelism), once from
+ * plain DJL blocks on one device. Inputs are {@code [batch, sequence]} token ids; sequence
+ * parallelism splits axis 0.
  */
 public final class TinyLanguageModel {
 
@@ -98,6 +102,7 @@ public final class TinyLanguageModel {
                                 .setOutFeatures(HIDDEN)
                                 .optSequenceParallel(sequenceParallel)
                                 .build())
+                .add(sequenceParallel ? new SequenceParallelReplicated(norm()) : norm())
                 .add(
                         ColumnParallelLinear.builder()
                                 .setGroup(tp)
@@ -118,6 +123,7 @@ public final class TinyLanguageModel {
                 .add(Linear.builder().setUnits(FFN).build())
                 .add(new LambdaBlock(Activation::gelu, "gelu"))
                 .add(Linear.builder().setUnits(HIDDEN).build())
+                .add(norm())
                 .add(Linear.builder().setUnits(VOCABULARY).build());
     }
 
@@ -137,7 +143,7 @@ public final class TinyLanguageModel {
                     .loadFullParameters(
                             scratch.create(fc2Weight, new Shape(HIDDEN, FFN)),
                             scratch.create(fc2Bias));
-            ((ColumnParallelLinear) child(model, 4))
+            ((ColumnParallelLinear) child(model, 5))
                     .loadFullParameters(
                             scratch.create(headWeight, new Shape(VOCABULARY, HIDDEN)),
                             scratch.create(headBias));
@@ -161,10 +167,15 @@ public final class TinyLanguageModel {
                     scratch.create(fc2Weight, new Shape(HIDDEN, FFN)));
             set(parameter(child(model, 3), "bias"), scratch.create(fc2Bias));
             set(
-                    parameter(child(model, 4), "weight"),
+                    parameter(child(model, 5), "weight"),
                     scratch.create(headWeight, new Shape(VOCABULARY, HIDDEN)));
-            set(parameter(child(model, 4), "bias"), scratch.create(headBias));
+            set(parameter(child(model, 5), "bias"), scratch.create(headBias));
         }
+    }
+
+    /** Layer normalization over the hidden axis (gamma 1 and beta 0 on every rank at first). */
+    private static Block norm() {
+        return LayerNorm.builder().axis(2).build();
     }
 
     private NDArray table(NDManager m) {

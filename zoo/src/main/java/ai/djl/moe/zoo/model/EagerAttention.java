@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -52,11 +53,19 @@ public final class EagerAttention implements AttentionKernel {
         NDArray grouped = query.reshape(batch, kvHeads, queryHeads / kvHeads, seq, headDim);
         NDArray keys = key.expandDims(2).transpose(0, 1, 2, 4, 3);
         NDArray scores = ScalarOps.mul(grouped.matMul(keys), 1.0 / Math.sqrt(headDim));
-        NDArray probs = scores.add(causalMask(query.getManager(), seq)).softmax(-1);
+        NDArray probs = scores.add(causalMask(query.getManager(), seq, window)).softmax(-1);
         return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
     }
 
-    private NDArray causalMask(NDManager manager, long seq) {
+    /**
+     * The additive causal (and sliding-window) mask: 0 where a position may attend, -inf where not.
+     *
+     * @param manager the manager of the mask
+     * @param seq the sequence length
+     * @param window the sliding window, 0 for none
+     * @return {@code [seq, seq]}
+     */
+    static NDArray causalMask(NDManager manager, long seq, int window) {
         int n = Math.toIntExact(seq);
         float[] mask = new float[n * n];
         for (int i = 0; i < n; i++) {

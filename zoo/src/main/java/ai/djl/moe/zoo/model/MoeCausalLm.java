@@ -235,8 +235,9 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
         }
 
         /**
-         * Sets the attention computation of every layer (default {@link EagerAttention} with the
-         * config's sliding window).
+         * Sets the attention computation of every layer (default: {@link SdpaAttention}, libtorch's
+         * fused kernel through the op bridge, where it is available, else {@link EagerAttention};
+         * both with the config's sliding window).
          *
          * @param kernel the kernel
          * @return this builder
@@ -258,7 +259,11 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
                         "MoeCausalLm needs a config and a sparse MLP factory");
             }
             if (kernel == null) {
-                kernel = new EagerAttention(config.getSlidingWindow());
+                int window = config.getSlidingWindow();
+                kernel =
+                        SdpaAttention.isAvailable()
+                                ? new SdpaAttention(window)
+                                : new EagerAttention(window);
             }
             return new MoeCausalLm(this);
         }

@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;

@@ -2,14 +2,19 @@ package ai.djl.moe.zoo.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
+import ai.djl.moe.autograd.MoeGradientCollector;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import org.junit.jupiter.api.Test;
 
-class EagerAttentionTest {
+/** Both attention kernels against plain Java, and against each other for gradients. */
+class AttentionKernelTest {
 
     private static final int HEADS = 4;
     private static final int KV_HEADS = 2;
@@ -18,22 +23,59 @@ class EagerAttentionTest {
 
     @Test
     void equalsPlainJavaAttentionWithAndWithoutWindow() {
+        assertTrue(SdpaAttention.isAvailable(), "libtorch 2.7.1 runs SDPA through the bridge");
         try (NDManager manager = NDManager.newBaseManager()) {
             NDArray q = manager.randomNormal(new Shape(1, HEADS, SEQ, DIM));
             NDArray k = manager.randomNormal(new Shape(1, KV_HEADS, SEQ, DIM));
             NDArray v = manager.randomNormal(new Shape(1, KV_HEADS, SEQ, DIM));
             for (int window : new int[] {0, 1, 2, SEQ + 3}) {
-                float[] actual = new EagerAttention(window).attend(q, k, v).toFloatArray();
                 float[] expected =
                         reference(q.toFloatArray(), k.toFloatArray(), v.toFloatArray(), window);
-                assertArrayEquals(expected, actual, 1e-5f, "window " + window);
+                for (AttentionKernel kernel :
+                        new AttentionKernel[] {new EagerAttention(window), new SdpaAttention(window)}) {
+                    float[] actual = kernel.attend(q, k, v).toFloatArray();
+                    assertArrayEquals(
+                            expected, actual, 1e-5f, kernel.getClass().getSimpleName() + " window " + window);
+                }
             }
+        }
+    }
+
+    @Test
+    void fusedAndEagerKernelsHaveTheSameGradients() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray q = manager.randomNormal(new Shape(2, HEADS, SEQ, DIM));
+            NDArray k = manager.randomNormal(new Shape(2, KV_HEADS, SEQ, DIM));
+            NDArray v = manager.randomNormal(new Shape(2, KV_HEADS, SEQ, DIM));
+            NDArray upstream = manager.randomNormal(new Shape(2, HEADS, SEQ, DIM));
+            float[][] grads = new float[2][];
+            AttentionKernel[] kernels = {new EagerAttention(2), new SdpaAttention(2)};
+            for (int i = 0; i < 2; i++) {
+                for (NDArray x : new NDArray[] {q, k, v}) {
+                    x.setRequiresGradient(true);
+                }
+                try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                    gc.backward(kernels[i].attend(q, k, v).mul(upstream).sum());
+                }
+                grads[i] =
+                        NDArrays.concat(
+                                        new NDList(
+                                                q.getGradient().flatten(),
+                                                k.getGradient().flatten(),
+                                                v.getGradient().flatten()))
+                                .toFloatArray();
+                for (NDArray x : new NDArray[] {q, k, v}) {
+                    x.getGradient().subi(x.getGradient());
+                }
+            }
+            assertArrayEquals(grads[0], grads[1], 1e-5f);
         }
     }
 
     @Test
     void rejectsNegativeWindow() {
         assertThrows(IllegalArgumentException.class, () -> new EagerAttention(-1));
+        assertThrows(IllegalArgumentException.class, () -> new SdpaAttention(-1));
     }
 
     /** Query head h reads kv head h / (HEADS / KV_HEADS); position i sees j <= i, i - j < w. */

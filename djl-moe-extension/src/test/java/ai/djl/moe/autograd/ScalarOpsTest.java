@@ -1,0 +1,47 @@
+package ai.djl.moe.autograd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.djl.moe.testing.TestDevices;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import org.junit.jupiter.api.Test;
+
+class ScalarOpsTest {
+
+    @Test
+    void gradientSurvivesGarbageCollectionBetweenForwardAndBackward() {
+        try (NDManager m = NDManager.newBaseManager(TestDevices.device(), "PyTorch")) {
+            NDArray x = m.create(new float[] {1f, -2f, 4f});
+            x.setRequiresGradient(true);
+            try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                NDArray y = ScalarOps.mul(ScalarOps.div(x, 4.0), 3.0).square().sum();
+                for (int i = 0; i < 3; i++) {
+                    byte[][] churn = new byte[256][];
+                    for (int j = 0; j < churn.length; j++) {
+                        churn[j] = new byte[64 << 10];
+                    }
+                    System.gc();
+                }
+                gc.backward(y);
+            }
+            // d/dx (3x/4)^2 = 2 * (9/16) x
+            assertArrayEquals(
+                    new float[] {1.125f, -2.25f, 4.5f}, x.getGradient().toFloatArray(), 1e-6f);
+        }
+    }
+
+    @Test
+    void keepsTheArrayTypeAndFloat64Precision() {
+        try (NDManager m = NDManager.newBaseManager(TestDevices.device(), "PyTorch")) {
+            NDArray x = m.create(new double[] {1.0, 3.0});
+            NDArray y = ScalarOps.mul(x, 1.0 / 3.0);
+            assertEquals(DataType.FLOAT64, y.getDataType());
+            assertArrayEquals(new double[] {1.0 / 3.0, 1.0}, y.toDoubleArray(), 0.0);
+            NDArray half = m.create(new float[] {2f}).toType(DataType.FLOAT16, false);
+            assertEquals(DataType.FLOAT16, ScalarOps.mul(half, 0.5).getDataType());
+        }
+    }
+}

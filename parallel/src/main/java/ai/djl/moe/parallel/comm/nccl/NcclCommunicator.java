@@ -1,0 +1,501 @@
+package ai.djl.moe.parallel.comm.nccl;
+
+import ai.djl.Device;
+import ai.djl.moe.bridge.CudaStreams;
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.bridge.TorchTensors;
+import ai.djl.moe.parallel.ProcessGroup;
+import ai.djl.moe.parallel.comm.CollectiveArguments;
+import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.comm.CommunicatorException;
+import ai.djl.moe.parallel.comm.ReduceOp;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.time.Duration;
+import java.util.Arrays;
+
+/**
+ * The {@code nccl} backend's {@link Communicator}: collectives on the device memory of CUDA arrays,
+ * queued on libtorch's current stream of the communicator's device, results allocated on the same
+ * device and attached to the input's manager. Each call returns once its work on the stream has
+ * finished; past {@link #getTimeout()} (which also covers work queued on the stream before the
+ * call) the NCCL communicator is aborted and the call throws {@link
+ * ai.djl.moe.parallel.comm.CollectiveTimeoutException} naming the group, and every later call on it
+ * fails. Arrays must be on the communicator's device. All-to-all with uneven splits and variable
+ * all-gathers are grouped {@code ncclSend}/{@code ncclRecv}; {@link #send} waits for the matching
+ * {@link #recv}, so two members sending to each other first deadlock (use {@link #allToAll}).
+ * Instances come from {@link NcclWorld}.
+ */
+public final class NcclCommunicator implements Communicator {
+
+    private static final int HEADER = 3;
+
+    private final NcclLibrary nccl;
+    private final CudaRuntime cuda;
+    private final CompletionWatchdog watchdog;
+    private final NcclCommHandle handle;
+    private final ProcessGroup group;
+    private final int rank;
+    private final Device device;
+    private final NDManager manager;
+    private final Duration timeout;
+
+    NcclCommunicator(
+            NcclLibrary nccl,
+            CudaRuntime cuda,
+            NcclCommHandle handle,
+            ProcessGroup group,
+            int rank,
+            NDManager manager,
+            Duration timeout) {
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("timeout must be positive, got " + timeout);
+        }
+        this.nccl = nccl;
+        this.cuda = cuda;
+        this.watchdog = new CompletionWatchdog(nccl, cuda);
+        this.handle = handle;
+        this.group = group;
+        this.rank = rank;
+        this.device = manager.getDevice();
+        this.manager = manager;
+        this.timeout = timeout;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public ProcessGroup getGroup() {
+        return group;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public int getRank() {
+        return rank;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Duration getTimeout() {
+        return timeout;
+    }
+
+    /**
+     * Returns the CUDA device this communicator works on.
+     *
+     * @return the device
+     */
+    public Device getDevice() {
+        return device;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Communicator withTimeout(Duration newTimeout) {
+        return new NcclCommunicator(nccl, cuda, handle, group, rank, manager, newTimeout);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray allReduce(NDArray x, ReduceOp op) {
+        try (NDManager scratch = x.getManager().newSubManager(device)) {
+            Operand in = operand("allReduce", x, scratch);
+            int redOp = NcclDataType.reduction(op, in.dtype);
+            NDArray out = allocate(x.getManager(), x.getShape(), in.dtype);
+            long target = address(out);
+            if (in.count > 0) {
+                run(
+                        "allReduce",
+                        (comm, stream) ->
+                                nccl.api()
+                                        .ncclAllReduce(
+                                                in.address,
+                                                target,
+                                                in.count,
+                                                in.ncclType,
+                                                redOp,
+                                                comm,
+                                                stream));
+            }
+            return out;
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray allGather(NDArray x) {
+        CollectiveArguments.requireRows(group, "allGather", x);
+        try (NDManager scratch = x.getManager().newSubManager(device)) {
+            Operand in = operand("allGather", x, scratch);
+            NDArray out = allocate(x.getManager(), scaledRows(x.getShape(), getSize()), in.dtype);
+            long target = address(out);
+            if (in.count > 0) {
+                run(
+                        "allGather",
+                        (comm, stream) ->
+                                nccl.api()
+                                        .ncclAllGather(
+                                                in.address,
+                                                target,
+                                                in.count,
+                                                in.ncclType,
+                                                comm,
+                                                stream));
+            }
+            return out;
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDList allGatherVariable(NDArray x) {
+        CollectiveArguments.requireRows(group, "allGatherVariable", x);
+        try (NDManager scratch = x.getManager().newSubManager(device)) {
+            Operand in = operand("allGatherVariable", x, scratch);
+            long rowElements = rowElements(x.getShape());
+            long[] headers = exchangeHeaders(scratch, x.getShape().get(0), in.dtype, rowElements);
+            NDList parts = new NDList(getSize());
+            long[] addresses = new long[getSize()];
+            long[] counts = new long[getSize()];
+            for (int src = 0; src < getSize(); ++src) {
+                long rows = headers[src * HEADER];
+                NDArray part = allocate(x.getManager(), withRows(x.getShape(), rows), in.dtype);
+                parts.add(part);
+                addresses[src] = address(part);
+                counts[src] = rows * rowElements;
+            }
+            run(
+                    "allGatherVariable",
+                    (comm, stream) ->
+                            grouped(
+                                    comm,
+                                    stream,
+                                    in.ncclType,
+                                    peer -> in.address,
+                                    peer -> in.count,
+                                    peer -> addresses[peer],
+                                    peer -> counts[peer]));
+            return parts;
+        }
+    }
+
+    /**
+     * Shares {@code [rows, dtype code, elements per row]} of every member and checks that the data
+     * types and row sizes agree.
+     */
+    private long[] exchangeHeaders(
+            NDManager scratch, long rows, TorchDType dtype, long rowElements) {
+        NDArray mine = scratch.create(new long[] {rows, dtype.code(), rowElements});
+        long[] headers = allGather(mine).toLongArray();
+        for (int src = 0; src < getSize(); ++src) {
+            long theirType = headers[src * HEADER + 1];
+            long theirRow = headers[src * HEADER + 2];
+            if (theirType != dtype.code() || theirRow != rowElements) {
+                throw new CommunicatorException(
+                        String.format(
+                                "allGatherVariable on group %s: global rank %d sends rows of %d"
+                                        + " %s elements but global rank %d sends rows of %d %s"
+                                        + " elements",
+                                group,
+                                group.globalRank(src),
+                                theirRow,
+                                TorchDType.fromCode((int) theirType),
+                                group.globalRank(rank),
+                                rowElements,
+                                dtype));
+            }
+        }
+        return headers;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray reduceScatter(NDArray x, ReduceOp op) {
+        CollectiveArguments.requireRows(group, "reduceScatter", x);
+        long rows = x.getShape().get(0);
+        if (rows % getSize() != 0) {
+            throw new IllegalArgumentException(
+                    String.format(
+                            "reduceScatter on group %s: %d rows do not split evenly over %d ranks",
+                            group, rows, getSize()));
+        }
+        try (NDManager scratch = x.getManager().newSubManager(device)) {
+            Operand in = operand("reduceScatter", x, scratch);
+            int redOp = NcclDataType.reduction(op, in.dtype);
+            NDArray out =
+                    allocate(x.getManager(), withRows(x.getShape(), rows / getSize()), in.dtype);
+            long target = address(out);
+            long count = in.count / getSize();
+            if (count > 0) {
+                run(
+                        "reduceScatter",
+                        (comm, stream) ->
+                                nccl.api()
+                                        .ncclReduceScatter(
+                                                in.address,
+                                                target,
+                                                count,
+                                                in.ncclType,
+                                                redOp,
+                                                comm,
+                                                stream));
+            }
+            return out;
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray allToAll(NDArray x, long[] sendSplits, long[] recvSplits) {
+        CollectiveArguments.requireRows(group, "allToAll", x);
+        CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, x.getShape().get(0));
+        CollectiveArguments.checkSplits(group, "recvSplits", recvSplits, -1);
+        try (NDManager scratch = x.getManager().newSubManager(device)) {
+            Operand in = operand("allToAll", x, scratch);
+            long rowElements = rowElements(x.getShape());
+            long rowBytes = rowElements * in.dtype.numBytes();
+            NDArray out =
+                    allocate(
+                            x.getManager(),
+                            withRows(x.getShape(), Arrays.stream(recvSplits).sum()),
+                            in.dtype);
+            long target = address(out);
+            long[] sendOffsets = CollectiveArguments.offsets(sendSplits);
+            long[] recvOffsets = CollectiveArguments.offsets(recvSplits);
+            run(
+                    "allToAll",
+                    (comm, stream) ->
+                            grouped(
+                                    comm,
+                                    stream,
+                                    in.ncclType,
+                                    peer -> in.address + sendOffsets[peer] * rowBytes,
+                                    peer -> sendSplits[peer] * rowElements,
+                                    peer -> target + recvOffsets[peer] * rowBytes,
+                                    peer -> recvSplits[peer] * rowElements));
+            return out;
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long[] exchangeSplits(NDManager manager, long[] sendSplits) {
+        CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, -1);
+        try (NDManager scratch = manager.newSubManager(device)) {
+            NDArray counts = scratch.create(sendSplits);
+            long[] ones = new long[getSize()];
+            Arrays.fill(ones, 1L);
+            return allToAll(counts, ones, ones).toLongArray();
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray broadcast(NDArray x, int root) {
+        CollectiveArguments.checkPeer(group, "root", root);
+        try (NDManager scratch = x.getManager().newSubManager(device)) {
+            Operand in = operand("broadcast", x, scratch);
+            NDArray out = allocate(x.getManager(), x.getShape(), in.dtype);
+            long target = address(out);
+            if (in.count > 0) {
+                run(
+                        "broadcast",
+                        (comm, stream) ->
+                                nccl.api()
+                                        .ncclBroadcast(
+                                                in.address,
+                                                target,
+                                                in.count,
+                                                in.ncclType,
+                                                root,
+                                                comm,
+                                                stream));
+            }
+            return out;
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void send(NDArray x, int dst) {
+        CollectiveArguments.checkPeer(group, "dst", dst);
+        try (NDManager scratch = x.getManager().newSubManager(device)) {
+            Operand in = operand("send", x, scratch);
+            if (in.count > 0) {
+                run(
+                        "send to local rank " + dst,
+                        (comm, stream) ->
+                                nccl.api()
+                                        .ncclSend(
+                                                in.address,
+                                                in.count,
+                                                in.ncclType,
+                                                dst,
+                                                comm,
+                                                stream));
+            }
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray recv(NDManager target, int src, Shape shape, DataType dataType) {
+        CollectiveArguments.checkPeer(group, "src", src);
+        TorchDType dtype = TorchDType.fromDataType(dataType);
+        NcclDataType ncclType = NcclDataType.of(dtype);
+        NDArray out = allocate(target, shape, dtype);
+        long address = address(out);
+        long count = shape.size();
+        if (count > 0) {
+            run(
+                    "recv from local rank " + src,
+                    (comm, stream) ->
+                            nccl.api()
+                                    .ncclRecv(address, count, ncclType.code(), src, comm, stream));
+        }
+        return out;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void barrier() {
+        try (NDManager scratch = manager.newSubManager(device)) {
+            allReduce(scratch.ones(new Shape(1), DataType.INT32, device), ReduceOp.SUM);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public String toString() {
+        return "nccl communicator of global rank "
+                + group.globalRank(rank)
+                + " on "
+                + group
+                + " ("
+                + device
+                + ")";
+    }
+
+    /** Queues NCCL work on the current stream of the device, then waits for it. */
+    private void run(String operation, Enqueue work) {
+        long comm = handle.acquire(operation);
+        cuda.setDevice(device.getDeviceId());
+        long stream = CudaStreams.currentStream(device.getDeviceId());
+        nccl.check(work.call(comm, stream), operation + " on group " + group, comm);
+        watchdog.await(handle, group, rank, operation, stream, timeout);
+    }
+
+    /** Sends one block to every peer and receives one from every peer, as one NCCL group. */
+    private int grouped(
+            long comm,
+            long stream,
+            int ncclType,
+            PeerValue sendAddress,
+            PeerValue sendCount,
+            PeerValue recvAddress,
+            PeerValue recvCount) {
+        int rc = nccl.api().ncclGroupStart();
+        if (rc != 0) {
+            return rc;
+        }
+        for (int peer = 0; peer < getSize() && rc == 0; ++peer) {
+            if (sendCount.of(peer) > 0) {
+                rc =
+                        nccl.api()
+                                .ncclSend(
+                                        sendAddress.of(peer),
+                                        sendCount.of(peer),
+                                        ncclType,
+                                        peer,
+                                        comm,
+                                        stream);
+            }
+            if (rc == 0 && recvCount.of(peer) > 0) {
+                rc =
+                        nccl.api()
+                                .ncclRecv(
+                                        recvAddress.of(peer),
+                                        recvCount.of(peer),
+                                        ncclType,
+                                        peer,
+                                        comm,
+                                        stream);
+            }
+        }
+        int end = nccl.api().ncclGroupEnd();
+        return rc != 0 ? rc : end;
+    }
+
+    /** Checks that an array lives on this communicator's device and returns a dense view of it. */
+    private Operand operand(String operation, NDArray x, NDManager scratch) {
+        TensorInfo info = TensorInfo.of(x);
+        if (info.getDeviceType() != TensorInfo.DEVICE_CUDA
+                || info.getDeviceIndex() != device.getDeviceId()) {
+            throw new IllegalArgumentException(
+                    String.format(
+                            "%s on group %s: the nccl backend works on %s, got an array on %s",
+                            operation, group, device, x.getDevice()));
+        }
+        if (!info.isContiguous()) {
+            info = TensorInfo.of(DenseArrays.contiguous(x, scratch));
+        }
+        return new Operand(info);
+    }
+
+    private NDArray allocate(NDManager target, Shape shape, TorchDType dtype) {
+        return TorchTensors.empty(target, shape, dtype, device);
+    }
+
+    private static long address(NDArray array) {
+        return TensorInfo.of(array).getDataPointer();
+    }
+
+    private static long rowElements(Shape shape) {
+        long n = 1;
+        for (int i = 1; i < shape.dimension(); ++i) {
+            n *= shape.get(i);
+        }
+        return n;
+    }
+
+    private static Shape withRows(Shape shape, long rows) {
+        long[] dims = shape.getShape();
+        dims[0] = rows;
+        return new Shape(dims);
+    }
+
+    private static Shape scaledRows(Shape shape, int factor) {
+        return withRows(shape, shape.get(0) * factor);
+    }
+
+    /** A dense array's address, element count and types. */
+    private static final class Operand {
+        final long address;
+        final long count;
+        final TorchDType dtype;
+        final int ncclType;
+
+        Operand(TensorInfo info) {
+            this.address = info.getDataPointer();
+            this.count = info.numel();
+            this.dtype = info.getDtype();
+            this.ncclType = NcclDataType.of(dtype).code();
+        }
+    }
+
+    /** Queues NCCL calls; returns the first {@code ncclResult_t} that is not success, or 0. */
+    @FunctionalInterface
+    private interface Enqueue {
+        int call(long comm, long stream);
+    }
+
+    /** A value per peer (address or element count) in a grouped exchange. */
+    @FunctionalInterface
+    private interface PeerValue {
+        long of(int peer);
+    }
+}
