@@ -132,17 +132,8 @@ public class DistributedMoeBlock extends AbstractBlock {
             Shape shape,
             boolean training) {
         DispatchedTokens<M> dispatched = tokenDispatcher.dispatch(tokens, routing);
-        NDArray expertTokens = dispatched.expertTokens();
         NDArray expertOutput =
-                expertTokens.getShape().get(0) == 0
-                        // no rows: the (empty) dispatched rows keep the autograd chain, so this
-                        // rank still runs the backward collectives the other ranks wait for
-                        ? expertTokens
-                        : experts.compute(
-                                parameterStore,
-                                expertTokens,
-                                dispatched.tokensPerExpert(),
-                                training);
+                LocalExpertCompute.run(experts, parameterStore, dispatched, training);
         NDArray output = tokenDispatcher.combine(expertOutput, dispatched.metadata());
         return new DistributedMoeOutput(output.reshape(shape), routing, dispatched.metadata());
     }
