@@ -8,6 +8,7 @@ import ai.djl.moe.dispatcher.verify.EquivalenceReport;
 import ai.djl.moe.dispatcher.verify.EquivalenceSpec;
 import ai.djl.moe.dispatcher.verify.RoutingScenario;
 import ai.djl.moe.nn.dispatch.DropPolicy;
+import ai.djl.moe.parallel.ParallelConfig;
 
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -65,8 +66,22 @@ class DispatchEquivalenceTest {
                                 capacityFactor, DropPolicy.valueOf(policy.toUpperCase()), pad);
         EquivalenceSpec spec =
                 new EquivalenceSpec(
-                        world, tp, cp, ep, etp, DispatcherKind.parse(dispatcher), options, 8, 2, 12,
-                        8, 8, 7, scenario);
+                        ParallelConfig.builder()
+                                .setWorldSize(world)
+                                .optTp(tp)
+                                .optCp(cp)
+                                .optEp(ep)
+                                .optEtp(etp)
+                                .build(),
+                        DispatcherKind.parse(dispatcher),
+                        options,
+                        8,
+                        2,
+                        12,
+                        8,
+                        8,
+                        7,
+                        scenario);
         EquivalenceReport report = DispatchEquivalence.check(spec, Duration.ofSeconds(30));
         assertTrue(report.passed(), report.toJson());
         if (options.isDropless()) {

@@ -29,11 +29,9 @@ public final class DispatchEquivalence {
      * @param spec the layout, dispatcher and sizes
      * @param timeout how long each collective waits for the other ranks
      * @return the differences
-     * @throws ai.djl.moe.parallel.InvalidParallelConfigException for an invalid layout
-     * @throws IllegalArgumentException for sizes that do not fit the layout
      */
     public static EquivalenceReport check(EquivalenceSpec spec, Duration timeout) {
-        ParallelMapping mapping = new ParallelMapping(spec.toConfig());
+        ParallelMapping mapping = new ParallelMapping(spec.layout());
         LayerData data = LayerData.generate(spec);
         ReferenceResult reference = SingleDeviceReference.run(spec, data);
         List<RankResult> ranks = DistributedRun.run(spec, mapping, data, timeout);

@@ -7,11 +7,7 @@ import ai.djl.moe.parallel.ParallelConfig;
 /**
  * One equivalence check: the layout, the dispatcher and the layer's sizes.
  *
- * @param worldSize the simulated ranks
- * @param tp attention tensor-parallel size
- * @param cp attention context-parallel size
- * @param ep expert-parallel size
- * @param etp expert tensor-parallel size
+ * @param layout the parallel layout (world size, attention TP/CP, EP, ETP)
  * @param kind the distributed dispatcher
  * @param options dropping and padding
  * @param experts the experts {@code E}
@@ -23,11 +19,7 @@ import ai.djl.moe.parallel.ParallelConfig;
  * @param scenario how the router routes
  */
 public record EquivalenceSpec(
-        int worldSize,
-        int tp,
-        int cp,
-        int ep,
-        int etp,
+        ParallelConfig layout,
         DispatcherKind kind,
         DispatchOptions options,
         int experts,
@@ -39,23 +31,16 @@ public record EquivalenceSpec(
         RoutingScenario scenario) {
 
     /**
-     * Checks the layout against the layer and builds the parallel configuration.
+     * Checks the sizes against the layout.
      *
-     * @return the configuration
-     * @throws ai.djl.moe.parallel.InvalidParallelConfigException naming the broken layout rule
      * @throws IllegalArgumentException naming a size that does not fit the layout
      */
-    public ParallelConfig toConfig() {
-        ParallelConfig config =
-                ParallelConfig.builder()
-                        .setWorldSize(worldSize)
-                        .optTp(tp)
-                        .optCp(cp)
-                        .optEp(ep)
-                        .optEtp(etp)
-                        .build();
+    public EquivalenceSpec {
+        int ep = layout.getEp();
         require(experts % ep == 0, "experts (" + experts + ") must be a multiple of ep (" + ep + ")");
-        require(ffn % etp == 0, "ffn (" + ffn + ") must be a multiple of etp (" + etp + ")");
+        require(
+                ffn % layout.getEtp() == 0,
+                "ffn (" + ffn + ") must be a multiple of etp (" + layout.getEtp() + ")");
         require(topK >= 1 && topK <= experts, "topk must be in 1.." + experts + ", got " + topK);
         require(tokens >= 1 && hidden >= 1, "tokens and hidden must be >= 1");
         require(
@@ -64,7 +49,15 @@ public record EquivalenceSpec(
         require(
                 scenario != RoutingScenario.STARVED_EXPERT || topK < experts,
                 "starving an expert needs topk < experts");
-        return config;
+    }
+
+    /**
+     * Returns the number of simulated ranks.
+     *
+     * @return the world size
+     */
+    public int worldSize() {
+        return layout.getWorldSize();
     }
 
     private static void require(boolean condition, String rule) {

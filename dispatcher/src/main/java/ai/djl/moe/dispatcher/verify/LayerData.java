@@ -33,7 +33,7 @@ record LayerData(
                     if (spec.scenario() == RoutingScenario.STARVED_EXPERT) {
                         router[x * h + j] = x == e - 1 ? -4f : noise;
                     } else {
-                        router[x * h + j] = x < e / spec.ep() ? 4f + noise : noise - 4f;
+                        router[x * h + j] = x < e / spec.layout().getEp() ? 4f + noise : noise - 4f;
                     }
                 }
             }

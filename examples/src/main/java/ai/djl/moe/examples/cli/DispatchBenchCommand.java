@@ -26,6 +26,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
@@ -46,26 +47,7 @@ import java.util.concurrent.Callable;
         description = "Distributed MoE layer on simulated ranks: tokens/s, dispatch vs experts (JSON).")
 public final class DispatchBenchCommand implements Callable<Integer> {
 
-    @Option(names = "--world-size", defaultValue = "8", description = "Simulated ranks (8).")
-    private int worldSize;
-
-    @Option(names = "--tp", defaultValue = "2", description = "Attention tensor parallel (2).")
-    private int tp;
-
-    @Option(names = "--cp", defaultValue = "1", description = "Attention context parallel (1).")
-    private int cp;
-
-    @Option(names = "--ep", defaultValue = "4", description = "Expert parallel (4).")
-    private int ep;
-
-    @Option(names = "--etp", defaultValue = "1", description = "Expert tensor parallel (1).")
-    private int etp;
-
-    @Option(
-            names = "--dispatcher",
-            defaultValue = "alltoall",
-            description = "alltoall or allgather (alltoall).")
-    private String dispatcher;
+    @Mixin private DispatchLayoutOptions layout;
 
     @Option(
             names = "--capacity-factor",
@@ -107,16 +89,10 @@ public final class DispatchBenchCommand implements Callable<Integer> {
         if (warmup < 0 || topK > experts) {
             throw new UsageException("--warmup must be >= 0 and --topk <= --experts");
         }
-        ParallelMapping mapping =
-                new ParallelMapping(
-                        ParallelConfig.builder()
-                                .setWorldSize(worldSize)
-                                .optTp(tp)
-                                .optCp(cp)
-                                .optEp(ep)
-                                .optEtp(etp)
-                                .build());
-        DispatcherKind kind = DispatcherKind.parse(dispatcher);
+        ParallelConfig config = layout.toConfig();
+        ParallelMapping mapping = new ParallelMapping(config);
+        DispatcherKind kind = layout.kind();
+        int worldSize = config.getWorldSize();
         DispatchOptions options =
                 capacityFactor == 0
                         ? DispatchOptions.DROPLESS
@@ -139,10 +115,10 @@ public final class DispatchBenchCommand implements Callable<Integer> {
                                 + "\"experts_share\":%.3f,\"single_rank_step_ms\":%.3f,"
                                 + "\"single_rank_tokens_per_s\":%.1f}",
                         worldSize,
-                        tp,
-                        cp,
-                        ep,
-                        etp,
+                        config.getTp(),
+                        config.getCp(),
+                        config.getEp(),
+                        config.getEtp(),
                         kind.id(),
                         experts,
                         topK,

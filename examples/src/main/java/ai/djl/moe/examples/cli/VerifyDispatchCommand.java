@@ -1,7 +1,6 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.moe.dispatcher.DispatchOptions;
-import ai.djl.moe.dispatcher.DispatcherKind;
 import ai.djl.moe.dispatcher.verify.DispatchEquivalence;
 import ai.djl.moe.dispatcher.verify.EquivalenceReport;
 import ai.djl.moe.dispatcher.verify.EquivalenceSpec;
@@ -9,6 +8,7 @@ import ai.djl.moe.dispatcher.verify.RoutingScenario;
 import ai.djl.moe.nn.dispatch.DropPolicy;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
@@ -27,26 +27,7 @@ import java.util.concurrent.Callable;
                 "Distributed MoE dispatch vs one device: forward and backward differences (JSON).")
 public final class VerifyDispatchCommand implements Callable<Integer> {
 
-    @Option(names = "--world-size", required = true, description = "Simulated ranks.")
-    private int worldSize;
-
-    @Option(names = "--tp", defaultValue = "1", description = "Attention tensor parallel (1).")
-    private int tp;
-
-    @Option(names = "--cp", defaultValue = "1", description = "Attention context parallel (1).")
-    private int cp;
-
-    @Option(names = "--ep", defaultValue = "1", description = "Expert parallel (1).")
-    private int ep;
-
-    @Option(names = "--etp", defaultValue = "1", description = "Expert tensor parallel (1).")
-    private int etp;
-
-    @Option(
-            names = "--dispatcher",
-            defaultValue = "alltoall",
-            description = "alltoall or allgather (alltoall).")
-    private String dispatcher;
+    @Mixin private DispatchLayoutOptions layout;
 
     @Option(
             names = "--capacity-factor",
@@ -99,12 +80,8 @@ public final class VerifyDispatchCommand implements Callable<Integer> {
                         : DispatchOptions.capacity(capacityFactor, policy(), pad);
         EquivalenceSpec spec =
                 new EquivalenceSpec(
-                        worldSize,
-                        tp,
-                        cp,
-                        ep,
-                        etp,
-                        DispatcherKind.parse(dispatcher),
+                        layout.toConfig(),
+                        layout.kind(),
                         options,
                         experts,
                         topK,
