@@ -116,7 +116,7 @@ public final class AllToAllTokenDispatcher implements TokenDispatcher<AllToAllDi
         return local.combine(back, metadata.local());
     }
 
-    static int localExperts(int numExperts, int ep) {
+    private static int localExperts(int numExperts, int ep) {
         if (numExperts % ep != 0) {
             throw new IllegalArgumentException(
                     "the routing has " + numExperts + " experts, not a multiple of ep " + ep);
