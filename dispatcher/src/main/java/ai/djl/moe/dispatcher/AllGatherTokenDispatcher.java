@@ -16,9 +16,9 @@ import java.util.Arrays;
 /**
  * Megatron-Core's all-gather token dispatcher over the expert tensor- and expert-parallel group
  * ({@code etp-ep}): every member gathers all members' tokens, routing weights and (after this
- * rank's capacity decision) expert choices, computes its local experts on the slots routed to
- * them, and the weighted partial results are reduce-scattered back to the tokens' owners (the sum
- * runs over the members' experts and over the ETP slices of each expert's FFN).
+ * rank's capacity decision) expert choices, computes its local experts on the slots routed to them,
+ * and the weighted partial results are reduce-scattered back to the tokens' owners (the sum runs
+ * over the members' experts and over the ETP slices of each expert's FFN).
  *
  * <p>The gathers of tokens and weights are differentiable (backward: reduce-scatter), as is the
  * final reduce-scatter (backward: all-gather).
@@ -107,14 +107,7 @@ public final class AllGatherTokenDispatcher implements TokenDispatcher<AllGather
     /** {@inheritDoc} */
     @Override
     public NDArray combine(NDArray expertOutput, AllGatherDispatchMetadata metadata) {
-        long expected = metadata.gathered().rowToToken().getShape().get(0);
-        if (expertOutput.getShape().dimension() != 2 || expertOutput.getShape().get(0) != expected) {
-            throw new IllegalArgumentException(
-                    "expert output must be ["
-                            + expected
-                            + ", H] (the dispatched rows), got "
-                            + expertOutput.getShape());
-        }
+        ExpertOutputs.requireRows(expertOutput, metadata.gathered().rowToToken().getShape().get(0));
         NDArray partial = local.combine(expertOutput, metadata.gathered());
         return VariableReduceScatter.apply(group, partial, metadata.tokensPerMember());
     }
@@ -226,7 +219,8 @@ public final class AllGatherTokenDispatcher implements TokenDispatcher<AllGather
         public AllGatherTokenDispatcher build() {
             if (group == null || placement == null || options == null) {
                 throw new IllegalArgumentException(
-                        "the all-gather dispatcher needs its etp-ep group, a placement and options");
+                        "the all-gather dispatcher needs its etp-ep group, a placement and"
+                            + " options");
             }
             if (group.getSize() != placement.ep() * placement.etp()) {
                 throw new IllegalArgumentException(

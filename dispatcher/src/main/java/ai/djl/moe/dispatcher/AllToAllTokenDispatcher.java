@@ -98,14 +98,7 @@ public final class AllToAllTokenDispatcher implements TokenDispatcher<AllToAllDi
     /** {@inheritDoc} */
     @Override
     public NDArray combine(NDArray expertOutput, AllToAllDispatchMetadata metadata) {
-        long expected = metadata.unsortIndex().getShape().get(0);
-        if (expertOutput.getShape().dimension() != 2 || expertOutput.getShape().get(0) != expected) {
-            throw new IllegalArgumentException(
-                    "expert output must be ["
-                            + expected
-                            + ", H] (the dispatched rows), got "
-                            + expertOutput.getShape());
-        }
+        ExpertOutputs.requireRows(expertOutput, metadata.unsortIndex().getShape().get(0));
         NDArray arrival = expertOutput.get(metadata.unsortIndex());
         if (etpGroup != null && etpGroup.getSize() > 1) {
             arrival = VariableReduceScatter.apply(etpGroup, arrival, metadata.etpSizes());

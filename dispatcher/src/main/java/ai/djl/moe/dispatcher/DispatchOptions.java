@@ -23,7 +23,9 @@ public record DispatchOptions(double capacityFactor, DropPolicy dropPolicy, bool
      * @throws IllegalArgumentException naming the invalid setting
      */
     public DispatchOptions {
-        if (capacityFactor < 0 || Double.isNaN(capacityFactor) || Double.isInfinite(capacityFactor)) {
+        if (capacityFactor < 0
+                || Double.isNaN(capacityFactor)
+                || Double.isInfinite(capacityFactor)) {
             throw new IllegalArgumentException(
                     "capacity factor must be 0 (dropless) or positive and finite, got "
                             + capacityFactor);

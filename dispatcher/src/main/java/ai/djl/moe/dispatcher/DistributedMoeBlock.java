@@ -184,7 +184,8 @@ public class DistributedMoeBlock extends AbstractBlock {
         }
         readInputShapes(is);
         ExpertPlacement saved =
-                new ExpertPlacement(is.readInt(), is.readInt(), is.readInt(), is.readInt(), is.readInt());
+                new ExpertPlacement(
+                        is.readInt(), is.readInt(), is.readInt(), is.readInt(), is.readInt());
         if (!saved.equals(placement)) {
             throw new MalformedModelException(
                     "saved MoE shard is " + saved + ", this block is " + placement);

@@ -1,9 +1,9 @@
 package ai.djl.moe.dispatcher;
 
 /**
- * Which experts, and which slice of their intermediate (FFN) dimension, one rank holds: the
- * experts are split into {@code ep} contiguous blocks of {@code E / ep}, and each expert's {@code
- * F} columns into {@code etp} contiguous slices.
+ * Which experts, and which slice of their intermediate (FFN) dimension, one rank holds: the experts
+ * are split into {@code ep} contiguous blocks of {@code E / ep}, and each expert's {@code F}
+ * columns into {@code etp} contiguous slices.
  *
  * @param numExperts all experts {@code E}
  * @param ep the expert-parallel size
@@ -32,7 +32,14 @@ public record ExpertPlacement(int numExperts, int ep, int epRank, int etp, int e
         }
         if (epRank < 0 || epRank >= ep || etpRank < 0 || etpRank >= etp) {
             throw new IllegalArgumentException(
-                    "ep rank " + epRank + " / etp rank " + etpRank + " outside " + ep + " x " + etp);
+                    "ep rank "
+                            + epRank
+                            + " / etp rank "
+                            + etpRank
+                            + " outside "
+                            + ep
+                            + " x "
+                            + etp);
         }
     }
 

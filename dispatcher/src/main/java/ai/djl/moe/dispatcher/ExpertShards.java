@@ -76,7 +76,10 @@ public final class ExpertShards {
      * @param placement this rank's placement
      */
     public static void load(
-            GroupedExperts experts, NDArray fullGateUp, NDArray fullDown, ExpertPlacement placement) {
+            GroupedExperts experts,
+            NDArray fullGateUp,
+            NDArray fullDown,
+            ExpertPlacement placement) {
         long intermediateSize = fullDown.getShape().get(2);
         try (NDArray gateUp = gateUpShard(fullGateUp, intermediateSize, placement);
                 NDArray down = downShard(fullDown, placement)) {

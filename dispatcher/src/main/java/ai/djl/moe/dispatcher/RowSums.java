@@ -7,9 +7,9 @@ import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 
 /**
- * The reduce-scatter of rows whose counts differ between members: member {@code i} owns rows
- * {@code [sum(sizes[0..i)), sum(sizes[0..i]))} of every member's array and receives their sum, in
- * rank order (the same bits on every run).
+ * The reduce-scatter of rows whose counts differ between members: member {@code i} owns rows {@code
+ * [sum(sizes[0..i)), sum(sizes[0..i]))} of every member's array and receives their sum, in rank
+ * order (the same bits on every run).
  */
 final class RowSums {
 

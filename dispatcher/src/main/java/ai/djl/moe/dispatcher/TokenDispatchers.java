@@ -7,8 +7,8 @@ import ai.djl.moe.parallel.training.CommunicatorProvider;
 
 /**
  * Picks the dispatcher and the expert placement of one rank from the parallel mapping, so that a
- * model is written once for every layout: with {@code ep == 1 && etp == 1} the single-device
- * {@link ai.djl.moe.nn.dispatch.LocalTokenDispatcher}, otherwise the requested distributed one.
+ * model is written once for every layout: with {@code ep == 1 && etp == 1} the single-device {@link
+ * ai.djl.moe.nn.dispatch.LocalTokenDispatcher}, otherwise the requested distributed one.
  */
 public final class TokenDispatchers {
 

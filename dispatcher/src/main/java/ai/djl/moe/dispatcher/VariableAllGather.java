@@ -8,8 +8,8 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 
 /**
- * All-gather of rows whose count differs between members; the backward sums the members'
- * gradients and keeps this member's rows (a reduce-scatter with the same uneven sizes).
+ * All-gather of rows whose count differs between members; the backward sums the members' gradients
+ * and keeps this member's rows (a reduce-scatter with the same uneven sizes).
  */
 final class VariableAllGather extends Function {
 

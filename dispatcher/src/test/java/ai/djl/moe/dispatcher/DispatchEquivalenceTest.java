@@ -88,7 +88,9 @@ class DispatchEquivalenceTest {
             assertEquals(0, report.droppedTokens(), report.toJson());
         }
         if (scenario == RoutingScenario.ONE_RANK && !options.isDropless()) {
-            assertTrue(report.droppedTokens() > 0, "one rank over capacity must drop " + report.toJson());
+            assertTrue(
+                    report.droppedTokens() > 0,
+                    "one rank over capacity must drop " + report.toJson());
         }
     }
 }

@@ -51,13 +51,13 @@ class DispatcherBadInputTest {
                         assertThrows(
                                 RankFailedException.class,
                                 () ->
-                                        world(5)
-                                                .run(
+                                        world(5).run(
                                                         rank -> {
                                                             long[] experts = spread(rank);
                                                             experts[3] = EXPERTS;
                                                             return dispatch(
-                                                                    rank, experts,
+                                                                    rank,
+                                                                    experts,
                                                                     DispatchOptions.DROPLESS);
                                                         })));
         assertInstanceOf(IllegalArgumentException.class, failure);
@@ -95,7 +95,9 @@ class DispatcherBadInputTest {
                             null);
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> RoutingChecks.validExpertIndices(manager.zeros(new Shape(4, HIDDEN)), shapes));
+                    () ->
+                            RoutingChecks.validExpertIndices(
+                                    manager.zeros(new Shape(4, HIDDEN)), shapes));
         }
     }
 
@@ -105,8 +107,7 @@ class DispatcherBadInputTest {
                 assertThrows(
                         RankFailedException.class,
                         () ->
-                                world(5)
-                                        .run(
+                                world(5).run(
                                                 rank -> {
                                                     int experts = rank.getRank() == 0 ? 4 : 6;
                                                     return dispatch(
@@ -115,7 +116,8 @@ class DispatcherBadInputTest {
                                                             experts,
                                                             DispatchOptions.DROPLESS);
                                                 }));
-        CommunicatorException mismatch = assertInstanceOf(CommunicatorException.class, e.getCause());
+        CommunicatorException mismatch =
+                assertInstanceOf(CommunicatorException.class, e.getCause());
         assertTrue(mismatch.getMessage().contains("allToAll"), mismatch.getMessage());
     }
 
@@ -125,8 +127,7 @@ class DispatcherBadInputTest {
                 assertThrows(
                         RankFailedException.class,
                         () ->
-                                world(5)
-                                        .run(
+                                world(5).run(
                                                 rank -> {
                                                     NDArray rows =
                                                             rank.getManager()
@@ -143,8 +144,7 @@ class DispatcherBadInputTest {
                 assertThrows(
                         RankFailedException.class,
                         () ->
-                                world(5)
-                                        .run(
+                                world(5).run(
                                                 rank ->
                                                         rank.group(EP2, GroupKind.EP)
                                                                 .allToAll(
@@ -164,19 +164,24 @@ class DispatcherBadInputTest {
                 assertThrows(
                         RankFailedException.class,
                         () ->
-                                world(5)
-                                        .run(
+                                world(5).run(
                                                 rank -> {
                                                     AllToAllTokenDispatcher dispatcher =
-                                                            allToAll(rank, DispatchOptions.DROPLESS);
+                                                            allToAll(
+                                                                    rank, DispatchOptions.DROPLESS);
                                                     DispatchedTokens<AllToAllDispatchMetadata> d =
                                                             dispatcher.dispatch(
                                                                     tokens(rank),
-                                                                    routing(rank, spread(rank), EXPERTS));
+                                                                    routing(
+                                                                            rank,
+                                                                            spread(rank),
+                                                                            EXPERTS));
                                                     return dispatcher.combine(
-                                                            d.expertTokens().get("1:"), d.metadata());
+                                                            d.expertTokens().get("1:"),
+                                                            d.metadata());
                                                 }));
-        assertTrue(rootCause(e).getMessage().contains("dispatched rows"), rootCause(e).getMessage());
+        assertTrue(
+                rootCause(e).getMessage().contains("dispatched rows"), rootCause(e).getMessage());
     }
 
     @Test
@@ -190,10 +195,13 @@ class DispatcherBadInputTest {
                                         .run(
                                                 rank -> {
                                                     if (rank.getRank() == 1) {
-                                                        throw new IllegalStateException("expert OOM");
+                                                        throw new IllegalStateException(
+                                                                "expert OOM");
                                                     }
                                                     return dispatch(
-                                                            rank, spread(rank), DispatchOptions.DROPLESS);
+                                                            rank,
+                                                            spread(rank),
+                                                            DispatchOptions.DROPLESS);
                                                 }));
         assertEquals(1, e.getRank());
         assertTrue(System.nanoTime() - start < Duration.ofSeconds(20).toNanos(), "took too long");
@@ -212,13 +220,16 @@ class DispatcherBadInputTest {
                                                         Thread.sleep(2000);
                                                     }
                                                     return dispatch(
-                                                            rank, spread(rank), DispatchOptions.DROPLESS);
+                                                            rank,
+                                                            spread(rank),
+                                                            DispatchOptions.DROPLESS);
                                                 }));
         Throwable cause = e.getCause();
         while (!(cause instanceof CollectiveTimeoutException) && cause.getCause() != null) {
             cause = cause.getCause();
         }
-        CollectiveTimeoutException timeout = assertInstanceOf(CollectiveTimeoutException.class, cause);
+        CollectiveTimeoutException timeout =
+                assertInstanceOf(CollectiveTimeoutException.class, cause);
         assertArrayEquals(new int[] {1}, timeout.getMissingRanks());
     }
 
@@ -231,7 +242,8 @@ class DispatcherBadInputTest {
                         .run(
                                 rank -> {
                                     long[] experts = new long[TOKENS];
-                                    DispatchOptions options = DispatchOptions.capacity(1.0, policy, pad);
+                                    DispatchOptions options =
+                                            DispatchOptions.capacity(1.0, policy, pad);
                                     AllToAllTokenDispatcher dispatcher = allToAll(rank, options);
                                     RoutingResult routing = routing(rank, experts, EXPERTS);
                                     DispatchedTokens<AllToAllDispatchMetadata> d =
@@ -243,7 +255,8 @@ class DispatcherBadInputTest {
                                                             ? new long[] {4, 0}
                                                             : new long[] {0, 0};
                                     assertArrayEquals(expected, d.tokensPerExpert());
-                                    NDArray out = dispatcher.combine(d.expertTokens(), d.metadata());
+                                    NDArray out =
+                                            dispatcher.combine(d.expertTokens(), d.metadata());
                                     float[] rows = out.toFloatArray();
                                     for (long slot : d.metadata().droppedSlotIndices()) {
                                         for (int h = 0; h < HIDDEN; h++) {
@@ -256,7 +269,8 @@ class DispatcherBadInputTest {
             assertEquals(TOKENS - 2, slots.length);
             long[] kept = keptSlots(slots);
             // weights rise with the token index, so probs keeps the last two, position the first
-            assertArrayEquals(policy == DropPolicy.PROBS ? new long[] {6, 7} : new long[] {0, 1}, kept);
+            assertArrayEquals(
+                    policy == DropPolicy.PROBS ? new long[] {6, 7} : new long[] {0, 1}, kept);
         }
     }
 

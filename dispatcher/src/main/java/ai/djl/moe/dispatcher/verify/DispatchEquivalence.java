@@ -65,7 +65,10 @@ public final class DispatchEquivalence {
             }
         }
         long[] dropped =
-                ranks.stream().flatMapToLong(r -> LongStream.of(r.droppedSlots())).sorted().toArray();
+                ranks.stream()
+                        .flatMapToLong(r -> LongStream.of(r.droppedSlots()))
+                        .sorted()
+                        .toArray();
         return new EquivalenceReport(
                 output.maxAbs,
                 input.maxAbs,
@@ -89,7 +92,10 @@ public final class DispatchEquivalence {
         void add(float[] expected, float[] actual) {
             if (expected.length != actual.length) {
                 throw new IllegalStateException(
-                        "compared arrays differ in size: " + expected.length + " vs " + actual.length);
+                        "compared arrays differ in size: "
+                                + expected.length
+                                + " vs "
+                                + actual.length);
             }
             for (int i = 0; i < expected.length; i++) {
                 maxAbs = Math.max(maxAbs, Math.abs((double) expected[i] - actual[i]));

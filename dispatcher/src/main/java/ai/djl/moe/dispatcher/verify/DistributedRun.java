@@ -32,7 +32,8 @@ final class DistributedRun {
 
     static List<RankResult> run(
             EquivalenceSpec spec, ParallelMapping mapping, LayerData data, Duration timeout) {
-        return new LocalWorld(spec.worldSize(), timeout).run(rank -> runRank(spec, mapping, data, rank));
+        return new LocalWorld(spec.worldSize(), timeout)
+                .run(rank -> runRank(spec, mapping, data, rank));
     }
 
     /**
@@ -83,7 +84,8 @@ final class DistributedRun {
         int h = spec.hidden();
         int from = rank.getRank() * t * h;
         NDArray x =
-                manager.create(Arrays.copyOfRange(data.tokens(), from, from + t * h), new Shape(t, h));
+                manager.create(
+                        Arrays.copyOfRange(data.tokens(), from, from + t * h), new Shape(t, h));
         x.setRequiresGradient(true);
         NDArray upstream =
                 manager.create(
@@ -98,10 +100,7 @@ final class DistributedRun {
         NDArray gateUp = LayerParts.gradient(block.getLocalExperts(), "gate_up_proj");
         NDArray down = LayerParts.gradient(block.getLocalExperts(), "down_proj");
         long first = (long) rank.getRank() * t * spec.topK();
-        long[] dropped =
-                Arrays.stream(droppedSlots(out))
-                        .map(s -> s + first)
-                        .toArray();
+        long[] dropped = Arrays.stream(droppedSlots(out)).map(s -> s + first).toArray();
         return new RankResult(
                 out.output().toFloatArray(),
                 x.getGradient().toFloatArray(),

@@ -37,7 +37,9 @@ public record EquivalenceSpec(
      */
     public EquivalenceSpec {
         int ep = layout.getEp();
-        require(experts % ep == 0, "experts (" + experts + ") must be a multiple of ep (" + ep + ")");
+        require(
+                experts % ep == 0,
+                "experts (" + experts + ") must be a multiple of ep (" + ep + ")");
         require(
                 ffn % layout.getEtp() == 0,
                 "ffn (" + ffn + ") must be a multiple of etp (" + layout.getEtp() + ")");

@@ -13,7 +13,11 @@ import java.util.Random;
  * @param outputGradient the gradient of the loss with respect to the output, {@code [W * T, H]}
  */
 record LayerData(
-        float[] routerWeight, float[] gateUp, float[] down, float[] tokens, float[] outputGradient) {
+        float[] routerWeight,
+        float[] gateUp,
+        float[] down,
+        float[] tokens,
+        float[] outputGradient) {
 
     static LayerData generate(EquivalenceSpec spec) {
         Random random = new Random(spec.seed());

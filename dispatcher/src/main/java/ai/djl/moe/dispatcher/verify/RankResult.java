@@ -3,8 +3,8 @@ package ai.djl.moe.dispatcher.verify;
 import ai.djl.moe.dispatcher.ExpertPlacement;
 
 /**
- * One rank's output and gradients (the router's summed over all ranks, the experts' over the
- * expert data-parallel group, as data parallelism would).
+ * One rank's output and gradients (the router's summed over all ranks, the experts' over the expert
+ * data-parallel group, as data parallelism would).
  *
  * @param output this rank's output {@code [T, H]}
  * @param inputGradient this rank's input gradient {@code [T, H]}

@@ -23,9 +23,9 @@ import java.util.stream.IntStream;
 
 /**
  * The MoE layer on one device, written densely so that it shares nothing with the dispatchers but
- * the router and the experts: every expert runs on every token, and the output is {@code sum_e
- * c[t, e] * expert_e(x_t)} where {@code c[t, e]} is the routing weight of a kept (token, expert)
- * slot and 0 otherwise. A capacity is applied to each rank's {@code T} tokens separately.
+ * the router and the experts: every expert runs on every token, and the output is {@code sum_e c[t,
+ * e] * expert_e(x_t)} where {@code c[t, e]} is the routing weight of a kept (token, expert) slot
+ * and 0 otherwise. A capacity is applied to each rank's {@code T} tokens separately.
  */
 final class SingleDeviceReference {
 
@@ -122,9 +122,6 @@ final class SingleDeviceReference {
     }
 
     private static long[] droppedSlots(boolean[] keep) {
-        return IntStream.range(0, keep.length)
-                .filter(s -> !keep[s])
-                .mapToLong(s -> s)
-                .toArray();
+        return IntStream.range(0, keep.length).filter(s -> !keep[s]).mapToLong(s -> s).toArray();
     }
 }

@@ -32,9 +32,9 @@ import java.util.List;
 
 /**
  * SGD steps of the MoE layer on the paper's folded layouts against the single-device layer: the
- * loss curves agree within 1e-5 relative. Gradients are reduced as Megatron-Core does: the
- * router's summed over tensor parallelism (its input is sequence-parallel) and averaged over
- * dp-cp; the experts' summed over the expert data-parallel group and divided by the dp-cp size.
+ * loss curves agree within 1e-5 relative. Gradients are reduced as Megatron-Core does: the router's
+ * summed over tensor parallelism (its input is sequence-parallel) and averaged over dp-cp; the
+ * experts' summed over the expert data-parallel group and divided by the dp-cp size.
  */
 class ExpertParallelTrainingTest {
 
@@ -45,7 +45,12 @@ class ExpertParallelTrainingTest {
     @CsvSource({"8, 2, 4, 1, alltoall", "8, 2, 4, 2, alltoall", "4, 1, 2, 1, allgather"})
     void lossCurveMatchesOneDevice(int world, int tp, int ep, int etp, String dispatcher) {
         ParallelConfig layout =
-                ParallelConfig.builder().setWorldSize(world).optTp(tp).optEp(ep).optEtp(etp).build();
+                ParallelConfig.builder()
+                        .setWorldSize(world)
+                        .optTp(tp)
+                        .optEp(ep)
+                        .optEtp(etp)
+                        .build();
         EquivalenceSpec spec =
                 new EquivalenceSpec(
                         layout,
@@ -130,7 +135,8 @@ class ExpertParallelTrainingTest {
         int h = spec.hidden();
         int from = rank * t * h;
         NDArray x =
-                manager.create(Arrays.copyOfRange(data.tokens(), from, from + t * h), new Shape(t, h));
+                manager.create(
+                        Arrays.copyOfRange(data.tokens(), from, from + t * h), new Shape(t, h));
         NDArray upstream =
                 manager.create(
                         Arrays.copyOfRange(data.outputGradient(), from, from + t * h),
@@ -146,7 +152,9 @@ class ExpertParallelTrainingTest {
         for (int s = 0; s < STEPS; s++) {
             NDArray replicaLoss;
             try (MoeGradientCollector collector = new MoeGradientCollector()) {
-                NDArray out = block.forwardWithRouting(new ParameterStore(manager, false), x, true).output();
+                NDArray out =
+                        block.forwardWithRouting(new ParameterStore(manager, false), x, true)
+                                .output();
                 NDArray partial = out.mul(upstream).sum().mul(replicaScale);
                 collector.backward(partial);
                 replicaLoss = comms.open(GroupKind.TP).allReduce(partial, ReduceOp.SUM);

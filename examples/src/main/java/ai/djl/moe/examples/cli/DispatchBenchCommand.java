@@ -44,7 +44,8 @@ import java.util.concurrent.Callable;
  */
 @Command(
         name = "dispatch",
-        description = "Distributed MoE layer on simulated ranks: tokens/s, dispatch vs experts (JSON).")
+        description =
+                "Distributed MoE layer on simulated ranks: tokens/s, dispatch vs experts (JSON).")
 public final class DispatchBenchCommand implements Callable<Integer> {
 
     @Mixin private DispatchLayoutOptions layout;

@@ -100,8 +100,9 @@ public final class VerifyDispatchCommand implements Callable<Integer> {
         return switch (dropPolicy.toLowerCase(Locale.ROOT)) {
             case "probs" -> DropPolicy.PROBS;
             case "position" -> DropPolicy.POSITION;
-            default -> throw new UsageException(
-                    "--drop-policy must be probs or position, got " + dropPolicy);
+            default ->
+                    throw new UsageException(
+                            "--drop-policy must be probs or position, got " + dropPolicy);
         };
     }
 }

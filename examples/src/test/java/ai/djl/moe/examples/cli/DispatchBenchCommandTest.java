@@ -15,15 +15,35 @@ class DispatchBenchCommandTest {
     void printsThroughputAndShares() {
         CliRun run =
                 CliRun.of(
-                        "bench", "dispatch", "--world-size", "4", "--tp", "2", "--ep", "2",
-                        "--tokens", "16", "--hidden", "8", "--ffn", "8", "--experts", "4",
-                        "--iterations", "1", "--warmup", "0", "--dispatcher", "allgather");
+                        "bench",
+                        "dispatch",
+                        "--world-size",
+                        "4",
+                        "--tp",
+                        "2",
+                        "--ep",
+                        "2",
+                        "--tokens",
+                        "16",
+                        "--hidden",
+                        "8",
+                        "--ffn",
+                        "8",
+                        "--experts",
+                        "4",
+                        "--iterations",
+                        "1",
+                        "--warmup",
+                        "0",
+                        "--dispatcher",
+                        "allgather");
         assertEquals(0, run.exitCode(), run.err());
         String line = run.out().strip();
         double dispatch = number(line, "dispatch_share");
         double experts = number(line, "experts_share");
         assertEquals(1.0, dispatch + experts, 1e-3, line);
-        assertTrue(number(line, "tokens_per_s") > 0 && number(line, "single_rank_tokens_per_s") > 0);
+        assertTrue(
+                number(line, "tokens_per_s") > 0 && number(line, "single_rank_tokens_per_s") > 0);
         assertTrue(line.contains("\"dispatcher\":\"allgather\""), line);
     }
 

@@ -12,8 +12,21 @@ class VerifyDispatchCommandTest {
     void foldedLayoutMatchesOneDevice() {
         CliRun run =
                 CliRun.of(
-                        "verify-dispatch", "--world-size", "8", "--tp", "2", "--ep", "4",
-                        "--tokens", "6", "--hidden", "8", "--ffn", "8", "--seed", "3");
+                        "verify-dispatch",
+                        "--world-size",
+                        "8",
+                        "--tp",
+                        "2",
+                        "--ep",
+                        "4",
+                        "--tokens",
+                        "6",
+                        "--hidden",
+                        "8",
+                        "--ffn",
+                        "8",
+                        "--seed",
+                        "3");
         assertEquals(0, run.exitCode(), run.out() + run.err());
         String line = run.out().strip();
         for (String key :
@@ -32,10 +45,26 @@ class VerifyDispatchCommandTest {
     void capacityWithPaddingOnTheAllGatherDispatcherMatches() {
         CliRun run =
                 CliRun.of(
-                        "verify-dispatch", "--world-size", "4", "--ep", "2", "--etp", "2",
-                        "--dispatcher", "allgather", "--capacity-factor", "0.5",
-                        "--drop-policy", "position", "--pad", "--tokens", "8",
-                        "--hidden", "8", "--ffn", "8");
+                        "verify-dispatch",
+                        "--world-size",
+                        "4",
+                        "--ep",
+                        "2",
+                        "--etp",
+                        "2",
+                        "--dispatcher",
+                        "allgather",
+                        "--capacity-factor",
+                        "0.5",
+                        "--drop-policy",
+                        "position",
+                        "--pad",
+                        "--tokens",
+                        "8",
+                        "--hidden",
+                        "8",
+                        "--ffn",
+                        "8");
         assertEquals(0, run.exitCode(), run.out() + run.err());
         assertTrue(!run.out().contains("\"dropped_tokens\":0,"), run.out());
     }
@@ -51,8 +80,13 @@ class VerifyDispatchCommandTest {
         assertTrue(experts.err().contains("multiple of ep"), experts.err());
         CliRun policy =
                 CliRun.of(
-                        "verify-dispatch", "--world-size", "2", "--capacity-factor", "1",
-                        "--drop-policy", "random");
+                        "verify-dispatch",
+                        "--world-size",
+                        "2",
+                        "--capacity-factor",
+                        "1",
+                        "--drop-policy",
+                        "random");
         assertEquals(2, policy.exitCode());
         assertTrue(policy.err().contains("--drop-policy"), policy.err());
         assertEquals(2, CliRun.of("verify-dispatch", "--world-size", "2", "--pad").exitCode());

@@ -85,8 +85,7 @@ public final class ExpertParallelMoeMlp extends AbstractBlock implements HfNamed
                 GroupedExperts.builder()
                         .setNumExperts(placement.numLocalExperts())
                         .setIntermediateSize(
-                                placement.localIntermediateSize(
-                                        config.getExpertIntermediateSize()))
+                                placement.localIntermediateSize(config.getExpertIntermediateSize()))
                         .optActivation(ExpertActivation.SWIGLU)
                         .build();
         return new ExpertParallelMoeMlp(
