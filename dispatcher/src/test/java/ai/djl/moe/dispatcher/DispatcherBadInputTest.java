@@ -255,6 +255,11 @@ class DispatcherBadInputTest {
                                                             ? new long[] {4, 0}
                                                             : new long[] {0, 0};
                                     assertArrayEquals(expected, d.tokensPerExpert());
+                                    assertArrayEquals(
+                                            expected, d.metadata().tokensPerLocalExpert());
+                                    assertArrayEquals(
+                                            new long[] {2, 0, 0, 0},
+                                            d.metadata().tokensPerExpert());
                                     NDArray out =
                                             dispatcher.combine(d.expertTokens(), d.metadata());
                                     float[] rows = out.toFloatArray();
