@@ -9,6 +9,7 @@ import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
 import java.util.Arrays;
@@ -57,7 +58,9 @@ public final class AllGatherTokenDispatcher implements TokenDispatcher<AllGather
                             + " experts, the placement "
                             + placement.numExperts());
         }
-        LocalDispatch permuted = LocalDispatch.of(local, tokens, routing);
+        // only the drop decision is needed here: plan on a zero-width view, no rows are copied
+        LocalDispatch permuted =
+                LocalDispatch.of(local, tokens.get(new NDIndex(":, 0:0")), routing);
         int topK = routing.topK();
         long[] keptExpert = routing.expertIndices().toLongArray();
         for (long slot : permuted.droppedSlots()) {
