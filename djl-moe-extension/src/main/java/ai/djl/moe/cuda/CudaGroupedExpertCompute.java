@@ -6,6 +6,7 @@ import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.ExpertCompute;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 
 /**
  * {@link ExpertCompute} on CUDA: {@code gate_up} grouped GEMM, the fused activation kernel, then
@@ -64,14 +65,23 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
             ExpertActivation activation) {
         TorchDType outType = TensorInfo.dtype(tokens);
         TorchDType type = computeType == null ? outType : computeType;
-        NDArray x = cast(tokens, type);
-        NDArray hidden = new GroupedGemm(tokensPerExpert).apply(x, cast(gateUpProj, type));
+        NDManager manager = tokens.getManager();
+        NDArray x = cast(tokens, type, manager);
+        NDArray hidden =
+                new GroupedGemm(tokensPerExpert).apply(x, cast(gateUpProj, type, manager));
         NDArray activated = new ExpertActivationKernel(activation).apply(hidden);
-        NDArray y = new GroupedGemm(tokensPerExpert).apply(activated, cast(downProj, type));
+        NDArray y =
+                new GroupedGemm(tokensPerExpert).apply(activated, cast(downProj, type, manager));
         return outType == type ? y : AtenOps.toCopy(y, outType);
     }
 
-    private static NDArray cast(NDArray x, TorchDType type) {
-        return TensorInfo.dtype(x) == type ? x : AtenOps.toCopy(x, type);
+    /** Casts if needed; a cast copy belongs to the tokens' manager, as the step's other arrays. */
+    private static NDArray cast(NDArray x, TorchDType type, NDManager manager) {
+        if (TensorInfo.dtype(x) == type) {
+            return x;
+        }
+        NDArray copy = AtenOps.toCopy(x, type);
+        copy.attach(manager);
+        return copy;
     }
 }
