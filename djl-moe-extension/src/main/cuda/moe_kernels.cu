@@ -12,6 +12,9 @@
 namespace {
 
 constexpr int kThreads = 256;
+// Vectors per thread per pass in the row kernels, and routing entries staged per pass.
+constexpr int kUnroll = 2;
+constexpr int kStage = 64;
 
 __device__ __forceinline__ float toF(float v) { return v; }
 __device__ __forceinline__ float toF(__nv_bfloat16 v) { return __bfloat162float(v); }
@@ -23,14 +26,6 @@ template <> __device__ __forceinline__ __nv_bfloat16 fromF<__nv_bfloat16>(float 
 
 // 16-byte vector of T: 8 bf16 or 4 floats.
 template <typename T> struct Vec { static constexpr int N = 16 / sizeof(T); };
-
-template <typename T>
-__device__ __forceinline__ void loadVec(const T* p, float (&f)[Vec<T>::N]) {
-    uint4 raw = *reinterpret_cast<const uint4*>(p);
-    const T* v = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-    for (int i = 0; i < Vec<T>::N; i++) f[i] = toF(v[i]);
-}
 
 template <typename T>
 __device__ __forceinline__ void storeVec(T* p, const float (&f)[Vec<T>::N]) {
@@ -54,19 +49,30 @@ __device__ void gatherRows(const T* __restrict__ src, const int64_t* __restrict_
         const T* in = a < 0 ? nullptr : src + (a / topK) * (int64_t)hidden;
         T* dst = out + r * (int64_t)hidden;
         if (vec) {
-            for (int c = threadIdx.x * Vec<T>::N; c < hidden; c += blockDim.x * Vec<T>::N) {
-                float f[Vec<T>::N];
-                if (in) {
-                    loadVec(in + c, f);
-                } else {
+            // kUnroll vectors per thread: all loads in flight before the first store
+            const int stride = blockDim.x * Vec<T>::N;
+            for (int c0 = threadIdx.x * Vec<T>::N; c0 < hidden; c0 += stride * kUnroll) {
+                uint4 raw[kUnroll];
 #pragma unroll
-                    for (int i = 0; i < Vec<T>::N; i++) f[i] = 0.f;
+                for (int u = 0; u < kUnroll; u++) {
+                    const int c = c0 + u * stride;
+                    raw[u] = in && c < hidden ? *reinterpret_cast<const uint4*>(in + c)
+                                              : make_uint4(0, 0, 0, 0);
                 }
-                if (weights) {
 #pragma unroll
-                    for (int i = 0; i < Vec<T>::N; i++) f[i] *= scale;
+                for (int u = 0; u < kUnroll; u++) {
+                    const int c = c0 + u * stride;
+                    if (c >= hidden) break;
+                    if (weights) {
+                        float f[Vec<T>::N];
+                        const T* v = reinterpret_cast<const T*>(&raw[u]);
+#pragma unroll
+                        for (int i = 0; i < Vec<T>::N; i++) f[i] = toF(v[i]) * scale;
+                        storeVec(dst + c, f);
+                    } else {
+                        *reinterpret_cast<uint4*>(dst + c) = raw[u];
+                    }
                 }
-                storeVec(dst + c, f);
             }
         } else {
             for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
@@ -83,24 +89,53 @@ __device__ void combineRows(const T* __restrict__ rowsIn, const int64_t* __restr
                             const float* __restrict__ weights, T* __restrict__ out,
                             int64_t tokens, int hidden, int topK) {
     const bool vec = hidden % Vec<T>::N == 0;
+    __shared__ int64_t sRow[kStage];
+    __shared__ float sWeight[kStage];
     for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
         T* dst = out + t * (int64_t)hidden;
         if (vec) {
-            for (int c = threadIdx.x * Vec<T>::N; c < hidden; c += blockDim.x * Vec<T>::N) {
-                float acc[Vec<T>::N];
+            const int stride = blockDim.x * Vec<T>::N;
+            for (int c0 = threadIdx.x * Vec<T>::N; c0 - (int)threadIdx.x * Vec<T>::N < hidden;
+                 c0 += stride * kUnroll) {
+                float acc[kUnroll][Vec<T>::N];
 #pragma unroll
-                for (int i = 0; i < Vec<T>::N; i++) acc[i] = 0.f;
-                for (int j = 0; j < topK; j++) {
-                    const int64_t a = t * topK + j;
-                    const int64_t r = slot[a];
-                    if (r < 0) continue;
-                    const float w = weights ? weights[a] : 1.f;
-                    float f[Vec<T>::N];
-                    loadVec(rowsIn + r * (int64_t)hidden + c, f);
+                for (int u = 0; u < kUnroll; u++)
 #pragma unroll
-                    for (int i = 0; i < Vec<T>::N; i++) acc[i] += w * f[i];
+                    for (int i = 0; i < Vec<T>::N; i++) acc[u][i] = 0.f;
+                for (int j0 = 0; j0 < topK; j0 += kStage) {
+                    const int n = min(kStage, topK - j0);
+                    __syncthreads();
+                    if (threadIdx.x < n) {
+                        const int64_t a = t * topK + j0 + threadIdx.x;
+                        sRow[threadIdx.x] = slot[a];
+                        sWeight[threadIdx.x] = weights ? weights[a] : 1.f;
+                    }
+                    __syncthreads();
+                    for (int j = 0; j < n; j++) {
+                        const int64_t r = sRow[j];
+                        if (r < 0) continue;
+                        const float w = sWeight[j];
+                        const T* src = rowsIn + r * (int64_t)hidden;
+                        uint4 raw[kUnroll];
+#pragma unroll
+                        for (int u = 0; u < kUnroll; u++) {
+                            const int c = c0 + u * stride;
+                            raw[u] = c < hidden ? *reinterpret_cast<const uint4*>(src + c)
+                                                : make_uint4(0, 0, 0, 0);
+                        }
+#pragma unroll
+                        for (int u = 0; u < kUnroll; u++) {
+                            const T* v = reinterpret_cast<const T*>(&raw[u]);
+#pragma unroll
+                            for (int i = 0; i < Vec<T>::N; i++) acc[u][i] += w * toF(v[i]);
+                        }
+                    }
                 }
-                storeVec(dst + c, acc);
+#pragma unroll
+                for (int u = 0; u < kUnroll; u++) {
+                    const int c = c0 + u * stride;
+                    if (c < hidden) storeVec(dst + c, acc[u]);
+                }
             }
         } else {
             for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
@@ -277,5 +312,64 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk(
         for (int e = 0; e < experts; e++) {
             atomicAdd(scoreSum + e, routerScore(l[e], maxLogit, denom, scoreFn));
         }
+    }
+}
+
+// Dropless dispatch maps on the device, one block per expert e: the assignments routed to e, in
+// assignment order, take rows rowOffsets[e], rowOffsets[e] + 1, ... (the order of the host plan);
+// slot[a] = row and rowSource[row] = a. Each pass ranks kItems assignments per thread with a
+// block-wide exclusive scan of the per-thread match counts.
+extern "C" __global__ void __launch_bounds__(kThreads) moe_build_indices(
+    const int64_t* __restrict__ expertOf, int64_t assignments,
+    const int64_t* __restrict__ rowOffsets, int64_t* __restrict__ slot,
+    int64_t* __restrict__ rowSource) {
+    constexpr int kItems = 8;
+    __shared__ int warpOffset[kThreads / 32];
+    __shared__ int passTotal;
+    const int64_t e = blockIdx.x;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int warps = blockDim.x >> 5;
+    int64_t next = rowOffsets[e];
+    for (int64_t start = 0; start < assignments; start += (int64_t)blockDim.x * kItems) {
+        const int64_t first = start + (int64_t)threadIdx.x * kItems;
+        bool mine[kItems];
+        int count = 0;
+#pragma unroll
+        for (int i = 0; i < kItems; i++) {
+            mine[i] = first + i < assignments && expertOf[first + i] == e;
+            count += mine[i];
+        }
+        int inclusive = count;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const int n = __shfl_up_sync(0xffffffffu, inclusive, o);
+            if (lane >= o) inclusive += n;
+        }
+        if (lane == 31) warpOffset[warp] = inclusive;
+        __syncthreads();
+        if (warp == 0) {
+            const int v = lane < warps ? warpOffset[lane] : 0;
+            int w = v;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                const int n = __shfl_up_sync(0xffffffffu, w, o);
+                if (lane >= o) w += n;
+            }
+            if (lane < warps) warpOffset[lane] = w - v;
+            if (lane == 31) passTotal = w;
+        }
+        __syncthreads();
+        int64_t row = next + warpOffset[warp] + (inclusive - count);
+#pragma unroll
+        for (int i = 0; i < kItems; i++) {
+            if (mine[i]) {
+                slot[first + i] = row;
+                rowSource[row] = first + i;
+                row++;
+            }
+        }
+        next += passTotal;
+        __syncthreads();
     }
 }

@@ -46,10 +46,10 @@ final class Cublas {
 
     /**
      * {@code C [m, n] = op(A) @ op(B)} for row-major matrices, where {@code op(A)} is {@code A [m,
-     * k]} (or {@code A^T} of a stored {@code [k, m]} when {@code transA}) and likewise {@code B
-     * [k, n]} (or {@code B^T} of a stored {@code [n, k]}).
+     * k]} (or {@code A^T} of a stored {@code [k, m]} when {@code transA}) and likewise {@code B [k,
+     * n]} (or {@code B^T} of a stored {@code [n, k]}).
      *
-     * @param device the CUDA device
+     * @param handle the handle from {@link #onCurrentStream(int)}
      * @param dtype the operands' and result's type
      * @param transA whether A is stored transposed
      * @param transB whether B is stored transposed
@@ -61,7 +61,7 @@ final class Cublas {
      * @param c address of C
      */
     static void gemmRowMajor(
-            int device,
+            Pointer handle,
             TorchDType dtype,
             boolean transA,
             boolean transB,
@@ -73,10 +73,8 @@ final class Cublas {
             long c) {
         // row-major C = A B is column-major C^T = B^T A^T: swap the operands
         CublasLibrary lib = library().library();
-        Pointer handle = handle(device);
-        CudaKernels.makeCurrent(device);
-        check(lib.cublasSetStream_v2(handle, CudaKernels.stream(device)), "cublasSetStream");
-        int type = dtype == TorchDType.BFLOAT16 ? CublasLibrary.CUDA_R_16BF : CublasLibrary.CUDA_R_32F;
+        int type =
+                dtype == TorchDType.BFLOAT16 ? CublasLibrary.CUDA_R_16BF : CublasLibrary.CUDA_R_32F;
         int ldb = (int) (transB ? k : n);
         int lda = (int) (transA ? m : k);
         check(
@@ -103,6 +101,22 @@ final class Cublas {
                 "cublasGemmEx(m=" + m + ", n=" + n + ", k=" + k + ", " + dtype + ")");
     }
 
+    /**
+     * Makes a device's context current and returns its cuBLAS handle bound to libtorch's current
+     * stream; valid for the calls that follow on this thread.
+     *
+     * @param device the CUDA device
+     * @return the handle
+     */
+    static Pointer onCurrentStream(int device) {
+        Pointer handle = handle(device);
+        CudaKernels.makeCurrent(device);
+        check(
+                library().library().cublasSetStream_v2(handle, CudaKernels.stream(device)),
+                "cublasSetStream");
+        return handle;
+    }
+
     private static Pointer handle(int device) {
         return HANDLES.computeIfAbsent(
                 device,
@@ -116,7 +130,8 @@ final class Cublas {
 
     private static int toInt(long v) {
         if (v > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("matrix dimension " + v + " exceeds cuBLAS's int range");
+            throw new IllegalArgumentException(
+                    "matrix dimension " + v + " exceeds cuBLAS's int range");
         }
         return (int) v;
     }

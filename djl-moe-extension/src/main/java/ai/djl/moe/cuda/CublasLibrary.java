@@ -18,14 +18,19 @@ interface CublasLibrary extends Library {
 
     /** {@code cudaDataType} of float32. */
     int CUDA_R_32F = 0;
+
     /** {@code cudaDataType} of bfloat16. */
     int CUDA_R_16BF = 14;
+
     /** {@code CUBLAS_COMPUTE_32F}: fp32 accumulation. */
     int CUBLAS_COMPUTE_32F = 68;
+
     /** {@code CUBLAS_GEMM_DEFAULT}. */
     int CUBLAS_GEMM_DEFAULT = -1;
+
     /** {@code CUBLAS_OP_N}. */
     int OP_N = 0;
+
     /** {@code CUBLAS_OP_T}. */
     int OP_T = 1;
 

@@ -11,9 +11,9 @@ import ai.djl.ndarray.NDManager;
 /**
  * {@link ExpertCompute} on CUDA: {@code gate_up} grouped GEMM, the fused activation kernel, then
  * the {@code down} grouped GEMM ({@link GroupedGemm}: per-expert {@code cublasGemmEx}, fp32
- * accumulation), each with its backward. Operands are cast to the compute type (by default the
- * type of the tokens; bfloat16 for speed: the casts are differentiable, so float32 parameters
- * receive float32 gradients) and the result is cast back to the type of the tokens.
+ * accumulation), each with its backward. Operands are cast to the compute type (by default the type
+ * of the tokens; bfloat16 for speed: the casts are differentiable, so float32 parameters receive
+ * float32 gradients) and the result is cast back to the type of the tokens.
  *
  * <p>{@link ai.djl.moe.nn.experts.GroupedExperts} uses this compute (in the tokens' type) for
  * tokens on a CUDA device when {@link CudaKernels#isAvailable()}, unless another one was set.
@@ -67,8 +67,7 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
         TorchDType type = computeType == null ? outType : computeType;
         NDManager manager = tokens.getManager();
         NDArray x = cast(tokens, type, manager);
-        NDArray hidden =
-                new GroupedGemm(tokensPerExpert).apply(x, cast(gateUpProj, type, manager));
+        NDArray hidden = new GroupedGemm(tokensPerExpert).apply(x, cast(gateUpProj, type, manager));
         NDArray activated = new ExpertActivationKernel(activation).apply(hidden);
         NDArray y =
                 new GroupedGemm(tokensPerExpert).apply(activated, cast(downProj, type, manager));

@@ -1,7 +1,7 @@
 package ai.djl.moe.cuda;
 
+import ai.djl.Device;
 import ai.djl.moe.bridge.CudaStreams;
-import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.ndarray.NDArray;
 
 import com.sun.jna.Memory;
@@ -117,11 +117,11 @@ public final class CudaKernels {
      * @return its device index
      */
     static int deviceOf(NDArray array, String what) {
-        TensorInfo info = TensorInfo.of(array);
-        if (info.getDeviceType() != TensorInfo.DEVICE_CUDA) {
-            throw new IllegalArgumentException(what + " must be on a CUDA device, got " + info);
+        Device device = array.getDevice();
+        if (!device.isGpu()) {
+            throw new IllegalArgumentException(what + " must be on a CUDA device, got " + device);
         }
-        return info.getDeviceIndex();
+        return device.getDeviceId();
     }
 
     /**

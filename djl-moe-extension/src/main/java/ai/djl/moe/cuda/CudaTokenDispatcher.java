@@ -7,11 +7,13 @@ import ai.djl.moe.nn.dispatch.SlotAssignment;
 import ai.djl.moe.nn.dispatch.TokenDispatcher;
 import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
 
 /**
  * Single-device dispatcher on CUDA: the same plan as {@link LocalTokenDispatcher} (dropless, or
  * capacity with its drop policy and padding), carried out by the {@link MoePermute} and {@link
- * MoeUnpermute} kernels instead of gathers.
+ * MoeUnpermute} kernels instead of gathers. Dropless plans are built on the device ({@link
+ * PermuteIndices#dropless}); capacity plans on the host ({@link LocalTokenDispatcher#plan}).
  */
 public final class CudaTokenDispatcher implements TokenDispatcher<CudaTokenDispatcher.Metadata> {
 
@@ -29,19 +31,32 @@ public final class CudaTokenDispatcher implements TokenDispatcher<CudaTokenDispa
     /** {@inheritDoc} */
     @Override
     public DispatchedTokens<Metadata> dispatch(NDArray tokens, RoutingResult routing) {
-        SlotAssignment plan = planner.plan(tokens, routing);
-        PermuteIndices indices =
-                PermuteIndices.fromPlan(
-                        tokens.getManager(),
-                        tokens.getDevice(),
-                        plan.slotToRow(),
-                        plan.rowsPerExpert(),
-                        routing.numTokens());
+        PermuteIndices indices;
+        long dropped = 0;
+        if (planner.isDropless()) {
+            Shape shape = tokens.getShape();
+            if (shape.dimension() != 2 || shape.get(0) != routing.numTokens()) {
+                throw new IllegalArgumentException(
+                        "dispatch expects tokens ["
+                                + routing.numTokens()
+                                + ", H] matching the routing, got "
+                                + shape);
+            }
+            indices = PermuteIndices.dropless(routing.expertIndices(), routing.tokensPerExpert());
+        } else {
+            SlotAssignment plan = planner.plan(tokens, routing);
+            indices =
+                    PermuteIndices.fromPlan(
+                            tokens.getManager(),
+                            tokens.getDevice(),
+                            plan.slotToRow(),
+                            plan.rowsPerExpert(),
+                            routing.numTokens());
+            dropped = plan.droppedSlots();
+        }
         NDArray rows = new MoePermute(indices).apply(tokens);
         return new DispatchedTokens<>(
-                rows,
-                plan.rowsPerExpert(),
-                new Metadata(indices, routing.weights(), plan.droppedSlots()));
+                rows, indices.rowsPerExpert(), new Metadata(indices, routing.weights(), dropped));
     }
 
     /** {@inheritDoc} */

@@ -27,7 +27,8 @@ final class DeviceArrays {
         if (info.isContiguous() && info.getStorageOffset() == 0) {
             return x;
         }
-        NDArray out = TorchTensors.empty(x.getManager(), x.getShape(), info.getDtype(), x.getDevice());
+        NDArray out =
+                TorchTensors.empty(x.getManager(), x.getShape(), info.getDtype(), x.getDevice());
         COPY.call(x.getManager(), 1, AtenArg.tensor(out), AtenArg.tensor(x), AtenArg.bool(false))
                 .close();
         return out;
@@ -86,6 +87,6 @@ final class DeviceArrays {
      * @return the device address of its first element
      */
     static long pointer(NDArray x) {
-        return TensorInfo.of(x).getDataPointer();
+        return TensorInfo.dataPointer(x);
     }
 }

@@ -47,7 +47,11 @@ public final class ExpertActivationKernel extends Function {
     private long ffn(Shape s) {
         if (s.dimension() != 2 || (activation.isGated() && s.get(1) % 2 != 0)) {
             throw new IllegalArgumentException(
-                    activation + " expects [M, " + (activation.isGated() ? "2F" : "F") + "], got " + s);
+                    activation
+                            + " expects [M, "
+                            + (activation.isGated() ? "2F" : "F")
+                            + "], got "
+                            + s);
         }
         return activation.isGated() ? s.get(1) / 2 : s.get(1);
     }

@@ -14,8 +14,8 @@ import ai.djl.nn.Activation;
 /**
  * The fused router kernel ({@code moe_router_topk}): scores (softmax or sigmoid of the logits),
  * top-k by score (ties to the lower expert index), optional renormalisation over the k chosen,
- * per-expert token counts and per-expert score sums (the statistics of the load-balancing loss)
- * in one pass, one thread per token.
+ * per-expert token counts and per-expert score sums (the statistics of the load-balancing loss) in
+ * one pass, one thread per token.
  *
  * <p>Backward (in libtorch ops): the weight gradient through the renormalisation, scattered to the
  * chosen experts, plus the score-sum gradient for every expert, through the score function.
@@ -103,8 +103,7 @@ public final class FusedTopKRouter extends Function {
         NDArray gradWeights = outputGradients.get(0);
         NDArray gradScoreSum = outputGradients.get(3);
         boolean softmax = scoreFunction == ScoreFunction.SOFTMAX;
-        NDArray scores =
-                softmax ? logits.softmax(-1) : Activation.sigmoid(logits);
+        NDArray scores = softmax ? logits.softmax(-1) : Activation.sigmoid(logits);
         NDArray gradChosen = gradWeights;
         if (normalize) {
             NDArray chosen = scores.gather(indices, 1);
@@ -117,7 +116,8 @@ public final class FusedTopKRouter extends Function {
                         .add(gradScoreSum.reshape(1, -1));
         NDArray gradLogits =
                 softmax
-                        ? scores.mul(gradScores.sub(gradScores.mul(scores).sum(new int[] {1}, true)))
+                        ? scores.mul(
+                                gradScores.sub(gradScores.mul(scores).sum(new int[] {1}, true)))
                         : gradScores.mul(scores).mul(scores.neg().add(1f));
         return new NDList(gradLogits);
     }

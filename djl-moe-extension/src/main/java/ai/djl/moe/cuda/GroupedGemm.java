@@ -9,6 +9,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 
+import com.sun.jna.Pointer;
+
 /**
  * Grouped GEMM with per-expert row counts: {@code y[rows of e] = x[rows of e] @ w[e]^T} for {@code
  * x [N, K]} (rows grouped by expert), {@code w [E, Nout, K]}, {@code y [N, Nout]}; float32 or
@@ -71,7 +73,11 @@ public final class GroupedGemm extends Function {
         }
         if (ws.get(0) != rowsPerExpert.length) {
             throw new IllegalArgumentException(
-                    "w has " + ws.get(0) + " experts but " + rowsPerExpert.length + " row counts were given");
+                    "w has "
+                            + ws.get(0)
+                            + " experts but "
+                            + rowsPerExpert.length
+                            + " row counts were given");
         }
         long total = 0;
         for (long r : rowsPerExpert) {
@@ -92,12 +98,13 @@ public final class GroupedGemm extends Function {
         long xp = xi.getDataPointer();
         long wp = DeviceArrays.pointer(w);
         long yp = DeviceArrays.pointer(y);
+        Pointer cublas = Cublas.onCurrentStream(device);
         long row = 0;
         for (int e = 0; e < rowsPerExpert.length; e++) {
             long m = rowsPerExpert[e];
             if (m > 0) {
                 Cublas.gemmRowMajor(
-                        device,
+                        cublas,
                         xi.getDtype(),
                         false,
                         true,
@@ -129,6 +136,7 @@ public final class GroupedGemm extends Function {
         long xp = DeviceArrays.pointer(x);
         long wp = DeviceArrays.pointer(w);
         long dyp = DeviceArrays.pointer(dy);
+        Pointer cublas = Cublas.onCurrentStream(device);
         NDArray dx = null;
         if (ctx.needsInputGradient(0)) {
             dx = DeviceArrays.empty(x, x.getShape(), dtype);
@@ -138,7 +146,7 @@ public final class GroupedGemm extends Function {
                 long m = rowsPerExpert[e];
                 if (m > 0) {
                     Cublas.gemmRowMajor(
-                            device,
+                            cublas,
                             dtype,
                             false,
                             false,
@@ -161,7 +169,7 @@ public final class GroupedGemm extends Function {
                 long block = e * nOut * k * bytes;
                 if (m > 0) {
                     Cublas.gemmRowMajor(
-                            device,
+                            cublas,
                             dtype,
                             true,
                             false,

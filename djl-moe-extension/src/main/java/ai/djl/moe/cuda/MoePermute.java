@@ -7,10 +7,10 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * Permute: tokens {@code [T, H]} to expert-sorted rows {@code [rows, H]} by {@link
- * PermuteIndices}, with padding rows written as zeros and dropped assignments left out, in one
- * kernel ({@code moe_gather_rows}, 16-byte accesses). Backward sums each token's row gradients over
- * its kept choices ({@code moe_combine_rows} with unit weights).
+ * Permute: tokens {@code [T, H]} to expert-sorted rows {@code [rows, H]} by {@link PermuteIndices},
+ * with padding rows written as zeros and dropped assignments left out, in one kernel ({@code
+ * moe_gather_rows}, 16-byte accesses). Backward sums each token's row gradients over its kept
+ * choices ({@code moe_combine_rows} with unit weights).
  */
 public final class MoePermute extends Function {
 

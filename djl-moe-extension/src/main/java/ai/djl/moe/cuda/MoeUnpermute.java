@@ -62,13 +62,16 @@ public final class MoeUnpermute extends Function {
         TorchDType dtype = TensorInfo.dtype(rows);
         NDArray grad = DeviceArrays.contiguous(outputGradients.get(0));
         DeviceArrays.require(grad, dtype, "the output gradient");
-        NDArray gradRows = ctx.needsInputGradient(0) ? Combine.gather(grad, indices, weights) : null;
+        NDArray gradRows =
+                ctx.needsInputGradient(0) ? Combine.gather(grad, indices, weights) : null;
         NDArray gradWeights = null;
         if (ctx.needsInputGradient(1)) {
             long assignments = indices.numTokens() * indices.topK();
             gradWeights =
                     DeviceArrays.empty(
-                            rows, new Shape(indices.numTokens(), indices.topK()), TorchDType.FLOAT32);
+                            rows,
+                            new Shape(indices.numTokens(), indices.topK()),
+                            TorchDType.FLOAT32);
             long warpsPerBlock = CudaKernels.THREADS / 32;
             CudaKernels.launch(
                     CudaKernels.deviceOf(rows, "expert rows"),

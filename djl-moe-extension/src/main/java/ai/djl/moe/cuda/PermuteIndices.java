@@ -1,15 +1,19 @@
 package ai.djl.moe.cuda;
 
 import ai.djl.Device;
+import ai.djl.moe.bridge.TorchDType;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+import java.util.Arrays;
 
 /**
  * The device-side index maps of one dispatch, shared by {@link MoePermute} and {@link
  * MoeUnpermute}. An assignment is a (token, choice) pair {@code a = t * k + j}.
  *
- * @param rowSource int64 {@code [rows]}: the assignment that fills each expert-input row, or
- *     {@code -1} for a padding row (zeros)
+ * @param rowSource int64 {@code [rows]}: the assignment that fills each expert-input row, or {@code
+ *     -1} for a padding row (zeros)
  * @param slot int64 {@code [T * k]}: the row of each assignment, or {@code -1} if dropped
  * @param numTokens {@code T}
  * @param topK {@code k}
@@ -50,7 +54,7 @@ public record PermuteIndices(
         int topK = numTokens == 0 ? 1 : (int) (slotToRow.length / numTokens);
         long[] slot = new long[slotToRow.length];
         long[] rowSource = new long[Math.toIntExact(rows)];
-        java.util.Arrays.fill(rowSource, -1L);
+        Arrays.fill(rowSource, -1L);
         for (int a = 0; a < slotToRow.length; a++) {
             long r = slotToRow[a];
             if (r < 0 || r >= rows) {
@@ -59,7 +63,12 @@ public record PermuteIndices(
             }
             if (rowSource[(int) r] >= 0) {
                 throw new IllegalArgumentException(
-                        "row " + r + " is filled by assignments " + rowSource[(int) r] + " and " + a);
+                        "row "
+                                + r
+                                + " is filled by assignments "
+                                + rowSource[(int) r]
+                                + " and "
+                                + a);
             }
             slot[a] = r;
             rowSource[(int) r] = a;
@@ -70,6 +79,57 @@ public record PermuteIndices(
                 numTokens,
                 topK,
                 rowsPerExpert.clone());
+    }
+
+    /**
+     * Builds dropless maps on the device from the routing, without a host round trip of the indices
+     * ({@code moe_build_indices}): the assignments of each expert, in assignment order, take
+     * consecutive rows, experts in order (the same plan as the host's dropless dispatch).
+     *
+     * @param expertIndices int64 {@code [T, k]} chosen experts on a CUDA device
+     * @param tokensPerExpert assignments per expert (sums to {@code T * k})
+     * @return the maps
+     * @throws IllegalArgumentException if the counts do not fit the indices
+     */
+    public static PermuteIndices dropless(NDArray expertIndices, long[] tokensPerExpert) {
+        NDArray indices = DeviceArrays.contiguous(expertIndices);
+        DeviceArrays.require(indices, TorchDType.INT64, "expert indices");
+        Shape shape = indices.getShape();
+        if (shape.dimension() != 2) {
+            throw new IllegalArgumentException("expert indices must be [T, k], got " + shape);
+        }
+        long assignments = shape.size();
+        long[] offsets = new long[tokensPerExpert.length];
+        long total = 0;
+        for (int e = 0; e < tokensPerExpert.length; e++) {
+            offsets[e] = total;
+            total += tokensPerExpert[e];
+        }
+        if (total != assignments) {
+            throw new IllegalArgumentException(
+                    "tokens per expert sum to "
+                            + total
+                            + " but there are "
+                            + assignments
+                            + " assignments");
+        }
+        int device = CudaKernels.deviceOf(indices, "expert indices");
+        NDArray slot = DeviceArrays.empty(indices, new Shape(assignments), TorchDType.INT64);
+        NDArray rowSource = DeviceArrays.empty(indices, new Shape(assignments), TorchDType.INT64);
+        NDArray rowOffsets =
+                indices.getManager().create(offsets).toDevice(indices.getDevice(), false);
+        CudaKernels.launch(
+                device,
+                "moe_build_indices",
+                tokensPerExpert.length,
+                new KernelArgs()
+                        .pointer(DeviceArrays.pointer(indices))
+                        .int64(assignments)
+                        .pointer(DeviceArrays.pointer(rowOffsets))
+                        .pointer(DeviceArrays.pointer(slot))
+                        .pointer(DeviceArrays.pointer(rowSource)));
+        return new PermuteIndices(
+                rowSource, slot, shape.get(0), (int) shape.get(1), tokensPerExpert.clone());
     }
 
     /**

@@ -8,8 +8,8 @@
  * and {@link ai.djl.moe.cuda.CudaTokenDispatcher}. Every op is an {@link
  * ai.djl.moe.autograd.Function} with its backward.
  *
- * <p>The kernels come from {@code src/main/cuda/*.cu}, compiled by nvcc at build time into a
- * fatbin in this jar; {@link ai.djl.moe.cuda.CudaKernels#isAvailable()} says whether they were
- * built and can run here.
+ * <p>The kernels come from {@code src/main/cuda/*.cu}, compiled by nvcc at build time into a fatbin
+ * in this jar; {@link ai.djl.moe.cuda.CudaKernels#isAvailable()} says whether they were built and
+ * can run here.
  */
 package ai.djl.moe.cuda;

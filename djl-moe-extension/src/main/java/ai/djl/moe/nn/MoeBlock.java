@@ -281,8 +281,8 @@ public class MoeBlock extends AbstractBlock {
         }
 
         /**
-         * Sets the token dispatcher (default: dropless {@link LocalTokenDispatcher}, carried out by the CUDA permute kernels
-         * for tokens on a CUDA device).
+         * Sets the token dispatcher (default: dropless {@link LocalTokenDispatcher}, carried out
+         * by the CUDA permute kernels for tokens on a CUDA device).
          *
          * @param dispatcher the dispatcher
          * @return this builder

@@ -23,7 +23,8 @@ class CudaAvailabilityTest {
         } else {
             assertTrue(!CudaKernels.isAvailable());
             assertTrue(
-                    reason.contains("not built") || reason.contains("no CUDA support")
+                    reason.contains("not built")
+                            || reason.contains("no CUDA support")
                             || reason.contains("driver"),
                     reason);
         }

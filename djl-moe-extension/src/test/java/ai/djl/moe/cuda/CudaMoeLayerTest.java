@@ -1,6 +1,7 @@
 package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
@@ -94,7 +95,8 @@ class CudaMoeLayerTest {
                                 .optNormalizeTopKProbabilities(true)
                                 .optLoadBalancing(LoadBalancingType.NONE, 0)
                                 .build())
-                .setExperts(GroupedExperts.builder().setNumExperts(6).setIntermediateSize(24).build())
+                .setExperts(
+                        GroupedExperts.builder().setNumExperts(6).setIntermediateSize(24).build())
                 .build();
     }
 }

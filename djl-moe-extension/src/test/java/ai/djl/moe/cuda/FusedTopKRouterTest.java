@@ -1,6 +1,7 @@
 package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import ai.djl.Device;
@@ -54,7 +55,8 @@ class FusedTopKRouterTest {
             NDArray refIndices;
             NDArray refSums;
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                NDArray scores = fn == ScoreFunction.SOFTMAX ? ref.softmax(-1) : Activation.sigmoid(ref);
+                NDArray scores =
+                        fn == ScoreFunction.SOFTMAX ? ref.softmax(-1) : Activation.sigmoid(ref);
                 NDList top = scores.topK(topK, 1);
                 refIndices = top.get(1);
                 refWeights = top.get(0);
@@ -72,11 +74,15 @@ class FusedTopKRouterTest {
             try (MoeGradientCollector gc = new MoeGradientCollector()) {
                 routing = new FusedTopKRouter(topK, fn, normalize).route(dev);
                 NDArray loss =
-                        routing.weights().mul(gw.toDevice(Device.gpu(), true)).sum()
+                        routing.weights()
+                                .mul(gw.toDevice(Device.gpu(), true))
+                                .sum()
                                 .add(routing.scoreSum().mul(gs.toDevice(Device.gpu(), true)).sum());
                 gc.backward(loss);
             }
-            assertArrayEquals(refIndices.toLongArray(), routing.expertIndices().toDevice(Device.cpu(), false).toLongArray());
+            assertArrayEquals(
+                    refIndices.toLongArray(),
+                    routing.expertIndices().toDevice(Device.cpu(), false).toLongArray());
             long[] counts = new long[experts];
             for (long e : refIndices.toLongArray()) {
                 counts[(int) e]++;

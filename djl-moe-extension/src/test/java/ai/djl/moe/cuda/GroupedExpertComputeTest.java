@@ -63,14 +63,26 @@ class GroupedExpertComputeTest {
                 NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
             cpu.getEngine().setRandomSeed(counts.length * 7 + activation.ordinal());
             NDArray x = cpu.randomNormal(new Shape(n, HIDDEN));
-            NDArray w1 = cpu.randomNormal(0, 0.2f, new Shape(e, width, HIDDEN), ai.djl.ndarray.types.DataType.FLOAT32);
-            NDArray w2 = cpu.randomNormal(0, 0.2f, new Shape(e, HIDDEN, FFN), ai.djl.ndarray.types.DataType.FLOAT32);
+            NDArray w1 =
+                    cpu.randomNormal(
+                            0,
+                            0.2f,
+                            new Shape(e, width, HIDDEN),
+                            ai.djl.ndarray.types.DataType.FLOAT32);
+            NDArray w2 =
+                    cpu.randomNormal(
+                            0,
+                            0.2f,
+                            new Shape(e, HIDDEN, FFN),
+                            ai.djl.ndarray.types.DataType.FLOAT32);
             NDArray g = cpu.randomNormal(new Shape(n, HIDDEN));
 
             NDList ref = leaves(x, w1, w2);
             NDArray yRef;
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                yRef = new SlicedExpertCompute().compute(ref.get(0), counts, ref.get(1), ref.get(2), activation);
+                yRef =
+                        new SlicedExpertCompute()
+                                .compute(ref.get(0), counts, ref.get(1), ref.get(2), activation);
                 gc.backward(yRef.mul(g).sum());
             }
 
@@ -83,15 +95,28 @@ class GroupedExpertComputeTest {
             }
             NDArray y;
             try (MoeGradientCollector gc = new MoeGradientCollector()) {
-                y = new CudaGroupedExpertCompute(computeType)
-                        .compute(dev.get(0), counts, dev.get(1), dev.get(2), activation);
+                y =
+                        new CudaGroupedExpertCompute(computeType)
+                                .compute(dev.get(0), counts, dev.get(1), dev.get(2), activation);
                 gc.backward(y.mul(g.toDevice(Device.gpu(), true)).sum());
             }
             String what = activation + " " + computeType + " " + java.util.Arrays.toString(counts);
             assertClose(what + " output", yRef, y, tol);
-            assertClose(what + " input gradient", ref.get(0).getGradient(), dev.get(0).getGradient(), tol);
-            assertClose(what + " gate_up gradient", ref.get(1).getGradient(), dev.get(1).getGradient(), tol);
-            assertClose(what + " down gradient", ref.get(2).getGradient(), dev.get(2).getGradient(), tol);
+            assertClose(
+                    what + " input gradient",
+                    ref.get(0).getGradient(),
+                    dev.get(0).getGradient(),
+                    tol);
+            assertClose(
+                    what + " gate_up gradient",
+                    ref.get(1).getGradient(),
+                    dev.get(1).getGradient(),
+                    tol);
+            assertClose(
+                    what + " down gradient",
+                    ref.get(2).getGradient(),
+                    dev.get(2).getGradient(),
+                    tol);
         }
     }
 

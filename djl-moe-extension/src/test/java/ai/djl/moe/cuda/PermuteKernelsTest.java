@@ -1,6 +1,7 @@
 package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -84,7 +85,9 @@ class PermuteKernelsTest {
         LocalTokenDispatcher dispatcher() {
             LocalTokenDispatcher.Builder b = LocalTokenDispatcher.builder();
             if (capacityFactor > 0) {
-                b.optCapacityFactor(capacityFactor).optDropPolicy(DropPolicy.PROBS).optPadToCapacity(true);
+                b.optCapacityFactor(capacityFactor)
+                        .optDropPolicy(DropPolicy.PROBS)
+                        .optPadToCapacity(true);
             }
             return b.build();
         }
@@ -99,7 +102,7 @@ class PermuteKernelsTest {
     @EnumSource(Routing.class)
     void matchesTheGatherDispatcherForwardAndBackward(Routing routing) {
         Random random = new Random(routing.ordinal() + 11);
-        int hidden = 40; // a multiple of 8: 16-byte vector path
+        int hidden = 2056; // 514 float4 vectors per row: a second, partial pass of the row kernels
         try (NDManager cpu = NDManager.newBaseManager(Device.cpu(), "PyTorch");
                 NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
             cpu.getEngine().setRandomSeed(routing.ordinal() + 3);
@@ -144,7 +147,8 @@ class PermuteKernelsTest {
                 gc.backward(out.mul(g.toDevice(Device.gpu(), true)).sum());
             }
             assertEquals(rows, permuted.getShape().get(0));
-            assertClose("permuted rows", local.dispatch(x, cpuRouting).expertTokens(), permuted, 1e-6);
+            assertClose(
+                    "permuted rows", local.dispatch(x, cpuRouting).expertTokens(), permuted, 1e-6);
             assertClose("combined output", outRef, out, 1e-5);
             assertClose("token gradient", xRef.getGradient(), xg.getGradient(), 1e-5);
             assertClose("weight gradient", wRef.getGradient(), wg.getGradient(), 1e-5);
@@ -156,20 +160,66 @@ class PermuteKernelsTest {
     void permutesBFloat16RowsExactly(Routing routing) {
         Random random = new Random(routing.ordinal() + 29);
         try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
-            NDArray x = gpu.randomNormal(new Shape(routing.tokens, 24));
+            // 513 bf16 vectors per row: a second, partial pass of the row kernels
+            NDArray x = gpu.randomNormal(new Shape(routing.tokens, 4104));
             NDArray w = gpu.randomUniform(0.1f, 1f, new Shape(routing.tokens, routing.topK));
             long[] idx = routing.indices(random);
             LocalTokenDispatcher local = routing.dispatcher();
             RoutingResult rr = routing(gpu, idx, w, routing);
             NDArray expected = local.dispatch(x, rr).expertTokens();
             CudaTokenDispatcher cuda = new CudaTokenDispatcher(local);
-            DispatchedTokens<CudaTokenDispatcher.Metadata> d = cuda.dispatch(BFloat16.toBFloat16(x), rr);
+            DispatchedTokens<CudaTokenDispatcher.Metadata> d =
+                    cuda.dispatch(BFloat16.toBFloat16(x), rr);
             // bf16 rows equal the bf16 rounding of the float32 gather
             assertClose(
-                    "bf16 permute", BFloat16.toFloat32(BFloat16.toBFloat16(expected)), d.expertTokens(), 0);
+                    "bf16 permute",
+                    BFloat16.toFloat32(BFloat16.toBFloat16(expected)),
+                    d.expertTokens(),
+                    0);
             NDArray combined = cuda.combine(d.expertTokens(), d.metadata());
             NDArray reference = local.combine(expected, local.dispatch(x, rr).metadata());
             assertClose("bf16 combine", reference, combined, 1e-2);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Routing.class)
+    void deviceDroplessMapsEqualTheHostPlan(Routing routing) {
+        if (routing.capacityFactor > 0) {
+            return; // capacity plans are built on the host only
+        }
+        Random random = new Random(routing.ordinal() + 41);
+        try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
+            // several passes of the index kernel (2048 assignments per pass)
+            Routing big = routing;
+            int tokens = 1000 * (routing == Routing.K_EQUALS_E ? 3 : 5);
+            long[] idx = new long[tokens * big.topK];
+            for (int t = 0; t < tokens; t++) {
+                long[] one = big.indices(random);
+                System.arraycopy(one, (t % big.tokens) * big.topK, idx, t * big.topK, big.topK);
+            }
+            long[] counts = new long[big.experts];
+            for (long e : idx) {
+                counts[(int) e]++;
+            }
+            NDArray x = gpu.zeros(new Shape(tokens, 8));
+            RoutingResult rr =
+                    new RoutingResult(
+                            gpu.create(idx, new Shape(tokens, big.topK)),
+                            gpu.ones(new Shape(tokens, big.topK)),
+                            null,
+                            null,
+                            counts,
+                            null,
+                            null);
+            var plan = LocalTokenDispatcher.builder().build().plan(x, rr);
+            PermuteIndices host =
+                    PermuteIndices.fromPlan(
+                            gpu, Device.gpu(), plan.slotToRow(), plan.rowsPerExpert(), tokens);
+            PermuteIndices device = PermuteIndices.dropless(rr.expertIndices(), counts);
+            assertArrayEquals(host.slot().toLongArray(), device.slot().toLongArray());
+            assertArrayEquals(host.rowSource().toLongArray(), device.rowSource().toLongArray());
+            assertArrayEquals(host.rowsPerExpert(), device.rowsPerExpert());
         }
     }
 

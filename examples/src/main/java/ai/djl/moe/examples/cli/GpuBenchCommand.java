@@ -62,6 +62,10 @@ public final class GpuBenchCommand implements Callable<Integer> {
                     new MoeShape("qwen2_57b", 64, 8, 3584, 2560));
 
     private static final AtenOp INDEX_SELECT = AtenOp.of("aten::index_select", "");
+    private static final double WARM_UP_MILLIS = 1000;
+
+    /** Calls per timed sample of the kernels and GEMMs. */
+    private static final int BATCH = 10;
 
     @Option(names = "--tokens", defaultValue = "8192", description = "Tokens (default 8192).")
     private int tokens;
@@ -69,13 +73,16 @@ public final class GpuBenchCommand implements Callable<Integer> {
     @Option(names = "--iterations", defaultValue = "10", description = "Timed runs (default 10).")
     private int iterations;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "Untimed runs (default 3).")
+    @Option(names = "--warmup", defaultValue = "5", description = "Untimed samples (default 5).")
     private int warmup;
 
     @Option(names = "--no-peer", description = "Skip the PyTorch peer.")
     private boolean noPeer;
 
-    @Option(names = "--python", defaultValue = "python3", description = "Python with torch for the peer.")
+    @Option(
+            names = "--python",
+            defaultValue = "python3",
+            description = "Python with torch for the peer.")
     private String python;
 
     /** {@inheritDoc} */
@@ -85,7 +92,8 @@ public final class GpuBenchCommand implements Callable<Integer> {
             throw new UsageException("--tokens and --iterations must be positive, --warmup >= 0");
         }
         if (!CudaKernels.isAvailable()) {
-            throw new UsageException("bench gpu needs the CUDA kernels: " + CudaKernels.availability());
+            throw new UsageException(
+                    "bench gpu needs the CUDA kernels: " + CudaKernels.availability());
         }
         JsonObject result = new JsonObject();
         result.addProperty("gemm_path", CudaGroupedExpertCompute.gemmPath());
@@ -111,6 +119,7 @@ public final class GpuBenchCommand implements Callable<Integer> {
         try (NDManager m = NDManager.newBaseManager(gpu, "PyTorch");
                 CudaTimer timer = new CudaTimer(0)) {
             m.getEngine().setRandomSeed(7);
+            warmUp(m, timer);
             long[] expertOfSlot = randomRouting(s);
             long rows = (long) tokens * s.topK();
             long[] counts = new long[s.experts()];
@@ -122,24 +131,44 @@ public final class GpuBenchCommand implements Callable<Integer> {
             NDArray rowIndex = m.create(rowToToken);
             long h = s.hidden();
 
-            double permute = median(timer, () -> new MoePermute(indices).apply(x));
+            double permute = median(timer, BATCH, () -> new MoePermute(indices).apply(x));
             double select =
                     median(
                             timer,
+                            BATCH,
                             () ->
                                     INDEX_SELECT
-                                            .call(m, 1, AtenArg.tensor(x), AtenArg.integer(0), AtenArg.tensor(rowIndex))
+                                            .call(
+                                                    m,
+                                                    1,
+                                                    AtenArg.tensor(x),
+                                                    AtenArg.integer(0),
+                                                    AtenArg.tensor(rowIndex))
                                             .singletonOrThrow());
             out.addProperty("permute_tbps", 2.0 * rows * h * 2 / permute / 1e9);
             out.addProperty("index_select_permute_tbps", 2.0 * rows * h * 2 / select / 1e9);
             NDArray y = BFloat16.toBFloat16(m.randomNormal(new Shape(rows, h)));
             NDArray w = m.randomUniform(0f, 1f, new Shape(tokens, s.topK()));
-            double unpermute = median(timer, () -> new MoeUnpermute(indices).apply(y, w));
-            out.addProperty("unpermute_combine_tbps", (rows * h * 2.0 + tokens * h * 2.0) / unpermute / 1e9);
+            double unpermute = median(timer, BATCH, () -> new MoeUnpermute(indices).apply(y, w));
+            out.addProperty(
+                    "unpermute_combine_tbps",
+                    (rows * h * 2.0 + tokens * h * 2.0) / unpermute / 1e9);
 
             NDArray xs = BFloat16.toBFloat16(m.randomNormal(new Shape(rows, h)));
-            NDArray w1 = BFloat16.toBFloat16(m.randomNormal(0, 0.02f, new Shape(s.experts(), 2L * s.ffn(), h), DataType.FLOAT32));
-            NDArray w2 = BFloat16.toBFloat16(m.randomNormal(0, 0.02f, new Shape(s.experts(), h, s.ffn()), DataType.FLOAT32));
+            NDArray w1 =
+                    BFloat16.toBFloat16(
+                            m.randomNormal(
+                                    0,
+                                    0.02f,
+                                    new Shape(s.experts(), 2L * s.ffn(), h),
+                                    DataType.FLOAT32));
+            NDArray w2 =
+                    BFloat16.toBFloat16(
+                            m.randomNormal(
+                                    0,
+                                    0.02f,
+                                    new Shape(s.experts(), h, s.ffn()),
+                                    DataType.FLOAT32));
             NDArray a = BFloat16.toBFloat16(m.randomNormal(new Shape(rows, s.ffn())));
             int[] offs = new int[s.experts()];
             long acc = 0;
@@ -150,15 +179,33 @@ public final class GpuBenchCommand implements Callable<Integer> {
             NDArray offsets = m.create(offs);
             double gateUpFlops = 2.0 * rows * h * 2 * s.ffn();
             double downFlops = 2.0 * rows * s.ffn() * h;
-            out.addProperty("gemm_gate_up_tflops", gateUpFlops / median(timer, () -> new GroupedGemm(counts).apply(xs, w1)) / 1e9);
-            out.addProperty("gemm_down_tflops", downFlops / median(timer, () -> new GroupedGemm(counts).apply(a, w2)) / 1e9);
+            out.addProperty(
+                    "gemm_gate_up_tflops",
+                    gateUpFlops
+                            / median(timer, BATCH, () -> new GroupedGemm(counts).apply(xs, w1))
+                            / 1e9);
+            out.addProperty(
+                    "gemm_down_tflops",
+                    downFlops
+                            / median(timer, BATCH, () -> new GroupedGemm(counts).apply(a, w2))
+                            / 1e9);
             if (AtenOps.hasGroupedMm(m, gpu)) {
                 out.addProperty(
                         "bridge_grouped_mm_gate_up_tflops",
-                        gateUpFlops / median(timer, () -> AtenOps.groupedMm(xs, w1.transpose(0, 2, 1), offsets)) / 1e9);
+                        gateUpFlops
+                                / median(
+                                        timer,
+                                        BATCH,
+                                        () -> AtenOps.groupedMm(xs, w1.transpose(0, 2, 1), offsets))
+                                / 1e9);
                 out.addProperty(
                         "bridge_grouped_mm_down_tflops",
-                        downFlops / median(timer, () -> AtenOps.groupedMm(a, w2.transpose(0, 2, 1), offsets)) / 1e9);
+                        downFlops
+                                / median(
+                                        timer,
+                                        BATCH,
+                                        () -> AtenOps.groupedMm(a, w2.transpose(0, 2, 1), offsets))
+                                / 1e9);
             }
             xs.setRequiresGradient(true);
             w1.setRequiresGradient(true);
@@ -174,12 +221,26 @@ public final class GpuBenchCommand implements Callable<Integer> {
                                 }
                             });
             out.addProperty("gemm_gate_up_fwd_dgrad_wgrad_tflops", 3 * gateUpFlops / fwdBwd / 1e9);
-            out.addProperty("moe_layer_fwd_bwd_ms", layerMillis(m, timer, s));
+            layerMillis(out, m, timer, s);
         }
         return out;
     }
 
-    private double layerMillis(NDManager m, CudaTimer timer, MoeShape s) {
+    /** About a second of matrix products first, so that clocks are up before anything is timed. */
+    private static void warmUp(NDManager m, CudaTimer timer) {
+        NDArray a = m.randomNormal(new Shape(4096, 4096));
+        double spent = 0;
+        while (spent < WARM_UP_MILLIS) {
+            timer.start();
+            for (int i = 0; i < 10; i++) {
+                a.matMul(a).close();
+            }
+            spent += timer.stopMillis();
+        }
+        a.close();
+    }
+
+    private void layerMillis(JsonObject out, NDManager m, CudaTimer timer, MoeShape s) {
         MoeBlock block =
                 MoeBlock.builder()
                         .setRouter(
@@ -193,25 +254,40 @@ public final class GpuBenchCommand implements Callable<Integer> {
                                 GroupedExperts.builder()
                                         .setNumExperts(s.experts())
                                         .setIntermediateSize(s.ffn())
-                                        .optExpertCompute(new CudaGroupedExpertCompute(TorchDType.BFLOAT16))
+                                        .optExpertCompute(
+                                                new CudaGroupedExpertCompute(TorchDType.BFLOAT16))
                                         .build())
                         .build();
         block.initialize(m, DataType.FLOAT32, new Shape(tokens, s.hidden()));
         ParameterStore store = new ParameterStore(m, false);
         NDArray input = m.randomNormal(new Shape(tokens, s.hidden()));
-        return median(
-                timer,
-                () -> {
-                    try (NDManager step = m.newSubManager();
-                            MoeGradientCollector gc = new MoeGradientCollector()) {
-                        NDArray x = input.duplicate();
-                        x.attach(step);
-                        x.setRequiresGradient(true);
-                        NDArray out = block.forwardWithRouting(store, x, true).output();
-                        gc.backward(out.sum());
-                        return null;
-                    }
-                });
+        double forward =
+                median(
+                        timer,
+                        () -> {
+                            try (NDManager step = m.newSubManager()) {
+                                NDArray x = input.duplicate();
+                                x.attach(step);
+                                block.forwardWithRouting(store, x, false).output();
+                                return null;
+                            }
+                        });
+        out.addProperty("moe_layer_fwd_ms", forward);
+        double fwdBwd =
+                median(
+                        timer,
+                        () -> {
+                            try (NDManager step = m.newSubManager();
+                                    MoeGradientCollector gc = new MoeGradientCollector()) {
+                                NDArray x = input.duplicate();
+                                x.attach(step);
+                                x.setRequiresGradient(true);
+                                NDArray y = block.forwardWithRouting(store, x, true).output();
+                                gc.backward(y.sum());
+                                return null;
+                            }
+                        });
+        out.addProperty("moe_layer_fwd_bwd_ms", fwdBwd);
     }
 
     private long[] randomRouting(MoeShape s) {
@@ -246,14 +322,28 @@ public final class GpuBenchCommand implements Callable<Integer> {
         }
     }
 
+    /** Median milliseconds of one call of a layer step. */
     private double median(CudaTimer timer, Supplier<NDArray> op) {
+        return median(timer, 1, op);
+    }
+
+    /**
+     * Median milliseconds per call over samples of {@code batch} back-to-back calls between two
+     * events (host work of one call then overlaps device work of the one before).
+     */
+    private double median(CudaTimer timer, int batch, Supplier<NDArray> op) {
         double[] ms = new double[iterations];
+        NDArray[] results = new NDArray[batch];
         for (int i = -warmup; i < iterations; i++) {
             timer.start();
-            NDArray r = op.get();
-            double t = timer.stopMillis();
-            if (r != null) {
-                r.close();
+            for (int b = 0; b < batch; b++) {
+                results[b] = op.get();
+            }
+            double t = timer.stopMillis() / batch;
+            for (NDArray r : results) {
+                if (r != null) {
+                    r.close();
+                }
             }
             if (i >= 0) {
                 ms[i] = t;
@@ -280,7 +370,9 @@ public final class GpuBenchCommand implements Callable<Integer> {
                                 "--iterations",
                                 String.valueOf(iterations),
                                 "--warmup",
-                                String.valueOf(warmup))
+                                String.valueOf(warmup),
+                                "--batch",
+                                String.valueOf(BATCH))
                         .redirectError(ProcessBuilder.Redirect.INHERIT)
                         .start();
         String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -299,19 +391,74 @@ public final class GpuBenchCommand implements Callable<Integer> {
             JsonObject o = ours.getAsJsonObject(s.name());
             JsonObject p = peer.getAsJsonObject(s.name());
             JsonObject r = new JsonObject();
-            ratio(r, "permute_vs_index_select", o, "permute_tbps", p, "index_select_permute_tbps", false);
-            ratio(r, "unpermute_vs_index_select", o, "unpermute_combine_tbps", p, "index_select_unpermute_tbps", false);
-            ratio(r, "gemm_gate_up_vs_grouped_mm", o, "gemm_gate_up_tflops", p, "grouped_mm_gate_up_tflops", false);
-            ratio(r, "gemm_down_vs_grouped_mm", o, "gemm_down_tflops", p, "grouped_mm_down_tflops", false);
-            ratio(r, "gemm_gate_up_vs_loop", o, "gemm_gate_up_tflops", p, "loop_gate_up_tflops", false);
-            ratio(r, "layer_speedup_vs_eager", o, "moe_layer_fwd_bwd_ms", p, "eager_layer_fwd_bwd_ms", true);
+            ratio(
+                    r,
+                    "permute_vs_index_select",
+                    o,
+                    "permute_tbps",
+                    p,
+                    "index_select_permute_tbps",
+                    false);
+            ratio(
+                    r,
+                    "unpermute_vs_index_select",
+                    o,
+                    "unpermute_combine_tbps",
+                    p,
+                    "index_select_unpermute_tbps",
+                    false);
+            ratio(
+                    r,
+                    "gemm_gate_up_vs_grouped_mm",
+                    o,
+                    "gemm_gate_up_tflops",
+                    p,
+                    "grouped_mm_gate_up_tflops",
+                    false);
+            ratio(
+                    r,
+                    "gemm_down_vs_grouped_mm",
+                    o,
+                    "gemm_down_tflops",
+                    p,
+                    "grouped_mm_down_tflops",
+                    false);
+            ratio(
+                    r,
+                    "gemm_gate_up_vs_loop",
+                    o,
+                    "gemm_gate_up_tflops",
+                    p,
+                    "loop_gate_up_tflops",
+                    false);
+            ratio(
+                    r,
+                    "layer_speedup_vs_eager",
+                    o,
+                    "moe_layer_fwd_bwd_ms",
+                    p,
+                    "eager_layer_fwd_bwd_ms",
+                    true);
+            ratio(
+                    r,
+                    "layer_speedup_vs_grouped_mm_layer",
+                    o,
+                    "moe_layer_fwd_bwd_ms",
+                    p,
+                    "grouped_mm_layer_fwd_bwd_ms",
+                    true);
             out.add(s.name(), r);
         }
         return out;
     }
 
     private static void ratio(
-            JsonObject out, String name, JsonObject ours, String oursKey, JsonObject peer, String peerKey,
+            JsonObject out,
+            String name,
+            JsonObject ours,
+            String oursKey,
+            JsonObject peer,
+            String peerKey,
             boolean inverse) {
         if (ours.has(oursKey) && peer.has(peerKey)) {
             double a = ours.get(oursKey).getAsDouble();

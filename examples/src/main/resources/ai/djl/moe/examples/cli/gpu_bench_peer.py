@@ -16,7 +16,8 @@ SHAPES = {
 }
 
 
-def timed(fn, iterations, warmup):
+def timed(fn, iterations, warmup, batch=1):
+    """Median milliseconds per call over samples of `batch` back-to-back calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -24,10 +25,11 @@ def timed(fn, iterations, warmup):
         a = torch.cuda.Event(enable_timing=True)
         b = torch.cuda.Event(enable_timing=True)
         a.record()
-        fn()
+        for _ in range(batch):
+            fn()
         b.record()
         b.synchronize()
-        times.append(a.elapsed_time(b))
+        times.append(a.elapsed_time(b) / batch)
     times.sort()
     return times[len(times) // 2]
 
@@ -37,7 +39,7 @@ def routing(tokens, experts, topk, gen):
     return scores.topk(topk, dim=1).indices
 
 
-def bench_shape(name, s, tokens, it, wu):
+def bench_shape(name, s, tokens, it, wu, bt):
     gen = torch.Generator(device="cuda").manual_seed(7)
     E, k, H, Fd = s["experts"], s["topk"], s["hidden"], s["ffn"]
     out = {}
@@ -49,7 +51,7 @@ def bench_shape(name, s, tokens, it, wu):
     rows = tokens * k
     x = torch.randn(tokens, H, device="cuda", dtype=torch.bfloat16)
     # permute by index_select; unpermute+combine by index_select + weighted sum over k
-    ms = timed(lambda: x.index_select(0, row_to_token), it, wu)
+    ms = timed(lambda: x.index_select(0, row_to_token), it, wu, bt)
     out["index_select_permute_ms"] = ms
     out["index_select_permute_tbps"] = 2 * rows * H * 2 / ms / 1e9
     y = torch.randn(rows, H, device="cuda", dtype=torch.bfloat16)
@@ -60,7 +62,7 @@ def bench_shape(name, s, tokens, it, wu):
     def combine():
         return (y.index_select(0, inv).view(tokens, k, H) * w.unsqueeze(-1).to(y.dtype)).sum(1)
 
-    ms = timed(combine, it, wu)
+    ms = timed(combine, it, wu, bt)
     out["index_select_unpermute_ms"] = ms
     out["index_select_unpermute_tbps"] = (rows * H * 2 + tokens * H * 2) / ms / 1e9
     # grouped GEMM: gate_up [E, 2F, H] and down [E, H, F]
@@ -73,13 +75,13 @@ def bench_shape(name, s, tokens, it, wu):
     for label, inp, wt, n in (("gate_up", xs, w1, 2 * Fd), ("down", a, w2, H)):
         flops = 2 * rows * inp.shape[1] * n
         if hasattr(torch, "_grouped_mm"):
-            ms = timed(lambda: torch._grouped_mm(inp, wt.transpose(1, 2), offs=offs), it, wu)
+            ms = timed(lambda: torch._grouped_mm(inp, wt.transpose(1, 2), offs=offs), it, wu, bt)
             out[f"grouped_mm_{label}_tflops"] = flops / ms / 1e9
 
         def loop():
             return torch.cat([p @ wt[e].t() for e, p in enumerate(inp.split(splits)) if p.shape[0]])
 
-        ms = timed(loop, it, wu)
+        ms = timed(loop, it, wu, bt)
         out[f"loop_{label}_tflops"] = flops / ms / 1e9
     # eager MoE layer fwd+bwd: bf16 compute, fp32 router, argsort permute, per-expert loop
     router = (torch.randn(E, H, device="cuda") * 0.02).requires_grad_()
@@ -109,6 +111,26 @@ def bench_shape(name, s, tokens, it, wu):
         res.float().sum().backward()
 
     out["eager_layer_fwd_bwd_ms"] = timed(layer, it, wu)
+
+    def grouped_layer():
+        logits = inp.float() @ router.t()
+        wts, ids = logits.softmax(-1).topk(k, dim=-1)
+        wts = wts / wts.sum(-1, keepdim=True)
+        flat_ids = ids.reshape(-1)
+        perm = torch.argsort(flat_ids, stable=True)
+        ends = torch.cumsum(torch.bincount(flat_ids, minlength=E), 0).to(torch.int32)
+        xs_ = inp.index_select(0, perm // k)
+        gate, up = torch._grouped_mm(xs_, g1.transpose(1, 2), offs=ends).chunk(2, dim=-1)
+        ys = torch._grouped_mm(F.silu(gate) * up, g2.transpose(1, 2), offs=ends)
+        unsorted = torch.empty_like(ys).index_copy(0, perm, ys)
+        res = (unsorted.view(tokens, k, H) * wts.unsqueeze(-1).to(ys.dtype)).sum(1)
+        res.float().sum().backward()
+
+    if hasattr(torch, "_grouped_mm"):
+        try:
+            out["grouped_mm_layer_fwd_bwd_ms"] = timed(grouped_layer, it, wu)
+        except RuntimeError as e:  # a torch without _grouped_mm autograd
+            out["grouped_mm_layer_error"] = str(e)[:200]
     return out
 
 
@@ -118,10 +140,25 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--tokens", type=int, default=8192)
     p.add_argument("--shapes", default="mixtral,qwen2_57b")
+    p.add_argument("--batch", type=int, default=10)
     args = p.parse_args()
     result = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0)}
+    warm = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    start = torch.cuda.Event(enable_timing=True)
+    stop = torch.cuda.Event(enable_timing=True)
+    spent = 0.0
+    while spent < 1000:  # clocks up before anything is timed
+        start.record()
+        for _ in range(10):
+            warm @ warm
+        stop.record()
+        stop.synchronize()
+        spent += start.elapsed_time(stop)
+    del warm
     for name in args.shapes.split(","):
-        result[name] = bench_shape(name, SHAPES[name], args.tokens, args.iterations, args.warmup)
+        result[name] = bench_shape(
+            name, SHAPES[name], args.tokens, args.iterations, args.warmup, args.batch
+        )
         torch.cuda.empty_cache()
     print(json.dumps(result))
 
