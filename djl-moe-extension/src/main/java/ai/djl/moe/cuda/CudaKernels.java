@@ -2,6 +2,8 @@ package ai.djl.moe.cuda;
 
 import ai.djl.Device;
 import ai.djl.moe.bridge.CudaStreams;
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchDType;
 import ai.djl.ndarray.NDArray;
 
 import com.sun.jna.Memory;
@@ -44,13 +46,17 @@ public final class CudaKernels {
     }
 
     /**
-     * Returns whether the kernels can run on the device of an array.
+     * Returns whether the kernels can run on an array: on its device and in its type.
      *
      * @param array an array of DJL's PyTorch engine
-     * @return true for a CUDA array when {@link #isAvailable()}
+     * @return true for a float32 or bfloat16 CUDA array when {@link #isAvailable()}
      */
     public static boolean canRun(NDArray array) {
-        return array.getDevice().isGpu() && isAvailable();
+        if (!array.getDevice().isGpu() || !isAvailable()) {
+            return false;
+        }
+        TorchDType dtype = TensorInfo.dtype(array);
+        return dtype == TorchDType.FLOAT32 || dtype == TorchDType.BFLOAT16;
     }
 
     /**
