@@ -463,7 +463,8 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private static Shape withRows(Shape shape, long rows) {
-        long[] dims = shape.getShape();
+        // Shape.getShape() is DJL's own array: changing it would change the input's shape
+        long[] dims = shape.getShape().clone();
         dims[0] = rows;
         return new Shape(dims);
     }
