@@ -45,7 +45,12 @@ class MoeModelZooTest {
     }
 
     private static Path modelDir(Path tmp, boolean withTokenizer) throws Exception {
-        Path source = Fixtures.dir("tiny-qwen2-moe");
+        return modelDir("tiny-qwen2-moe", tmp, withTokenizer);
+    }
+
+    private static Path modelDir(String fixture, Path tmp, boolean withTokenizer)
+            throws Exception {
+        Path source = Fixtures.dir(fixture);
         for (String file : new String[] {"config.json", "model.safetensors"}) {
             Files.copy(source.resolve(file), tmp.resolve(file));
         }
@@ -84,6 +89,85 @@ class MoeModelZooTest {
         }
     }
 
+    private static final long[] TEXT_IDS = {1, 2, 3, 4, 1, 5};
+    private static final String TEXT = "the cat sat on the mat";
+
+    /** Logits and score of {@link #TEXT} from a model loaded with {@link HfModelDirectory}. */
+    private static NDList reference(Path dir, NDManager manager) throws Exception {
+        MoeCausalLm model = HfModelDirectory.load(dir, manager);
+        NDArray ids = manager.create(TEXT_IDS, new Shape(1, TEXT_IDS.length));
+        NDArray logits =
+                model.forward(new ParameterStore(manager, false), new NDList(ids), false).head();
+        return new NDList(logits, MoeCausalLmLoss.crossEntropy(logits, ids));
+    }
+
+    private static void assertSameAsDirectLoad(ZooModel<String, Float> zooModel, Path dir)
+            throws Exception {
+        assertTrue(zooModel.getBlock() instanceof MoeCausalLm);
+        float score;
+        try (Predictor<String, Float> predictor = zooModel.newPredictor()) {
+            score = predictor.predict(TEXT);
+        }
+        NDManager manager = zooModel.getNDManager().newSubManager();
+        try (manager) {
+            NDList expected = reference(dir, manager);
+            NDArray ids = manager.create(TEXT_IDS, new Shape(1, TEXT_IDS.length));
+            NDArray logits =
+                    zooModel.getBlock()
+                            .forward(new ParameterStore(manager, false), new NDList(ids), false)
+                            .head();
+            assertEquals(expected.head().getShape(), logits.getShape());
+            assertEquals(0f, expected.head().sub(logits).abs().max().getFloat(), 1e-6f);
+            assertEquals(expected.get(1).getFloat(), score, 1e-6);
+        }
+    }
+
+    @Test
+    void optModelPathWithTheBlockFactoryLoadsTheSameModel(@TempDir Path tmp) throws Exception {
+        for (String fixture : Fixtures.NAMES) {
+            Path dir = modelDir(fixture, Files.createDirectory(tmp.resolve(fixture)), true);
+            Criteria<String, Float> criteria =
+                    Criteria.builder()
+                            .setTypes(String.class, Float.class)
+                            .optModelPath(dir)
+                            .optEngine("PyTorch")
+                            .optArgument("blockFactory", new HfBlockFactory())
+                            .optOption("hasParameter", "false")
+                            .optTranslatorFactory(new CausalLmScoringTranslatorFactory())
+                            .build();
+            try (ZooModel<String, Float> model = criteria.loadModel()) {
+                assertSameAsDirectLoad(model, dir);
+            }
+        }
+    }
+
+    @Test
+    void criteriaOfADirectoryIsOneCall(@TempDir Path tmp) throws Exception {
+        Path dir = modelDir("tiny-mixtral", tmp, true);
+        try (ZooModel<String, Float> model = MoeModelZoo.criteria(dir).build().loadModel()) {
+            assertSameAsDirectLoad(model, dir);
+        }
+    }
+
+    @Test
+    void servingPropertiesNameTheBlockFactory(@TempDir Path tmp) throws Exception {
+        Path dir = modelDir(tmp, true);
+        Files.writeString(
+                dir.resolve("serving.properties"),
+                "engine=PyTorch\nblockFactory="
+                        + HfBlockFactory.class.getName()
+                        + "\noption.hasParameter=false\n");
+        Criteria<String, Float> criteria =
+                Criteria.builder()
+                        .setTypes(String.class, Float.class)
+                        .optModelPath(dir)
+                        .optTranslatorFactory(new CausalLmScoringTranslatorFactory())
+                        .build();
+        try (ZooModel<String, Float> model = criteria.loadModel()) {
+            assertSameAsDirectLoad(model, dir);
+        }
+    }
+
     @Test
     void explainsWhatIsMissing(@TempDir Path tmp) throws Exception {
         Path dir = modelDir(tmp, false);
@@ -98,5 +182,20 @@ class MoeModelZooTest {
                         .optGroupId(MoeModelZoo.GROUP_ID)
                         .build();
         assertThrows(ModelNotFoundException.class, noDir::loadModel);
+        ModelNotFoundException noTokenizerOnPath =
+                assertThrows(
+                        ModelNotFoundException.class,
+                        () -> MoeModelZoo.criteria(dir).build().loadModel());
+        assertTrue(
+                causes(noTokenizerOnPath).contains("no tokenizer.json"),
+                causes(noTokenizerOnPath));
+    }
+
+    private static String causes(Throwable e) {
+        StringBuilder messages = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            messages.append(t.getMessage()).append('\n');
+        }
+        return messages.toString();
     }
 }
