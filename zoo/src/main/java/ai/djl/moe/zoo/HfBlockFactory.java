@@ -2,6 +2,7 @@ package ai.djl.moe.zoo;
 
 import ai.djl.Model;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockFactory;
 
@@ -22,6 +23,13 @@ public final class HfBlockFactory implements BlockFactory {
     /** The criteria argument DJL reads the block factory from. */
     public static final String ARGUMENT = "blockFactory";
 
+    /**
+     * The criteria argument naming the weight data type, one of {@link
+     * HfModelDirectory#WEIGHT_TYPES} by name, any case ({@code float32}, the default, {@code
+     * bfloat16} or {@code float16}).
+     */
+    public static final String DTYPE = "dtype";
+
     private static final long serialVersionUID = 1L;
 
     /**
@@ -29,14 +37,34 @@ public final class HfBlockFactory implements BlockFactory {
      *
      * @param model the DJL model whose manager owns the parameters
      * @param modelPath the Hugging Face directory
-     * @param arguments the criteria arguments (not used)
+     * @param arguments the criteria arguments; {@value #DTYPE} picks the weight data type
      * @return the loaded {@link ai.djl.moe.zoo.model.MoeCausalLm}
      * @throws IOException if a file cannot be read
      * @throws ai.djl.moe.zoo.hf.CheckpointException if the weights do not fit the configuration
+     * @throws IllegalArgumentException if {@value #DTYPE} is not one of the three types
      */
     @Override
     public Block newBlock(Model model, Path modelPath, Map<String, ?> arguments)
             throws IOException {
-        return HfModelDirectory.load(modelPath, model.getNDManager());
+        Object dtype = arguments.get(DTYPE);
+        return HfModelDirectory.load(
+                modelPath,
+                model.getNDManager(),
+                dtype == null ? DataType.FLOAT32 : weightType(dtype.toString()));
+    }
+
+    private static DataType weightType(String name) {
+        for (DataType type : HfModelDirectory.WEIGHT_TYPES) {
+            if (type.name().equalsIgnoreCase(name)) {
+                return type;
+            }
+        }
+        throw new IllegalArgumentException(
+                "argument "
+                        + DTYPE
+                        + "="
+                        + name
+                        + ": expected one of "
+                        + HfModelDirectory.WEIGHT_TYPES);
     }
 }

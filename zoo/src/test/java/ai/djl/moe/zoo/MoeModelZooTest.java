@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.inference.Predictor;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.model.MoeCausalLmLoss;
@@ -12,6 +13,7 @@ import ai.djl.moe.zoo.testutil.Fixtures;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ModelNotFoundException;
@@ -147,6 +149,33 @@ class MoeModelZooTest {
         try (ZooModel<String, Float> model = MoeModelZoo.criteria(dir).build().loadModel()) {
             assertSameAsDirectLoad(model, dir);
         }
+    }
+
+    @Test
+    void dtypeArgumentLoadsBfloat16Weights(@TempDir Path tmp) throws Exception {
+        Path dir = modelDir(tmp, true);
+        Criteria<String, Float> criteria =
+                MoeModelZoo.criteria(dir).optArgument(HfBlockFactory.DTYPE, "bfloat16").build();
+        float score;
+        try (ZooModel<String, Float> model = criteria.loadModel();
+                Predictor<String, Float> predictor = model.newPredictor()) {
+            NDArray embedding =
+                    ((MoeCausalLm) model.getBlock())
+                            .getHfParameters()
+                            .get("model.embed_tokens.weight")
+                            .getArray();
+            assertEquals(DataType.BFLOAT16, BFloat16.dataType(embedding));
+            score = predictor.predict(TEXT);
+        }
+        try (NDManager manager = NDManager.newBaseManager()) {
+            float full = reference(dir, manager).get(1).getFloat();
+            assertEquals(full, score, 0.01 * full);
+        }
+        Criteria<String, Float> wrongType =
+                MoeModelZoo.criteria(dir).optArgument(HfBlockFactory.DTYPE, "int8").build();
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, wrongType::loadModel);
+        assertTrue(e.getMessage().contains("dtype=int8"), e.getMessage());
     }
 
     @Test

@@ -1,11 +1,13 @@
 package ai.djl.moe.zoo.hf;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
@@ -104,13 +106,18 @@ public final class HfCheckpointLoader {
     /**
      * Loads the checkpoint into every parameter of an initialized model.
      *
-     * @param model the model, initialized with the shapes of the kept parts
+     * @param model the model, initialized with the shapes of the kept parts and the weight data
+     *     type (each tensor is converted to the data type of its parameter array)
      * @param plan which part of each parameter this rank keeps
      * @throws IOException if the data cannot be read
      * @throws CheckpointException if a tensor is missing or does not fit the architecture
      * @throws IllegalStateException if the model is not initialized
      */
     public void loadInto(MoeCausalLm model, ShardPlan plan) throws IOException {
+        if (model.getHfParameters().size() != model.getParameters().size()) {
+            throw new IllegalStateException(
+                    "the model has parameters without a Hugging Face name; they would not load");
+        }
         List<String> missing = new ArrayList<>();
         for (Map.Entry<String, Parameter> e : model.getHfParameters().entrySet()) {
             if (!source.names().contains(probeName(e.getKey()))) {
@@ -154,10 +161,13 @@ public final class HfCheckpointLoader {
                             + probeName(name)
                             + "')");
         }
+        DataType type = BFloat16.dataType(target);
         try (NDManager scratch = target.getManager().newSubManager()) {
+            NDArray value = read(name, plan.slice(name, full), scratch);
             // intern() a copy in memory that libtorch owns: an array created from a Java buffer
             // keeps the buffer alive only through its Java wrapper, which intern() discards
-            target.intern(read(name, plan.slice(name, full), scratch).duplicate());
+            target.intern(
+                    type == DataType.FLOAT32 ? value.duplicate() : BFloat16.cast(value, type));
         }
         if (parameter.requiresGradient()) {
             target.setRequiresGradient(true);

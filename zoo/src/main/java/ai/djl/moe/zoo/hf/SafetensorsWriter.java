@@ -1,6 +1,8 @@
 package ai.djl.moe.zoo.hf;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 
 import com.google.gson.JsonArray;
@@ -9,6 +11,7 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -20,7 +23,8 @@ import java.util.TreeMap;
  * Writes a safetensors file: an 8-byte little-endian header length, a JSON header (padded with
  * spaces to a multiple of 8 bytes, as the reference writer does) with {@code __metadata__: {format:
  * pt}} and each tensor's dtype, shape and data offsets, then the tensors' bytes in name order. The
- * data is streamed tensor by tensor, so the file may exceed 2 GiB.
+ * data is streamed tensor by tensor, so the file may exceed 2 GiB. Tensors keep their data type:
+ * float32, float16, bfloat16 (read through the op bridge), integers and booleans.
  */
 public final class SafetensorsWriter {
 
@@ -46,9 +50,9 @@ public final class SafetensorsWriter {
         long offset = 0;
         for (Map.Entry<String, NDArray> e : sorted.entrySet()) {
             NDArray array = e.getValue();
-            long bytes = array.size() * array.getDataType().getNumOfBytes();
+            long bytes = byteSize(array);
             JsonObject entry = new JsonObject();
-            entry.addProperty("dtype", safetensorsType(e.getKey(), array.getDataType()));
+            entry.addProperty("dtype", safetensorsType(e.getKey(), BFloat16.dataType(array)));
             JsonArray shape = new JsonArray();
             for (long d : array.getShape().getShape()) {
                 shape.add(d);
@@ -77,8 +81,40 @@ public final class SafetensorsWriter {
                         StandardOpenOption.TRUNCATE_EXISTING)) {
             writeFully(channel, prefix);
             for (NDArray array : sorted.values()) {
-                writeFully(channel, array.toByteBuffer());
+                writeFully(channel, bytes(array));
             }
+        }
+    }
+
+    /**
+     * Returns the number of bytes a tensor takes in a safetensors file.
+     *
+     * @param array the tensor (bfloat16 included)
+     * @return its element count times its element size
+     */
+    public static long byteSize(NDArray array) {
+        return array.size() * BFloat16.dataType(array).getNumOfBytes();
+    }
+
+    /**
+     * Returns the little-endian bytes of a tensor. DJL cannot read bfloat16 arrays, so those are
+     * widened to float32 (exact) and each value's upper 16 bits, its bfloat16 bits, are kept.
+     */
+    private static ByteBuffer bytes(NDArray array) {
+        if (!BFloat16.isBFloat16(array)) {
+            return array.toByteBuffer();
+        }
+        try (NDManager scratch = array.getManager().newSubManager()) {
+            NDArray widened = BFloat16.toFloat32(array);
+            widened.attach(scratch);
+            FloatBuffer floats =
+                    widened.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+            ByteBuffer out =
+                    ByteBuffer.allocate(floats.remaining() * 2).order(ByteOrder.LITTLE_ENDIAN);
+            while (floats.hasRemaining()) {
+                out.putShort((short) (Float.floatToRawIntBits(floats.get()) >>> 16));
+            }
+            return out.flip();
         }
     }
 
