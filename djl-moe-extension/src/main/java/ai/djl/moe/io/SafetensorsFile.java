@@ -207,6 +207,33 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     /**
+     * Loads one tensor that must have a given shape (e.g. a reference tensor compared with a
+     * model's output), as {@link #load(String, NDManager)} does.
+     *
+     * @param name the tensor name
+     * @param expectedShape the shape it must have
+     * @param manager the manager that owns the result
+     * @return the tensor
+     * @throws IOException if the data cannot be read
+     * @throws IllegalArgumentException if the file has no such tensor or its shape differs, naming
+     *     the tensor and both shapes
+     */
+    public NDArray load(String name, Shape expectedShape, NDManager manager) throws IOException {
+        Shape shape = info(name).shape();
+        if (!shape.equals(expectedShape)) {
+            throw new IllegalArgumentException(
+                    path
+                            + ": tensor '"
+                            + name
+                            + "' has shape "
+                            + shape
+                            + ", expected "
+                            + expectedShape);
+        }
+        return load(name, manager);
+    }
+
+    /**
      * Loads every tensor, each named after its header entry.
      *
      * @param manager the manager that owns the results

@@ -84,6 +84,18 @@ class SafetensorsFileTest {
             NDArray input = st.load("input", manager);
             assertEquals(new Shape(2, 16, 64), input.getShape());
             assertTrue(input.abs().sum().getFloat() > 0);
+            assertEquals(
+                    input.getShape(), st.load("input", new Shape(2, 16, 64), manager).getShape());
+            IllegalArgumentException wrongShape =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> st.load("input", new Shape(2, 64), manager));
+            String message = wrongShape.getMessage();
+            assertTrue(
+                    message.contains("'input' has shape (2, 16, 64), expected (2, 64)"), message);
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> st.load("missing", new Shape(1), manager));
         }
     }
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
 import ai.djl.moe.autograd.ScalarOps;
+import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -184,7 +185,8 @@ class MoeCausalLmTest {
                 MoeModelConfig.parse(
                         denseConfig(false).toJson().toString().replace("[0,1]", "[0]"));
         MoeCausalLm model = MoeCausalLm.builder().setConfig(sparse).build();
-        assertTrue(model.getLayers().get(0).getMlp() instanceof SwiGluMlp);
+        assertTrue(model.getLayers().get(0).getMlp() instanceof SharedExpert);
+        assertTrue(model.getHfParameters().containsKey("model.layers.0.mlp.gate_proj.weight"));
         assertTrue(model.getLayers().get(1).getMlp() instanceof SparseMoeMlp);
         assertTrue(model.getHfParameters().containsKey("model.layers.1.mlp.experts.gate_up_proj"));
         assertThrows(
