@@ -10,6 +10,8 @@ import ai.djl.engine.Engine;
 import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.moe.zoo.hf.HfModelDirectory;
+import ai.djl.moe.zoo.testutil.Fixtures;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -45,6 +47,29 @@ class MoeCausalLmTest {
         MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
         model.initialize(manager, DataType.FLOAT32, new Shape(2, seq));
         return model;
+    }
+
+    @Test
+    void forwardLeavesNoActivationsInTheModelsManager() throws Exception {
+        // 7 tokens: no parameter of the fixtures has a dimension of 7, every activation has one
+        long[] tokens = {5, 17, 200, 3, 9, 11, 42};
+        for (String fixture : Fixtures.NAMES) {
+            try (NDManager manager = NDManager.newBaseManager()) {
+                MoeCausalLm model = HfModelDirectory.load(Fixtures.dir(fixture), manager);
+                try (NDManager request = manager.newSubManager()) {
+                    NDArray ids = request.create(tokens, new Shape(1, tokens.length));
+                    NDArray logits =
+                            model.forward(new ParameterStore(request, false), new NDList(ids), false)
+                                    .head();
+                    assertEquals(request, logits.getManager());
+                }
+                for (NDArray left : manager.getManagedArrays()) {
+                    for (long dimension : left.getShape().getShape()) {
+                        assertTrue(dimension != tokens.length, fixture + ": " + left.getShape());
+                    }
+                }
+            }
+        }
     }
 
     @Test
