@@ -19,10 +19,9 @@ import java.util.Map;
 /**
  * The zoo's entry for a {@link ai.djl.moe.zoo.model.MoeCausalLm} in the local Hugging Face
  * directory given as the criteria argument {@value #MODEL_DIR}: found by group and artifact id, it
- * loads through the same path as {@link MoeModelZoo#directory(Path)}. For {@code String -> Float}
- * criteria without a translator factory the translator is a {@link CausalLmScoringTranslator}
- * over the directory's {@code tokenizer.json}; otherwise the criteria's translator factory
- * supplies it.
+ * loads through the same path as {@link MoeModelZoo#directory(Path)}. Without a translator factory
+ * in the criteria, the {@link CausalLmTranslatorFactory} scores ({@code String -> Float}) or
+ * continues ({@code String -> String}) text with the directory's {@code tokenizer.json}.
  */
 public final class HfDirectoryModelLoader implements ModelLoader {
 
@@ -61,7 +60,8 @@ public final class HfDirectoryModelLoader implements ModelLoader {
      *
      * <p>Loads through {@link MoeModelZoo#directory(Path)} (DJL's local-model path), keeping the
      * criteria's device, arguments, options and translator factory; {@code String -> Float}
-     * criteria without a factory get the {@link CausalLmScoringTranslatorFactory}.
+     * (scoring) and {@code String -> String} (generation) criteria without a factory get the
+     * {@link CausalLmTranslatorFactory}.
      */
     @Override
     public <I, O> ZooModel<I, O> loadModel(Criteria<I, O> criteria)
@@ -71,11 +71,12 @@ public final class HfDirectoryModelLoader implements ModelLoader {
         Class<O> output = criteria.getOutputClass();
         TranslatorFactory factory = criteria.getTranslatorFactory();
         if (factory == null) {
-            factory = new CausalLmScoringTranslatorFactory();
+            factory = new CausalLmTranslatorFactory();
             if (!factory.isSupported(input, output)) {
                 throw new ModelNotFoundException(
                         ARTIFACT_ID
-                                + " scores String -> Float; give a translator factory for "
+                                + " scores String -> Float and generates String -> String;"
+                                + " give a translator factory for "
                                 + input.getSimpleName()
                                 + " -> "
                                 + output.getSimpleName());
@@ -83,7 +84,7 @@ public final class HfDirectoryModelLoader implements ModelLoader {
             if (!Files.isRegularFile(dir.resolve(ModelTokenizer.FILE))) {
                 // fail before reading the weights, not after
                 throw new ModelNotFoundException(
-                        dir + " has no " + ModelTokenizer.FILE + " for scoring text");
+                        dir + " has no " + ModelTokenizer.FILE + " for its translator");
             }
         }
         Criteria.Builder<I, O> local =

@@ -65,7 +65,22 @@ public final class MoeModelZoo extends ModelZoo {
     public static Criteria.Builder<String, Float> criteria(Path dir) {
         return directory(dir)
                 .setTypes(String.class, Float.class)
-                .optTranslatorFactory(new CausalLmScoringTranslatorFactory());
+                .optTranslatorFactory(new CausalLmTranslatorFactory());
+    }
+
+    /**
+     * Returns criteria that load a Hugging Face directory for greedy text generation ({@code String
+     * -> String}, the continuation of the prompt, see {@link CausalLmGenerationTranslator}); the
+     * directory needs a {@code tokenizer.json}. Set the argument {@value
+     * CausalLmTranslatorFactory#MAX_NEW_TOKENS} to change the length limit.
+     *
+     * @param dir the Hugging Face directory
+     * @return the criteria builder, ready to {@code build()}
+     */
+    public static Criteria.Builder<String, String> generationCriteria(Path dir) {
+        return directory(dir)
+                .setTypes(String.class, String.class)
+                .optTranslatorFactory(new CausalLmTranslatorFactory());
     }
 
     /** {@inheritDoc} */
