@@ -145,6 +145,22 @@ class CausalLmGenerationTest {
     }
 
     @Test
+    void bfloat16ModelGenerates(@TempDir Path tmp) throws Exception {
+        Path dir = modelDir("tiny-qwen2-moe", tmp);
+        try (ZooModel<String, String> model =
+                        MoeModelZoo.generationCriteria(dir)
+                                .optArgument(HfBlockFactory.DTYPE, "bfloat16")
+                                .optArgument(CausalLmTranslatorFactory.MAX_NEW_TOKENS, NEW_TOKENS)
+                                .build()
+                                .loadModel();
+                Predictor<String, String> predictor = model.newPredictor()) {
+            long[] generated = ids(predictor.predict(PROMPT));
+            assertEquals(NEW_TOKENS, generated.length);
+            assertTrue(Arrays.stream(generated).allMatch(id -> id >= 0 && id < 256));
+        }
+    }
+
+    @Test
     void rejectsBadSettings(@TempDir Path tmp) throws Exception {
         Path dir = modelDir("tiny-mixtral", tmp);
         ModelNotFoundException e =
