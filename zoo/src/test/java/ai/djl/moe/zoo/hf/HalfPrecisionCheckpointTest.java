@@ -119,6 +119,35 @@ class HalfPrecisionCheckpointTest {
     }
 
     @Test
+    void tensorsWrittenInPiecesAreTheSameBytes(@TempDir Path tmp) throws Exception {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray full = manager.randomNormal(new Shape(5, 11));
+            Map<String, NDArray> tensors =
+                    Map.of(
+                            "f32", full,
+                            "bf16", BFloat16.toBFloat16(full),
+                            "f16", BFloat16.cast(full, DataType.FLOAT16),
+                            "i64", manager.arange(0, 23, 1, DataType.INT64),
+                            // a non-contiguous view
+                            "f32t", full.transpose());
+            Path whole = tmp.resolve("whole.safetensors");
+            Path pieces = tmp.resolve("pieces.safetensors");
+            SafetensorsWriter.write(whole, tensors);
+            SafetensorsWriter.write(pieces, tensors, 7);
+            assertEquals(-1L, Files.mismatch(whole, pieces));
+            try (SafetensorsFile file = SafetensorsFile.open(pieces)) {
+                assertArrayEquals(full.toFloatArray(), file.load("f32", manager).toFloatArray());
+                assertArrayEquals(
+                        full.transpose().toFloatArray(),
+                        file.load("f32t", manager).toFloatArray());
+                assertArrayEquals(
+                        floats(tensors.get("bf16")), file.load("bf16", manager).toFloatArray());
+                assertEquals(SafetensorsDataType.BF16, file.info("bf16").dataType());
+            }
+        }
+    }
+
+    @Test
     void rejectsOtherWeightTypes() {
         IllegalArgumentException e =
                 assertThrows(
