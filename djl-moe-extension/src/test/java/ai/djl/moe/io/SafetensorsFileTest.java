@@ -68,6 +68,14 @@ class SafetensorsFileTest {
             assertEquals(new Shape(1, 2), i32.getShape());
             assertArrayEquals(new int[] {42, -1}, i32.toIntArray());
             assertEquals(5, st.loadAll(manager).size());
+            for (String name : st.names()) {
+                // pieces of 8 bytes: several per tensor, the last one partial
+                NDArray whole = st.load(name, manager);
+                NDArray pieces = st.load(name, manager, 8);
+                assertEquals(whole.getDataType(), pieces.getDataType(), name);
+                assertEquals(whole.getShape(), pieces.getShape(), name);
+                assertTrue(whole.contentEquals(pieces), name);
+            }
         }
     }
 
