@@ -1,6 +1,7 @@
 package ai.djl.moe.io;
 
 import ai.djl.Device;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.bridge.TorchTensors;
@@ -183,54 +184,84 @@ public final class SafetensorsFile implements AutoCloseable {
      * @param manager the manager that owns the result
      * @return the tensor
      * @throws IOException if the data cannot be read
+     * @throws IllegalArgumentException if the file has no such tensor
      */
     public NDArray load(String name, NDManager manager) throws IOException {
-        return load(name, manager, CHUNK_BYTES);
+        return load(name, info(name).dataType().loadedType(), manager);
+    }
+
+    /**
+     * Loads one tensor in a given type: the file's own type is copied byte for byte (bfloat16 and
+     * float16 included, which keeps half-precision checkpoints exact at half the memory), a
+     * half-precision tensor widens to {@code FLOAT32}, and any other type is converted by libtorch
+     * after loading.
+     *
+     * @param name the tensor name
+     * @param type the type of the result
+     * @param manager the manager that owns the result
+     * @return the tensor
+     * @throws IOException if the data cannot be read
+     * @throws IllegalArgumentException if the file has no such tensor
+     */
+    public NDArray load(String name, TorchDType type, NDManager manager) throws IOException {
+        return load(name, type, manager, CHUNK_BYTES);
     }
 
     /**
      * Loads one tensor, copying at most {@code chunkBytes} bytes at once.
      *
      * @param name the tensor name
+     * @param type the type of the result
      * @param manager the manager that owns the result
      * @param chunkBytes the most bytes read (or written) at once, at least 8
      * @return the tensor
      * @throws IOException if the data cannot be read
      */
-    NDArray load(String name, NDManager manager, long chunkBytes) throws IOException {
+    NDArray load(String name, TorchDType type, NDManager manager, long chunkBytes)
+            throws IOException {
         SafetensorsTensorInfo info = info(name);
-        TorchDType type =
-                switch (info.dataType()) {
-                    case F32, F16, BF16 -> TorchDType.FLOAT32;
-                    case I64 -> TorchDType.INT64;
-                    case I32 -> TorchDType.INT32;
-                };
+        boolean cpu = Device.Type.CPU.equals(manager.getDevice().getDeviceType());
+        TorchDType stored = info.dataType().storedType();
+        // DJL cannot move bfloat16 arrays between devices: those cross as float32
+        TorchDType read =
+                type == stored && (cpu || stored != TorchDType.BFLOAT16)
+                        ? stored
+                        : info.dataType().loadedType();
+        boolean raw = read == stored;
         NDArray array;
-        if (Device.Type.CPU.equals(manager.getDevice().getDeviceType())) {
-            array = TorchTensors.empty(manager, info.shape(), type, manager.getDevice());
-            copyInto(array, info, type, chunkBytes);
+        if (cpu) {
+            array = TorchTensors.empty(manager, info.shape(), read, manager.getDevice());
+            copyInto(array, info, raw, chunkBytes);
         } else {
             try (NDManager host = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-                NDArray staged = TorchTensors.empty(host, info.shape(), type, Device.cpu());
-                copyInto(staged, info, type, chunkBytes);
+                NDArray staged = TorchTensors.empty(host, info.shape(), read, Device.cpu());
+                copyInto(staged, info, raw, chunkBytes);
                 array = staged.toDevice(manager.getDevice(), true);
                 array.attach(manager);
             }
+        }
+        if (read != type) {
+            NDArray converted = BFloat16.cast(array, type.toDataType());
+            array.close();
+            array = converted;
         }
         array.setName(name);
         return array;
     }
 
-    /** Copies (and widens) a tensor's data into a contiguous CPU array of the target type. */
-    private void copyInto(
-            NDArray array, SafetensorsTensorInfo info, TorchDType type, long chunkBytes)
+    /**
+     * Copies a tensor's data into a contiguous CPU array: byte for byte ({@code raw}), or a
+     * half-precision tensor widened into a float32 array.
+     */
+    private void copyInto(NDArray array, SafetensorsTensorInfo info, boolean raw, long chunkBytes)
             throws IOException {
         long elements = info.shape().size();
         if (elements == 0) {
             return;
         }
         int fileBytes = info.dataType().getBytes();
-        long chunk = chunkBytes / Math.max(fileBytes, type.numBytes());
+        int arrayBytes = raw ? fileBytes : Float.BYTES;
+        long chunk = chunkBytes / Math.max(fileBytes, arrayBytes);
         Pointer target = new Pointer(TensorInfo.of(array).getDataPointer());
         for (long first = 0; first < elements; first += chunk) {
             long count = Math.min(chunk, elements - first);
@@ -241,16 +272,14 @@ public final class SafetensorsFile implements AutoCloseable {
                                     count * fileBytes)
                             .order(ByteOrder.LITTLE_ENDIAN);
             ByteBuffer destination =
-                    target.getByteBuffer(first * type.numBytes(), count * type.numBytes())
+                    target.getByteBuffer(first * arrayBytes, count * arrayBytes)
                             .order(ByteOrder.nativeOrder());
-            switch (info.dataType()) {
-                case BF16 ->
-                        HalfFloats.bfloat16ToFloat(
-                                source.asShortBuffer(), destination.asFloatBuffer());
-                case F16 ->
-                        HalfFloats.float16ToFloat(
-                                source.asShortBuffer(), destination.asFloatBuffer());
-                case F32, I64, I32 -> destination.put(source);
+            if (raw) {
+                destination.put(source);
+            } else if (info.dataType() == SafetensorsDataType.BF16) {
+                HalfFloats.bfloat16ToFloat(source.asShortBuffer(), destination.asFloatBuffer());
+            } else {
+                HalfFloats.float16ToFloat(source.asShortBuffer(), destination.asFloatBuffer());
             }
         }
     }
