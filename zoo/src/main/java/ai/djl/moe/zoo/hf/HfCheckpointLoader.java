@@ -70,7 +70,7 @@ public final class HfCheckpointLoader {
     }
 
     /**
-     * Reads the kept part of one parameter.
+     * Reads the kept part of one parameter in float32.
      *
      * @param parameter the parameter name
      * @param slice the part to keep (for fused experts, a slice of axis 0 reads only those experts'
@@ -81,10 +81,28 @@ public final class HfCheckpointLoader {
      * @throws CheckpointException if a tensor is missing, not floating point or mis-shaped
      */
     public NDArray read(String parameter, TensorSlice slice, NDManager manager) throws IOException {
+        return read(parameter, slice, DataType.FLOAT32, manager);
+    }
+
+    /**
+     * Reads the kept part of one parameter in a given type (a checkpoint in that type is read
+     * exactly, without a float32 copy).
+     *
+     * @param parameter the parameter name
+     * @param slice the part to keep (for fused experts, a slice of axis 0 reads only those experts'
+     *     tensors)
+     * @param type {@code FLOAT32}, {@code BFLOAT16} or {@code FLOAT16}
+     * @param manager the manager of the result
+     * @return the parameter value
+     * @throws IOException if the data cannot be read
+     * @throws CheckpointException if a tensor is missing, not floating point or mis-shaped
+     */
+    public NDArray read(String parameter, TensorSlice slice, DataType type, NDManager manager)
+            throws IOException {
         Shape full = fullShape(parameter);
         slice.apply(full);
         if (!layout.isFusedExperts(parameter)) {
-            return slice.apply(tensor(layout.tensorName(parameter), full, manager));
+            return slice.apply(tensor(layout.tensorName(parameter), full, type, manager));
         }
         boolean expertSlice = slice.axis() == 0;
         long first = expertSlice ? slice.begin() : 0;
@@ -95,7 +113,7 @@ public final class HfCheckpointLoader {
         for (long e = first; e < last; e++) {
             NDList parts = new NDList();
             for (String name : layout.expertTensorNames(parameter, (int) e)) {
-                parts.add(tensor(name, partShape, manager));
+                parts.add(tensor(name, partShape, type, manager));
             }
             experts.add(parts.size() == 1 ? parts.head() : NDArrays.concat(parts, 0));
         }
@@ -163,11 +181,10 @@ public final class HfCheckpointLoader {
         }
         DataType type = BFloat16.dataType(target);
         try (NDManager scratch = target.getManager().newSubManager()) {
-            NDArray value = read(name, plan.slice(name, full), scratch);
             // intern() a copy in memory that libtorch owns: an array created from a Java buffer
-            // keeps the buffer alive only through its Java wrapper, which intern() discards
-            target.intern(
-                    type == DataType.FLOAT32 ? value.duplicate() : BFloat16.cast(value, type));
+            // (a TensorSource may make those) keeps the buffer alive only through its Java
+            // wrapper, which intern() discards
+            target.intern(read(name, plan.slice(name, full), type, scratch).duplicate());
         }
         if (parameter.requiresGradient()) {
             target.setRequiresGradient(true);
@@ -187,7 +204,8 @@ public final class HfCheckpointLoader {
         return source.shape(name);
     }
 
-    private NDArray tensor(String name, Shape expected, NDManager manager) throws IOException {
+    private NDArray tensor(String name, Shape expected, DataType type, NDManager manager)
+            throws IOException {
         Shape shape = tensorShape(name);
         if (!shape.equals(expected)) {
             throw new CheckpointException(
@@ -200,6 +218,6 @@ public final class HfCheckpointLoader {
                             + "' is not floating point; model weights must be F32, F16 or BF16");
         }
         readTensors.add(name);
-        return source.load(name, manager);
+        return source.load(name, type, manager);
     }
 }
