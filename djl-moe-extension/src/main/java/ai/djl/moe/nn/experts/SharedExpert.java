@@ -18,7 +18,8 @@ import java.io.IOException;
  * A dense expert every token passes through (Qwen2-MoE, DeepSeek), with parameters {@code
  * gate_proj} {@code [F, H]} (gated activations only), {@code up_proj} {@code [F, H]}, {@code
  * down_proj} {@code [H, F]} and, optionally, {@code gate} {@code [1, H]} that scales the output by
- * {@code sigmoid(x @ gate^T)}.
+ * {@code sigmoid(x @ gate^T)}. Without the gate it is also the plain dense MLP of a transformer
+ * layer (the zoo's dense decoder layers use it).
  */
 public class SharedExpert extends AbstractBlock {
 

@@ -1,8 +1,10 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.moe.autograd.ScalarOps;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
@@ -53,7 +55,13 @@ public final class EagerAttention implements AttentionKernel {
         NDArray grouped = query.reshape(batch, kvHeads, queryHeads / kvHeads, seq, headDim);
         NDArray keys = key.expandDims(2).transpose(0, 1, 2, 4, 3);
         NDArray scores = ScalarOps.mul(grouped.matMul(keys), 1.0 / Math.sqrt(headDim));
-        NDArray probs = scores.add(causalMask(query.getManager(), seq, window)).softmax(-1);
+        // half-precision scores get their softmax in float32, as transformers
+        DataType type = BFloat16.dataType(query);
+        boolean narrow = type != DataType.FLOAT32;
+        NDArray masked =
+                (narrow ? BFloat16.toFloat32(scores) : scores)
+                        .add(causalMask(query.getManager(), seq, window));
+        NDArray probs = narrow ? BFloat16.cast(masked.softmax(-1), type) : masked.softmax(-1);
         return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
     }
 

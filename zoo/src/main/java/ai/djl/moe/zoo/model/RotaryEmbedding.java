@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.zoo.config.RopeConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -65,6 +66,12 @@ public final class RotaryEmbedding {
         NDArray angles = NDArrays.concat(new NDList(freqs, freqs), -1);
         NDArray cos = angles.cos();
         NDArray sin = angles.sin();
+        DataType type = BFloat16.dataType(x);
+        if (type != DataType.FLOAT32) {
+            // the angles are computed in float32 and applied in the heads' type, as transformers
+            cos = BFloat16.cast(cos, type);
+            sin = BFloat16.cast(sin, type);
+        }
         return x.mul(cos).add(rotateHalf(x).mul(sin));
     }
 

@@ -84,6 +84,8 @@ public final class TokenEmbedding extends AbstractBlock implements HfNamedParame
         }
         NDArray table = parameterStore.getValue(weight, ids.getDevice(), training);
         NDArray rows = table.get(new NDIndex("{}", ids.flatten()));
+        // the rows belong to the request (the ids' manager), not to the model's parameters
+        rows.attach(ids.getManager());
         return new NDList(rows.reshape(ids.getShape().add(hiddenSize)));
     }
 
