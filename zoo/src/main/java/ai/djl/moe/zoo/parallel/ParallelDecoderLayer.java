@@ -1,0 +1,111 @@
+package ai.djl.moe.zoo.parallel;
+
+import ai.djl.moe.zoo.model.HfNamedParameters;
+import ai.djl.moe.zoo.model.RmsNorm;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+/**
+ * One pre-norm decoder layer of a rank: {@code h = x + attn(norm1(x))}, {@code out = h +
+ * mlp(norm2(h))} with {@link ParallelAttention} and a dense {@link ParallelSwiGluMlp} or a sparse
+ * MoE MLP. Input {@code [seq, batch, hidden]} (sequence-parallel: {@code [seq / tp, batch,
+ * hidden]}); output the new hidden states followed by the MLP's router logits, if any.
+ */
+final class ParallelDecoderLayer extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final RmsNorm inputNorm;
+    private final RmsNorm postAttentionNorm;
+    private final Block inputNormBlock;
+    private final ParallelAttention attention;
+    private final Block postAttentionNormBlock;
+    private final Block mlpBlock;
+    private final Block mlp;
+
+    /**
+     * Creates a layer.
+     *
+     * @param settings the rank's settings
+     * @param mlp the dense {@link ParallelSwiGluMlp} or the sparse MLP
+     * @param mlpOnSequenceShards whether the MLP has full-copy parameters applied to this rank's
+     *     sequence shard only (a local MoE layer under sequence parallelism)
+     */
+    ParallelDecoderLayer(LayerSettings settings, Block mlp, boolean mlpOnSequenceShards) {
+        super(VERSION);
+        inputNorm = settings.hiddenNorm();
+        postAttentionNorm = settings.hiddenNorm();
+        inputNormBlock = addChildBlock("input_layernorm", settings.onSequenceShards(inputNorm));
+        attention = addChildBlock("self_attn", new ParallelAttention(settings));
+        postAttentionNormBlock =
+                addChildBlock(
+                        "post_attention_layernorm", settings.onSequenceShards(postAttentionNorm));
+        this.mlp = mlp;
+        mlpBlock = addChildBlock("mlp", mlpOnSequenceShards ? settings.onSequenceShards(mlp) : mlp);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        NDArray x = inputs.head();
+        NDList normed = inputNormBlock.forward(parameterStore, new NDList(x), training);
+        NDArray h = x.add(attention.forward(parameterStore, normed, training).singletonOrThrow());
+        NDList mlpInput = postAttentionNormBlock.forward(parameterStore, new NDList(h), training);
+        NDList mlpOutput = mlpBlock.forward(parameterStore, mlpInput, training);
+        NDList out = new NDList(h.add(mlpOutput.head()));
+        out.addAll(mlpOutput.subNDList(1));
+        return out;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        inputNormBlock.initialize(manager, dataType, inputShapes[0]);
+        attention.initialize(manager, dataType, inputShapes[0]);
+        postAttentionNormBlock.initialize(manager, dataType, inputShapes[0]);
+        mlpBlock.initialize(manager, dataType, inputShapes[0]);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        Shape[] shapes = mlpBlock.getOutputShapes(new Shape[] {inputShapes[0]}).clone();
+        shapes[0] = inputShapes[0];
+        return shapes;
+    }
+
+    /**
+     * Loads this rank's part of the layer's weights.
+     *
+     * @param weights the full weights
+     * @param prefix the layer's Hugging Face name, e.g. {@code model.layers.0}
+     * @throws IllegalArgumentException when the sparse MLP has no Hugging Face names
+     */
+    void loadFullParameters(FullWeights weights, String prefix) {
+        weights.copyInto(prefix + ".input_layernorm", inputNorm);
+        attention.loadFullParameters(weights, prefix + ".self_attn");
+        weights.copyInto(prefix + ".post_attention_layernorm", postAttentionNorm);
+        if (mlp instanceof ParallelSwiGluMlp dense) {
+            dense.loadFullParameters(weights, prefix + ".mlp");
+        } else if (mlp instanceof HfNamedParameters named) {
+            weights.copyInto(prefix + ".mlp", named);
+        } else {
+            throw new IllegalArgumentException(
+                    "cannot load the sparse MLP "
+                            + mlp.getClass().getName()
+                            + ": it does not implement HfNamedParameters");
+        }
+    }
+}
