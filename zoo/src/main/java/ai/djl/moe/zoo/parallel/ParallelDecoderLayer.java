@@ -17,6 +17,9 @@ import ai.djl.util.PairList;
  * mlp(norm2(h))} with {@link ParallelAttention} and a dense {@link ParallelSwiGluMlp} or a sparse
  * MoE MLP. Input {@code [seq, batch, hidden]} (sequence-parallel: {@code [seq / tp, batch,
  * hidden]}); output the new hidden states followed by the MLP's router logits, if any.
+ *
+ * <p>The graph is cut ({@link GraphCut}) after each norm, after the attention's residual and at the
+ * output, where tensors feed both the residual stream and tensor-parallel regions.
  */
 final class ParallelDecoderLayer extends AbstractBlock {
 
@@ -59,13 +62,17 @@ final class ParallelDecoderLayer extends AbstractBlock {
             boolean training,
             PairList<String, Object> params) {
         NDArray x = inputs.head();
-        NDList normed = inputNormBlock.forward(parameterStore, new NDList(x), training);
-        NDArray h = x.add(attention.forward(parameterStore, normed, training).singletonOrThrow());
-        NDList mlpInput = postAttentionNormBlock.forward(parameterStore, new NDList(h), training);
+        NDList normed =
+                GraphCut.after(inputNormBlock.forward(parameterStore, new NDList(x), training));
+        NDArray attended = attention.forward(parameterStore, normed, training).singletonOrThrow();
+        NDArray h = GraphCut.after(new NDList(x.add(attended))).head();
+        NDList mlpInput =
+                GraphCut.after(
+                        postAttentionNormBlock.forward(parameterStore, new NDList(h), training));
         NDList mlpOutput = mlpBlock.forward(parameterStore, mlpInput, training);
         NDList out = new NDList(h.add(mlpOutput.head()));
         out.addAll(mlpOutput.subNDList(1));
-        return out;
+        return GraphCut.after(out);
     }
 
     /** {@inheritDoc} */

@@ -139,7 +139,7 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
             PairList<String, Object> params) {
         NDArray ids = inputs.head().transpose();
         NDArray hidden =
-                embedding.forward(parameterStore, new NDList(ids), training).singletonOrThrow();
+                GraphCut.after(embedding.forward(parameterStore, new NDList(ids), training)).head();
         NDList routerLogits = new NDList();
         for (ParallelDecoderLayer layer : layers) {
             NDList out = layer.forward(parameterStore, new NDList(hidden), training);
