@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(
         name = "bench",
         description = "Micro-benchmarks (JSON output).",
-        subcommands = {MoeLayerBenchCommand.class})
+        subcommands = {MoeLayerBenchCommand.class, DispatchBenchCommand.class})
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec private CommandLine.Model.CommandSpec spec;
@@ -16,6 +16,6 @@ public final class BenchCommand implements Runnable {
     @Override
     public void run() {
         throw new CommandLine.ParameterException(
-                spec.commandLine(), "missing benchmark name (available: moe-layer)");
+                spec.commandLine(), "missing benchmark name (available: moe-layer, dispatch)");
     }
 }

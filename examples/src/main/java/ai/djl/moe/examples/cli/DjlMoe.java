@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
             ParityCommand.class,
             InspectCommand.class,
             BenchCommand.class,
+            VerifyDispatchCommand.class,
             CommCheckCommand.class,
             CommandLine.HelpCommand.class
         })

@@ -42,14 +42,7 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
         super(VERSION);
         MoeModelConfig config = builder.config;
         boolean shared = config.getSharedExpertIntermediateSize() > 0;
-        TopKRouter router =
-                TopKRouter.builder()
-                        .setNumExperts(config.getNumExperts())
-                        .setTopK(config.getNumExpertsPerToken())
-                        .optNormalizeTopKProbabilities(config.isNormTopkProb())
-                        .optInputJitter((float) config.getRouterJitterNoise())
-                        .optLoadBalancing(LoadBalancingType.NONE, 0f)
-                        .build();
+        TopKRouter router = newRouter(config);
         GroupedExperts experts =
                 GroupedExperts.builder()
                         .setNumExperts(config.getNumExperts())
@@ -68,6 +61,23 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
         hfNames =
                 (shared ? HfSparseMoeArchitecture.QWEN2_MOE : HfSparseMoeArchitecture.MIXTRAL)
                         .parameterNames();
+    }
+
+    /**
+     * Creates the router of a sparse layer: softmax, top-k, the config's normalisation and jitter,
+     * no per-layer load-balancing loss (the model's loss computes it from the returned logits).
+     *
+     * @param config the model configuration
+     * @return a new router
+     */
+    static TopKRouter newRouter(MoeModelConfig config) {
+        return TopKRouter.builder()
+                .setNumExperts(config.getNumExperts())
+                .setTopK(config.getNumExpertsPerToken())
+                .optNormalizeTopKProbabilities(config.isNormTopkProb())
+                .optInputJitter((float) config.getRouterJitterNoise())
+                .optLoadBalancing(LoadBalancingType.NONE, 0f)
+                .build();
     }
 
     /**
