@@ -83,6 +83,20 @@ public final class TensorInfo {
     }
 
     /**
+     * Reads only the data pointer of an array (one call instead of {@link #of(NDArray)}'s eight).
+     *
+     * @param array an array of DJL's PyTorch engine
+     * @return the address of its first element
+     */
+    public static long dataPointer(NDArray array) {
+        PointerByReference ptr = new PointerByReference();
+        LibTorch.check(
+                LibTorch.shim().aoti_torch_get_data_ptr(handle(array), ptr),
+                "aoti_torch_get_data_ptr");
+        return Pointer.nativeValue(ptr.getValue());
+    }
+
+    /**
      * Reads only the scalar type of an array (cheaper than {@link #of(NDArray)}).
      *
      * @param array an array of DJL's PyTorch engine

@@ -1,6 +1,8 @@
 package ai.djl.moe.nn;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.cuda.CudaKernels;
+import ai.djl.moe.cuda.CudaTokenDispatcher;
 import ai.djl.moe.nn.dispatch.DispatchMetadata;
 import ai.djl.moe.nn.dispatch.DispatchedTokens;
 import ai.djl.moe.nn.dispatch.LocalTokenDispatcher;
@@ -136,7 +138,8 @@ public class MoeBlock extends AbstractBlock {
         long sequenceLength = shape.dimension() >= 3 ? shape.get(shape.dimension() - 2) : numTokens;
         NDArray tokens = input.reshape(numTokens, hidden);
         RoutingResult routing = router.route(parameterStore, tokens, sequenceLength, training);
-        Combined combined = runExperts(dispatcher, parameterStore, tokens, routing, training);
+        Combined combined =
+                runExperts(dispatcherFor(tokens), parameterStore, tokens, routing, training);
         NDArray out = combined.output();
         if (sharedExpert != null) {
             out =
@@ -146,6 +149,18 @@ public class MoeBlock extends AbstractBlock {
                                     .head());
         }
         return new MoeBlockOutput(out.reshape(shape), routing, combined.droppedSlots());
+    }
+
+    /**
+     * The dispatcher for a batch: a {@link LocalTokenDispatcher} runs its plan with the CUDA
+     * permute kernels ({@link CudaTokenDispatcher}) for tokens on a CUDA device when the kernels
+     * are available; any other dispatcher runs as configured.
+     */
+    private TokenDispatcher<?> dispatcherFor(NDArray tokens) {
+        if (dispatcher instanceof LocalTokenDispatcher local && CudaKernels.canRun(tokens)) {
+            return new CudaTokenDispatcher(local);
+        }
+        return dispatcher;
     }
 
     private <M extends DispatchMetadata> Combined runExperts(
@@ -266,7 +281,8 @@ public class MoeBlock extends AbstractBlock {
         }
 
         /**
-         * Sets the token dispatcher (default: dropless {@link LocalTokenDispatcher}).
+         * Sets the token dispatcher (default: dropless {@link LocalTokenDispatcher}, carried out
+         * by the CUDA permute kernels for tokens on a CUDA device).
          *
          * @param dispatcher the dispatcher
          * @return this builder

@@ -65,25 +65,8 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
     public DispatchedTokens<LocalDispatchMetadata> dispatch(NDArray tokens, RoutingResult routing) {
         long numTokens = routing.numTokens();
         Shape shape = tokens.getShape();
-        if (shape.dimension() != 2 || shape.get(0) != numTokens) {
-            throw new IllegalArgumentException(
-                    "dispatch expects tokens ["
-                            + numTokens
-                            + ", H] matching the routing, got "
-                            + shape);
-        }
+        SlotAssignment plan = plan(tokens, routing);
         int topK = routing.topK();
-        int numExperts = routing.numExperts();
-        SlotAssignment plan =
-                SlotAssignment.plan(
-                        routing.expertIndices().toLongArray(),
-                        dropPolicy == DropPolicy.PROBS && !isDropless()
-                                ? routing.weights().toFloatArray()
-                                : null,
-                        numTokens,
-                        numExperts,
-                        capacity(numTokens, topK, numExperts),
-                        padToCapacity && !isDropless());
         NDManager manager = tokens.getManager();
         NDArray source =
                 plan.hasPadding()
@@ -102,6 +85,39 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
                         manager.create(plan.slotToRow()),
                         plan.droppedSlots());
         return new DispatchedTokens<>(expertTokens, plan.rowsPerExpert(), metadata);
+    }
+
+    /**
+     * Plans a dispatch on the host: which slots each expert keeps and in which row, by this
+     * dispatcher's capacity, drop policy and padding (the plan {@link #dispatch} carries out, and
+     * that device dispatchers share).
+     *
+     * @param tokens the tokens {@code [T, H]}
+     * @param routing the routing of the batch
+     * @return the plan
+     * @throws IllegalArgumentException if the tokens do not match the routing
+     */
+    public SlotAssignment plan(NDArray tokens, RoutingResult routing) {
+        long numTokens = routing.numTokens();
+        Shape shape = tokens.getShape();
+        if (shape.dimension() != 2 || shape.get(0) != numTokens) {
+            throw new IllegalArgumentException(
+                    "dispatch expects tokens ["
+                            + numTokens
+                            + ", H] matching the routing, got "
+                            + shape);
+        }
+        int topK = routing.topK();
+        int numExperts = routing.numExperts();
+        return SlotAssignment.plan(
+                routing.expertIndices().toLongArray(),
+                dropPolicy == DropPolicy.PROBS && !isDropless()
+                        ? routing.weights().toFloatArray()
+                        : null,
+                numTokens,
+                numExperts,
+                capacity(numTokens, topK, numExperts),
+                padToCapacity && !isDropless());
     }
 
     /** {@inheritDoc} */

@@ -12,7 +12,7 @@ import java.util.Arrays;
  * @param droppedSlots the number of dropped slots
  * @param hasPadding whether some rows are padding
  */
-record SlotAssignment(
+public record SlotAssignment(
         long[] rowToToken,
         long[] slotToRow,
         long[] rowsPerExpert,

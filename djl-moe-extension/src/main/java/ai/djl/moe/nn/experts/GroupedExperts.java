@@ -1,6 +1,8 @@
 package ai.djl.moe.nn.experts;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.cuda.CudaGroupedExpertCompute;
+import ai.djl.moe.cuda.CudaKernels;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
@@ -24,6 +26,8 @@ import java.io.IOException;
 public class GroupedExperts extends AbstractBlock {
 
     private static final byte VERSION = 1;
+    private static final ExpertCompute SLICED_COMPUTE = new SlicedExpertCompute();
+    private static final ExpertCompute CUDA_COMPUTE = new CudaGroupedExpertCompute();
 
     private final int numExperts;
     private final long intermediateSize;
@@ -94,7 +98,14 @@ public class GroupedExperts extends AbstractBlock {
             throw new IllegalArgumentException(
                     "experts expect rows [N, " + hidden + "], got " + tokens.getShape());
         }
-        return expertCompute.compute(tokens, tokensPerExpert, gateUp, down, activation);
+        return computeFor(tokens).compute(tokens, tokensPerExpert, gateUp, down, activation);
+    }
+
+    private ExpertCompute computeFor(NDArray tokens) {
+        if (expertCompute != null) {
+            return expertCompute;
+        }
+        return CudaKernels.canRun(tokens) ? CUDA_COMPUTE : SLICED_COMPUTE;
     }
 
     /** {@inheritDoc} */
@@ -167,7 +178,7 @@ public class GroupedExperts extends AbstractBlock {
         private int numExperts;
         private long intermediateSize;
         private ExpertActivation activation = ExpertActivation.SWIGLU;
-        private ExpertCompute expertCompute = new SlicedExpertCompute();
+        private ExpertCompute expertCompute;
 
         Builder() {}
 
@@ -205,12 +216,17 @@ public class GroupedExperts extends AbstractBlock {
         }
 
         /**
-         * Sets the expert computation (default {@link SlicedExpertCompute}).
+         * Sets the expert computation (default: {@link CudaGroupedExpertCompute} for tokens on a
+         * CUDA device when the CUDA kernels are available, {@link SlicedExpertCompute} otherwise).
          *
          * @param expertCompute the implementation
          * @return this builder
+         * @throws IllegalArgumentException if it is null
          */
         public Builder optExpertCompute(ExpertCompute expertCompute) {
+            if (expertCompute == null) {
+                throw new IllegalArgumentException("expert compute must not be null");
+            }
             this.expertCompute = expertCompute;
             return this;
         }
@@ -230,8 +246,8 @@ public class GroupedExperts extends AbstractBlock {
                 throw new IllegalArgumentException(
                         "expert intermediate size must be >= 1, got " + intermediateSize);
             }
-            if (activation == null || expertCompute == null) {
-                throw new IllegalArgumentException("activation and expert compute must be set");
+            if (activation == null) {
+                throw new IllegalArgumentException("activation must be set");
             }
             return new GroupedExperts(this);
         }

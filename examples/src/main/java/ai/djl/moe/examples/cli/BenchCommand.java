@@ -7,7 +7,11 @@ import picocli.CommandLine.Command;
 @Command(
         name = "bench",
         description = "Micro-benchmarks (JSON output).",
-        subcommands = {MoeLayerBenchCommand.class, DispatchBenchCommand.class})
+        subcommands = {
+            MoeLayerBenchCommand.class,
+            DispatchBenchCommand.class,
+            GpuBenchCommand.class
+        })
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec private CommandLine.Model.CommandSpec spec;
@@ -16,6 +20,7 @@ public final class BenchCommand implements Runnable {
     @Override
     public void run() {
         throw new CommandLine.ParameterException(
-                spec.commandLine(), "missing benchmark name (available: moe-layer, dispatch)");
+                spec.commandLine(),
+                "missing benchmark name (available: moe-layer, dispatch, gpu)");
     }
 }

@@ -48,9 +48,21 @@ public final class DjlMoe implements Runnable {
      */
     public static int execute(String... args) {
         CommandLine cli = new CommandLine(new DjlMoe());
+        addHelpOptions(cli);
         cli.setParameterExceptionHandler(DjlMoe::badArguments);
         cli.setExecutionExceptionHandler(DjlMoe::failure);
         return cli.execute(args);
+    }
+
+    /** Gives every subcommand, at any depth, {@code --help} and {@code --version}. */
+    private static void addHelpOptions(CommandLine cli) {
+        for (CommandLine sub : cli.getSubcommands().values()) {
+            if (!sub.getCommandSpec().mixinStandardHelpOptions()
+                    && !(sub.getCommand() instanceof CommandLine.HelpCommand)) {
+                sub.getCommandSpec().mixinStandardHelpOptions(true);
+            }
+            addHelpOptions(sub);
+        }
     }
 
     /** {@inheritDoc} */

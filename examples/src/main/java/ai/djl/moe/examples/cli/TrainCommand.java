@@ -41,7 +41,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--text", description = "Text file to train on (default: embedded corpus).")
     private Path textFile;
 
-    @Option(names = "--steps", defaultValue = "150", description = "Optimizer steps (${DEFAULT-VALUE}).")
+    @Option(names = "--steps", defaultValue = "300", description = "Optimizer steps (${DEFAULT-VALUE}).")
     private int steps;
 
     @Option(names = "--batch-size", defaultValue = "16", description = "Sequences per step (${DEFAULT-VALUE}).")
@@ -56,7 +56,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", description = "Random seed (${DEFAULT-VALUE}).")
     private long seed;
 
-    @Option(names = "--print-every", defaultValue = "10", description = "Steps between progress lines (${DEFAULT-VALUE}).")
+    @Option(names = "--print-every", defaultValue = "25", description = "Steps between progress lines (${DEFAULT-VALUE}).")
     private int printEvery;
 
     @Option(names = "--save", description = "Write a Hugging Face checkpoint to this directory.")

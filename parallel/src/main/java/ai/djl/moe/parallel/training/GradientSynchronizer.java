@@ -48,7 +48,8 @@ public final class GradientSynchronizer {
     }
 
     /**
-     * Sums, then averages, every gradient over its groups (skipping groups of one rank). Gradients
+     * Sums every gradient over its groups (skipping groups of one rank), then divides it by the
+     * number of data-parallel micro-batches ({@link ParameterPlacement}). Gradients
      * that take the same route (same groups, same data type) travel flattened into one array, so a
      * step costs one collective per route and group rather than one per parameter. A parameter
      * that received no gradient on this rank (it took no part in the loss here, e.g. an expert
@@ -59,7 +60,6 @@ public final class GradientSynchronizer {
         for (ParameterPlacement placement : placements) {
             String route =
                     placement.getSumGroups()
-                            + " " + placement.getAverageGroup()
                             + " " + placement.getParameter().getArray().getDataType();
             routes.computeIfAbsent(route, k -> new ArrayList<>()).add(placement);
         }
@@ -95,7 +95,13 @@ public final class GradientSynchronizer {
             for (GroupKind kind : first.getSumGroups()) {
                 reduced = reduce(reduced, kind, ReduceOp.SUM);
             }
-            reduced = reduce(reduced, first.getAverageGroup(), ReduceOp.AVG);
+            int microBatches = context.communicator(first.getNormalizationGroup()).getSize();
+            if (microBatches > 1) {
+                // outside autograd: a plain scalar division is safe here
+                try (NDArray summed = reduced) {
+                    reduced = summed.div(microBatches);
+                }
+            }
             NDList parts = splits.length == 0 ? new NDList(reduced) : reduced.split(splits);
             for (int i = 0; i < route.size(); i++) {
                 NDArray array = route.get(i).getParameter().getArray();

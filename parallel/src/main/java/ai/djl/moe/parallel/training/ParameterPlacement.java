@@ -17,11 +17,15 @@ import java.util.function.Predicate;
  * is reduced and from which ranks its initial value is copied:
  *
  * <ul>
- *   <li>expert parameters: averaged over the expert data-parallel group ({@link GroupKind#EDP});
+ *   <li>expert parameters: summed over the expert data-parallel group ({@link GroupKind#EDP}) and
+ *       divided by the data-parallel size {@code |DP x CP|}, as Megatron-Core does: an expert's
+ *       gradient on one rank already holds the tokens that the all-to-all brought from the other
+ *       expert-parallel ranks, so the replicas together hold all {@code |DP x CP|} micro-batches;
  *   <li>dense parameters: averaged over data and context parallelism ({@link GroupKind#DP_CP}),
  *       after a sum over tensor parallelism ({@link GroupKind#TP}) for full copies applied to
  *       sequence-parallel activations ({@link TensorParallelBlock#hasSequenceParallelGradient},
- *       or any parameter inside a {@link SequenceParallelReplicated}).
+ *       or any parameter inside a {@link SequenceParallelReplicated}, such as the router of an MoE
+ *       layer whose input is sequence-parallel).
  * </ul>
  */
 public final class ParameterPlacement {
@@ -120,23 +124,30 @@ public final class ParameterPlacement {
     }
 
     /**
-     * Returns the groups whose sums (in order: first the tensor-parallel partial sum, if any)
-     * make this rank's gradient the gradient of the whole step, without the final average.
+     * Returns the groups whose sums, in order, make this rank's gradient the sum over all
+     * micro-batches of the step: the tensor-parallel partial sum first (if any), then the replicas
+     * that trained on other data.
      *
-     * @return {@link GroupKind#TP} for a sequence-parallel partial gradient, else nothing
+     * @return {@link GroupKind#EDP} for expert parameters; else {@link GroupKind#DP_CP}, preceded
+     *     by {@link GroupKind#TP} for a sequence-parallel partial gradient
      */
     public List<GroupKind> getSumGroups() {
-        return sequenceParallelGradient ? List.of(GroupKind.TP) : List.of();
+        if (expert) {
+            return List.of(GroupKind.EDP);
+        }
+        return sequenceParallelGradient
+                ? List.of(GroupKind.TP, GroupKind.DP_CP)
+                : List.of(GroupKind.DP_CP);
     }
 
     /**
-     * Returns the group over which gradients are averaged: the replicas of this parameter that
-     * trained on other data.
+     * Returns the group whose size divides the summed gradient (the number of data-parallel
+     * micro-batches of a step), the same for dense and expert parameters.
      *
-     * @return {@link GroupKind#EDP} for expert parameters, else {@link GroupKind#DP_CP}
+     * @return {@link GroupKind#DP_CP}
      */
-    public GroupKind getAverageGroup() {
-        return expert ? GroupKind.EDP : GroupKind.DP_CP;
+    public GroupKind getNormalizationGroup() {
+        return GroupKind.DP_CP;
     }
 
     /**
@@ -146,8 +157,11 @@ public final class ParameterPlacement {
      * @return the replica groups, tensor-parallel first for full copies
      */
     public List<GroupKind> getReplicaGroups() {
-        if (expert || tensorParallelShard) {
-            return List.of(getAverageGroup());
+        if (expert) {
+            return List.of(GroupKind.EDP);
+        }
+        if (tensorParallelShard) {
+            return List.of(GroupKind.DP_CP);
         }
         return List.of(GroupKind.TP, GroupKind.DP_CP);
     }

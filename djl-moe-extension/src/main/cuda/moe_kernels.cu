@@ -1,0 +1,375 @@
+// MoE kernels of djl-moe: row permutation with padding/dropping, weighted combine over top-k,
+// their backward passes, expert activations and the fused top-k router. Loaded from a fatbin
+// through the CUDA driver API (ai.djl.moe.cuda.CudaKernels); every entry point is extern "C".
+//
+// Index conventions (int64, as DJL creates them):
+//   rowSource[r] = the (token, choice) assignment a = t * k + j that fills expert-input row r,
+//                  or -1 for a padding row (written as zeros);
+//   slot[a]      = the expert-input row of assignment a, or -1 if the assignment was dropped.
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+namespace {
+
+constexpr int kThreads = 256;
+// Vectors per thread per pass in the row kernels, and routing entries staged per pass.
+constexpr int kUnroll = 2;
+constexpr int kStage = 64;
+
+__device__ __forceinline__ float toF(float v) { return v; }
+__device__ __forceinline__ float toF(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T fromF(float v);
+template <> __device__ __forceinline__ float fromF<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 fromF<__nv_bfloat16>(float v) {
+    return __float2bfloat16(v);
+}
+
+// 16-byte vector of T: 8 bf16 or 4 floats.
+template <typename T> struct Vec { static constexpr int N = 16 / sizeof(T); };
+
+template <typename T>
+__device__ __forceinline__ void storeVec(T* p, const float (&f)[Vec<T>::N]) {
+    uint4 raw;
+    T* v = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int i = 0; i < Vec<T>::N; i++) v[i] = fromF<T>(f[i]);
+    *reinterpret_cast<uint4*>(p) = raw;
+}
+
+// out[r] = scale * src[rowSource[r] / k] (scale = weights[rowSource[r]] or 1), zeros for -1.
+// Forward permute (weights null) and the row gradient of unpermute (weights = routing probs).
+template <typename T>
+__device__ void gatherRows(const T* __restrict__ src, const int64_t* __restrict__ rowSource,
+                           const float* __restrict__ weights, T* __restrict__ out, int64_t rows,
+                           int hidden, int topK) {
+    const bool vec = hidden % Vec<T>::N == 0;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int64_t a = rowSource[r];
+        const float scale = a < 0 ? 0.f : (weights ? weights[a] : 1.f);
+        const T* in = a < 0 ? nullptr : src + (a / topK) * (int64_t)hidden;
+        T* dst = out + r * (int64_t)hidden;
+        if (vec) {
+            // kUnroll vectors per thread: all loads in flight before the first store
+            const int stride = blockDim.x * Vec<T>::N;
+            for (int c0 = threadIdx.x * Vec<T>::N; c0 < hidden; c0 += stride * kUnroll) {
+                uint4 raw[kUnroll];
+#pragma unroll
+                for (int u = 0; u < kUnroll; u++) {
+                    const int c = c0 + u * stride;
+                    raw[u] = in && c < hidden ? *reinterpret_cast<const uint4*>(in + c)
+                                              : make_uint4(0, 0, 0, 0);
+                }
+#pragma unroll
+                for (int u = 0; u < kUnroll; u++) {
+                    const int c = c0 + u * stride;
+                    if (c >= hidden) break;
+                    if (weights) {
+                        float f[Vec<T>::N];
+                        const T* v = reinterpret_cast<const T*>(&raw[u]);
+#pragma unroll
+                        for (int i = 0; i < Vec<T>::N; i++) f[i] = toF(v[i]) * scale;
+                        storeVec(dst + c, f);
+                    } else {
+                        *reinterpret_cast<uint4*>(dst + c) = raw[u];
+                    }
+                }
+            }
+        } else {
+            for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
+                dst[c] = fromF<T>(in ? toF(in[c]) * scale : 0.f);
+            }
+        }
+    }
+}
+
+// out[t] = sum_j w[t, j] * rows[slot[t * k + j]] over kept assignments (w = 1 when weights is
+// null), accumulated in fp32. Forward unpermute+combine, and the input gradient of permute.
+template <typename T>
+__device__ void combineRows(const T* __restrict__ rowsIn, const int64_t* __restrict__ slot,
+                            const float* __restrict__ weights, T* __restrict__ out,
+                            int64_t tokens, int hidden, int topK) {
+    const bool vec = hidden % Vec<T>::N == 0;
+    __shared__ int64_t sRow[kStage];
+    __shared__ float sWeight[kStage];
+    for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
+        T* dst = out + t * (int64_t)hidden;
+        if (vec) {
+            const int stride = blockDim.x * Vec<T>::N;
+            for (int c0 = threadIdx.x * Vec<T>::N; c0 - (int)threadIdx.x * Vec<T>::N < hidden;
+                 c0 += stride * kUnroll) {
+                float acc[kUnroll][Vec<T>::N];
+#pragma unroll
+                for (int u = 0; u < kUnroll; u++)
+#pragma unroll
+                    for (int i = 0; i < Vec<T>::N; i++) acc[u][i] = 0.f;
+                for (int j0 = 0; j0 < topK; j0 += kStage) {
+                    const int n = min(kStage, topK - j0);
+                    __syncthreads();
+                    if (threadIdx.x < n) {
+                        const int64_t a = t * topK + j0 + threadIdx.x;
+                        sRow[threadIdx.x] = slot[a];
+                        sWeight[threadIdx.x] = weights ? weights[a] : 1.f;
+                    }
+                    __syncthreads();
+                    for (int j = 0; j < n; j++) {
+                        const int64_t r = sRow[j];
+                        if (r < 0) continue;
+                        const float w = sWeight[j];
+                        const T* src = rowsIn + r * (int64_t)hidden;
+                        uint4 raw[kUnroll];
+#pragma unroll
+                        for (int u = 0; u < kUnroll; u++) {
+                            const int c = c0 + u * stride;
+                            raw[u] = c < hidden ? *reinterpret_cast<const uint4*>(src + c)
+                                                : make_uint4(0, 0, 0, 0);
+                        }
+#pragma unroll
+                        for (int u = 0; u < kUnroll; u++) {
+                            const T* v = reinterpret_cast<const T*>(&raw[u]);
+#pragma unroll
+                            for (int i = 0; i < Vec<T>::N; i++) acc[u][i] += w * toF(v[i]);
+                        }
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < kUnroll; u++) {
+                    const int c = c0 + u * stride;
+                    if (c < hidden) storeVec(dst + c, acc[u]);
+                }
+            }
+        } else {
+            for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
+                float acc = 0.f;
+                for (int j = 0; j < topK; j++) {
+                    const int64_t a = t * topK + j;
+                    const int64_t r = slot[a];
+                    if (r < 0) continue;
+                    acc += (weights ? weights[a] : 1.f) * toF(rowsIn[r * (int64_t)hidden + c]);
+                }
+                dst[c] = fromF<T>(acc);
+            }
+        }
+    }
+}
+
+// gradWeights[a] = <gradOut[a / k], rows[slot[a]]> (0 for dropped assignments); one warp each.
+template <typename T>
+__device__ void weightGradient(const T* __restrict__ gradOut, const T* __restrict__ rowsIn,
+                               const int64_t* __restrict__ slot, float* __restrict__ gradWeights,
+                               int64_t assignments, int hidden, int topK) {
+    const int lane = threadIdx.x & 31;
+    const int64_t warp = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
+    const int64_t warps = (gridDim.x * (int64_t)blockDim.x) >> 5;
+    for (int64_t a = warp; a < assignments; a += warps) {
+        const int64_t r = slot[a];
+        float acc = 0.f;
+        if (r >= 0) {
+            const T* g = gradOut + (a / topK) * (int64_t)hidden;
+            const T* y = rowsIn + r * (int64_t)hidden;
+            for (int c = lane; c < hidden; c += 32) acc += toF(g[c]) * toF(y[c]);
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) gradWeights[a] = acc;
+    }
+}
+
+// Activation codes: 0 silu, 1 gelu (erf), 2 relu.
+__device__ __forceinline__ float activate(float x, int act) {
+    if (act == 0) return x / (1.f + __expf(-x));
+    if (act == 1) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    return x > 0.f ? x : 0.f;
+}
+
+__device__ __forceinline__ float activateGrad(float x, int act) {
+    if (act == 0) {
+        const float s = 1.f / (1.f + __expf(-x));
+        return s * (1.f + x * (1.f - s));
+    }
+    if (act == 1) {
+        return 0.5f * (1.f + erff(x * 0.70710678118654752f))
+               + x * 0.3989422804014327f * __expf(-0.5f * x * x);
+    }
+    return x > 0.f ? 1.f : 0.f;
+}
+
+// a[r, c] = act(h[r, c]) * h[r, F + c] (gated, h has 2F columns) or act(h[r, c]) (plain).
+template <typename T>
+__device__ void activationForward(const T* __restrict__ h, T* __restrict__ out, int64_t rows,
+                                  int ffn, int gated, int act) {
+    const int64_t n = rows * ffn;
+    const int width = gated ? 2 * ffn : ffn;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += gridDim.x * (int64_t)blockDim.x) {
+        const int64_t r = i / ffn;
+        const int c = (int)(i - r * ffn);
+        const float g = toF(h[r * width + c]);
+        const float v = activate(g, act);
+        out[i] = fromF<T>(gated ? v * toF(h[r * width + ffn + c]) : v);
+    }
+}
+
+template <typename T>
+__device__ void activationBackward(const T* __restrict__ h, const T* __restrict__ gradOut,
+                                   T* __restrict__ gradH, int64_t rows, int ffn, int gated,
+                                   int act) {
+    const int64_t n = rows * ffn;
+    const int width = gated ? 2 * ffn : ffn;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += gridDim.x * (int64_t)blockDim.x) {
+        const int64_t r = i / ffn;
+        const int c = (int)(i - r * ffn);
+        const float g = toF(h[r * width + c]);
+        const float d = toF(gradOut[i]);
+        if (gated) {
+            const float u = toF(h[r * width + ffn + c]);
+            gradH[r * width + c] = fromF<T>(d * u * activateGrad(g, act));
+            gradH[r * width + ffn + c] = fromF<T>(d * activate(g, act));
+        } else {
+            gradH[i] = fromF<T>(d * activateGrad(g, act));
+        }
+    }
+}
+
+}  // namespace
+
+#define MOE_TYPED_KERNELS(SUFFIX, T)                                                              \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_gather_rows_##SUFFIX(              \
+        const T* src, const int64_t* rowSource, const float* weights, T* out, int64_t rows,      \
+        int hidden, int topK) {                                                                   \
+        gatherRows<T>(src, rowSource, weights, out, rows, hidden, topK);                          \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_combine_rows_##SUFFIX(             \
+        const T* rowsIn, const int64_t* slot, const float* weights, T* out, int64_t tokens,      \
+        int hidden, int topK) {                                                                   \
+        combineRows<T>(rowsIn, slot, weights, out, tokens, hidden, topK);                         \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_weight_grad_##SUFFIX(              \
+        const T* gradOut, const T* rowsIn, const int64_t* slot, float* gradWeights,              \
+        int64_t assignments, int hidden, int topK) {                                             \
+        weightGradient<T>(gradOut, rowsIn, slot, gradWeights, assignments, hidden, topK);         \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_activation_fwd_##SUFFIX(           \
+        const T* h, T* out, int64_t rows, int ffn, int gated, int act) {                          \
+        activationForward<T>(h, out, rows, ffn, gated, act);                                      \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_activation_bwd_##SUFFIX(           \
+        const T* h, const T* gradOut, T* gradH, int64_t rows, int ffn, int gated, int act) {      \
+        activationBackward<T>(h, gradOut, gradH, rows, ffn, gated, act);                          \
+    }
+
+MOE_TYPED_KERNELS(f32, float)
+MOE_TYPED_KERNELS(bf16, __nv_bfloat16)
+
+// Softmax (scoreFn 0: exp(l - max) / denom) or sigmoid (1) score of one logit.
+__device__ __forceinline__ float routerScore(float logit, float maxLogit, float denom,
+                                             int scoreFn) {
+    return scoreFn == 0 ? __expf(logit - maxLogit) / denom : 1.f / (1.f + __expf(-logit));
+}
+
+// Fused router, one thread per token: scores = softmax(logits) (scoreFn 0) or sigmoid (1), the
+// top-k by score (ties to the lower expert index), optionally renormalised over the k chosen;
+// counts[e] += tokens routed to e; scoreSum[e] += score of e (the aux-loss statistics).
+extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk(
+    const float* __restrict__ logits, int64_t tokens, int experts, int topK, int scoreFn,
+    int normalize, float* __restrict__ weights, int64_t* __restrict__ indices,
+    int* __restrict__ counts, float* __restrict__ scoreSum) {
+    const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (t >= tokens) return;
+    const float* l = logits + t * experts;
+    float maxLogit = -INFINITY;
+    for (int e = 0; e < experts; e++) maxLogit = fmaxf(maxLogit, l[e]);
+    float denom = 1.f;
+    if (scoreFn == 0) {
+        denom = 0.f;
+        for (int e = 0; e < experts; e++) denom += __expf(l[e] - maxLogit);
+    }
+    float chosenSum = 0.f;
+    float prevScore = INFINITY;
+    int prevIndex = -1;
+    for (int j = 0; j < topK; j++) {
+        float best = -INFINITY;
+        int bestIndex = -1;
+        for (int e = 0; e < experts; e++) {
+            const float s = routerScore(l[e], maxLogit, denom, scoreFn);
+            const bool after = s < prevScore || (s == prevScore && e > prevIndex);
+            if (after && (bestIndex < 0 || s > best)) {
+                best = s;
+                bestIndex = e;
+            }
+        }
+        weights[t * topK + j] = best;
+        indices[t * topK + j] = bestIndex;
+        chosenSum += best;
+        prevScore = best;
+        prevIndex = bestIndex;
+        atomicAdd(counts + bestIndex, 1);
+    }
+    if (normalize) {
+        for (int j = 0; j < topK; j++) weights[t * topK + j] /= chosenSum;
+    }
+    if (scoreSum) {
+        for (int e = 0; e < experts; e++) {
+            atomicAdd(scoreSum + e, routerScore(l[e], maxLogit, denom, scoreFn));
+        }
+    }
+}
+
+// Dropless dispatch maps on the device, one block per expert e: the assignments routed to e, in
+// assignment order, take rows rowOffsets[e], rowOffsets[e] + 1, ... (the order of the host plan);
+// slot[a] = row and rowSource[row] = a. Each pass ranks kItems assignments per thread with a
+// block-wide exclusive scan of the per-thread match counts.
+extern "C" __global__ void __launch_bounds__(kThreads) moe_build_indices(
+    const int64_t* __restrict__ expertOf, int64_t assignments,
+    const int64_t* __restrict__ rowOffsets, int64_t* __restrict__ slot,
+    int64_t* __restrict__ rowSource) {
+    constexpr int kItems = 8;
+    __shared__ int warpOffset[kThreads / 32];
+    __shared__ int passTotal;
+    const int64_t e = blockIdx.x;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int warps = blockDim.x >> 5;
+    int64_t next = rowOffsets[e];
+    for (int64_t start = 0; start < assignments; start += (int64_t)blockDim.x * kItems) {
+        const int64_t first = start + (int64_t)threadIdx.x * kItems;
+        bool mine[kItems];
+        int count = 0;
+#pragma unroll
+        for (int i = 0; i < kItems; i++) {
+            mine[i] = first + i < assignments && expertOf[first + i] == e;
+            count += mine[i];
+        }
+        int inclusive = count;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const int n = __shfl_up_sync(0xffffffffu, inclusive, o);
+            if (lane >= o) inclusive += n;
+        }
+        if (lane == 31) warpOffset[warp] = inclusive;
+        __syncthreads();
+        if (warp == 0) {
+            const int v = lane < warps ? warpOffset[lane] : 0;
+            int w = v;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                const int n = __shfl_up_sync(0xffffffffu, w, o);
+                if (lane >= o) w += n;
+            }
+            if (lane < warps) warpOffset[lane] = w - v;
+            if (lane == 31) passTotal = w;
+        }
+        __syncthreads();
+        int64_t row = next + warpOffset[warp] + (inclusive - count);
+#pragma unroll
+        for (int i = 0; i < kItems; i++) {
+            if (mine[i]) {
+                slot[first + i] = row;
+                rowSource[row] = first + i;
+                row++;
+            }
+        }
+        next += passTotal;
+        __syncthreads();
+    }
+}

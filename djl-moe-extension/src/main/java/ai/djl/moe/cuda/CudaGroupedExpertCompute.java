@@ -1,0 +1,86 @@
+package ai.djl.moe.cuda;
+
+import ai.djl.moe.bridge.AtenOps;
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.nn.experts.ExpertActivation;
+import ai.djl.moe.nn.experts.ExpertCompute;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+/**
+ * {@link ExpertCompute} on CUDA: {@code gate_up} grouped GEMM, the fused activation kernel, then
+ * the {@code down} grouped GEMM ({@link GroupedGemm}: per-expert {@code cublasGemmEx}, fp32
+ * accumulation), each with its backward. Operands are cast to the compute type (by default the type
+ * of the tokens; bfloat16 for speed: the casts are differentiable, so float32 parameters receive
+ * float32 gradients) and the result is cast back to the type of the tokens.
+ *
+ * <p>{@link ai.djl.moe.nn.experts.GroupedExperts} uses this compute (in the tokens' type) for
+ * tokens on a CUDA device when {@link CudaKernels#isAvailable()}, unless another one was set.
+ */
+public final class CudaGroupedExpertCompute implements ExpertCompute {
+
+    private final TorchDType computeType;
+
+    /** Creates the compute in the type of the tokens (float32 or bfloat16). */
+    public CudaGroupedExpertCompute() {
+        computeType = null;
+    }
+
+    /**
+     * Creates the compute in a given operand type.
+     *
+     * @param computeType {@link TorchDType#BFLOAT16} or {@link TorchDType#FLOAT32}
+     */
+    public CudaGroupedExpertCompute(TorchDType computeType) {
+        DeviceArrays.suffix(computeType, "the compute type");
+        this.computeType = computeType;
+    }
+
+    /**
+     * Returns the operand type of the GEMMs.
+     *
+     * @return bfloat16 or float32, or null for the type of the tokens
+     */
+    public TorchDType getComputeType() {
+        return computeType;
+    }
+
+    /**
+     * Says which GEMM path runs, for reports.
+     *
+     * @return a description naming cuBLAS and where it was loaded from
+     */
+    public static String gemmPath() {
+        return "per-expert cublasGemmEx (CUBLAS_COMPUTE_32F) from " + Cublas.source();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray compute(
+            NDArray tokens,
+            long[] tokensPerExpert,
+            NDArray gateUpProj,
+            NDArray downProj,
+            ExpertActivation activation) {
+        TorchDType outType = TensorInfo.dtype(tokens);
+        TorchDType type = computeType == null ? outType : computeType;
+        NDManager manager = tokens.getManager();
+        NDArray x = cast(tokens, type, manager);
+        NDArray hidden = new GroupedGemm(tokensPerExpert).apply(x, cast(gateUpProj, type, manager));
+        NDArray activated = new ExpertActivationKernel(activation).apply(hidden);
+        NDArray y =
+                new GroupedGemm(tokensPerExpert).apply(activated, cast(downProj, type, manager));
+        return outType == type ? y : AtenOps.toCopy(y, outType);
+    }
+
+    /** Casts if needed; a cast copy belongs to the tokens' manager, as the step's other arrays. */
+    private static NDArray cast(NDArray x, TorchDType type, NDManager manager) {
+        if (TensorInfo.dtype(x) == type) {
+            return x;
+        }
+        NDArray copy = AtenOps.toCopy(x, type);
+        copy.attach(manager);
+        return copy;
+    }
+}

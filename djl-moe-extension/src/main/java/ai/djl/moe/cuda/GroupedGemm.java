@@ -1,0 +1,193 @@
+package ai.djl.moe.cuda;
+
+import ai.djl.moe.autograd.Autograd;
+import ai.djl.moe.autograd.Function;
+import ai.djl.moe.autograd.FunctionContext;
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchDType;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+
+import com.sun.jna.Pointer;
+
+/**
+ * Grouped GEMM with per-expert row counts: {@code y[rows of e] = x[rows of e] @ w[e]^T} for {@code
+ * x [N, K]} (rows grouped by expert), {@code w [E, Nout, K]}, {@code y [N, Nout]}; float32 or
+ * bfloat16 operands with fp32 accumulation, one {@code cublasGemmEx} per expert that has rows
+ * (empty experts are skipped; their weight gradient is zero).
+ *
+ * <p>Backward: {@code dx_e = dy_e @ w_e} and {@code dw_e = dy_e^T @ x_e}. The weight gradient is
+ * added to {@code w}'s autograd graph directly ({@link Autograd#accumulateGradient}), which keeps
+ * the tape from forming an extra product over the (large) weight tensor.
+ *
+ * <p>One instance per application: it remembers the weights it was applied to.
+ */
+public final class GroupedGemm extends Function {
+
+    private final long[] rowsPerExpert;
+    private NDArray weightsWithGraph;
+
+    /**
+     * Creates the op for one batch.
+     *
+     * @param rowsPerExpert rows of {@code x} per expert, in order (zeros allowed)
+     */
+    public GroupedGemm(long[] rowsPerExpert) {
+        for (long r : rowsPerExpert) {
+            if (r < 0) {
+                throw new IllegalArgumentException("negative row count in grouped GEMM: " + r);
+            }
+        }
+        this.rowsPerExpert = rowsPerExpert.clone();
+    }
+
+    /**
+     * Computes {@code y = x @ w^T} per expert block, with autograd.
+     *
+     * @param x {@code [N, K]}
+     * @param w {@code [E, Nout, K]} of the same type
+     * @return {@code [N, Nout]}
+     */
+    public NDArray apply(NDArray x, NDArray w) {
+        weightsWithGraph = w;
+        try {
+            return apply(new NDList(x, w)).singletonOrThrow();
+        } finally {
+            if (!Autograd.requiresGradient(w)) {
+                weightsWithGraph = null;
+            }
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forward(FunctionContext ctx, NDList inputs) {
+        NDArray x = DeviceArrays.contiguous(inputs.get(0));
+        NDArray w = DeviceArrays.contiguous(inputs.get(1));
+        Shape xs = x.getShape();
+        Shape ws = w.getShape();
+        if (xs.dimension() != 2 || ws.dimension() != 3 || ws.get(2) != xs.get(1)) {
+            throw new IllegalArgumentException(
+                    "grouped GEMM needs x [N, K] and w [E, Nout, K], got " + xs + " and " + ws);
+        }
+        if (ws.get(0) != rowsPerExpert.length) {
+            throw new IllegalArgumentException(
+                    "w has "
+                            + ws.get(0)
+                            + " experts but "
+                            + rowsPerExpert.length
+                            + " row counts were given");
+        }
+        long total = 0;
+        for (long r : rowsPerExpert) {
+            total += r;
+        }
+        if (total != xs.get(0)) {
+            throw new IllegalArgumentException(
+                    "row counts sum to " + total + " but x has " + xs.get(0) + " rows");
+        }
+        TensorInfo xi = TensorInfo.of(x);
+        DeviceArrays.suffix(xi.getDtype(), "x");
+        DeviceArrays.require(w, xi.getDtype(), "w");
+        int device = CudaKernels.deviceOf(x, "x");
+        long k = xs.get(1);
+        long nOut = ws.get(1);
+        NDArray y = DeviceArrays.empty(x, new Shape(xs.get(0), nOut), xi.getDtype());
+        long bytes = xi.getDtype().numBytes();
+        long xp = xi.getDataPointer();
+        long wp = DeviceArrays.pointer(w);
+        long yp = DeviceArrays.pointer(y);
+        Pointer cublas = Cublas.onCurrentStream(device);
+        long row = 0;
+        for (int e = 0; e < rowsPerExpert.length; e++) {
+            long m = rowsPerExpert[e];
+            if (m > 0) {
+                Cublas.gemmRowMajor(
+                        cublas,
+                        xi.getDtype(),
+                        false,
+                        true,
+                        m,
+                        nOut,
+                        k,
+                        xp + row * k * bytes,
+                        wp + e * nOut * k * bytes,
+                        yp + row * nOut * bytes);
+            }
+            row += m;
+        }
+        ctx.saveForBackward(x, w);
+        return new NDList(y);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList backward(FunctionContext ctx, NDList outputGradients) {
+        NDArray x = ctx.getSaved().get(0);
+        NDArray w = ctx.getSaved().get(1);
+        NDArray dy = DeviceArrays.contiguous(outputGradients.get(0));
+        TorchDType dtype = TensorInfo.dtype(x);
+        DeviceArrays.require(dy, dtype, "the output gradient");
+        int device = CudaKernels.deviceOf(x, "x");
+        long k = x.getShape().get(1);
+        long nOut = w.getShape().get(1);
+        long bytes = dtype.numBytes();
+        long xp = DeviceArrays.pointer(x);
+        long wp = DeviceArrays.pointer(w);
+        long dyp = DeviceArrays.pointer(dy);
+        Pointer cublas = Cublas.onCurrentStream(device);
+        NDArray dx = null;
+        if (ctx.needsInputGradient(0)) {
+            dx = DeviceArrays.empty(x, x.getShape(), dtype);
+            long dxp = DeviceArrays.pointer(dx);
+            long row = 0;
+            for (int e = 0; e < rowsPerExpert.length; e++) {
+                long m = rowsPerExpert[e];
+                if (m > 0) {
+                    Cublas.gemmRowMajor(
+                            cublas,
+                            dtype,
+                            false,
+                            false,
+                            m,
+                            k,
+                            nOut,
+                            dyp + row * nOut * bytes,
+                            wp + e * nOut * k * bytes,
+                            dxp + row * k * bytes);
+                }
+                row += m;
+            }
+        }
+        if (ctx.needsInputGradient(1)) {
+            NDArray dw = DeviceArrays.empty(x, w.getShape(), dtype);
+            long dwp = DeviceArrays.pointer(dw);
+            long row = 0;
+            for (int e = 0; e < rowsPerExpert.length; e++) {
+                long m = rowsPerExpert[e];
+                long block = e * nOut * k * bytes;
+                if (m > 0) {
+                    Cublas.gemmRowMajor(
+                            cublas,
+                            dtype,
+                            true,
+                            false,
+                            nOut,
+                            k,
+                            m,
+                            dyp + row * nOut * bytes,
+                            xp + row * k * bytes,
+                            dwp + block);
+                } else {
+                    CudaKernels.zero(device, dwp + block, nOut * k * bytes);
+                }
+                row += m;
+            }
+            Autograd.accumulateGradient(weightsWithGraph, dw);
+            dw.close();
+        }
+        weightsWithGraph = null;
+        return new NDList(dx, null);
+    }
+}

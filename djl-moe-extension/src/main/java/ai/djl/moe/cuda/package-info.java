@@ -1,0 +1,15 @@
+/**
+ * CUDA implementations of the MoE layer's hot paths, launched through the CUDA driver API on
+ * libtorch's current stream: row permutation with padding and dropping ({@link
+ * ai.djl.moe.cuda.MoePermute}), weighted unpermute+combine ({@link ai.djl.moe.cuda.MoeUnpermute}),
+ * expert activations ({@link ai.djl.moe.cuda.ExpertActivationKernel}), the fused top-k router
+ * ({@link ai.djl.moe.cuda.FusedTopKRouter}) and grouped GEMMs through cuBLAS ({@link
+ * ai.djl.moe.cuda.GroupedGemm}), put together as {@link ai.djl.moe.cuda.CudaGroupedExpertCompute}
+ * and {@link ai.djl.moe.cuda.CudaTokenDispatcher}. Every op is an {@link
+ * ai.djl.moe.autograd.Function} with its backward.
+ *
+ * <p>The kernels come from {@code src/main/cuda/*.cu}, compiled by nvcc at build time into a fatbin
+ * in this jar; {@link ai.djl.moe.cuda.CudaKernels#isAvailable()} says whether they were built and
+ * can run here.
+ */
+package ai.djl.moe.cuda;

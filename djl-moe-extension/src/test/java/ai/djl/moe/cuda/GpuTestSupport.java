@@ -1,0 +1,72 @@
+package ai.djl.moe.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.djl.Device;
+import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.testing.TestDevices;
+import ai.djl.ndarray.NDArray;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Shared checks of the CUDA kernel tests. */
+final class GpuTestSupport {
+
+    private static final Logger logger = LoggerFactory.getLogger(GpuTestSupport.class);
+
+    private GpuTestSupport() {}
+
+    /**
+     * Skips the calling test, with the reason shown, unless a CUDA device and the kernels are
+     * present.
+     *
+     * @param test the test's name for the log
+     */
+    static void assumeKernels(String test) {
+        if (!TestDevices.hasCuda()) {
+            logger.warn("skipped {}: {}", test, TestDevices.NO_GPU);
+        }
+        assumeTrue(TestDevices.hasCuda(), TestDevices.NO_GPU);
+        assertTrue(CudaKernels.isAvailable(), CudaKernels.availability());
+    }
+
+    /**
+     * Returns a float32 copy on the CPU.
+     *
+     * @param x any float array
+     * @return its values as float32 on the CPU
+     */
+    static float[] values(NDArray x) {
+        NDArray f = BFloat16.isBFloat16(x) ? BFloat16.toFloat32(x) : x;
+        return f.toDevice(Device.cpu(), false).toFloatArray();
+    }
+
+    /**
+     * Asserts {@code ||actual - expected|| <= tol * ||expected||} (plus a tiny absolute floor), and
+     * that no value is NaN.
+     *
+     * @param what the compared quantity
+     * @param expected the reference
+     * @param actual the values under test
+     * @param tol the relative tolerance
+     */
+    static void assertClose(String what, NDArray expected, NDArray actual, double tol) {
+        float[] e = values(expected);
+        float[] a = values(actual);
+        assertTrue(e.length == a.length, what + ": " + e.length + " vs " + a.length + " values");
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < e.length; i++) {
+            assertTrue(!Float.isNaN(a[i]), what + ": NaN at " + i);
+            diff += (a[i] - e[i]) * (double) (a[i] - e[i]);
+            norm += e[i] * (double) e[i];
+        }
+        double rel = Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
+        logger.info("{}: relative error {}", what, rel);
+        assertTrue(
+                Math.sqrt(diff) <= tol * Math.sqrt(norm) + 1e-6,
+                what + ": relative error " + rel + " > " + tol);
+    }
+}

@@ -1,0 +1,469 @@
+package ai.djl.moe.examples.cli;
+
+import ai.djl.Device;
+import ai.djl.moe.autograd.MoeGradientCollector;
+import ai.djl.moe.bridge.AtenArg;
+import ai.djl.moe.bridge.AtenOp;
+import ai.djl.moe.bridge.AtenOps;
+import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.cuda.CudaGroupedExpertCompute;
+import ai.djl.moe.cuda.CudaKernels;
+import ai.djl.moe.cuda.CudaTimer;
+import ai.djl.moe.cuda.GroupedGemm;
+import ai.djl.moe.cuda.MoePermute;
+import ai.djl.moe.cuda.MoeUnpermute;
+import ai.djl.moe.cuda.PermuteIndices;
+import ai.djl.moe.nn.MoeBlock;
+import ai.djl.moe.nn.experts.GroupedExperts;
+import ai.djl.moe.nn.router.LoadBalancingType;
+import ai.djl.moe.nn.router.TopKRouter;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.ParameterStore;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.function.Supplier;
+
+/**
+ * {@code djl-moe bench gpu}: the CUDA ops on GPU 0 at Mixtral-8x7B and Qwen2-57B-A14B shapes
+ * (permute / unpermute+combine bandwidth, grouped GEMM TFLOP/s, MoE layer forward+backward), with
+ * the eager PyTorch peer ({@code gpu_bench_peer.py}, run by {@code python3} in the same command on
+ * the same GPU) merged in, and the ratios. Prints one JSON object.
+ */
+@Command(name = "gpu", description = "CUDA MoE ops vs eager PyTorch on the GPU (JSON).")
+public final class GpuBenchCommand implements Callable<Integer> {
+
+    /** A benchmark shape: experts, experts per token, hidden and expert FFN sizes. */
+    private record MoeShape(String name, int experts, int topK, int hidden, int ffn) {}
+
+    private static final List<MoeShape> SHAPES =
+            List.of(
+                    new MoeShape("mixtral", 8, 2, 4096, 14336),
+                    new MoeShape("qwen2_57b", 64, 8, 3584, 2560));
+
+    private static final AtenOp INDEX_SELECT = AtenOp.of("aten::index_select", "");
+    private static final double WARM_UP_MILLIS = 1000;
+
+    /** Calls per timed sample of the kernels and GEMMs. */
+    private static final int BATCH = 10;
+
+    @Option(names = "--tokens", defaultValue = "8192", description = "Tokens (default 8192).")
+    private int tokens;
+
+    @Option(names = "--iterations", defaultValue = "10", description = "Timed runs (default 10).")
+    private int iterations;
+
+    @Option(names = "--warmup", defaultValue = "5", description = "Untimed samples (default 5).")
+    private int warmup;
+
+    @Option(names = "--no-peer", description = "Skip the PyTorch peer.")
+    private boolean noPeer;
+
+    @Option(
+            names = "--python",
+            defaultValue = "python3",
+            description = "Python with torch for the peer.")
+    private String python;
+
+    /** {@inheritDoc} */
+    @Override
+    public Integer call() throws IOException, InterruptedException {
+        if (tokens <= 0 || iterations <= 0 || warmup < 0) {
+            throw new UsageException("--tokens and --iterations must be positive, --warmup >= 0");
+        }
+        if (!CudaKernels.isAvailable()) {
+            throw new UsageException(
+                    "bench gpu needs the CUDA kernels: " + CudaKernels.availability());
+        }
+        JsonObject result = new JsonObject();
+        result.addProperty("gemm_path", CudaGroupedExpertCompute.gemmPath());
+        result.addProperty("tokens", tokens);
+        JsonObject ours = new JsonObject();
+        for (MoeShape shape : SHAPES) {
+            ours.add(shape.name(), benchShape(shape));
+        }
+        result.add("djl_moe", ours);
+        if (!noPeer) {
+            JsonObject peer = runPeer();
+            result.add("pytorch_peer", peer);
+            result.add("ratios", ratios(ours, peer));
+        }
+        Gson gson = new GsonBuilder().create();
+        System.out.println(gson.toJson(result));
+        return 0;
+    }
+
+    private JsonObject benchShape(MoeShape s) {
+        JsonObject out = new JsonObject();
+        Device gpu = Device.gpu();
+        try (NDManager m = NDManager.newBaseManager(gpu, "PyTorch");
+                CudaTimer timer = new CudaTimer(0)) {
+            m.getEngine().setRandomSeed(7);
+            warmUp(m, timer);
+            long[] expertOfSlot = randomRouting(s);
+            long rows = (long) tokens * s.topK();
+            long[] counts = new long[s.experts()];
+            long[] slotToRow = new long[expertOfSlot.length];
+            long[] rowToToken = new long[expertOfSlot.length];
+            planDropless(expertOfSlot, s, counts, slotToRow, rowToToken);
+            PermuteIndices indices = PermuteIndices.fromPlan(m, gpu, slotToRow, counts, tokens);
+            NDArray x = BFloat16.toBFloat16(m.randomNormal(new Shape(tokens, s.hidden())));
+            NDArray rowIndex = m.create(rowToToken);
+            long h = s.hidden();
+
+            double permute = median(timer, BATCH, () -> new MoePermute(indices).apply(x));
+            double select =
+                    median(
+                            timer,
+                            BATCH,
+                            () ->
+                                    INDEX_SELECT
+                                            .call(
+                                                    m,
+                                                    1,
+                                                    AtenArg.tensor(x),
+                                                    AtenArg.integer(0),
+                                                    AtenArg.tensor(rowIndex))
+                                            .singletonOrThrow());
+            out.addProperty("permute_tbps", 2.0 * rows * h * 2 / permute / 1e9);
+            out.addProperty("index_select_permute_tbps", 2.0 * rows * h * 2 / select / 1e9);
+            NDArray y = BFloat16.toBFloat16(m.randomNormal(new Shape(rows, h)));
+            NDArray w = m.randomUniform(0f, 1f, new Shape(tokens, s.topK()));
+            double unpermute = median(timer, BATCH, () -> new MoeUnpermute(indices).apply(y, w));
+            out.addProperty(
+                    "unpermute_combine_tbps",
+                    (rows * h * 2.0 + tokens * h * 2.0) / unpermute / 1e9);
+
+            NDArray xs = BFloat16.toBFloat16(m.randomNormal(new Shape(rows, h)));
+            NDArray w1 =
+                    BFloat16.toBFloat16(
+                            m.randomNormal(
+                                    0,
+                                    0.02f,
+                                    new Shape(s.experts(), 2L * s.ffn(), h),
+                                    DataType.FLOAT32));
+            NDArray w2 =
+                    BFloat16.toBFloat16(
+                            m.randomNormal(
+                                    0,
+                                    0.02f,
+                                    new Shape(s.experts(), h, s.ffn()),
+                                    DataType.FLOAT32));
+            NDArray a = BFloat16.toBFloat16(m.randomNormal(new Shape(rows, s.ffn())));
+            int[] offs = new int[s.experts()];
+            long acc = 0;
+            for (int e = 0; e < counts.length; e++) {
+                acc += counts[e];
+                offs[e] = (int) acc;
+            }
+            NDArray offsets = m.create(offs);
+            double gateUpFlops = 2.0 * rows * h * 2 * s.ffn();
+            double downFlops = 2.0 * rows * s.ffn() * h;
+            out.addProperty(
+                    "gemm_gate_up_tflops",
+                    gateUpFlops
+                            / median(timer, BATCH, () -> new GroupedGemm(counts).apply(xs, w1))
+                            / 1e9);
+            out.addProperty(
+                    "gemm_down_tflops",
+                    downFlops
+                            / median(timer, BATCH, () -> new GroupedGemm(counts).apply(a, w2))
+                            / 1e9);
+            if (AtenOps.hasGroupedMm(m, gpu)) {
+                out.addProperty(
+                        "bridge_grouped_mm_gate_up_tflops",
+                        gateUpFlops
+                                / median(
+                                        timer,
+                                        BATCH,
+                                        () -> AtenOps.groupedMm(xs, w1.transpose(0, 2, 1), offsets))
+                                / 1e9);
+                out.addProperty(
+                        "bridge_grouped_mm_down_tflops",
+                        downFlops
+                                / median(
+                                        timer,
+                                        BATCH,
+                                        () -> AtenOps.groupedMm(a, w2.transpose(0, 2, 1), offsets))
+                                / 1e9);
+            }
+            xs.setRequiresGradient(true);
+            w1.setRequiresGradient(true);
+            NDArray seed = BFloat16.toBFloat16(m.ones(new Shape(rows, 2L * s.ffn())));
+            double fwdBwd =
+                    median(
+                            timer,
+                            () -> {
+                                try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                                    NDArray o = new GroupedGemm(counts).apply(xs, w1);
+                                    gc.backward(o, seed);
+                                    return o;
+                                }
+                            });
+            out.addProperty("gemm_gate_up_fwd_dgrad_wgrad_tflops", 3 * gateUpFlops / fwdBwd / 1e9);
+            layerMillis(out, m, timer, s);
+        }
+        return out;
+    }
+
+    /** About a second of matrix products first, so that clocks are up before anything is timed. */
+    private static void warmUp(NDManager m, CudaTimer timer) {
+        NDArray a = m.randomNormal(new Shape(4096, 4096));
+        double spent = 0;
+        while (spent < WARM_UP_MILLIS) {
+            timer.start();
+            for (int i = 0; i < 10; i++) {
+                a.matMul(a).close();
+            }
+            spent += timer.stopMillis();
+        }
+        a.close();
+    }
+
+    private void layerMillis(JsonObject out, NDManager m, CudaTimer timer, MoeShape s) {
+        MoeBlock block =
+                MoeBlock.builder()
+                        .setRouter(
+                                TopKRouter.builder()
+                                        .setNumExperts(s.experts())
+                                        .setTopK(s.topK())
+                                        .optNormalizeTopKProbabilities(true)
+                                        .optLoadBalancing(LoadBalancingType.NONE, 0)
+                                        .build())
+                        .setExperts(
+                                GroupedExperts.builder()
+                                        .setNumExperts(s.experts())
+                                        .setIntermediateSize(s.ffn())
+                                        .optExpertCompute(
+                                                new CudaGroupedExpertCompute(TorchDType.BFLOAT16))
+                                        .build())
+                        .build();
+        block.initialize(m, DataType.FLOAT32, new Shape(tokens, s.hidden()));
+        ParameterStore store = new ParameterStore(m, false);
+        NDArray input = m.randomNormal(new Shape(tokens, s.hidden()));
+        double forward =
+                median(
+                        timer,
+                        () -> {
+                            try (NDManager step = m.newSubManager()) {
+                                NDArray x = input.duplicate();
+                                x.attach(step);
+                                block.forwardWithRouting(store, x, false).output();
+                                return null;
+                            }
+                        });
+        out.addProperty("moe_layer_fwd_ms", forward);
+        double fwdBwd =
+                median(
+                        timer,
+                        () -> {
+                            try (NDManager step = m.newSubManager();
+                                    MoeGradientCollector gc = new MoeGradientCollector()) {
+                                NDArray x = input.duplicate();
+                                x.attach(step);
+                                x.setRequiresGradient(true);
+                                NDArray y = block.forwardWithRouting(store, x, true).output();
+                                gc.backward(y.sum());
+                                return null;
+                            }
+                        });
+        out.addProperty("moe_layer_fwd_bwd_ms", fwdBwd);
+    }
+
+    private long[] randomRouting(MoeShape s) {
+        Random random = new Random(7);
+        long[] out = new long[tokens * s.topK()];
+        List<Long> experts = new ArrayList<>();
+        for (long e = 0; e < s.experts(); e++) {
+            experts.add(e);
+        }
+        for (int t = 0; t < tokens; t++) {
+            java.util.Collections.shuffle(experts, random);
+            for (int j = 0; j < s.topK(); j++) {
+                out[t * s.topK() + j] = experts.get(j);
+            }
+        }
+        return out;
+    }
+
+    private static void planDropless(
+            long[] expertOfSlot, MoeShape s, long[] counts, long[] slotToRow, long[] rowToToken) {
+        for (long e : expertOfSlot) {
+            counts[(int) e]++;
+        }
+        long[] next = new long[s.experts()];
+        for (int e = 1; e < s.experts(); e++) {
+            next[e] = next[e - 1] + counts[e - 1];
+        }
+        for (int a = 0; a < expertOfSlot.length; a++) {
+            long row = next[(int) expertOfSlot[a]]++;
+            slotToRow[a] = row;
+            rowToToken[(int) row] = a / s.topK();
+        }
+    }
+
+    /** Median milliseconds of one call of a layer step. */
+    private double median(CudaTimer timer, Supplier<NDArray> op) {
+        return median(timer, 1, op);
+    }
+
+    /**
+     * Median milliseconds per call over samples of {@code batch} back-to-back calls between two
+     * events (host work of one call then overlaps device work of the one before).
+     */
+    private double median(CudaTimer timer, int batch, Supplier<NDArray> op) {
+        double[] ms = new double[iterations];
+        NDArray[] results = new NDArray[batch];
+        for (int i = -warmup; i < iterations; i++) {
+            timer.start();
+            for (int b = 0; b < batch; b++) {
+                results[b] = op.get();
+            }
+            double t = timer.stopMillis() / batch;
+            for (NDArray r : results) {
+                if (r != null) {
+                    r.close();
+                }
+            }
+            if (i >= 0) {
+                ms[i] = t;
+            }
+        }
+        Arrays.sort(ms);
+        return ms[iterations / 2];
+    }
+
+    private JsonObject runPeer() throws IOException, InterruptedException {
+        Path script = Files.createTempFile("gpu_bench_peer", ".py");
+        try (InputStream in = GpuBenchCommand.class.getResourceAsStream("gpu_bench_peer.py")) {
+            if (in == null) {
+                throw new IllegalStateException("gpu_bench_peer.py is missing from the class path");
+            }
+            Files.write(script, in.readAllBytes());
+        }
+        Process p =
+                new ProcessBuilder(
+                                python,
+                                script.toString(),
+                                "--tokens",
+                                String.valueOf(tokens),
+                                "--iterations",
+                                String.valueOf(iterations),
+                                "--warmup",
+                                String.valueOf(warmup),
+                                "--batch",
+                                String.valueOf(BATCH))
+                        .redirectError(ProcessBuilder.Redirect.INHERIT)
+                        .start();
+        String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        int rc = p.waitFor();
+        Files.deleteIfExists(script);
+        String[] lines = stdout.strip().split("\n");
+        if (rc != 0 || lines.length == 0 || lines[lines.length - 1].isEmpty()) {
+            throw new IllegalStateException("the PyTorch peer failed (exit " + rc + "): " + stdout);
+        }
+        return JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject();
+    }
+
+    private static JsonObject ratios(JsonObject ours, JsonObject peer) {
+        JsonObject out = new JsonObject();
+        for (MoeShape s : SHAPES) {
+            JsonObject o = ours.getAsJsonObject(s.name());
+            JsonObject p = peer.getAsJsonObject(s.name());
+            JsonObject r = new JsonObject();
+            ratio(
+                    r,
+                    "permute_vs_index_select",
+                    o,
+                    "permute_tbps",
+                    p,
+                    "index_select_permute_tbps",
+                    false);
+            ratio(
+                    r,
+                    "unpermute_vs_index_select",
+                    o,
+                    "unpermute_combine_tbps",
+                    p,
+                    "index_select_unpermute_tbps",
+                    false);
+            ratio(
+                    r,
+                    "gemm_gate_up_vs_grouped_mm",
+                    o,
+                    "gemm_gate_up_tflops",
+                    p,
+                    "grouped_mm_gate_up_tflops",
+                    false);
+            ratio(
+                    r,
+                    "gemm_down_vs_grouped_mm",
+                    o,
+                    "gemm_down_tflops",
+                    p,
+                    "grouped_mm_down_tflops",
+                    false);
+            ratio(
+                    r,
+                    "gemm_gate_up_vs_loop",
+                    o,
+                    "gemm_gate_up_tflops",
+                    p,
+                    "loop_gate_up_tflops",
+                    false);
+            ratio(
+                    r,
+                    "layer_speedup_vs_eager",
+                    o,
+                    "moe_layer_fwd_bwd_ms",
+                    p,
+                    "eager_layer_fwd_bwd_ms",
+                    true);
+            ratio(
+                    r,
+                    "layer_speedup_vs_grouped_mm_layer",
+                    o,
+                    "moe_layer_fwd_bwd_ms",
+                    p,
+                    "grouped_mm_layer_fwd_bwd_ms",
+                    true);
+            out.add(s.name(), r);
+        }
+        return out;
+    }
+
+    private static void ratio(
+            JsonObject out,
+            String name,
+            JsonObject ours,
+            String oursKey,
+            JsonObject peer,
+            String peerKey,
+            boolean inverse) {
+        if (ours.has(oursKey) && peer.has(peerKey)) {
+            double a = ours.get(oursKey).getAsDouble();
+            double b = peer.get(peerKey).getAsDouble();
+            out.addProperty(name, inverse ? b / a : a / b);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+"""Peer side of `djl-moe bench gpu`: the same measurements in eager PyTorch on the same GPU.
+
+Prints one JSON object (last line of stdout). Usage: python3 gpu_bench_peer.py --iterations N
+--warmup W --tokens T. Shapes: Mixtral-8x7B (8 experts, top-2, H 4096, F 14336) and
+Qwen2-57B-A14B (64 experts, top-8, H 3584, F 2560).
+"""
+import argparse
+import json
+
+import torch
+import torch.nn.functional as F
+
+SHAPES = {
+    "mixtral": dict(experts=8, topk=2, hidden=4096, ffn=14336),
+    "qwen2_57b": dict(experts=64, topk=8, hidden=3584, ffn=2560),
+}
+
+
+def timed(fn, iterations, warmup, batch=1):
+    """Median milliseconds per call over samples of `batch` back-to-back calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iterations):
+        a = torch.cuda.Event(enable_timing=True)
+        b = torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(batch):
+            fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / batch)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def routing(tokens, experts, topk, gen):
+    scores = torch.rand(tokens, experts, device="cuda", generator=gen)
+    return scores.topk(topk, dim=1).indices
+
+
+def bench_shape(name, s, tokens, it, wu, bt):
+    gen = torch.Generator(device="cuda").manual_seed(7)
+    E, k, H, Fd = s["experts"], s["topk"], s["hidden"], s["ffn"]
+    out = {}
+    idx = routing(tokens, E, k, gen)
+    flat = idx.reshape(-1)
+    order = torch.argsort(flat, stable=True)
+    row_to_token = order // k
+    counts = torch.bincount(flat, minlength=E)
+    rows = tokens * k
+    x = torch.randn(tokens, H, device="cuda", dtype=torch.bfloat16)
+    # permute by index_select; unpermute+combine by index_select + weighted sum over k
+    ms = timed(lambda: x.index_select(0, row_to_token), it, wu, bt)
+    out["index_select_permute_ms"] = ms
+    out["index_select_permute_tbps"] = 2 * rows * H * 2 / ms / 1e9
+    y = torch.randn(rows, H, device="cuda", dtype=torch.bfloat16)
+    w = torch.rand(tokens, k, device="cuda")
+    inv = torch.empty_like(order)
+    inv[order] = torch.arange(rows, device="cuda")
+
+    def combine():
+        return (y.index_select(0, inv).view(tokens, k, H) * w.unsqueeze(-1).to(y.dtype)).sum(1)
+
+    ms = timed(combine, it, wu, bt)
+    out["index_select_unpermute_ms"] = ms
+    out["index_select_unpermute_tbps"] = (rows * H * 2 + tokens * H * 2) / ms / 1e9
+    # grouped GEMM: gate_up [E, 2F, H] and down [E, H, F]
+    xs = torch.randn(rows, H, device="cuda", dtype=torch.bfloat16)
+    w1 = torch.randn(E, 2 * Fd, H, device="cuda", dtype=torch.bfloat16) * 0.02
+    w2 = torch.randn(E, H, Fd, device="cuda", dtype=torch.bfloat16) * 0.02
+    a = torch.randn(rows, Fd, device="cuda", dtype=torch.bfloat16)
+    offs = torch.cumsum(counts, 0).to(torch.int32)
+    splits = counts.tolist()
+    for label, inp, wt, n in (("gate_up", xs, w1, 2 * Fd), ("down", a, w2, H)):
+        flops = 2 * rows * inp.shape[1] * n
+        if hasattr(torch, "_grouped_mm"):
+            ms = timed(lambda: torch._grouped_mm(inp, wt.transpose(1, 2), offs=offs), it, wu, bt)
+            out[f"grouped_mm_{label}_tflops"] = flops / ms / 1e9
+
+        def loop():
+            return torch.cat([p @ wt[e].t() for e, p in enumerate(inp.split(splits)) if p.shape[0]])
+
+        ms = timed(loop, it, wu, bt)
+        out[f"loop_{label}_tflops"] = flops / ms / 1e9
+    # eager MoE layer fwd+bwd: bf16 compute, fp32 router, argsort permute, per-expert loop
+    router = (torch.randn(E, H, device="cuda") * 0.02).requires_grad_()
+    g1 = (torch.randn(E, 2 * Fd, H, device="cuda", dtype=torch.bfloat16) * 0.02).requires_grad_()
+    g2 = (torch.randn(E, H, Fd, device="cuda", dtype=torch.bfloat16) * 0.02).requires_grad_()
+    inp = torch.randn(tokens, H, device="cuda", dtype=torch.bfloat16).requires_grad_()
+
+    def layer():
+        logits = inp.float() @ router.t()
+        probs = logits.softmax(-1)
+        wts, ids = probs.topk(k, dim=-1)
+        wts = wts / wts.sum(-1, keepdim=True)
+        flat_ids = ids.reshape(-1)
+        perm = torch.argsort(flat_ids, stable=True)
+        cnt = torch.bincount(flat_ids, minlength=E).tolist()
+        xs_ = inp.index_select(0, perm // k)
+        outs = []
+        for e, p in enumerate(xs_.split(cnt)):
+            if p.shape[0] == 0:
+                continue
+            gate, up = (p @ g1[e].t()).chunk(2, dim=-1)
+            outs.append((F.silu(gate) * up) @ g2[e].t())
+        ys = torch.cat(outs)
+        unsorted = torch.empty_like(ys)
+        unsorted[perm] = ys
+        res = (unsorted.view(tokens, k, H) * wts.unsqueeze(-1).to(ys.dtype)).sum(1)
+        res.float().sum().backward()
+
+    out["eager_layer_fwd_bwd_ms"] = timed(layer, it, wu)
+
+    def grouped_layer():
+        logits = inp.float() @ router.t()
+        wts, ids = logits.softmax(-1).topk(k, dim=-1)
+        wts = wts / wts.sum(-1, keepdim=True)
+        flat_ids = ids.reshape(-1)
+        perm = torch.argsort(flat_ids, stable=True)
+        ends = torch.cumsum(torch.bincount(flat_ids, minlength=E), 0).to(torch.int32)
+        xs_ = inp.index_select(0, perm // k)
+        gate, up = torch._grouped_mm(xs_, g1.transpose(1, 2), offs=ends).chunk(2, dim=-1)
+        ys = torch._grouped_mm(F.silu(gate) * up, g2.transpose(1, 2), offs=ends)
+        unsorted = torch.empty_like(ys).index_copy(0, perm, ys)
+        res = (unsorted.view(tokens, k, H) * wts.unsqueeze(-1).to(ys.dtype)).sum(1)
+        res.float().sum().backward()
+
+    if hasattr(torch, "_grouped_mm"):
+        try:
+            out["grouped_mm_layer_fwd_bwd_ms"] = timed(grouped_layer, it, wu)
+        except RuntimeError as e:  # a torch without _grouped_mm autograd
+            out["grouped_mm_layer_error"] = str(e)[:200]
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--iterations", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--tokens", type=int, default=8192)
+    p.add_argument("--shapes", default="mixtral,qwen2_57b")
+    p.add_argument("--batch", type=int, default=10)
+    args = p.parse_args()
+    result = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0)}
+    warm = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    start = torch.cuda.Event(enable_timing=True)
+    stop = torch.cuda.Event(enable_timing=True)
+    spent = 0.0
+    while spent < 1000:  # clocks up before anything is timed
+        start.record()
+        for _ in range(10):
+            warm @ warm
+        stop.record()
+        stop.synchronize()
+        spent += start.elapsed_time(stop)
+    del warm
+    for name in args.shapes.split(","):
+        result[name] = bench_shape(
+            name, SHAPES[name], args.tokens, args.iterations, args.warmup, args.batch
+        )
+        torch.cuda.empty_cache()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
