@@ -2,6 +2,8 @@ package ai.djl.moe.examples.train;
 
 import ai.djl.Device;
 import ai.djl.Model;
+import ai.djl.moe.dispatcher.DispatchOptions;
+import ai.djl.moe.dispatcher.DispatcherKind;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.ParallelMapping;
@@ -13,6 +15,7 @@ import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParallelTrainer;
 import ai.djl.moe.parallel.training.ParallelTraining;
 import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.parallel.FullWeights;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
@@ -37,7 +40,9 @@ import java.util.List;
  * The training job folded over ranks: every rank holds its part of a {@link ParallelMoeCausalLm},
  * loaded from the same initial weights as the single-device {@link TrainingJob} draws, trains with
  * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
- * global batches, so that the loss curve is the single-device one. Rank 0 prints the progress.
+ * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
+ * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
+ * dispatcher. Rank 0 prints the progress.
  */
 public final class ParallelTrainingJob {
 
@@ -54,7 +59,7 @@ public final class ParallelTrainingJob {
      * @param out where rank 0 prints progress
      * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, a
      *     global batch that does not divide among the data-parallel ranks, a sequence that does
-     *     not divide among the tensor-parallel ranks under sequence parallelism)
+     *     not divide among the tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
         ParallelConfig config = parallel.config();
@@ -70,13 +75,13 @@ public final class ParallelTrainingJob {
                             + config.getDp()
                             + " data-parallel ranks");
         }
-        if (parallel.sequenceParallel() && options.seqLength() % config.getTp() != 0) {
+        if (options.seqLength() % config.getTp() != 0) {
             throw new IllegalArgumentException(
                     "--seq-len "
                             + options.seqLength()
                             + " does not divide among the "
                             + config.getTp()
-                            + " tensor-parallel ranks (--sequence-parallel)");
+                            + " tensor-parallel ranks (MoE layers run on sequence shards)");
         }
         this.options = options;
         this.parallel = parallel;
@@ -179,15 +184,24 @@ public final class ParallelTrainingJob {
         boolean printing = ctx.getRank() == 0;
         PrintStream rankOut = printing ? out : new PrintStream(OutputStream.nullOutputStream());
         try (Model model = Model.newInstance("djl-moe-train-rank-" + ctx.getRank(), device)) {
-            ParallelMoeCausalLm block =
+            ParallelMoeCausalLm.Builder builder =
                     ParallelMoeCausalLm.builder()
                             .setConfig(config)
                             .setContext(ctx)
-                            .optSequenceParallel(parallel.sequenceParallel())
-                            .build();
+                            .optSequenceParallel(parallel.sequenceParallel());
+            ParallelConfig layout = ctx.getConfig();
+            if (layout.getEp() > 1 || layout.getEtp() > 1) {
+                builder.optSparseMlpFactory(
+                        ExpertParallelMoeMlp.factory(
+                                ctx.getMapping(),
+                                ctx::communicator,
+                                DispatchOptions.DROPLESS,
+                                DispatcherKind.ALLTOALL));
+            }
+            ParallelMoeCausalLm block = builder.build();
             model.setBlock(block);
             ParallelMoeCausalLmLoss loss =
-                    new ParallelMoeCausalLmLoss(config, ctx, parallel.sequenceParallel());
+                    new ParallelMoeCausalLmLoss(config, ctx);
             int dp = ctx.getDataParallelSize();
             TrainingMonitor monitor =
                     new TrainingMonitor(

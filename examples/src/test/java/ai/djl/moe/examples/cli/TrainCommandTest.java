@@ -44,8 +44,7 @@ class TrainCommandTest {
         assertRejected("world-size-divisible-by-tp-cp-pp", "train", "--world-size", "3", "--tp", "2");
         assertRejected("--save is not supported", "train", "--world-size", "2", "--save", "x");
         assertRejected(
-                "needs a distributed MoE layer",
-                "train", "--steps", "1", "--batch-size", "2", "--seq-len", "8",
-                "--world-size", "2", "--ep", "2");
+                "--seq-len 7 does not divide among the 2 tensor-parallel ranks",
+                "train", "--seq-len", "7", "--world-size", "2", "--tp", "2");
     }
 }

@@ -36,9 +36,4 @@ record LayerSettings(
     Block onSequenceShards(Block block) {
         return sequenceParallel ? new SequenceParallelReplicated(block) : block;
     }
-
-    /** The number of tokens of the sequence each rank holds outside the tensor-parallel regions. */
-    long localSequence(long sequence) {
-        return sequenceParallel ? sequence / tp.getSize() : sequence;
-    }
 }

@@ -36,8 +36,9 @@ import java.util.List;
  *
  * <p>Input: int64 token ids {@code [batch, seq]}, the same on every member of a tensor-parallel
  * group. Output: this rank's vocabulary slice of the logits {@code [batch, seq, vocab / tp]}, then
- * the router logits of every sparse layer over this rank's tokens ({@code [batch * seq / (tp if
- * sequence-parallel), experts]}, tokens in sequence-major order). {@link ParallelMoeCausalLmLoss}
+ * the router logits of every sparse layer over this rank's rows of the sequence ({@code [batch *
+ * seq / tp, experts]}, tokens in sequence-major order; MoE layers always run on sequence shards).
+ * The sequence length must divide by the tensor-parallel size when the model has sparse layers. {@link ParallelMoeCausalLmLoss}
  * is its training loss. Context and pipeline parallelism are not supported.
  *
  * <pre>{@code
@@ -82,9 +83,7 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
                     sparse
                             ? builder.sparseMlpFactory.newSparseMlp(config, i)
                             : new ParallelSwiGluMlp(settings, config.getDenseIntermediateSize());
-            boolean local = sparse && builder.sparseMlpFactory == SparseMoeMlp.FACTORY;
-            layers.add(
-                    addChildBlock("layers_" + i, new ParallelDecoderLayer(settings, mlp, local)));
+            layers.add(addChildBlock("layers_" + i, new ParallelDecoderLayer(settings, mlp)));
         }
         finalNorm = settings.hiddenNorm();
         finalNormBlock = addChildBlock("norm", settings.onSequenceShards(finalNorm));
@@ -191,7 +190,7 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
         Shape ids = inputShapes[0];
         List<Shape> shapes = new ArrayList<>();
         shapes.add(ids.add(config.getVocabSize() / settings.tp().getSize()));
-        long tokens = settings.localSequence(ids.get(1)) * ids.get(0);
+        long tokens = ids.get(1) / settings.tp().getSize() * ids.get(0);
         for (int i = 0; i < layers.size(); i++) {
             if (config.isSparseLayer(i)) {
                 shapes.add(new Shape(tokens, config.getNumExperts()));

@@ -22,10 +22,10 @@ import ai.djl.training.loss.Loss;
  *
  * <p>The load-balancing loss is a product of two token means (the share of routings and the mean
  * probability of each expert), so it is not the mean of the ranks' own losses: both means are
- * averaged over the tensor x data-parallel group, which makes the value that of the single-device
- * model on the global batch. The probability mean keeps this rank's part of the gradient, scaled
- * so that the trainer's reduction (sum over tensor parallelism under sequence parallelism, average
- * over data parallelism) yields the single-device gradient.
+ * averaged over the tensor x data-parallel group (every rank routes its own rows of the sequence),
+ * which makes the value that of the single-device model on the global batch. The probability mean
+ * keeps this rank's part of the gradient, scaled so that the trainer's reduction (sum over tensor
+ * parallelism, average over data parallelism) yields the single-device gradient.
  */
 public final class ParallelMoeCausalLmLoss extends Loss {
 
@@ -41,10 +41,8 @@ public final class ParallelMoeCausalLmLoss extends Loss {
      *
      * @param config the model configuration (aux-loss coefficient, experts, top-k)
      * @param context the rank's parallel context
-     * @param sequenceParallel whether the model runs its MoE layers on sequence shards
      */
-    public ParallelMoeCausalLmLoss(
-            MoeModelConfig config, ParallelContext context, boolean sequenceParallel) {
+    public ParallelMoeCausalLmLoss(MoeModelConfig config, ParallelContext context) {
         super("ParallelMoeCausalLmLoss");
         auxLossCoef = (float) config.getRouterAuxLossCoef();
         numExperts = config.getNumExperts();
@@ -52,7 +50,8 @@ public final class ParallelMoeCausalLmLoss extends Loss {
         Communicator tp = context.communicator(GroupKind.TP);
         vocabParallel = new VocabParallelCrossEntropyLoss("vocab-parallel-ce", tp);
         tokenGroup = context.communicator(GroupKind.TP_DP_CP);
-        localShare = sequenceParallel ? 1.0 / tp.getSize() : 1.0;
+        // MoE layers run on this rank's rows of the sequence: its share of the group's tokens
+        localShare = 1.0 / tp.getSize();
     }
 
     /** {@inheritDoc} */

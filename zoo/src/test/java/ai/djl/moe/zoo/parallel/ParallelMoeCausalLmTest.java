@@ -91,7 +91,7 @@ class ParallelMoeCausalLmTest {
             NDList out =
                     block.forward(new ParameterStore(rankManager, false), new NDList(rankIds), false);
             float loss =
-                    new ParallelMoeCausalLmLoss(QWEN, ctx, sequenceParallel)
+                    new ParallelMoeCausalLmLoss(QWEN, ctx)
                             .evaluate(new NDList(rankIds), out)
                             .getFloat();
             return new RankResult(
