@@ -1,11 +1,11 @@
 package ai.djl.moe.zoo.parallel;
 
 import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AttentionKernel;
 import ai.djl.moe.zoo.model.RmsNorm;
 import ai.djl.nn.Block;
-import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
 
 /**
  * What every block of one rank's {@link ParallelMoeCausalLm} is built from.

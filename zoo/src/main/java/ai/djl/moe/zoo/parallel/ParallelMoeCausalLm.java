@@ -264,8 +264,9 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
 
         /**
          * Sets the factory of the sparse MLPs: a distributed MoE layer over the expert side of the
-         * mapping. Needed when {@code ep > 1} or {@code etp > 1}; otherwise the default is the
-         * single-device {@link SparseMoeMlp} on every rank.
+         * mapping, such as {@link ai.djl.moe.zoo.model.ExpertParallelMoeMlp#factory}. Needed when
+         * {@code ep > 1} or {@code etp > 1}; otherwise the default is the single-device {@link
+         * SparseMoeMlp} on every rank. The layers get this rank's rows of the sequence.
          *
          * @param factory the factory
          * @return this builder
