@@ -77,9 +77,15 @@ class ParallelTrainingJobTest {
     }
 
     private static float[] folded(
-            String json, int world, int tp, int ep, boolean sequenceParallel) throws Exception {
+            String json, int world, int tp, int ep, int etp, boolean sequenceParallel)
+            throws Exception {
         ParallelConfig config =
-                ParallelConfig.builder().setWorldSize(world).optTp(tp).optEp(ep).optEtp(1).build();
+                ParallelConfig.builder()
+                        .setWorldSize(world)
+                        .optTp(tp)
+                        .optEp(ep)
+                        .optEtp(etp)
+                        .build();
         ParallelOptions parallel =
                 new ParallelOptions(
                         config,
@@ -118,18 +124,20 @@ class ParallelTrainingJobTest {
         }
     }
 
-    @ParameterizedTest(name = "world {0}, tp {1}, ep {2}, sequence-parallel {3}")
+    @ParameterizedTest(name = "world {0}, tp {1}, ep {2}, etp {3}, sequence-parallel {4}")
     @CsvSource({
-        "1, 1, 1, false", "2, 2, 1, false", "4, 4, 1, false", "2, 1, 1, false", "4, 2, 1, false",
-        "8, 4, 1, false", "2, 2, 1, true", "8, 4, 1, true", "8, 2, 4, false", "8, 2, 4, true",
-        "4, 1, 4, false"
+        "1, 1, 1, 1, false", "2, 2, 1, 1, false", "4, 4, 1, 1, false", "2, 1, 1, 1, false",
+        "4, 2, 1, 1, false", "8, 4, 1, 1, false", "2, 2, 1, 1, true", "8, 4, 1, 1, true",
+        "8, 2, 4, 1, false", "8, 2, 4, 1, true", "4, 1, 4, 1, false", "8, 2, 2, 2, false"
     })
-    void mixtralFollowsTheSingleDeviceCurve(int world, int tp, int ep, boolean sequenceParallel)
-            throws Exception {
+    void mixtralFollowsTheSingleDeviceCurve(
+            int world, int tp, int ep, int etp, boolean sequenceParallel) throws Exception {
         assertSameCurve(
                 mixtralOneDevice,
-                folded(MIXTRAL, world, tp, ep, sequenceParallel),
-                "world " + world + " tp " + tp + " ep " + ep + (sequenceParallel ? " sp" : ""));
+                folded(MIXTRAL, world, tp, ep, etp, sequenceParallel),
+                String.format(
+                        "world %d tp %d ep %d etp %d%s",
+                        world, tp, ep, etp, sequenceParallel ? " sp" : ""));
     }
 
     @ParameterizedTest(name = "world {0}, tp {1}, sequence-parallel {2}")
@@ -138,7 +146,7 @@ class ParallelTrainingJobTest {
             int world, int tp, boolean sequenceParallel) throws Exception {
         assertSameCurve(
                 qwenOneDevice,
-                folded(QWEN2_MOE, world, tp, 1, sequenceParallel),
+                folded(QWEN2_MOE, world, tp, 1, 1, sequenceParallel),
                 "qwen2_moe world " + world + " tp " + tp + (sequenceParallel ? " sp" : ""));
     }
 
