@@ -6,7 +6,6 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.model.MoeCausalLmLoss;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
@@ -14,15 +13,12 @@ import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.Trainer;
 import ai.djl.training.dataset.ArrayDataset;
+import ai.djl.training.dataset.BatchSampler;
+import ai.djl.training.dataset.SequenceSampler;
 import ai.djl.training.listener.TrainingListener;
-import ai.djl.training.optimizer.Optimizer;
-import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.util.Random;
 
 /**
  * The main training job: a Mixtral-style MoE causal LM trained with {@link EasyTrain#fit} on
@@ -30,9 +26,8 @@ import java.util.Random;
  */
 public final class TrainingJob {
 
-    private static final String DEFAULT_CONFIG = "/ai/djl/moe/examples/default-model.json";
-
     private final TrainOptions options;
+    private final TrainingInputs inputs;
     private final PrintStream out;
 
     /**
@@ -43,6 +38,7 @@ public final class TrainingJob {
      */
     public TrainingJob(TrainOptions options, PrintStream out) {
         this.options = options;
+        this.inputs = new TrainingInputs(options);
         this.out = out;
     }
 
@@ -52,14 +48,7 @@ public final class TrainingJob {
      * @return the configuration
      */
     public static MoeModelConfig defaultConfig() {
-        try (InputStream is = TrainingJob.class.getResourceAsStream(DEFAULT_CONFIG)) {
-            if (is == null) {
-                throw new IllegalStateException("Missing resource " + DEFAULT_CONFIG);
-            }
-            return MoeModelConfig.parse(new String(is.readAllBytes(), StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            throw new IllegalStateException("Cannot read " + DEFAULT_CONFIG, e);
-        }
+        return TrainingInputs.defaultConfig();
     }
 
     /**
@@ -70,42 +59,31 @@ public final class TrainingJob {
      * @throws TranslateException when DJL's data pipeline fails
      */
     public TrainingSummary run() throws IOException, TranslateException {
-        ByteCorpus corpus =
-                options.textFile() == null ? ByteCorpus.embedded() : ByteCorpus.of(options.textFile());
+        ByteCorpus corpus = inputs.corpus();
         try (Model model = Model.newInstance("djl-moe-train", "PyTorch")) {
             NDManager manager = model.getNDManager();
             manager.getEngine().setRandomSeed((int) options.seed());
-            MoeCausalLm block = buildModel(manager);
+            MoeCausalLm block = inputs.singleDeviceModel(manager);
             MoeModelConfig config = block.getConfig();
-            if (config.getVocabSize() < ByteCorpus.VOCAB_SIZE) {
-                throw new IllegalArgumentException(
-                        "The model's vocab_size is "
-                                + config.getVocabSize()
-                                + ": byte-level training text needs at least 256 token ids");
-            }
-            if (options.seqLength() > config.getMaxPositionEmbeddings()) {
-                throw new IllegalArgumentException(
-                        "--seq-len "
-                                + options.seqLength()
-                                + " exceeds the model's max_position_embeddings "
-                                + config.getMaxPositionEmbeddings());
-            }
             model.setBlock(block);
-            ArrayDataset data = dataset(manager, corpus);
+            ArrayDataset data =
+                    inputs.dataset(
+                            manager,
+                            corpus,
+                            new BatchSampler(new SequenceSampler(), options.batchSize(), false));
             TrainingMonitor monitor =
                     new TrainingMonitor(
+                            LossMeasure.singleDevice(
+                                    config.getNumExperts(), config.getNumExpertsPerToken()),
                             config.getNumExperts(),
                             config.getNumExpertsPerToken(),
                             (float) config.getRouterAuxLossCoef(),
                             options.printEvery(),
+                            1,
                             out);
             DefaultTrainingConfig trainingConfig =
                     new DefaultTrainingConfig(new MoeCausalLmLoss(config))
-                            .optOptimizer(
-                                    Optimizer.adam()
-                                            .optLearningRateTracker(
-                                                    Tracker.fixed(options.learningRate()))
-                                            .build())
+                            .optOptimizer(inputs.optimizer())
                             .addTrainingListeners(TrainingListener.Defaults.logging())
                             .addTrainingListeners(monitor);
             long parameters = 0;
@@ -145,41 +123,5 @@ public final class TrainingJob {
             }
             return summary;
         }
-    }
-
-    private MoeCausalLm buildModel(NDManager manager) throws IOException {
-        if (options.modelDir() != null) {
-            return HfModelDirectory.load(options.modelDir(), manager);
-        }
-        MoeModelConfig config =
-                options.configFile() == null
-                        ? defaultConfig()
-                        : MoeModelConfig.read(options.configFile());
-        return MoeCausalLm.builder().setConfig(config).build();
-    }
-
-    /** {@code steps x batch} windows at seeded random offsets, in order: exactly {@code steps}. */
-    private ArrayDataset dataset(NDManager manager, ByteCorpus corpus) {
-        int length = options.seqLength();
-        if (corpus.size() < length) {
-            throw new IllegalArgumentException(
-                    "The text has "
-                            + corpus.size()
-                            + " bytes, fewer than --seq-len "
-                            + length);
-        }
-        NDArray windows = corpus.windows(manager, length, 1);
-        long available = windows.getShape().get(0);
-        Random random = new Random(options.seed());
-        long[] picks = new long[options.steps() * options.batchSize()];
-        for (int i = 0; i < picks.length; i++) {
-            picks[i] = random.nextInt((int) available);
-        }
-        NDArray chosen = windows.get(manager.create(picks));
-        return new ArrayDataset.Builder()
-                .setData(chosen)
-                .optLabels(chosen)
-                .setSampling(options.batchSize(), false)
-                .build();
     }
 }
