@@ -31,6 +31,10 @@ import java.util.stream.IntStream;
  * <p>Creating the world and splitting are collective: every rank of the world calls them in the
  * same order. The rendezvous, {@code ncclCommInitRank} and {@code ncclCommSplit} are each bounded
  * by the timeout (see {@link BoundedSetup}).
+ *
+ * <p>The world runs one daemon thread, the {@link CompletionWatchdog}, that watches the collectives
+ * its communicators queue (they return before the device has done them, see {@link
+ * NcclCommunicator}) and aborts a communicator whose work outlives its timeout or fails.
  */
 public final class NcclWorld implements AutoCloseable {
 
