@@ -26,7 +26,8 @@ import java.util.concurrent.locks.LockSupport;
 final class CompletionWatchdog {
 
     private static final long POLL_NANOS = 1_000_000L;
-    private static final long SPIN_NANOS = 200_000L;
+    /** Waiting spins this long before parking, like CUDA's default spin-wait synchronization. */
+    private static final long SPIN_NANOS = 5_000_000L;
     private static final long PARK_NANOS = 50_000L;
     private static final long DRAIN_GRACE_NANOS = 1_000_000_000L;
 
