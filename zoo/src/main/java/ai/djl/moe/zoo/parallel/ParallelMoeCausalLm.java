@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.parallel;
 
+import ai.djl.moe.autograd.GraphCut;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.autograd.ParallelRegions;

@@ -1,7 +1,5 @@
-package ai.djl.moe.zoo.parallel;
+package ai.djl.moe.autograd;
 
-import ai.djl.moe.autograd.Function;
-import ai.djl.moe.autograd.FunctionContext;
 import ai.djl.ndarray.NDList;
 
 /**
@@ -9,14 +7,14 @@ import ai.djl.ndarray.NDList;
  * leaves, so the collector's backward reaches the graph before them in one pass from all of them
  * together, after every consumer of the outputs has contributed its gradient.
  *
- * <p>The collector back-propagates through the plain graph between custom functions once per
- * function whose inputs it reaches, releasing that part of the graph. Where a tensor feeds both a
- * residual stream and the collectives of a tensor-parallel region (or several regions), the part of
- * the graph before it would be traversed twice; cutting the graph there lets each part be traversed
- * exactly once. Several tensors that share their history (a layer's output and its router logits)
- * are cut together.
+ * <p>The collector continues libtorch's autograd from the inputs of each function separately. A
+ * plain subgraph that feeds several functions (a residual stream through tensor-parallel regions)
+ * is therefore traversed once per function, down to the nearest leaves: correct, but in a deep
+ * model the work grows with the square of the depth. Cutting the stream once per layer bounds every
+ * traversal to one layer. Several tensors that share their history (a layer's output and its router
+ * logits) are cut together.
  */
-final class GraphCut extends Function {
+public final class GraphCut extends Function {
 
     /**
      * Cuts the graph after the given arrays.
@@ -24,7 +22,7 @@ final class GraphCut extends Function {
      * @param arrays the arrays
      * @return arrays of the same values, leaves of the graph that follows
      */
-    static NDList after(NDList arrays) {
+    public static NDList after(NDList arrays) {
         return new GraphCut().apply(arrays);
     }
 
