@@ -91,4 +91,19 @@ class VerifyDispatchCommandTest {
         assertTrue(policy.err().contains("--drop-policy"), policy.err());
         assertEquals(2, CliRun.of("verify-dispatch", "--world-size", "2", "--pad").exitCode());
     }
+
+    @Test
+    void backendIsCheckedAndNcclNeedsTheLaunchersEnvironment() {
+        CliRun unknown = CliRun.of("verify-dispatch", "--world-size", "2", "--backend", "mpi");
+        assertEquals(2, unknown.exitCode());
+        assertTrue(unknown.err().contains("--backend must be local or nccl"), unknown.err());
+        CliRun noSize = CliRun.of("verify-dispatch", "--ep", "2");
+        assertEquals(2, noSize.exitCode());
+        assertTrue(noSize.err().contains("--world-size is required"), noSize.err());
+        if (System.getenv("RANK") == null) {
+            CliRun nccl = CliRun.of("verify-dispatch", "--backend", "nccl", "--ep", "2");
+            assertEquals(2, nccl.exitCode());
+            assertTrue(nccl.err().contains("RANK is not set"), nccl.err());
+        }
+    }
 }
