@@ -16,6 +16,7 @@ import ai.djl.ndarray.NDManager;
 import com.google.gson.Gson;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
@@ -24,7 +25,6 @@ import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -49,11 +49,7 @@ public final class ScalingBenchCommand implements Callable<Integer> {
     private static final List<GroupKind> GROUPS =
             List.of(GroupKind.EP, GroupKind.ETP, GroupKind.ETP_EP);
 
-    @Option(
-            names = "--backend",
-            defaultValue = "local",
-            description = "local (simulated ranks) or nccl (under djl-moe launch) (local).")
-    private String backend;
+    @Mixin private BackendOption backend;
 
     @Option(
             names = "--world-size",
@@ -135,13 +131,7 @@ public final class ScalingBenchCommand implements Callable<Integer> {
                         warmup,
                         iterations);
         Map<String, Object> report =
-                switch (backend.toLowerCase(Locale.ROOT)) {
-                    case "local" -> runLocal(timer, timeout);
-                    case "nccl" -> runNccl(timer, timeout);
-                    default ->
-                            throw new UsageException(
-                                    "--backend must be local or nccl, got " + backend);
-                };
+                backend.isNccl() ? runNccl(timer, timeout) : runLocal(timer, timeout);
         if (report != null) {
             System.out.println(new Gson().toJson(report));
         }

@@ -75,11 +75,7 @@ public final class VerifyDispatchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of weights and tokens (1).")
     private long seed;
 
-    @Option(
-            names = "--backend",
-            defaultValue = "local",
-            description = "local (simulated ranks) or nccl (under djl-moe launch) (local).")
-    private String backend;
+    @Mixin private BackendOption backend;
 
     @Option(
             names = "--timeout-seconds",
@@ -99,15 +95,9 @@ public final class VerifyDispatchCommand implements Callable<Integer> {
         }
         Duration timeout = Duration.ofSeconds(timeoutSeconds);
         Optional<EquivalenceReport> report =
-                switch (backend.toLowerCase(Locale.ROOT)) {
-                    case "local" ->
-                            Optional.of(
-                                    DispatchEquivalence.check(spec(layout.toConfig()), timeout));
-                    case "nccl" -> runNccl(timeout);
-                    default ->
-                            throw new UsageException(
-                                    "--backend must be local or nccl, got " + backend);
-                };
+                backend.isNccl()
+                        ? runNccl(timeout)
+                        : Optional.of(DispatchEquivalence.check(spec(layout.toConfig()), timeout));
         if (report.isEmpty()) {
             return 0;
         }
