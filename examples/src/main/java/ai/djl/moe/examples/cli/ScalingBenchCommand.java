@@ -147,9 +147,14 @@ public final class ScalingBenchCommand implements Callable<Integer> {
         String computeType;
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             computeType = MoeLayerStepTimer.expertComputeType(manager);
-            if (baseline == null) {
-                baseline = tokensPerSecond(1, median(oneDevice(timer, manager)));
-            }
+        }
+        if (baseline == null) {
+            // on a thread like the simulated ranks' (libtorch's CPU threading is per thread)
+            double[] millis =
+                    new LocalWorld(1, timeout)
+                            .run(rank -> oneDevice(timer, rank.getManager()))
+                            .get(0);
+            baseline = tokensPerSecond(1, median(millis));
         }
         Map<String, Object> report = header("local", "cpu()", computeType, baseline);
         List<Map<String, Object>> results = new ArrayList<>();
@@ -225,7 +230,11 @@ public final class ScalingBenchCommand implements Callable<Integer> {
         return ScalingLayout.of(n, tp);
     }
 
-    /** The same layer on one device with the same tokens per device, no communication. */
+    /**
+     * The same layer on one device with the same tokens per device, no communication. It runs twice
+     * and only the second run counts: the first warms up the JVM (JIT), so that neither the
+     * baseline nor the first layout after it pays for that.
+     */
     private static double[] oneDevice(MoeLayerStepTimer timer, NDManager manager) {
         ParallelMapping single =
                 new ParallelMapping(ParallelConfig.builder().setWorldSize(1).build());
@@ -233,6 +242,7 @@ public final class ScalingBenchCommand implements Callable<Integer> {
                 kind -> {
                     throw new IllegalStateException("one device opens no " + kind + " group");
                 };
+        timer.stepMillis(single, none, manager);
         return timer.stepMillis(single, none, manager);
     }
 
