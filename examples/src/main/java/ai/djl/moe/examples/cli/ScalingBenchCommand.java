@@ -1,6 +1,7 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.Device;
+import ai.djl.engine.Engine;
 import ai.djl.moe.dispatcher.DispatcherKind;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
@@ -186,6 +187,15 @@ public final class ScalingBenchCommand implements Callable<Integer> {
         DistributedEnvironment environment = DistributedEnvironment.fromSystem();
         List<ScalingLayout> layouts = layouts(environment.getWorldSize());
         Double baseline = baselineTokensPerS;
+        int gpus = Engine.getEngine("PyTorch").getGpuCount();
+        if (environment.getLocalRank() >= gpus) {
+            throw new UsageException(
+                    "LOCAL_RANK "
+                            + environment.getLocalRank()
+                            + " needs a GPU of that index but this process sees "
+                            + gpus
+                            + " GPU(s)");
+        }
         Device device = Device.gpu(environment.getLocalRank());
         String computeType;
         try (NDManager manager = NDManager.newBaseManager(device)) {

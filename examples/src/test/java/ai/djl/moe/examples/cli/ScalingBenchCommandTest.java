@@ -2,6 +2,9 @@ package ai.djl.moe.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.djl.engine.Engine;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -115,5 +118,28 @@ class ScalingBenchCommandTest {
             assertEquals(2, nccl.exitCode());
             assertTrue(nccl.err().contains("RANK is not set"), nccl.err());
         }
+    }
+
+    @Test
+    void ncclRanksUnderTheLauncherNeedOneGpuEach() {
+        assumeTrue(
+                Engine.getEngine("PyTorch").getGpuCount() == 0,
+                "checks the error of a machine without GPUs");
+        CliRun run =
+                CliRun.of(
+                        "launch",
+                        "--nproc",
+                        "2",
+                        "--master-port",
+                        "29574",
+                        "--",
+                        "bench",
+                        "scaling",
+                        "--backend",
+                        "nccl",
+                        "--tp",
+                        "2");
+        assertEquals(2, run.exitCode(), run.out());
+        assertTrue(run.out().contains("sees 0 GPU(s)"), run.out());
     }
 }
