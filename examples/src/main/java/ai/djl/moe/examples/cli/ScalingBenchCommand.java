@@ -33,8 +33,9 @@ import java.util.concurrent.Callable;
  * {@code djl-moe bench scaling}: weak scaling of a Mixtral-style MoE layer (forward + backward,
  * fixed tokens per GPU) with the folded layout (EP over every GPU) and the unfolded one (experts
  * inherit attention's TP, EP only over data parallelism), against one GPU processing the same
- * tokens per GPU. Prints one JSON line (rank 0): tokens/s per layout, the weak-scaling efficiency
- * {@code tokens/s(N) / (N * tokens/s(1))} and the folded / unfolded speed ratio.
+ * tokens per GPU. Prints one JSON line (rank 0): tokens/s and expert TFLOP/s per GPU per layout,
+ * the weak-scaling efficiency {@code tokens/s(N) / (N * tokens/s(1))} and the folded / unfolded
+ * speed ratio.
  *
  * <p>{@code --backend nccl} runs under {@code djl-moe launch --nproc N}, one rank per GPU; the
  * one-GPU baseline runs first on every rank's own GPU at once (no communication), rank 0's is
@@ -286,6 +287,7 @@ public final class ScalingBenchCommand implements Callable<Integer> {
         report.put("ffn", ffn);
         report.put("attention_tp", tp);
         report.put("one_device_tokens_per_s", baseline);
+        report.put("one_device_expert_tflop_per_s", expertTflops(baseline, 1));
         report.put("one_device_measured_here", baselineTokensPerS == null);
         return report;
     }
@@ -301,6 +303,7 @@ public final class ScalingBenchCommand implements Callable<Integer> {
         result.put("etp", config.getEtp());
         result.put("step_ms", stepMs);
         result.put("tokens_per_s", tokensPerS);
+        result.put("expert_tflop_per_s_per_gpu", expertTflops(tokensPerS, config.getWorldSize()));
         result.put("weak_scaling_efficiency", tokensPerS / (config.getWorldSize() * baseline));
         return result;
     }
@@ -315,6 +318,15 @@ public final class ScalingBenchCommand implements Callable<Integer> {
                             / (double) results.get(1).get("tokens_per_s"));
         }
         return report;
+    }
+
+    /**
+     * The expert GEMMs' TFLOP/s per GPU (for MFU: divide by the device's peak): each routed token
+     * costs {@code 2 * 3 * H * F} FLOPs forward ({@code gate_up} is {@code 2F x H}, {@code down} is
+     * {@code H x F}) and twice that backward.
+     */
+    private double expertTflops(double tokensPerS, int gpus) {
+        return tokensPerS / gpus * 18.0 * topK * hidden * ffn / 1e12;
     }
 
     private double tokensPerSecond(int gpus, double stepMs) {

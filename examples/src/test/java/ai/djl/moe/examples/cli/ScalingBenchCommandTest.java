@@ -65,6 +65,10 @@ class ScalingBenchCommandTest {
                     tokensPerS,
                     1e-6 * tokensPerS);
             assertEquals(
+                    tokensPerS / 2 * 18 * 2 * 16 * 32 / 1e12,
+                    layout.get("expert_tflop_per_s_per_gpu").getAsDouble(),
+                    1e-9 * tokensPerS);
+            assertEquals(
                     tokensPerS / (2 * baseline),
                     layout.get("weak_scaling_efficiency").getAsDouble(),
                     1e-9);
