@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.moe.autograd.ScalarOps;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -53,19 +54,21 @@ public final class EagerAttention implements AttentionKernel {
         NDArray grouped = query.reshape(batch, kvHeads, queryHeads / kvHeads, seq, headDim);
         NDArray keys = key.expandDims(2).transpose(0, 1, 2, 4, 3);
         NDArray scores = ScalarOps.mul(grouped.matMul(keys), 1.0 / Math.sqrt(headDim));
-        NDArray probs = scores.add(causalMask(query.getManager(), seq, window)).softmax(-1);
+        NDArray probs = scores.add(causalMask(query, seq, window)).softmax(-1);
         return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
     }
 
     /**
      * The additive causal (and sliding-window) mask: 0 where a position may attend, -inf where not.
      *
-     * @param manager the manager of the mask
+     * @param query the queries: the mask belongs to their manager and has their type (float32 or
+     *     bfloat16)
      * @param seq the sequence length
      * @param window the sliding window, 0 for none
      * @return {@code [seq, seq]}
      */
-    static NDArray causalMask(NDManager manager, long seq, int window) {
+    static NDArray causalMask(NDArray query, long seq, int window) {
+        NDManager manager = query.getManager();
         int n = Math.toIntExact(seq);
         float[] mask = new float[n * n];
         for (int i = 0; i < n; i++) {
@@ -74,6 +77,12 @@ public final class EagerAttention implements AttentionKernel {
                 mask[i * n + j] = hidden ? Float.NEGATIVE_INFINITY : 0f;
             }
         }
-        return manager.create(mask, new Shape(n, n));
+        NDArray additive = manager.create(mask, new Shape(n, n));
+        if (!BFloat16.isBFloat16(query)) {
+            return additive;
+        }
+        try (additive) {
+            return BFloat16.toBFloat16(additive);
+        }
     }
 }

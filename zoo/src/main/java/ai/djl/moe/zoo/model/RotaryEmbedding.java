@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.zoo.config.RopeConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -65,6 +66,11 @@ public final class RotaryEmbedding {
         NDArray angles = NDArrays.concat(new NDList(freqs, freqs), -1);
         NDArray cos = angles.cos();
         NDArray sin = angles.sin();
+        if (BFloat16.isBFloat16(x)) {
+            // as transformers does: the tables in the heads' type, so the product stays bfloat16
+            cos = BFloat16.toBFloat16(cos);
+            sin = BFloat16.toBFloat16(sin);
+        }
         return x.mul(cos).add(rotateHalf(x).mul(sin));
     }
 

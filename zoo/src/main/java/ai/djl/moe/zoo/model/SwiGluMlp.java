@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -24,6 +25,7 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
     private static final byte VERSION = 1;
 
     private final long intermediateSize;
+    private final MixedPrecision precision;
     private final Linear gateProjection;
     private final Linear upProjection;
     private final Linear downProjection;
@@ -31,6 +33,7 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
     private SwiGluMlp(Builder builder) {
         super(VERSION);
         intermediateSize = builder.intermediateSize;
+        precision = builder.precision;
         gateProjection = addChildBlock("gate_proj", linear(intermediateSize));
         upProjection = addChildBlock("up_proj", linear(intermediateSize));
         downProjection = addChildBlock("down_proj", linear(builder.hiddenSize));
@@ -56,10 +59,14 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        NDArray gate = gateProjection.forward(parameterStore, inputs, training).singletonOrThrow();
-        NDArray up = upProjection.forward(parameterStore, inputs, training).singletonOrThrow();
+        NDArray x = inputs.singletonOrThrow();
+        ParameterStore weights = precision.parameters(parameterStore, x.getManager());
+        NDList in = new NDList(precision.toCompute(x));
+        NDArray gate = gateProjection.forward(weights, in, training).singletonOrThrow();
+        NDArray up = upProjection.forward(weights, in, training).singletonOrThrow();
         NDArray hidden = gate.mul(Activation.sigmoid(gate)).mul(up);
-        return downProjection.forward(parameterStore, new NDList(hidden), training);
+        NDArray out = downProjection.forward(weights, new NDList(hidden), training).singletonOrThrow();
+        return new NDList(precision.toFloat32(out));
     }
 
     /** {@inheritDoc} */
@@ -94,6 +101,7 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
 
         private long hiddenSize;
         private long intermediateSize;
+        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
@@ -120,6 +128,17 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
         }
 
         /**
+         * Sets the precision of the projections (default {@link MixedPrecision#FLOAT32}).
+         *
+         * @param precision the precision
+         * @return this builder
+         */
+        public Builder optMixedPrecision(MixedPrecision precision) {
+            this.precision = precision;
+            return this;
+        }
+
+        /**
          * Builds the block.
          *
          * @return the block
@@ -132,6 +151,9 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
                                 + hiddenSize
                                 + " and "
                                 + intermediateSize);
+            }
+            if (precision == null) {
+                throw new IllegalArgumentException("SwiGluMlp needs a precision, got null");
             }
             return new SwiGluMlp(this);
         }
