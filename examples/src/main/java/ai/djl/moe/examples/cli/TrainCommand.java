@@ -1,8 +1,10 @@
 package ai.djl.moe.examples.cli;
 
+import ai.djl.Device;
 import ai.djl.moe.examples.train.TrainOptions;
 import ai.djl.moe.examples.train.TrainingJob;
 import ai.djl.moe.examples.train.TrainingSummary;
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -57,6 +59,16 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Draw loss and expert load over steps into this PNG.")
     private Path plotFile;
 
+    @Option(
+            names = "--device",
+            description = "cpu, gpu or gpuN (default: the first GPU where there is one, else cpu).")
+    private String device;
+
+    @Option(
+            names = "--bf16",
+            description = "bf16 mixed precision: fp32 master weights, bf16 matrix products.")
+    private boolean bf16;
+
     /** {@inheritDoc} */
     @Override
     public Integer call() throws IOException, TranslateException {
@@ -81,7 +93,9 @@ public final class TrainCommand implements Callable<Integer> {
                         seed,
                         printEvery,
                         saveDir,
-                        plotFile);
+                        plotFile,
+                        device == null ? null : parseDevice(device),
+                        bf16 ? MixedPrecision.BF16 : MixedPrecision.FLOAT32);
         TrainingSummary summary = new TrainingJob(options, System.out).run();
         System.out.printf(
                 Locale.ROOT,
@@ -92,5 +106,12 @@ public final class TrainCommand implements Callable<Integer> {
                 summary.finalLoss(),
                 summary.tokensPerSecond());
         return 0;
+    }
+
+    private static Device parseDevice(String name) {
+        if (!name.matches("cpu|gpu\\d*")) {
+            throw new UsageException("--device must be cpu, gpu or gpuN, got '" + name + "'");
+        }
+        return name.equals("gpu") ? Device.gpu() : Device.fromName(name);
     }
 }
