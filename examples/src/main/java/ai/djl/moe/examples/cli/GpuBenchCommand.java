@@ -118,13 +118,22 @@ public final class GpuBenchCommand implements Callable<Integer> {
             result.add("pytorch_peer", peer);
             result.add("ratios", ratios(ours, peer));
         }
+        int exitCode = 0;
         if (mfuSteps > 0) {
             // last: the peer's process has given its GPU memory back
-            result.add("training_mfu", trainingMfu(peer));
+            try {
+                result.add("training_mfu", trainingMfu(peer));
+            } catch (RuntimeException e) {
+                // the figures above still get printed; the failed part says why
+                JsonObject failed = new JsonObject();
+                failed.addProperty("error", e.toString());
+                result.add("training_mfu", failed);
+                exitCode = 1;
+            }
         }
         Gson gson = new GsonBuilder().create();
         System.out.println(gson.toJson(result));
-        return 0;
+        return exitCode;
     }
 
     private JsonObject trainingMfu(JsonObject peer) {

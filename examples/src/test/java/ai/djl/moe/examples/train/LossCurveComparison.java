@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import java.util.Locale;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Checks that a bf16 mixed-precision loss curve tracks the float32 curve of the same seed.
@@ -19,6 +23,8 @@ import java.util.List;
  */
 final class LossCurveComparison {
 
+    private static final Logger logger = LoggerFactory.getLogger(LossCurveComparison.class);
+
     private LossCurveComparison() {}
 
     static void assertTracks(List<StepRecord> float32, List<StepRecord> bf16) {
@@ -31,6 +37,14 @@ final class LossCurveComparison {
         for (int i = 0; i < float32.size(); i++) {
             float ref = float32.get(i).loss();
             float mixed = bf16.get(i).loss();
+            logger.info(
+                    String.format(
+                            Locale.ROOT,
+                            "step %3d  fp32 %.4f  bf16 %.4f  (%+.2f%%)",
+                            i + 1,
+                            ref,
+                            mixed,
+                            100 * (mixed - ref) / ref));
             assertTrue(Float.isFinite(mixed), "step " + (i + 1) + ": bf16 loss " + mixed);
             assertEquals(ref, mixed, 0.05f * ref, "step " + (i + 1) + " loss");
             if (i >= float32.size() - tail) {
