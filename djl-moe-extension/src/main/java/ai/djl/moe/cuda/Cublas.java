@@ -129,7 +129,17 @@ final class Cublas {
                         toInt(n),
                         CublasLibrary.CUBLAS_COMPUTE_32F,
                         CublasLibrary.CUBLAS_GEMM_DEFAULT),
-                "cublasGemmEx(m=" + m + ", n=" + n + ", k=" + k + ", " + dtype + " -> " + outType + ")");
+                "cublasGemmEx(m="
+                        + m
+                        + ", n="
+                        + n
+                        + ", k="
+                        + k
+                        + ", "
+                        + dtype
+                        + " -> "
+                        + outType
+                        + ")");
     }
 
     private static int cudaType(TorchDType dtype) {

@@ -265,10 +265,11 @@ public class GroupedExperts extends AbstractBlock {
         }
 
         /**
-         * Sets the precision the experts compute in (default {@link MixedPrecision#FLOAT32}); with
-         * {@link MixedPrecision#BF16} the tokens and the float32 weights are cast to bfloat16 for the
-         * GEMMs and the result back to float32 (on CUDA without another expert compute: {@link
-         * CudaGroupedExpertCompute} in bfloat16, which writes the weight gradients in float32).
+         * Sets the precision the experts compute in (default {@link MixedPrecision#FLOAT32});
+         * with {@link MixedPrecision#BF16} the tokens and the float32 weights are cast to bfloat16
+         * for the GEMMs and the result back to float32 (on CUDA without another expert compute:
+         * {@link CudaGroupedExpertCompute} in bfloat16, which writes the weight gradients in
+         * float32).
          *
          * @param precision the precision
          * @return this builder

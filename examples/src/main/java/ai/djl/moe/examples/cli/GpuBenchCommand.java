@@ -147,8 +147,8 @@ public final class GpuBenchCommand implements Callable<Integer> {
         String key = "dense_bf16_8192_tflops";
         boolean fromPeer = peer != null && peer.has(key);
         double dense = fromPeer ? peer.get(key).getAsDouble() : djlDense;
-        mfu.addProperty(
-                "measured_dense_peak", fromPeer ? "torch matmul 8192^3 (peer)" : "DJL matmul 8192^3");
+        String source = fromPeer ? "torch matmul 8192^3 (peer)" : "DJL matmul 8192^3";
+        mfu.addProperty("measured_dense_peak", source);
         mfu.addProperty("measured_dense_bf16_tflops", dense);
         mfu.addProperty("mfu_vs_measured_dense", mfu.get("model_tflops").getAsDouble() / dense);
         return mfu;

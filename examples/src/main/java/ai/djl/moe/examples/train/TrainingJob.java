@@ -210,7 +210,8 @@ public final class TrainingJob {
             ParameterList source = twin.getParameters();
             ParameterList target = block.getParameters();
             for (int i = 0; i < target.size(); i++) {
-                target.get(i).getValue().getArray().set(source.get(i).getValue().getArray().toFloatArray());
+                float[] values = source.get(i).getValue().getArray().toFloatArray();
+                target.get(i).getValue().getArray().set(values);
             }
         }
     }

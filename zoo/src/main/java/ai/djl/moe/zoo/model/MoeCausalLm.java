@@ -164,7 +164,9 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
                     headWeights.getValue(embedding.getWeight(), normed.getDevice(), training);
             logits = Linear.linear(headInput, table).singletonOrThrow();
         } else {
-            logits = lmHead.forward(headWeights, new NDList(headInput), training).singletonOrThrow();
+            logits =
+                    lmHead.forward(headWeights, new NDList(headInput), training)
+                            .singletonOrThrow();
         }
         NDList out = new NDList(precision.toFloat32(logits));
         out.addAll(routerLogits);

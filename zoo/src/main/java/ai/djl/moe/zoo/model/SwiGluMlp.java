@@ -65,7 +65,8 @@ public final class SwiGluMlp extends AbstractBlock implements HfNamedParameters 
         NDArray gate = gateProjection.forward(weights, in, training).singletonOrThrow();
         NDArray up = upProjection.forward(weights, in, training).singletonOrThrow();
         NDArray hidden = gate.mul(Activation.sigmoid(gate)).mul(up);
-        NDArray out = downProjection.forward(weights, new NDList(hidden), training).singletonOrThrow();
+        NDArray out =
+                downProjection.forward(weights, new NDList(hidden), training).singletonOrThrow();
         return new NDList(precision.toFloat32(out));
     }
 

@@ -80,10 +80,12 @@ class MixedPrecisionModelTest {
             assertEquals(source.size(), target.size());
             for (int i = 0; i < source.size(); i++) {
                 assertEquals(source.get(i).getKey(), target.get(i).getKey());
-                target.get(i).getValue().getArray().set(source.get(i).getValue().getArray().toFloatArray());
+                float[] values = source.get(i).getValue().getArray().toFloatArray();
+                target.get(i).getValue().getArray().set(values);
             }
             NDArray ids =
-                    manager.randomInteger(0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
+                    manager.randomInteger(
+                            0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
             Result reference = run(fp32, config, ids);
             Result mixed = run(bf16, config, ids);
             assertEquals(
