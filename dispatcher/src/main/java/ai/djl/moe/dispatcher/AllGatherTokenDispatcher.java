@@ -70,9 +70,13 @@ public final class AllGatherTokenDispatcher implements TokenDispatcher<AllGather
         long[] sizes;
         long[] allExperts;
         try (NDManager scratch = manager.newSubManager()) {
-            sizes = group.allGather(scratch.create(new long[] {routing.numTokens()})).toLongArray();
+            NDArray gathered = group.allGather(scratch.create(new long[] {routing.numTokens()}));
             NDArray choices = scratch.create(keptExpert, new Shape(routing.numTokens(), topK));
-            allExperts = NDArrays.concat(group.allGatherVariable(choices)).toLongArray();
+            NDArray chosen = NDArrays.concat(group.allGatherVariable(choices));
+            // host reads: report a peer's timeout rather than read what it never sent
+            group.synchronize();
+            sizes = gathered.toLongArray();
+            allExperts = chosen.toLongArray();
         }
         NDArray allTokens = VariableAllGather.apply(group, tokens, sizes);
         NDArray allWeights = VariableAllGather.apply(group, routing.weights(), sizes);

@@ -61,10 +61,12 @@ public final class AllToAllTokenDispatcher implements TokenDispatcher<AllToAllDi
         Arrays.fill(perExpertSplits, localExperts);
         long[] received;
         try (NDManager scratch = manager.newSubManager()) {
-            received =
+            NDArray counts =
                     epGroup.allToAll(
-                                    scratch.create(rowsPerExpert), perExpertSplits, perExpertSplits)
-                            .toLongArray();
+                            scratch.create(rowsPerExpert), perExpertSplits, perExpertSplits);
+            // host read: report a peer's timeout rather than read what it never sent
+            epGroup.synchronize();
+            received = counts.toLongArray();
         }
         long[] recvSplits = ChunkSort.blockSums(received, ep);
         NDArray rows =
@@ -74,7 +76,9 @@ public final class AllToAllTokenDispatcher implements TokenDispatcher<AllToAllDi
         long[] etpSizes = {rows.getShape().get(0)};
         if (etpGroup != null && etpGroup.getSize() > 1) {
             try (NDManager scratch = manager.newSubManager()) {
-                chunkCounts = etpGroup.allGather(scratch.create(received)).toLongArray();
+                NDArray counts = etpGroup.allGather(scratch.create(received));
+                etpGroup.synchronize();
+                chunkCounts = counts.toLongArray();
             }
             etpSizes = ChunkSort.blockSums(chunkCounts, etpGroup.getSize());
             rows = VariableAllGather.apply(etpGroup, rows, etpSizes);

@@ -82,9 +82,13 @@ final class GradientTape {
      * Back-propagates from {@code target} with the given seed, then through every recorded
      * function in reverse order of recording (a valid topological order: a function can only
      * consume what was computed before it).
+     *
+     * <p>While functions remain to be replayed, each backward keeps libtorch's graph: a plain
+     * subgraph may feed both the loss and a function, or two functions (a residual stream), and
+     * is then traversed once per consumer. The graph is freed with the arrays that own it.
      */
     void backward(NDArray target, NDArray seed) {
-        JniUtils.backward((PtNDArray) target, (PtNDArray) seed, false, false);
+        JniUtils.backward((PtNDArray) target, (PtNDArray) seed, !nodes.isEmpty(), false);
         for (int n = nodes.size() - 1; n >= 0; n--) {
             replay(nodes.get(n));
         }
@@ -173,7 +177,7 @@ final class GradientTape {
         if (live.size() == 1) {
             int i = live.get(0);
             JniUtils.backward(
-                    (PtNDArray) node.inputs.get(i), (PtNDArray) inputGrads.get(i), false, false);
+                    (PtNDArray) node.inputs.get(i), (PtNDArray) inputGrads.get(i), true, false);
             return;
         }
         NDArray total = null;
@@ -190,7 +194,7 @@ final class GradientTape {
         }
         NDArray one = AtenOps.onesLike(total);
         temporaries.add(one);
-        JniUtils.backward((PtNDArray) total, (PtNDArray) one, false, false);
+        JniUtils.backward((PtNDArray) total, (PtNDArray) one, true, false);
     }
 
     static boolean isFloating(NDArray x) {

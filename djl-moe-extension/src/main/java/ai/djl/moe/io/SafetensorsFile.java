@@ -1,5 +1,10 @@
 package ai.djl.moe.io;
 
+import ai.djl.Device;
+import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.bridge.TorchTensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -12,12 +17,13 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
+import com.sun.jna.Pointer;
 
 import java.io.IOException;
 import java.io.StringReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
+import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -37,9 +43,9 @@ import java.util.Set;
  * <p>The file is an 8-byte little-endian header length, a JSON header mapping tensor names to
  * {@code dtype}, {@code shape} and {@code data_offsets}, then the data. The header is validated
  * when the file is opened (truncation, offsets out of range or overlapping, sizes that do not match
- * the shape, duplicate names, unsupported dtypes), each error naming the tensor. Files of any size
- * can be read because each tensor is mapped on its own; a single tensor must be smaller than 2 GiB.
- * {@code F16} and {@code BF16} tensors are widened to {@code FLOAT32}.
+ * the shape, duplicate names, unsupported dtypes), each error naming the tensor. Files and tensors
+ * of any size can be read because each tensor is mapped piece by piece. {@code F16} and {@code
+ * BF16} tensors are widened to {@code FLOAT32}.
  *
  * <pre>{@code
  * try (SafetensorsFile file = SafetensorsFile.open(path)) {
@@ -51,6 +57,9 @@ public final class SafetensorsFile implements AutoCloseable {
 
     private static final String METADATA_KEY = "__metadata__";
     private static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
+
+    /** The most bytes read from the file (or written to a tensor) at once. */
+    public static final long CHUNK_BYTES = 1L << 28;
 
     private final Path path;
     private final FileChannel channel;
@@ -167,43 +176,139 @@ public final class SafetensorsFile implements AutoCloseable {
 
     /**
      * Loads one tensor. {@code F16}/{@code BF16} become {@code FLOAT32}, {@code F32} stays {@code
-     * FLOAT32}, {@code I64}/{@code I32} become {@code INT64}/{@code INT32}.
+     * FLOAT32}, {@code I64}/{@code I32} become {@code INT64}/{@code INT32}. The data is copied
+     * straight into libtorch's memory in pieces of at most {@value #CHUNK_BYTES} bytes, so a
+     * tensor may be of any size.
      *
      * @param name the tensor name
      * @param manager the manager that owns the result
      * @return the tensor
      * @throws IOException if the data cannot be read
+     * @throws IllegalArgumentException if the file has no such tensor
      */
     public NDArray load(String name, NDManager manager) throws IOException {
+        return load(name, info(name).dataType().loadedType(), manager);
+    }
+
+    /**
+     * Loads one tensor in a given type: the file's own type is copied byte for byte (bfloat16 and
+     * float16 included, which keeps half-precision checkpoints exact at half the memory), a
+     * half-precision tensor widens to {@code FLOAT32}, and any other type is converted by libtorch
+     * after loading.
+     *
+     * @param name the tensor name
+     * @param type the type of the result
+     * @param manager the manager that owns the result
+     * @return the tensor
+     * @throws IOException if the data cannot be read
+     * @throws IllegalArgumentException if the file has no such tensor
+     */
+    public NDArray load(String name, TorchDType type, NDManager manager) throws IOException {
+        return load(name, type, manager, CHUNK_BYTES);
+    }
+
+    /**
+     * Loads one tensor, copying at most {@code chunkBytes} bytes at once.
+     *
+     * @param name the tensor name
+     * @param type the type of the result
+     * @param manager the manager that owns the result
+     * @param chunkBytes the most bytes read (or written) at once, at least 8
+     * @return the tensor
+     * @throws IOException if the data cannot be read
+     */
+    NDArray load(String name, TorchDType type, NDManager manager, long chunkBytes)
+            throws IOException {
         SafetensorsTensorInfo info = info(name);
-        if (info.byteLength() > Integer.MAX_VALUE) {
+        boolean cpu = Device.Type.CPU.equals(manager.getDevice().getDeviceType());
+        TorchDType stored = info.dataType().storedType();
+        // DJL cannot move bfloat16 arrays between devices: those cross as float32
+        TorchDType read =
+                type == stored && (cpu || stored != TorchDType.BFLOAT16)
+                        ? stored
+                        : info.dataType().loadedType();
+        boolean raw = read == stored;
+        NDArray array;
+        if (cpu) {
+            array = TorchTensors.empty(manager, info.shape(), read, manager.getDevice());
+            copyInto(array, info, raw, chunkBytes);
+        } else {
+            try (NDManager host = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+                NDArray staged = TorchTensors.empty(host, info.shape(), read, Device.cpu());
+                copyInto(staged, info, raw, chunkBytes);
+                array = staged.toDevice(manager.getDevice(), true);
+                array.attach(manager);
+            }
+        }
+        if (read != type) {
+            NDArray converted = BFloat16.cast(array, type.toDataType());
+            array.close();
+            array = converted;
+        }
+        array.setName(name);
+        return array;
+    }
+
+    /**
+     * Copies a tensor's data into a contiguous CPU array: byte for byte ({@code raw}), or a
+     * half-precision tensor widened into a float32 array.
+     */
+    private void copyInto(NDArray array, SafetensorsTensorInfo info, boolean raw, long chunkBytes)
+            throws IOException {
+        long elements = info.shape().size();
+        if (elements == 0) {
+            return;
+        }
+        int fileBytes = info.dataType().getBytes();
+        int arrayBytes = raw ? fileBytes : Float.BYTES;
+        long chunk = chunkBytes / Math.max(fileBytes, arrayBytes);
+        Pointer target = new Pointer(TensorInfo.of(array).getDataPointer());
+        for (long first = 0; first < elements; first += chunk) {
+            long count = Math.min(chunk, elements - first);
+            ByteBuffer source =
+                    channel.map(
+                                    FileChannel.MapMode.READ_ONLY,
+                                    dataStart + info.begin() + first * fileBytes,
+                                    count * fileBytes)
+                            .order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer destination =
+                    target.getByteBuffer(first * arrayBytes, count * arrayBytes)
+                            .order(ByteOrder.nativeOrder());
+            if (raw) {
+                destination.put(source);
+            } else if (info.dataType() == SafetensorsDataType.BF16) {
+                HalfFloats.bfloat16ToFloat(source.asShortBuffer(), destination.asFloatBuffer());
+            } else {
+                HalfFloats.float16ToFloat(source.asShortBuffer(), destination.asFloatBuffer());
+            }
+        }
+    }
+
+    /**
+     * Loads one tensor that must have a given shape (e.g. a reference tensor compared with a
+     * model's output), as {@link #load(String, NDManager)} does.
+     *
+     * @param name the tensor name
+     * @param expectedShape the shape it must have
+     * @param manager the manager that owns the result
+     * @return the tensor
+     * @throws IOException if the data cannot be read
+     * @throws IllegalArgumentException if the file has no such tensor or its shape differs, naming
+     *     the tensor and both shapes
+     */
+    public NDArray load(String name, Shape expectedShape, NDManager manager) throws IOException {
+        Shape shape = info(name).shape();
+        if (!shape.equals(expectedShape)) {
             throw new IllegalArgumentException(
                     path
                             + ": tensor '"
                             + name
-                            + "' has "
-                            + info.byteLength()
-                            + " bytes; single tensors of 2 GiB or more are not supported");
+                            + "' has shape "
+                            + shape
+                            + ", expected "
+                            + expectedShape);
         }
-        MappedByteBuffer mapped =
-                channel.map(
-                        FileChannel.MapMode.READ_ONLY, dataStart + info.begin(), info.byteLength());
-        mapped.order(ByteOrder.LITTLE_ENDIAN);
-        Shape shape = info.shape();
-        NDArray array =
-                switch (info.dataType()) {
-                    case F32 -> manager.create(mapped.asFloatBuffer(), shape);
-                    case I64 -> manager.create(mapped.asLongBuffer(), shape);
-                    case I32 -> manager.create(mapped.asIntBuffer(), shape);
-                    case BF16 ->
-                            manager.create(
-                                    HalfFloats.bfloat16ToFloat(mapped.asShortBuffer()), shape);
-                    case F16 ->
-                            manager.create(
-                                    HalfFloats.float16ToFloat(mapped.asShortBuffer()), shape);
-                };
-        array.setName(name);
-        return array;
+        return load(name, manager);
     }
 
     /**
@@ -375,20 +480,16 @@ public final class SafetensorsFile implements AutoCloseable {
 
         private HalfFloats() {}
 
-        static float[] bfloat16ToFloat(ShortBuffer bits) {
-            float[] out = new float[bits.remaining()];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = Float.intBitsToFloat((bits.get(i) & 0xFFFF) << 16);
+        static void bfloat16ToFloat(ShortBuffer bits, FloatBuffer out) {
+            while (bits.hasRemaining()) {
+                out.put(Float.intBitsToFloat((bits.get() & 0xFFFF) << 16));
             }
-            return out;
         }
 
-        static float[] float16ToFloat(ShortBuffer bits) {
-            float[] out = new float[bits.remaining()];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = float16ToFloat(bits.get(i));
+        static void float16ToFloat(ShortBuffer bits, FloatBuffer out) {
+            while (bits.hasRemaining()) {
+                out.put(float16ToFloat(bits.get()));
             }
-            return out;
         }
 
         static float float16ToFloat(short half) {

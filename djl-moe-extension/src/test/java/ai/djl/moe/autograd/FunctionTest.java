@@ -115,6 +115,21 @@ class FunctionTest {
     }
 
     @Test
+    void aPlainSubgraphMayFeedTheLossAndSeveralFunctions() {
+        // a residual stream: h feeds two functions and the loss directly
+        NDArray x = param(11, 6);
+        Function<NDArray, NDArray> loss =
+                a -> {
+                    NDArray h = a.mul(a.sin()).add(a);
+                    NDArray first = new Square().apply(new NDList(h)).head();
+                    NDArray second = new Multiply().apply(new NDList(h, h.cos())).head();
+                    NDArray third = new Square().apply(new NDList(first.add(h))).head();
+                    return third.sum().add(second.sum()).add(h.exp().sum());
+                };
+        assertGradientMatchesFiniteDifferences(x, loss);
+    }
+
+    @Test
     void unusedOutputsGetZeroGradientsAndUnusedBoundariesAreSkipped() {
         NDArray x = param(5, 8);
         Function<NDArray, NDArray> loss =

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.bridge.TorchDType;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -68,6 +70,31 @@ class SafetensorsFileTest {
             assertEquals(new Shape(1, 2), i32.getShape());
             assertArrayEquals(new int[] {42, -1}, i32.toIntArray());
             assertEquals(5, st.loadAll(manager).size());
+            for (String name : st.names()) {
+                // pieces of 8 bytes: several per tensor, the last one partial
+                NDArray whole = st.load(name, manager);
+                TorchDType loaded = st.info(name).dataType().loadedType();
+                NDArray pieces = st.load(name, loaded, manager, 8);
+                assertEquals(whole.getDataType(), pieces.getDataType(), name);
+                assertEquals(whole.getShape(), pieces.getShape(), name);
+                assertTrue(whole.contentEquals(pieces), name);
+            }
+            // half precision kept byte for byte, or converted to another type
+            NDArray bf16 = st.load("bf16", TorchDType.BFLOAT16, manager, 2);
+            assertEquals(DataType.BFLOAT16, BFloat16.dataType(bf16));
+            assertArrayEquals(
+                    new float[] {3.140625f, -9999220736f}, BFloat16.toFloat32(bf16).toFloatArray());
+            NDArray half = st.load("f16", TorchDType.FLOAT16, manager);
+            assertEquals(DataType.FLOAT16, half.getDataType());
+            assertArrayEquals(
+                    new float[] {1f, -0.5f, 65504f},
+                    half.toType(DataType.FLOAT32, false).toFloatArray());
+            NDArray narrowed = st.load("f32", TorchDType.BFLOAT16, manager);
+            assertArrayEquals(
+                    new float[] {1.5f, -2f, 3.25f}, BFloat16.toFloat32(narrowed).toFloatArray());
+            assertArrayEquals(
+                    new double[] {Long.MAX_VALUE, -7},
+                    st.load("i64", TorchDType.FLOAT64, manager).toDoubleArray());
         }
     }
 
@@ -84,6 +111,18 @@ class SafetensorsFileTest {
             NDArray input = st.load("input", manager);
             assertEquals(new Shape(2, 16, 64), input.getShape());
             assertTrue(input.abs().sum().getFloat() > 0);
+            assertEquals(
+                    input.getShape(), st.load("input", new Shape(2, 16, 64), manager).getShape());
+            IllegalArgumentException wrongShape =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> st.load("input", new Shape(2, 64), manager));
+            String message = wrongShape.getMessage();
+            assertTrue(
+                    message.contains("'input' has shape (2, 16, 64), expected (2, 64)"), message);
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> st.load("missing", new Shape(1), manager));
         }
     }
 

@@ -1,16 +1,13 @@
 package ai.djl.moe.zoo;
 
 import ai.djl.Application;
-import ai.djl.Model;
-import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.MalformedModelException;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.repository.MRL;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ModelLoader;
 import ai.djl.repository.zoo.ModelNotFoundException;
 import ai.djl.repository.zoo.ZooModel;
-import ai.djl.translate.TranslateException;
-import ai.djl.translate.Translator;
 import ai.djl.translate.TranslatorFactory;
 import ai.djl.util.Progress;
 
@@ -18,13 +15,13 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.UUID;
 
 /**
- * Loads a {@link ai.djl.moe.zoo.model.MoeCausalLm} from the local Hugging Face directory given as
- * the criteria argument {@value #MODEL_DIR}. For {@code String -> Float} criteria without a
- * translator factory the translator is a {@link CausalLmScoringTranslator} over the directory's
- * {@code tokenizer.json}; otherwise the criteria's translator factory supplies it.
+ * The zoo's entry for a {@link ai.djl.moe.zoo.model.MoeCausalLm} in the local Hugging Face
+ * directory given as the criteria argument {@value #MODEL_DIR}: found by group and artifact id, it
+ * loads through the same path as {@link MoeModelZoo#directory(Path)}. Without a translator factory
+ * in the criteria, the {@link CausalLmTranslatorFactory} scores ({@code String -> Float}) or
+ * continues ({@code String -> String}) text with the directory's {@code tokenizer.json}.
  */
 public final class HfDirectoryModelLoader implements ModelLoader {
 
@@ -33,8 +30,6 @@ public final class HfDirectoryModelLoader implements ModelLoader {
 
     /** The criteria argument naming the model directory. */
     public static final String MODEL_DIR = "modelDir";
-
-    private static final String TOKENIZER_FILE = "tokenizer.json";
 
     /** {@inheritDoc} */
     @Override
@@ -60,52 +55,49 @@ public final class HfDirectoryModelLoader implements ModelLoader {
         return MRL.model(null, getApplication(), getGroupId(), ARTIFACT_ID, "local", ARTIFACT_ID);
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Loads through {@link MoeModelZoo#directory(Path)} (DJL's local-model path), keeping the
+     * criteria's device, arguments, options and translator factory; {@code String -> Float}
+     * (scoring) and {@code String -> String} (generation) criteria without a factory get the
+     * {@link CausalLmTranslatorFactory}.
+     */
     @Override
     public <I, O> ZooModel<I, O> loadModel(Criteria<I, O> criteria)
-            throws IOException, ModelNotFoundException {
+            throws IOException, ModelNotFoundException, MalformedModelException {
         Path dir = modelDir(criteria);
-        Model model =
-                Model.newInstance(dir.getFileName().toString(), criteria.getDevice(), "PyTorch");
-        try {
-            model.setBlock(HfModelDirectory.load(dir, model.getNDManager()));
-            return new ZooModel<>(model, translator(criteria, model, dir));
-        } catch (IOException | RuntimeException | ModelNotFoundException e) {
-            model.close();
-            throw e;
-        }
-    }
-
-    @SuppressWarnings("unchecked")
-    private static <I, O> Translator<I, O> translator(
-            Criteria<I, O> criteria, Model model, Path dir)
-            throws IOException, ModelNotFoundException {
         Class<I> input = criteria.getInputClass();
         Class<O> output = criteria.getOutputClass();
         TranslatorFactory factory = criteria.getTranslatorFactory();
-        if (factory != null && factory.isSupported(input, output)) {
-            try {
-                return factory.newInstance(input, output, model, criteria.getArguments());
-            } catch (TranslateException e) {
-                throw new ModelNotFoundException("translator factory failed: " + e.getMessage(), e);
+        if (factory == null) {
+            factory = new CausalLmTranslatorFactory();
+            if (!factory.isSupported(input, output)) {
+                throw new ModelNotFoundException(
+                        ARTIFACT_ID
+                                + " scores String -> Float and generates String -> String;"
+                                + " give a translator factory for "
+                                + input.getSimpleName()
+                                + " -> "
+                                + output.getSimpleName());
+            }
+            if (!Files.isRegularFile(dir.resolve(ModelTokenizer.FILE))) {
+                // fail before reading the weights, not after
+                throw new ModelNotFoundException(
+                        dir + " has no " + ModelTokenizer.FILE + " for its translator");
             }
         }
-        if (input != String.class || output != Float.class) {
-            throw new ModelNotFoundException(
-                    ARTIFACT_ID
-                            + " scores String -> Float; give a translator factory for "
-                            + input.getSimpleName()
-                            + " -> "
-                            + output.getSimpleName());
+        Criteria.Builder<I, O> local =
+                MoeModelZoo.directory(dir)
+                        .setTypes(input, output)
+                        .optDevice(criteria.getDevice())
+                        .optProgress(criteria.getProgress())
+                        .optTranslatorFactory(factory);
+        criteria.getArguments().forEach(local::optArgument);
+        if (criteria.getOptions() != null) {
+            criteria.getOptions().forEach(local::optOption);
         }
-        Path tokenizerFile = dir.resolve(TOKENIZER_FILE);
-        if (!Files.isRegularFile(tokenizerFile)) {
-            throw new ModelNotFoundException(
-                    dir + " has no " + TOKENIZER_FILE + " for scoring text");
-        }
-        HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.newInstance(tokenizerFile);
-        model.getNDManager().attachInternal(UUID.randomUUID().toString(), tokenizer);
-        return (Translator<I, O>) new CausalLmScoringTranslator(tokenizer);
+        return local.build().loadModel();
     }
 
     private static Path modelDir(Criteria<?, ?> criteria) throws ModelNotFoundException {

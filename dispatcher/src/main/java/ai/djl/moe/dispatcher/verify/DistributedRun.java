@@ -10,8 +10,6 @@ import ai.djl.moe.dispatcher.TokenDispatchers;
 import ai.djl.moe.nn.dispatch.LocalDispatchMetadata;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelMapping;
-import ai.djl.moe.parallel.comm.LocalRank;
-import ai.djl.moe.parallel.comm.LocalWorld;
 import ai.djl.moe.parallel.comm.ReduceOp;
 import ai.djl.moe.parallel.training.CommunicatorProvider;
 import ai.djl.ndarray.NDArray;
@@ -20,21 +18,13 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
 
-import java.time.Duration;
 import java.util.Arrays;
-import java.util.List;
 import java.util.stream.LongStream;
 
-/** Runs the distributed layer on simulated ranks: one forward and one backward per rank. */
+/** Runs the distributed layer on one rank: one forward and one backward. */
 final class DistributedRun {
 
     private DistributedRun() {}
-
-    static List<RankResult> run(
-            EquivalenceSpec spec, ParallelMapping mapping, LayerData data, Duration timeout) {
-        return new LocalWorld(spec.worldSize(), timeout)
-                .run(rank -> runRank(spec, mapping, data, rank));
-    }
 
     /**
      * Builds one rank's layer from the full weights.
@@ -75,14 +65,23 @@ final class DistributedRun {
         return block;
     }
 
-    private static RankResult runRank(
-            EquivalenceSpec spec, ParallelMapping mapping, LayerData data, LocalRank rank) {
-        NDManager manager = rank.getManager();
-        CommunicatorProvider comms = kind -> rank.group(mapping, kind);
+    /**
+     * Runs one rank's share of the layer on its tokens.
+     *
+     * @param spec the check
+     * @param mapping the mapping
+     * @param data the full weights and every rank's tokens
+     * @param rank this rank's communicators and manager
+     * @return this rank's output and gradients
+     */
+    static RankResult runRank(
+            EquivalenceSpec spec, ParallelMapping mapping, LayerData data, EquivalenceRank rank) {
+        NDManager manager = rank.manager();
+        CommunicatorProvider comms = rank.groups();
         DistributedMoeBlock block = buildLayer(spec, mapping, data, comms, manager);
         int t = spec.tokens();
         int h = spec.hidden();
-        int from = rank.getRank() * t * h;
+        int from = rank.rank() * t * h;
         NDArray x =
                 manager.create(
                         Arrays.copyOfRange(data.tokens(), from, from + t * h), new Shape(t, h));
@@ -99,7 +98,7 @@ final class DistributedRun {
         NDArray router = LayerParts.routerWeight(block.getRouter()).getGradient();
         NDArray gateUp = LayerParts.gradient(block.getLocalExperts(), "gate_up_proj");
         NDArray down = LayerParts.gradient(block.getLocalExperts(), "down_proj");
-        long first = (long) rank.getRank() * t * spec.topK();
+        long first = (long) rank.rank() * t * spec.topK();
         long[] dropped = Arrays.stream(droppedSlots(out)).map(s -> s + first).toArray();
         return new RankResult(
                 out.output().toFloatArray(),

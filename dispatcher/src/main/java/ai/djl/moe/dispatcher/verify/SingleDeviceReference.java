@@ -31,11 +31,19 @@ final class SingleDeviceReference {
 
     private SingleDeviceReference() {}
 
-    static ReferenceResult run(EquivalenceSpec spec, LayerData data) {
+    /**
+     * Runs the reference.
+     *
+     * @param spec the check
+     * @param data the weights and all ranks' tokens
+     * @param device a manager on the device to compute on (the arrays live in a sub-manager)
+     * @return the output, gradients and dropped slots
+     */
+    static ReferenceResult run(EquivalenceSpec spec, LayerData data, NDManager device) {
         int n = spec.worldSize() * spec.tokens();
         int e = spec.experts();
         int k = spec.topK();
-        try (NDManager manager = NDManager.newBaseManager()) {
+        try (NDManager manager = device.newSubManager()) {
             TopKRouter router = LayerParts.router(spec, data, manager);
             GroupedExperts experts = LayerParts.experts(e, spec.ffn());
             experts.initialize(manager, DataType.FLOAT32, new Shape(n, spec.hidden()));

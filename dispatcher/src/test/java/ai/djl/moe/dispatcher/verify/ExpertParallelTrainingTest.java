@@ -96,20 +96,22 @@ class ExpertParallelTrainingTest {
         float[] curve = new float[STEPS];
         int n = spec.worldSize() * spec.tokens();
         LayerData current = data;
-        for (int s = 0; s < STEPS; s++) {
-            ReferenceResult result = SingleDeviceReference.run(spec, current);
-            double loss = 0;
-            for (int i = 0; i < result.output().length; i++) {
-                loss += result.output()[i] * current.outputGradient()[i];
+        try (NDManager device = NDManager.newBaseManager()) {
+            for (int s = 0; s < STEPS; s++) {
+                ReferenceResult result = SingleDeviceReference.run(spec, current, device);
+                double loss = 0;
+                for (int i = 0; i < result.output().length; i++) {
+                    loss += result.output()[i] * current.outputGradient()[i];
+                }
+                curve[s] = (float) (loss / n);
+                current =
+                        new LayerData(
+                                step(current.routerWeight(), result.routerGradient(), n),
+                                step(current.gateUp(), result.gateUpGradient(), n),
+                                step(current.down(), result.downGradient(), n),
+                                current.tokens(),
+                                current.outputGradient());
             }
-            curve[s] = (float) (loss / n);
-            current =
-                    new LayerData(
-                            step(current.routerWeight(), result.routerGradient(), n),
-                            step(current.gateUp(), result.gateUpGradient(), n),
-                            step(current.down(), result.downGradient(), n),
-                            current.tokens(),
-                            current.outputGradient());
         }
         return curve;
     }

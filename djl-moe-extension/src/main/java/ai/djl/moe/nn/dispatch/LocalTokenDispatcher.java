@@ -1,8 +1,13 @@
 package ai.djl.moe.nn.dispatch;
 
+import ai.djl.moe.bridge.AtenOps;
+import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchTensors;
 import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
@@ -70,8 +75,7 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
         NDManager manager = tokens.getManager();
         NDArray source =
                 plan.hasPadding()
-                        ? tokens.concat(
-                                manager.zeros(new Shape(1, shape.get(1)), tokens.getDataType()))
+                        ? tokens.concat(zeroRow(tokens, shape.get(1)))
                         : tokens;
         NDArray rowToToken = manager.create(plan.rowToToken());
         NDArray expertTokens = source.get(rowToToken);
@@ -126,17 +130,30 @@ public final class LocalTokenDispatcher implements TokenDispatcher<LocalDispatch
         long hidden = expertOutput.getShape().get(1);
         NDArray rows = expertOutput;
         if (metadata.droppedSlots() > 0) {
-            rows =
-                    rows.concat(
-                            expertOutput
-                                    .getManager()
-                                    .zeros(new Shape(1, hidden), rows.getDataType()));
+            rows = rows.concat(zeroRow(rows, hidden));
         }
         long t = metadata.numTokens();
         int k = metadata.topK();
         NDArray perSlot = rows.get(metadata.slotToRow()).reshape(t, k, hidden);
-        NDArray weights = metadata.weights().toType(rows.getDataType(), false).reshape(t, k, 1);
+        // the float32 routing weights take the tokens' type (bfloat16 too), as in transformers
+        NDArray weights = metadata.weights();
+        DataType type = BFloat16.dataType(rows);
+        if (BFloat16.dataType(weights) != type) {
+            weights = BFloat16.cast(weights, type);
+        }
+        weights = weights.reshape(t, k, 1);
         return perSlot.mul(weights).sum(new int[] {1});
+    }
+
+    /** A row of zeros {@code [1, hidden]} of the type and device of {@code like}, bfloat16 too. */
+    private static NDArray zeroRow(NDArray like, long hidden) {
+        NDArray empty =
+                TorchTensors.empty(
+                        like.getManager(),
+                        new Shape(1, hidden),
+                        TensorInfo.dtype(like),
+                        like.getDevice());
+        return AtenOps.zerosLike(empty);
     }
 
     /** The builder of {@link LocalTokenDispatcher}. */

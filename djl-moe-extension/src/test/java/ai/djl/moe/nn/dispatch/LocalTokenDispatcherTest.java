@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 import org.junit.jupiter.api.Test;
@@ -72,6 +74,35 @@ class LocalTokenDispatcherTest {
             NDArray combined = dispatcher.combine(d.expertTokens(), d.metadata());
             assertArrayEquals(
                     new float[] {0.6f, 6f, 2f, 20f, 2.7f, 27f}, combined.toFloatArray(), 1e-5f);
+        }
+    }
+
+    @Test
+    void bfloat16TokensStayBfloat16ThroughDispatchAndCombine() {
+        // capacity 1 per expert drops slots, capacity 6 pads: both add a zero row
+        for (double capacityFactor : new double[] {0.25, 2}) {
+            try (NDManager manager = NDManager.newBaseManager()) {
+                LocalTokenDispatcher dispatcher =
+                        LocalTokenDispatcher.builder()
+                                .optCapacityFactor(capacityFactor)
+                                .optDropPolicy(DropPolicy.POSITION)
+                                .optPadToCapacity(true)
+                                .build();
+                DispatchedTokens<LocalDispatchMetadata> d =
+                        dispatcher.dispatch(BFloat16.toBFloat16(tokens(manager)), routing(manager));
+                assertEquals(DataType.BFLOAT16, BFloat16.dataType(d.expertTokens()));
+                NDArray combined = dispatcher.combine(d.expertTokens(), d.metadata());
+                assertEquals(DataType.BFLOAT16, BFloat16.dataType(combined));
+                DispatchedTokens<LocalDispatchMetadata> full =
+                        dispatcher.dispatch(tokens(manager), routing(manager));
+                float[] expected =
+                        dispatcher.combine(full.expertTokens(), full.metadata()).toFloatArray();
+                float[] actual = BFloat16.toFloat32(combined).toFloatArray();
+                for (int i = 0; i < expected.length; i++) {
+                    // bfloat16 routing weights: 8 significant bits
+                    assertEquals(expected[i], actual[i], Math.abs(expected[i]) / 128);
+                }
+            }
         }
     }
 

@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
         subcommands = {
             MoeLayerBenchCommand.class,
             DispatchBenchCommand.class,
-            GpuBenchCommand.class
+            GpuBenchCommand.class,
+            ScalingBenchCommand.class
         })
 public final class BenchCommand implements Runnable {
 
@@ -21,6 +22,6 @@ public final class BenchCommand implements Runnable {
     public void run() {
         throw new CommandLine.ParameterException(
                 spec.commandLine(),
-                "missing benchmark name (available: moe-layer, dispatch, gpu)");
+                "missing benchmark name (available: moe-layer, dispatch, gpu, scaling)");
     }
 }

@@ -1,14 +1,19 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.Device;
+import ai.djl.moe.examples.train.ParallelOptions;
+import ai.djl.moe.examples.train.ParallelTrainingJob;
+import ai.djl.moe.examples.train.StepRecord;
 import ai.djl.moe.examples.train.TrainOptions;
 import ai.djl.moe.examples.train.TrainingJob;
 import ai.djl.moe.examples.train.TrainingSummary;
 import ai.djl.moe.nn.precision.MixedPrecision;
+import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -17,7 +22,10 @@ import picocli.CommandLine.Option;
 /**
  * {@code djl-moe train}: trains a Mixtral-style MoE language model with DJL's {@code
  * EasyTrain.fit} on byte-level text (the embedded corpus by default), printing DJL's progress bar
- * and, every few steps, the loss, aux loss, tokens/s and each expert's load.
+ * and, every few steps, the loss, aux loss, tokens/s and each expert's load. With {@code
+ * --world-size N} (and {@code --tp}, {@code --ep}, ...) the model is folded over N ranks: threads of
+ * this JVM ({@code --backend local}) or the processes of {@code djl-moe launch} ({@code --backend
+ * nccl}); rank 0 prints.
  */
 @Command(
         name = "train",
@@ -69,6 +77,36 @@ public final class TrainCommand implements Callable<Integer> {
             description = "bf16 mixed precision: fp32 master weights, bf16 matrix products.")
     private boolean bf16;
 
+    @Option(names = "--losses", description = "Write every step's loss (full precision) to this file.")
+    private Path lossFile;
+
+    @Option(names = "--world-size", defaultValue = "1", description = "Ranks to fold the model over (${DEFAULT-VALUE}: one device).")
+    private int worldSize;
+
+    @Option(names = "--tp", defaultValue = "1", description = "Tensor parallelism of attention and dense layers (${DEFAULT-VALUE}).")
+    private int tp;
+
+    @Option(names = "--cp", defaultValue = "1", description = "Context parallelism (${DEFAULT-VALUE}; the model supports 1 only).")
+    private int cp;
+
+    @Option(names = "--ep", defaultValue = "1", description = "Expert parallelism (${DEFAULT-VALUE}).")
+    private int ep;
+
+    @Option(names = "--etp", defaultValue = "1", description = "Expert tensor parallelism (${DEFAULT-VALUE}).")
+    private int etp;
+
+    @Option(names = "--dp", description = "Data parallelism; derived from the others, checked when given.")
+    private Integer dp;
+
+    @Option(names = "--sequence-parallel", description = "Split attention-side activations along the sequence over TP.")
+    private boolean sequenceParallel;
+
+    @Option(names = "--backend", defaultValue = "local", description = "local (ranks as threads) or nccl (under djl-moe launch) (${DEFAULT-VALUE}).")
+    private String backend;
+
+    @Option(names = "--timeout-seconds", defaultValue = "300", description = "Collective timeout of a parallel run (${DEFAULT-VALUE}).")
+    private int timeoutSeconds;
+
     /** {@inheritDoc} */
     @Override
     public Integer call() throws IOException, TranslateException {
@@ -96,7 +134,17 @@ public final class TrainCommand implements Callable<Integer> {
                         plotFile,
                         device == null ? null : parseDevice(device),
                         bf16 ? MixedPrecision.BF16 : MixedPrecision.FLOAT32);
-        TrainingSummary summary = new TrainingJob(options, System.out).run();
+        TrainingSummary summary =
+                worldSize == 1 && "local".equals(backend)
+                        ? new TrainingJob(options, System.out).run()
+                        : new ParallelTrainingJob(options, parallelOptions(), System.out).run();
+        if (lossFile != null) {
+            StringBuilder lines = new StringBuilder();
+            for (StepRecord r : summary.history()) {
+                lines.append(String.format(Locale.ROOT, "%d %.9g%n", r.step(), r.loss()));
+            }
+            Files.writeString(lossFile, lines);
+        }
         System.out.printf(
                 Locale.ROOT,
                 "done: %d steps in %.1f s, loss %.4f -> %.4f, %.0f tokens/s%n",
@@ -113,5 +161,41 @@ public final class TrainCommand implements Callable<Integer> {
             throw new UsageException("--device must be cpu, gpu or gpuN, got '" + name + "'");
         }
         return name.equals("gpu") ? Device.gpu() : Device.fromName(name);
+    }
+
+    private ParallelOptions parallelOptions() {
+        ParallelOptions.Backend kind =
+                switch (backend) {
+                    case "local" -> ParallelOptions.Backend.LOCAL;
+                    case "nccl" -> ParallelOptions.Backend.NCCL;
+                    default -> throw new UsageException(
+                            "--backend must be local or nccl, got " + backend);
+                };
+        if (timeoutSeconds <= 0) {
+            throw new UsageException("--timeout-seconds must be positive, got " + timeoutSeconds);
+        }
+        ParallelConfig config =
+                ParallelConfig.builder()
+                        .setWorldSize(worldSize)
+                        .optTp(tp)
+                        .optCp(cp)
+                        .optEp(ep)
+                        .optEtp(etp)
+                        .build();
+        if (dp != null && dp != config.getDp()) {
+            throw new UsageException(
+                    "--dp "
+                            + dp
+                            + " does not match the layout: world size "
+                            + worldSize
+                            + " / (tp "
+                            + tp
+                            + " x cp "
+                            + cp
+                            + ") gives dp "
+                            + config.getDp());
+        }
+        return new ParallelOptions(
+                config, sequenceParallel, kind, Duration.ofSeconds(timeoutSeconds));
     }
 }

@@ -15,8 +15,13 @@ import java.util.function.Supplier;
 /**
  * Times all-to-all (even splits) and all-gather the way nccl-tests reports them: for a buffer of
  * {@code S} bytes per rank (the all-to-all input, the all-gather output) the algorithm bandwidth is
- * {@code S / t} and the bus bandwidth {@code S / t * (n - 1) / n}. Every call of the backend
- * returns when its work is done, so the wall time of the loop is the time of the collectives.
+ * {@code S / t} and the bus bandwidth {@code S / t * (n - 1) / n}. Timed like nccl-tests and the
+ * PyTorch peer ({@code nccl_bandwidth_peer.py}): after the warm-up calls and a barrier, the timed
+ * calls are issued back to back and the loop ends with one {@link Communicator#synchronize()}, so an
+ * asynchronous backend overlaps its host work with the device's and {@code t} is the mean time per
+ * collective on the device. Each result is freed right after its call is issued: its memory goes
+ * back to libtorch's caching allocator and serves the next call's result, as the peer reuses one
+ * output tensor (reuse is ordered on the stream, so the collective still writes a live buffer).
  */
 public final class BusBandwidth {
 
@@ -74,16 +79,21 @@ public final class BusBandwidth {
         return results;
     }
 
-    /** Returns the mean seconds per call, freeing each result after the call. */
+    /**
+     * Returns the mean seconds per call: the calls are issued back to back, then the member waits
+     * once for all of them.
+     */
     private double seconds(Supplier<NDArray> call) {
         for (int i = 0; i < warmup; ++i) {
             call.get().close();
         }
+        comm.synchronize();
         comm.barrier();
         long start = System.nanoTime();
         for (int i = 0; i < iterations; ++i) {
             call.get().close();
         }
+        comm.synchronize();
         return (System.nanoTime() - start) / 1e9 / iterations;
     }
 

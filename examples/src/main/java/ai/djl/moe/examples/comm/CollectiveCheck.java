@@ -69,8 +69,10 @@ public final class CollectiveCheck {
     }
 
     /**
-     * Checks that a collective that one member skips times out on the others, naming the group. The
-     * communicator cannot be used afterwards (NCCL aborts it).
+     * Checks that a collective that one member skips times out on the others, naming the group: the
+     * waiting members queue it and then {@link Communicator#synchronize()}, which must throw within
+     * the timeout (a backend that waits in the call itself throws there). The communicator cannot be
+     * used afterwards (NCCL aborts it).
      *
      * @param timeout how long the waiting members wait
      * @return the outcome
@@ -84,9 +86,11 @@ public final class CollectiveCheck {
             return PASS + " (this rank stayed away)";
         }
         long start = System.nanoTime();
+        Communicator bounded = comm.withTimeout(timeout);
         try {
-            comm.withTimeout(timeout).allReduce(rows(rank, 1), ReduceOp.SUM);
-            return "FAIL: allReduce returned although rank " + (size - 1) + " never called it";
+            bounded.allReduce(rows(rank, 1), ReduceOp.SUM);
+            bounded.synchronize();
+            return "FAIL: allReduce completed although rank " + (size - 1) + " never called it";
         } catch (CollectiveTimeoutException e) {
             long millis = (System.nanoTime() - start) / 1_000_000;
             if (!e.getMessage().contains(comm.getGroup().toString())) {

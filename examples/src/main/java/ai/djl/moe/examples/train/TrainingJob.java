@@ -8,7 +8,6 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.model.MoeCausalLmLoss;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -18,15 +17,12 @@ import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.Trainer;
 import ai.djl.training.dataset.ArrayDataset;
+import ai.djl.training.dataset.BatchSampler;
+import ai.djl.training.dataset.SequenceSampler;
 import ai.djl.training.listener.TrainingListener;
-import ai.djl.training.optimizer.Optimizer;
-import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.util.Random;
 
 /**
  * The main training job: a Mixtral-style MoE causal LM trained with {@link EasyTrain#fit} on
@@ -37,9 +33,8 @@ import java.util.Random;
  */
 public final class TrainingJob {
 
-    private static final String DEFAULT_CONFIG = "/ai/djl/moe/examples/default-model.json";
-
     private final TrainOptions options;
+    private final TrainingInputs inputs;
     private final PrintStream out;
 
     /**
@@ -50,6 +45,7 @@ public final class TrainingJob {
      */
     public TrainingJob(TrainOptions options, PrintStream out) {
         this.options = options;
+        this.inputs = new TrainingInputs(options);
         this.out = out;
     }
 
@@ -59,14 +55,7 @@ public final class TrainingJob {
      * @return the configuration
      */
     public static MoeModelConfig defaultConfig() {
-        try (InputStream is = TrainingJob.class.getResourceAsStream(DEFAULT_CONFIG)) {
-            if (is == null) {
-                throw new IllegalStateException("Missing resource " + DEFAULT_CONFIG);
-            }
-            return MoeModelConfig.parse(new String(is.readAllBytes(), StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            throw new IllegalStateException("Cannot read " + DEFAULT_CONFIG, e);
-        }
+        return TrainingInputs.defaultConfig();
     }
 
     /**
@@ -77,43 +66,32 @@ public final class TrainingJob {
      * @throws TranslateException when DJL's data pipeline fails
      */
     public TrainingSummary run() throws IOException, TranslateException {
-        ByteCorpus corpus =
-                options.textFile() == null ? ByteCorpus.embedded() : ByteCorpus.of(options.textFile());
+        ByteCorpus corpus = inputs.corpus();
         Device device = device();
         try (Model model = Model.newInstance("djl-moe-train", device, "PyTorch")) {
             NDManager manager = model.getNDManager();
             manager.getEngine().setRandomSeed((int) options.seed());
-            MoeCausalLm block = buildModel(manager);
+            MoeCausalLm block = inputs.singleDeviceModel(manager);
             MoeModelConfig config = block.getConfig();
-            if (config.getVocabSize() < ByteCorpus.VOCAB_SIZE) {
-                throw new IllegalArgumentException(
-                        "The model's vocab_size is "
-                                + config.getVocabSize()
-                                + ": byte-level training text needs at least 256 token ids");
-            }
-            if (options.seqLength() > config.getMaxPositionEmbeddings()) {
-                throw new IllegalArgumentException(
-                        "--seq-len "
-                                + options.seqLength()
-                                + " exceeds the model's max_position_embeddings "
-                                + config.getMaxPositionEmbeddings());
-            }
             model.setBlock(block);
-            ArrayDataset data = dataset(manager, corpus);
+            ArrayDataset data =
+                    inputs.dataset(
+                            manager,
+                            corpus,
+                            new BatchSampler(new SequenceSampler(), options.batchSize(), false));
             TrainingMonitor monitor =
                     new TrainingMonitor(
+                            LossMeasure.singleDevice(
+                                    config.getNumExperts(), config.getNumExpertsPerToken()),
                             config.getNumExperts(),
                             config.getNumExpertsPerToken(),
                             (float) config.getRouterAuxLossCoef(),
                             options.printEvery(),
+                            1,
                             out);
             DefaultTrainingConfig trainingConfig =
                     new DefaultTrainingConfig(new MoeCausalLmLoss(config))
-                            .optOptimizer(
-                                    Optimizer.adam()
-                                            .optLearningRateTracker(
-                                                    Tracker.fixed(options.learningRate()))
-                                            .build())
+                            .optOptimizer(inputs.optimizer())
                             .optDevices(new Device[] {device})
                             .addTrainingListeners(TrainingListener.Defaults.logging())
                             .addTrainingListeners(monitor);
@@ -181,20 +159,6 @@ public final class TrainingJob {
         return device;
     }
 
-    private MoeCausalLm buildModel(NDManager manager) throws IOException {
-        if (options.modelDir() != null) {
-            return HfModelDirectory.load(options.modelDir(), manager);
-        }
-        MoeModelConfig config =
-                options.configFile() == null
-                        ? defaultConfig()
-                        : MoeModelConfig.read(options.configFile());
-        return MoeCausalLm.builder()
-                .setConfig(config)
-                .optMixedPrecision(options.precision())
-                .build();
-    }
-
     /**
      * Overwrites the freshly initialised weights with the ones a CPU run of the same seed draws
      * (a loaded checkpoint's are kept); each device's random generator differs.
@@ -204,7 +168,7 @@ public final class TrainingJob {
             return;
         }
         try (NDManager cpu = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-            MoeCausalLm twin = buildModel(cpu);
+            MoeCausalLm twin = inputs.singleDeviceModel(cpu);
             cpu.getEngine().setRandomSeed((int) options.seed());
             twin.initialize(cpu, DataType.FLOAT32, input);
             ParameterList source = twin.getParameters();
@@ -214,30 +178,5 @@ public final class TrainingJob {
                 target.get(i).getValue().getArray().set(values);
             }
         }
-    }
-
-    /** {@code steps x batch} windows at seeded random offsets, in order: exactly {@code steps}. */
-    private ArrayDataset dataset(NDManager manager, ByteCorpus corpus) {
-        int length = options.seqLength();
-        if (corpus.size() < length) {
-            throw new IllegalArgumentException(
-                    "The text has "
-                            + corpus.size()
-                            + " bytes, fewer than --seq-len "
-                            + length);
-        }
-        NDArray windows = corpus.windows(manager, length, 1);
-        long available = windows.getShape().get(0);
-        Random random = new Random(options.seed());
-        long[] picks = new long[options.steps() * options.batchSize()];
-        for (int i = 0; i < picks.length; i++) {
-            picks[i] = random.nextInt((int) available);
-        }
-        NDArray chosen = windows.get(manager.create(picks));
-        return new ArrayDataset.Builder()
-                .setData(chosen)
-                .optLabels(chosen)
-                .setSampling(options.batchSize(), false)
-                .build();
     }
 }

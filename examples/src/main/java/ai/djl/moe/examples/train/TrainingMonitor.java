@@ -1,6 +1,5 @@
 package ai.djl.moe.examples.train;
 
-import ai.djl.moe.zoo.model.MoeCausalLmLoss;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.training.Trainer;
@@ -18,10 +17,12 @@ import java.util.Locale;
  */
 public final class TrainingMonitor extends TrainingListenerAdapter {
 
+    private final LossMeasure measure;
     private final int numExperts;
     private final int topK;
     private final float auxLossCoef;
     private final int printEvery;
+    private final int dataParallelSize;
     private final PrintStream out;
     private final List<StepRecord> history = new ArrayList<>();
     private long windowStart;
@@ -33,18 +34,29 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
     /**
      * Creates a monitor.
      *
+     * @param measure how the loss of a step is measured
      * @param numExperts experts per MoE layer
      * @param topK experts chosen per token
      * @param auxLossCoef the weight of the aux loss in the training loss
      * @param printEvery print a line every this many steps
+     * @param dataParallelSize how many data-parallel ranks each train on a batch like this one's
+     *     (1 on one device), so that throughput counts the tokens of the global batch
      * @param out where to print
      */
     public TrainingMonitor(
-            int numExperts, int topK, float auxLossCoef, int printEvery, PrintStream out) {
+            LossMeasure measure,
+            int numExperts,
+            int topK,
+            float auxLossCoef,
+            int printEvery,
+            int dataParallelSize,
+            PrintStream out) {
+        this.measure = measure;
         this.numExperts = numExperts;
         this.topK = topK;
         this.auxLossCoef = auxLossCoef;
         this.printEvery = printEvery;
+        this.dataParallelSize = dataParallelSize;
         this.out = out;
     }
 
@@ -55,7 +67,7 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
         NDList predictions = batchData.getPredictions().values().iterator().next();
         NDList labels = batchData.getLabels().values().iterator().next();
         NDArray ids = labels.head();
-        long tokens = ids.getShape().size();
+        long tokens = ids.getShape().size() * dataParallelSize;
         if (history.isEmpty()) {
             // the first step includes warm-up; throughput counts from its end
             windowStart = now;
@@ -65,12 +77,10 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
             tokensAfterFirst += tokens;
         }
         lastBatchNanos = now;
-        float ce = MoeCausalLmLoss.crossEntropy(predictions.head(), ids).getFloat();
+        LossMeasure.LossParts parts = measure.measure(labels, predictions);
+        float ce = parts.crossEntropy();
+        float aux = parts.auxLoss();
         NDList routerLogits = predictions.subNDList(1);
-        float aux =
-                routerLogits.isEmpty()
-                        ? 0f
-                        : MoeCausalLmLoss.loadBalancing(routerLogits, numExperts, topK).getFloat();
         float[][] load = new float[routerLogits.size()][];
         for (int l = 0; l < routerLogits.size(); l++) {
             load[l] = expertLoad(routerLogits.get(l));

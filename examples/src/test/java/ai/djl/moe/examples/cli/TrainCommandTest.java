@@ -3,24 +3,70 @@ package ai.djl.moe.examples.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class TrainCommandTest {
 
     @Test
     void unknownDeviceIsAUsageError() {
-        BlockParityCommandTest.Run run =
-                BlockParityCommandTest.run("train", "--device", "tpu0", "--steps", "1");
-        assertEquals(2, run.code(), run.out() + run.err());
-        assertTrue(run.err().contains("--device must be cpu, gpu or gpuN"), run.err());
+        assertRejected(
+                "--device must be cpu, gpu or gpuN", "train", "--device", "tpu0", "--steps", "1");
     }
 
     @Test
     void bf16DoesNotApplyToALoadedModel() {
-        BlockParityCommandTest.Run run =
-                BlockParityCommandTest.run(
-                        "train", "--model", System.getProperty("java.io.tmpdir"), "--bf16");
-        assertEquals(2, run.code(), run.out() + run.err());
-        assertTrue(run.err().contains("--bf16"), run.err());
+        assertRejected(
+                "--bf16", "train", "--model", System.getProperty("java.io.tmpdir"), "--bf16");
+    }
+
+    @Test
+    void parallelRunRejectsBf16AndDevice() {
+        assertRejected(
+                "--bf16 is not supported with --world-size > 1",
+                "train", "--world-size", "2", "--bf16");
+        assertRejected(
+                "--device is not supported with --world-size > 1",
+                "train", "--world-size", "2", "--device", "cpu");
+    }
+
+    @Test
+    void foldedRunPrintsFromRankZeroAndWritesTheLossOfEveryStep(@TempDir Path dir)
+            throws Exception {
+        Path losses = dir.resolve("losses.txt");
+        CliRun run =
+                CliRun.of(
+                        "train", "--steps", "2", "--batch-size", "2", "--seq-len", "8",
+                        "--print-every", "1", "--world-size", "4", "--tp", "2",
+                        "--sequence-parallel", "--losses", losses.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(
+                run.out().contains("folded over 4 ranks (tp 2, cp 1, dp 2 | ep 1, etp 1, edp 4,"),
+                run.out());
+        assertEquals(1, run.out().split("step    2 \\| loss", -1).length - 1, "one rank prints");
+        List<String> lines = Files.readAllLines(losses);
+        assertEquals(2, lines.size());
+        assertTrue(lines.get(0).startsWith("1 "), lines.get(0));
+        assertTrue(Float.parseFloat(lines.get(1).split(" ")[1]) > 0f, lines.get(1));
+    }
+
+    private static void assertRejected(String reason, String... args) {
+        CliRun run = CliRun.of(args);
+        assertEquals(2, run.exitCode(), run.out() + run.err());
+        assertTrue(run.err().contains(reason), run.err());
+    }
+
+    @Test
+    void badLayoutsExitWithTheReason() {
+        assertRejected("--backend must be local or nccl", "train", "--world-size", "2", "--backend", "mpi");
+        assertRejected("--dp 3 does not match", "train", "--world-size", "4", "--tp", "2", "--dp", "3");
+        assertRejected("world-size-divisible-by-tp-cp-pp", "train", "--world-size", "3", "--tp", "2");
+        assertRejected("--save is not supported", "train", "--world-size", "2", "--save", "x");
+        assertRejected(
+                "--seq-len 7 does not divide among the 2 tensor-parallel ranks",
+                "train", "--seq-len", "7", "--world-size", "2", "--tp", "2");
     }
 }

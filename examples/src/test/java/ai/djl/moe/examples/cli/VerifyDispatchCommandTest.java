@@ -3,6 +3,8 @@ package ai.djl.moe.examples.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.engine.Engine;
+
 import org.junit.jupiter.api.Test;
 
 /** {@code djl-moe verify-dispatch}: the JSON line, exit 0 on a match, exit 2 for bad layouts. */
@@ -90,5 +92,73 @@ class VerifyDispatchCommandTest {
         assertEquals(2, policy.exitCode());
         assertTrue(policy.err().contains("--drop-policy"), policy.err());
         assertEquals(2, CliRun.of("verify-dispatch", "--world-size", "2", "--pad").exitCode());
+    }
+
+    @Test
+    void backendIsCheckedAndNcclNeedsTheLaunchersEnvironment() {
+        CliRun unknown = CliRun.of("verify-dispatch", "--world-size", "2", "--backend", "mpi");
+        assertEquals(2, unknown.exitCode());
+        assertTrue(unknown.err().contains("--backend must be local or nccl"), unknown.err());
+        CliRun noSize = CliRun.of("verify-dispatch", "--ep", "2");
+        assertEquals(2, noSize.exitCode());
+        assertTrue(noSize.err().contains("--world-size is required"), noSize.err());
+        if (System.getenv("RANK") == null) {
+            CliRun nccl = CliRun.of("verify-dispatch", "--backend", "nccl", "--ep", "2");
+            assertEquals(2, nccl.exitCode());
+            assertTrue(nccl.err().contains("RANK is not set"), nccl.err());
+        }
+    }
+
+    @Test
+    void ncclRanksUnderTheLauncherCheckTheLayoutAgainstTheJobThenNeedAGpu() {
+        CliRun layout =
+                CliRun.of(
+                        "launch",
+                        "--nproc",
+                        "2",
+                        "--master-port",
+                        "29571",
+                        "--",
+                        "verify-dispatch",
+                        "--backend",
+                        "nccl",
+                        "--ep",
+                        "2",
+                        "--experts",
+                        "3");
+        assertEquals(2, layout.exitCode(), layout.out());
+        assertTrue(layout.out().contains("multiple of ep"), layout.out());
+        CliRun size =
+                CliRun.of(
+                        "launch",
+                        "--nproc",
+                        "2",
+                        "--master-port",
+                        "29572",
+                        "--",
+                        "verify-dispatch",
+                        "--backend",
+                        "nccl",
+                        "--world-size",
+                        "4");
+        assertEquals(2, size.exitCode(), size.out());
+        assertTrue(size.out().contains("differs from the job's WORLD_SIZE 2"), size.out());
+        if (Engine.getEngine("PyTorch").getGpuCount() == 0) {
+            CliRun noGpu =
+                    CliRun.of(
+                            "launch",
+                            "--nproc",
+                            "2",
+                            "--master-port",
+                            "29573",
+                            "--",
+                            "verify-dispatch",
+                            "--backend",
+                            "nccl",
+                            "--ep",
+                            "2");
+            assertEquals(2, noGpu.exitCode(), noGpu.out());
+            assertTrue(noGpu.out().contains("sees 0 GPU(s)"), noGpu.out());
+        }
     }
 }

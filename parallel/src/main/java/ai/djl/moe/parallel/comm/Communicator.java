@@ -19,6 +19,11 @@ import java.util.Arrays;
  * and otherwise throws {@link CollectiveTimeoutException} naming the group and the ranks that did
  * not arrive; ranks that disagree on the call (a different operation, shape or data type) get a
  * {@link CommunicatorException} naming them.
+ *
+ * <p>A backend may return before the work on the device is done (the {@code nccl} backend queues
+ * it on the device's stream, where later operations are ordered after it); it then reports a
+ * timeout or an error at the next call or at {@link #synchronize()}, and calls that return host
+ * data ({@link #exchangeSplits}) or meet the members ({@link #barrier()}) wait.
  */
 public interface Communicator {
 
@@ -166,4 +171,13 @@ public interface Communicator {
 
     /** Waits until every member has called {@code barrier}. */
     void barrier();
+
+    /**
+     * Waits until the work this member queued has finished, throwing the timeout or error of any
+     * of it. Backends whose calls finish before returning have nothing to wait for.
+     *
+     * @throws CollectiveTimeoutException when queued work did not finish within the timeout
+     * @throws CommunicatorException when queued work failed
+     */
+    default void synchronize() {}
 }

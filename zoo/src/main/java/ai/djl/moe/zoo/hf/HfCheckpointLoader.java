@@ -1,11 +1,13 @@
 package ai.djl.moe.zoo.hf;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
@@ -68,7 +70,7 @@ public final class HfCheckpointLoader {
     }
 
     /**
-     * Reads the kept part of one parameter.
+     * Reads the kept part of one parameter in float32.
      *
      * @param parameter the parameter name
      * @param slice the part to keep (for fused experts, a slice of axis 0 reads only those experts'
@@ -79,10 +81,28 @@ public final class HfCheckpointLoader {
      * @throws CheckpointException if a tensor is missing, not floating point or mis-shaped
      */
     public NDArray read(String parameter, TensorSlice slice, NDManager manager) throws IOException {
+        return read(parameter, slice, DataType.FLOAT32, manager);
+    }
+
+    /**
+     * Reads the kept part of one parameter in a given type (a checkpoint in that type is read
+     * exactly, without a float32 copy).
+     *
+     * @param parameter the parameter name
+     * @param slice the part to keep (for fused experts, a slice of axis 0 reads only those experts'
+     *     tensors)
+     * @param type {@code FLOAT32}, {@code BFLOAT16} or {@code FLOAT16}
+     * @param manager the manager of the result
+     * @return the parameter value
+     * @throws IOException if the data cannot be read
+     * @throws CheckpointException if a tensor is missing, not floating point or mis-shaped
+     */
+    public NDArray read(String parameter, TensorSlice slice, DataType type, NDManager manager)
+            throws IOException {
         Shape full = fullShape(parameter);
         slice.apply(full);
         if (!layout.isFusedExperts(parameter)) {
-            return slice.apply(tensor(layout.tensorName(parameter), full, manager));
+            return slice.apply(tensor(layout.tensorName(parameter), full, type, manager));
         }
         boolean expertSlice = slice.axis() == 0;
         long first = expertSlice ? slice.begin() : 0;
@@ -93,7 +113,7 @@ public final class HfCheckpointLoader {
         for (long e = first; e < last; e++) {
             NDList parts = new NDList();
             for (String name : layout.expertTensorNames(parameter, (int) e)) {
-                parts.add(tensor(name, partShape, manager));
+                parts.add(tensor(name, partShape, type, manager));
             }
             experts.add(parts.size() == 1 ? parts.head() : NDArrays.concat(parts, 0));
         }
@@ -104,13 +124,18 @@ public final class HfCheckpointLoader {
     /**
      * Loads the checkpoint into every parameter of an initialized model.
      *
-     * @param model the model, initialized with the shapes of the kept parts
+     * @param model the model, initialized with the shapes of the kept parts and the weight data
+     *     type (each tensor is converted to the data type of its parameter array)
      * @param plan which part of each parameter this rank keeps
      * @throws IOException if the data cannot be read
      * @throws CheckpointException if a tensor is missing or does not fit the architecture
      * @throws IllegalStateException if the model is not initialized
      */
     public void loadInto(MoeCausalLm model, ShardPlan plan) throws IOException {
+        if (model.getHfParameters().size() != model.getParameters().size()) {
+            throw new IllegalStateException(
+                    "the model has parameters without a Hugging Face name; they would not load");
+        }
         List<String> missing = new ArrayList<>();
         for (Map.Entry<String, Parameter> e : model.getHfParameters().entrySet()) {
             if (!source.names().contains(probeName(e.getKey()))) {
@@ -154,10 +179,12 @@ public final class HfCheckpointLoader {
                             + probeName(name)
                             + "')");
         }
+        DataType type = BFloat16.dataType(target);
         try (NDManager scratch = target.getManager().newSubManager()) {
             // intern() a copy in memory that libtorch owns: an array created from a Java buffer
-            // keeps the buffer alive only through its Java wrapper, which intern() discards
-            target.intern(read(name, plan.slice(name, full), scratch).duplicate());
+            // (a TensorSource may make those) keeps the buffer alive only through its Java
+            // wrapper, which intern() discards
+            target.intern(read(name, plan.slice(name, full), type, scratch).duplicate());
         }
         if (parameter.requiresGradient()) {
             target.setRequiresGradient(true);
@@ -177,7 +204,8 @@ public final class HfCheckpointLoader {
         return source.shape(name);
     }
 
-    private NDArray tensor(String name, Shape expected, NDManager manager) throws IOException {
+    private NDArray tensor(String name, Shape expected, DataType type, NDManager manager)
+            throws IOException {
         Shape shape = tensorShape(name);
         if (!shape.equals(expected)) {
             throw new CheckpointException(
@@ -190,6 +218,6 @@ public final class HfCheckpointLoader {
                             + "' is not floating point; model weights must be F32, F16 or BF16");
         }
         readTensors.add(name);
-        return source.load(name, manager);
+        return source.load(name, type, manager);
     }
 }

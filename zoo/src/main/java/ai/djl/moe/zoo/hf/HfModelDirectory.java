@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-import ai.djl.training.initializer.Initializer;
 
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
@@ -33,6 +32,10 @@ public final class HfModelDirectory {
     /** The configuration file name. */
     public static final String CONFIG_FILE = "config.json";
 
+    /** The data types weights can be loaded in. */
+    public static final List<DataType> WEIGHT_TYPES =
+            List.of(DataType.FLOAT32, DataType.BFLOAT16, DataType.FLOAT16);
+
     private HfModelDirectory() {}
 
     /**
@@ -53,7 +56,7 @@ public final class HfModelDirectory {
 
     /**
      * Builds the model of a directory (with {@link ai.djl.moe.zoo.model.SparseMoeMlp} sparse
-     * layers) and loads its weights.
+     * layers) and loads its weights in float32 (float16/bfloat16 checkpoints are widened).
      *
      * @param dir the directory
      * @param manager the manager of the parameters
@@ -62,11 +65,36 @@ public final class HfModelDirectory {
      * @throws CheckpointException if the weights do not fit the configuration
      */
     public static MoeCausalLm load(Path dir, NDManager manager) throws IOException {
+        return load(dir, manager, DataType.FLOAT32);
+    }
+
+    /**
+     * Builds the model of a directory and loads its weights in the given data type: {@code
+     * BFLOAT16} keeps a bfloat16 checkpoint bit for bit at half the memory of float32 (bfloat16
+     * arrays are created through the op bridge; see {@link ai.djl.moe.bridge.BFloat16}), {@code
+     * FLOAT16} does the same for float16 checkpoints; any checkpoint type converts to any of the
+     * three (rounding to nearest even when narrowing). Blocks that ask for float32 parameters keep
+     * them (the MoE router computes in float32).
+     *
+     * @param dir the directory
+     * @param manager the manager of the parameters
+     * @param weightType one of {@link #WEIGHT_TYPES}
+     * @return the loaded model
+     * @throws IOException if a file cannot be read
+     * @throws CheckpointException if the weights do not fit the configuration
+     * @throws IllegalArgumentException if the weight type is not one of the three
+     */
+    public static MoeCausalLm load(Path dir, NDManager manager, DataType weightType)
+            throws IOException {
+        if (!WEIGHT_TYPES.contains(weightType)) {
+            throw new IllegalArgumentException(
+                    "weights load as one of " + WEIGHT_TYPES + ", not " + weightType);
+        }
         MoeModelConfig config = readConfig(dir);
         MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
-        // every value is replaced by the checkpoint: skip the random initialization
-        model.setInitializer(Initializer.ZEROS, parameter -> true);
-        model.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+        // every value is replaced by the checkpoint: allocate without filling
+        model.setInitializer(new CheckpointInitializer(), parameter -> true);
+        model.initialize(manager, weightType, new Shape(1, 1));
         try (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(dir)) {
             new HfCheckpointLoader(checkpoint, config).loadInto(model, ShardPlan.WHOLE);
         }
@@ -109,7 +137,7 @@ public final class HfModelDirectory {
         long shardBytes = 0;
         long totalBytes = 0;
         for (Map.Entry<String, NDArray> e : tensors.entrySet()) {
-            long bytes = e.getValue().size() * e.getValue().getDataType().getNumOfBytes();
+            long bytes = SafetensorsWriter.byteSize(e.getValue());
             if (shards.isEmpty() || shardBytes + bytes > maxShardBytes && shardBytes > 0) {
                 shards.add(new LinkedHashMap<>());
                 shardBytes = 0;

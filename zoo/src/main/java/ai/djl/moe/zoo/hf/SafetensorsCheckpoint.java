@@ -1,9 +1,11 @@
 package ai.djl.moe.zoo.hf;
 
+import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.io.SafetensorsDataType;
 import ai.djl.moe.io.SafetensorsFile;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 import com.google.gson.JsonElement;
@@ -150,8 +152,8 @@ public final class SafetensorsCheckpoint implements TensorSource {
 
     /** {@inheritDoc} */
     @Override
-    public NDArray load(String name, NDManager manager) throws IOException {
-        return file(name).load(name, manager);
+    public NDArray load(String name, DataType type, NDManager manager) throws IOException {
+        return file(name).load(name, TorchDType.fromDataType(type), manager);
     }
 
     private SafetensorsFile file(String name) {

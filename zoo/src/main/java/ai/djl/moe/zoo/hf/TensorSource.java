@@ -2,6 +2,7 @@ package ai.djl.moe.zoo.hf;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 import java.io.IOException;
@@ -39,14 +40,16 @@ public interface TensorSource extends AutoCloseable {
     boolean isFloatingPoint(String name);
 
     /**
-     * Reads one tensor as FLOAT32 (float16/bfloat16 widened).
+     * Reads one tensor in a floating-point type: the stored type is kept exactly (bfloat16
+     * included), half precision widens to {@code FLOAT32}, other pairs are converted.
      *
      * @param name the tensor name
+     * @param type {@code FLOAT32}, {@code BFLOAT16} or {@code FLOAT16}
      * @param manager the manager of the result
      * @return the tensor
      * @throws IOException if the data cannot be read
      */
-    NDArray load(String name, NDManager manager) throws IOException;
+    NDArray load(String name, DataType type, NDManager manager) throws IOException;
 
     /**
      * Releases the files.

@@ -4,6 +4,7 @@ import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
@@ -54,21 +55,28 @@ public final class EagerAttention implements AttentionKernel {
         NDArray grouped = query.reshape(batch, kvHeads, queryHeads / kvHeads, seq, headDim);
         NDArray keys = key.expandDims(2).transpose(0, 1, 2, 4, 3);
         NDArray scores = ScalarOps.mul(grouped.matMul(keys), 1.0 / Math.sqrt(headDim));
-        NDArray probs = scores.add(causalMask(query, seq, window)).softmax(-1);
+        // half-precision scores get their softmax in float32, as transformers
+        DataType type = BFloat16.dataType(query);
+        boolean narrow = type != DataType.FLOAT32;
+        NDArray wide = narrow ? BFloat16.toFloat32(scores) : scores;
+        NDArray probs = wide.add(causalMask(wide, seq, window)).softmax(-1);
+        if (narrow) {
+            probs = BFloat16.cast(probs, type);
+        }
         return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
     }
 
     /**
      * The additive causal (and sliding-window) mask: 0 where a position may attend, -inf where not.
      *
-     * @param query the queries: the mask belongs to their manager and has their type (float32 or
-     *     bfloat16)
+     * @param like the queries or scores: the mask belongs to their manager and has their type
+     *     (float32 or bfloat16)
      * @param seq the sequence length
      * @param window the sliding window, 0 for none
      * @return {@code [seq, seq]}
      */
-    static NDArray causalMask(NDArray query, long seq, int window) {
-        NDManager manager = query.getManager();
+    static NDArray causalMask(NDArray like, long seq, int window) {
+        NDManager manager = like.getManager();
         int n = Math.toIntExact(seq);
         float[] mask = new float[n * n];
         for (int i = 0; i < n; i++) {
@@ -78,7 +86,7 @@ public final class EagerAttention implements AttentionKernel {
             }
         }
         NDArray additive = manager.create(mask, new Shape(n, n));
-        if (!BFloat16.isBFloat16(query)) {
+        if (!BFloat16.isBFloat16(like)) {
             return additive;
         }
         try (additive) {

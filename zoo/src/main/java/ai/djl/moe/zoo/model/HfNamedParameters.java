@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.util.Pair;
@@ -31,6 +32,20 @@ public interface HfNamedParameters {
     static void putAll(Map<String, Parameter> target, String prefix, HfNamedParameters child) {
         for (Map.Entry<String, Parameter> e : child.getHfParameters().entrySet()) {
             target.put(prefix + '.' + e.getKey(), e.getValue());
+        }
+    }
+
+    /**
+     * Adds the weights of a dense MLP to a name map: each parameter of the {@link SharedExpert}
+     * ({@code gate_proj}, {@code up_proj}, {@code down_proj}) as {@code {prefix}.{name}.weight}.
+     *
+     * @param target the map to fill
+     * @param prefix the MLP's name (without the trailing dot)
+     * @param mlp the dense MLP
+     */
+    static void putDenseMlp(Map<String, Parameter> target, String prefix, SharedExpert mlp) {
+        for (Pair<String, Parameter> pair : mlp.getDirectParameters()) {
+            target.put(prefix + '.' + pair.getKey() + ".weight", pair.getValue());
         }
     }
 

@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
@@ -61,8 +62,7 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
             Block mlp =
                     config.isSparseLayer(i)
                             ? sparseMlpFactory.newSparseMlp(config, i)
-                            : SwiGluMlp.builder()
-                                    .setHiddenSize(config.getHiddenSize())
+                            : SharedExpert.builder()
                                     .setIntermediateSize(config.getDenseIntermediateSize())
                                     .optMixedPrecision(precision)
                                     .build();

@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.moe.autograd.ScalarOps;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -54,12 +55,15 @@ public final class MoeCausalLmLoss extends Loss {
      * Computes the causal-LM cross entropy: the mean over all non-ignored positions of {@code -log
      * softmax(logits[:, t])[labels[:, t + 1]]}.
      *
-     * @param logits the logits {@code [batch, seq, vocab]}
+     * @param logits the logits {@code [batch, seq, vocab]}, float32 or (upcast) float16/bfloat16
      * @param labels the labels {@code [batch, seq]} (int64)
-     * @return the scalar loss
+     * @return the scalar loss, float32
      */
     public static NDArray crossEntropy(NDArray logits, NDArray labels) {
-        NDArray predicting = logits.get(new NDIndex(":, :-1, :"));
+        // half-precision logits are upcast first, as transformers does
+        NDArray full =
+                BFloat16.dataType(logits) == DataType.FLOAT32 ? logits : BFloat16.toFloat32(logits);
+        NDArray predicting = full.get(new NDIndex(":, :-1, :"));
         NDArray targets = labels.get(new NDIndex(":, 1:")).toType(DataType.INT64, false);
         NDArray kept = targets.neq(IGNORE_INDEX);
         NDArray safeTargets = targets.mul(kept.toType(DataType.INT64, false));

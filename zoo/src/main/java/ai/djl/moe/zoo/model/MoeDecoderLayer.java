@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
@@ -133,7 +134,11 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
         HfNamedParameters.putAll(map, "input_layernorm", inputNorm);
         HfNamedParameters.putAll(map, "self_attn", attention);
         HfNamedParameters.putAll(map, "post_attention_layernorm", postAttentionNorm);
-        HfNamedParameters.putAll(map, "mlp", (HfNamedParameters) mlp);
+        if (mlp instanceof SharedExpert dense) {
+            HfNamedParameters.putDenseMlp(map, "mlp", dense);
+        } else {
+            HfNamedParameters.putAll(map, "mlp", (HfNamedParameters) mlp);
+        }
         return map;
     }
 
@@ -159,9 +164,11 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
         }
 
         /**
-         * Sets the MLP: a {@link SwiGluMlp} or a sparse block from an {@link MlpFactory}.
+         * Sets the MLP: a dense {@link SharedExpert} (SwiGLU, no output gate) or a sparse block
+         * from an {@link MlpFactory}.
          *
-         * @param mlp the MLP block, implementing {@link HfNamedParameters}
+         * @param mlp the MLP block: a {@link SharedExpert} or one implementing {@link
+         *     HfNamedParameters}
          * @return this builder
          */
         public Builder setMlp(Block mlp) {
@@ -204,11 +211,11 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
                 throw new IllegalArgumentException(
                         "a decoder layer needs a config, an MLP and a precision");
             }
-            if (!(mlp instanceof HfNamedParameters)) {
+            if (!(mlp instanceof HfNamedParameters) && !(mlp instanceof SharedExpert)) {
                 throw new IllegalArgumentException(
                         "the MLP block "
                                 + mlp.getClass().getName()
-                                + " does not implement HfNamedParameters");
+                                + " is neither a dense SharedExpert nor HfNamedParameters");
             }
             return new MoeDecoderLayer(this);
         }

@@ -1,7 +1,9 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
@@ -48,7 +50,8 @@ public final class RmsNorm extends AbstractBlock implements HfNamedParameters {
     }
 
     /**
-     * Normalises an array with a given weight.
+     * Normalises an array with a given weight; a float16/bfloat16 input is normalised in float32
+     * and cast back before the scaling.
      *
      * @param x the input, normalised over its last axis
      * @param weight the per-feature scale
@@ -56,8 +59,13 @@ public final class RmsNorm extends AbstractBlock implements HfNamedParameters {
      * @return the normalised and scaled array
      */
     public static NDArray rmsNorm(NDArray x, NDArray weight, float eps) {
-        NDArray variance = x.square().mean(new int[] {-1}, true);
-        return x.div(variance.add(eps).sqrt()).mul(weight);
+        DataType type = BFloat16.dataType(x);
+        boolean narrow = type != DataType.FLOAT32;
+        // half-precision inputs are normalised in float32, as transformers does
+        NDArray h = narrow ? BFloat16.toFloat32(x) : x;
+        NDArray variance = h.square().mean(new int[] {-1}, true);
+        NDArray normalized = h.div(variance.add(eps).sqrt());
+        return (narrow ? BFloat16.cast(normalized, type) : normalized).mul(weight);
     }
 
     /** {@inheritDoc} */

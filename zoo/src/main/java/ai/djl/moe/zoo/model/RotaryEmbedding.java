@@ -66,10 +66,11 @@ public final class RotaryEmbedding {
         NDArray angles = NDArrays.concat(new NDList(freqs, freqs), -1);
         NDArray cos = angles.cos();
         NDArray sin = angles.sin();
-        if (BFloat16.isBFloat16(x)) {
-            // as transformers does: the tables in the heads' type, so the product stays bfloat16
-            cos = BFloat16.toBFloat16(cos);
-            sin = BFloat16.toBFloat16(sin);
+        DataType type = BFloat16.dataType(x);
+        if (type != DataType.FLOAT32) {
+            // the angles are computed in float32 and applied in the heads' type, as transformers
+            cos = BFloat16.cast(cos, type);
+            sin = BFloat16.cast(sin, type);
         }
         return x.mul(cos).add(rotateHalf(x).mul(sin));
     }

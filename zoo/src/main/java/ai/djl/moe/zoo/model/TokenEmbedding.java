@@ -84,8 +84,7 @@ public final class TokenEmbedding extends AbstractBlock implements HfNamedParame
         }
         NDArray table = parameterStore.getValue(weight, ids.getDevice(), training);
         NDArray rows = table.get(new NDIndex("{}", ids.flatten()));
-        // the lookup belongs to the table's (the model's) manager: the step's arrays, which
-        // everything downstream inherits, must be freed with the ids'
+        // the rows belong to the request (the ids' manager), not to the model's parameters
         rows.attach(ids.getManager());
         return new NDList(rows.reshape(ids.getShape().add(hiddenSize)));
     }

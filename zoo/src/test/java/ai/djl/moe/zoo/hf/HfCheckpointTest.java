@@ -179,7 +179,10 @@ class HfCheckpointTest {
             assertArrayEquals(whole.get("2:4").toFloatArray(), local.toFloatArray());
             // gate rows first, then up rows
             NDArray w3 =
-                    source.load("model.layers.0.block_sparse_moe.experts.3.w3.weight", manager);
+                    source.load(
+                            "model.layers.0.block_sparse_moe.experts.3.w3.weight",
+                            DataType.FLOAT32,
+                            manager);
             assertArrayEquals(w3.toFloatArray(), local.get("1, 128:, :").toFloatArray());
             TensorSlice rows = new TensorSlice(0, 16, 48);
             assertEquals(
@@ -250,9 +253,9 @@ class HfCheckpointTest {
         }
 
         @Override
-        public NDArray load(String name, NDManager manager) throws IOException {
+        public NDArray load(String name, DataType type, NDManager manager) throws IOException {
             loaded.add(name);
-            return inner.load(name, manager);
+            return inner.load(name, type, manager);
         }
 
         @Override

@@ -1,11 +1,14 @@
 package ai.djl.moe.zoo.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 import ai.djl.moe.autograd.MoeGradientCollector;
@@ -37,6 +40,27 @@ class AttentionKernelTest {
                     assertArrayEquals(
                             expected, actual, 1e-5f, kernel.getClass().getSimpleName() + " window " + window);
                 }
+            }
+        }
+    }
+
+    @Test
+    void bothKernelsRunInBfloat16() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray q = manager.randomNormal(new Shape(1, HEADS, SEQ, DIM));
+            NDArray k = manager.randomNormal(new Shape(1, KV_HEADS, SEQ, DIM));
+            NDArray v = manager.randomNormal(new Shape(1, KV_HEADS, SEQ, DIM));
+            for (AttentionKernel kernel :
+                    new AttentionKernel[] {new EagerAttention(2), new SdpaAttention(2)}) {
+                float[] expected = kernel.attend(q, k, v).toFloatArray();
+                NDArray half =
+                        kernel.attend(
+                                BFloat16.toBFloat16(q),
+                                BFloat16.toBFloat16(k),
+                                BFloat16.toBFloat16(v));
+                assertEquals(DataType.BFLOAT16, BFloat16.dataType(half));
+                // inputs and output rounded to 8 significant bits, values of order 1
+                assertArrayEquals(expected, BFloat16.toFloat32(half).toFloatArray(), 0.05f);
             }
         }
     }

@@ -32,11 +32,16 @@ import org.junit.jupiter.api.Test;
  * differs by about 1% after a few layers. The loss (an average) is held to 1%, each gradient to 5%
  * in relative Frobenius norm and a cosine above 0.995, which still fails on any real error (a
  * missing gradient, a wrong sign or scale, a weight left out of the cast).
+ *
+ * <p>The seed draws weights and ids where no token's k-th and (k+1)-th router scores lie within
+ * bf16 rounding of each other: such a token would pick another expert in bf16, a discrete change
+ * no tolerance covers (seeds 2 and 7 of the current initialisation have one; 1, 3 and 11 do not).
  */
 class MixedPrecisionModelTest {
 
     private static final int BATCH = 2;
     private static final int SEQ = 16;
+    private static final int SEED = 1;
 
     /** A small Mixtral with a sliding window (the attention mask in bfloat16). */
     private static MoeModelConfig mixtral() {
@@ -72,7 +77,7 @@ class MixedPrecisionModelTest {
 
     private static void compare(MoeModelConfig config) {
         try (NDManager manager = NDManager.newBaseManager(TestDevices.device(), "PyTorch")) {
-            manager.getEngine().setRandomSeed(7);
+            manager.getEngine().setRandomSeed(SEED);
             MoeCausalLm fp32 = build(manager, config, MixedPrecision.FLOAT32);
             MoeCausalLm bf16 = build(manager, config, MixedPrecision.BF16);
             ParameterList source = fp32.getParameters();

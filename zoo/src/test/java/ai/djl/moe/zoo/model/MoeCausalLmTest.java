@@ -8,7 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
 import ai.djl.moe.autograd.ScalarOps;
+import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.moe.zoo.hf.HfModelDirectory;
+import ai.djl.moe.zoo.testutil.Fixtures;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -44,6 +47,29 @@ class MoeCausalLmTest {
         MoeCausalLm model = MoeCausalLm.builder().setConfig(config).build();
         model.initialize(manager, DataType.FLOAT32, new Shape(2, seq));
         return model;
+    }
+
+    @Test
+    void forwardLeavesNoActivationsInTheModelsManager() throws Exception {
+        // 7 tokens: no parameter of the fixtures has a dimension of 7, every activation has one
+        long[] tokens = {5, 17, 200, 3, 9, 11, 42};
+        for (String fixture : Fixtures.NAMES) {
+            try (NDManager manager = NDManager.newBaseManager()) {
+                MoeCausalLm model = HfModelDirectory.load(Fixtures.dir(fixture), manager);
+                try (NDManager request = manager.newSubManager()) {
+                    NDArray ids = request.create(tokens, new Shape(1, tokens.length));
+                    NDArray logits =
+                            model.forward(new ParameterStore(request, false), new NDList(ids), false)
+                                    .head();
+                    assertEquals(request, logits.getManager());
+                }
+                for (NDArray left : manager.getManagedArrays()) {
+                    for (long dimension : left.getShape().getShape()) {
+                        assertTrue(dimension != tokens.length, fixture + ": " + left.getShape());
+                    }
+                }
+            }
+        }
     }
 
     @Test
@@ -184,7 +210,8 @@ class MoeCausalLmTest {
                 MoeModelConfig.parse(
                         denseConfig(false).toJson().toString().replace("[0,1]", "[0]"));
         MoeCausalLm model = MoeCausalLm.builder().setConfig(sparse).build();
-        assertTrue(model.getLayers().get(0).getMlp() instanceof SwiGluMlp);
+        assertTrue(model.getLayers().get(0).getMlp() instanceof SharedExpert);
+        assertTrue(model.getHfParameters().containsKey("model.layers.0.mlp.gate_proj.weight"));
         assertTrue(model.getLayers().get(1).getMlp() instanceof SparseMoeMlp);
         assertTrue(model.getHfParameters().containsKey("model.layers.1.mlp.experts.gate_up_proj"));
         assertThrows(

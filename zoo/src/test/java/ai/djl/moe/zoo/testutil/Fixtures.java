@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -27,6 +28,22 @@ public final class Fixtures {
     public static Path dir(String name) throws URISyntaxException {
         return Path.of(Fixtures.class.getResource("/hf/" + name + "/config.json").toURI())
                 .getParent();
+    }
+
+    /**
+     * Copies a fixture's model ({@code config.json} and {@code model.safetensors}) into a folder,
+     * so that a test can add files such as a tokenizer.
+     *
+     * @param name the folder name
+     * @param target the folder (created if needed)
+     * @return the folder
+     */
+    public static Path copyModel(String name, Path target) throws IOException, URISyntaxException {
+        Files.createDirectories(target);
+        for (String file : new String[] {"config.json", "model.safetensors"}) {
+            Files.copy(dir(name).resolve(file), target.resolve(file));
+        }
+        return target;
     }
 
     /**

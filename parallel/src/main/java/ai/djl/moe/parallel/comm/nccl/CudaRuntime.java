@@ -3,6 +3,7 @@ package ai.djl.moe.parallel.comm.nccl;
 import ai.djl.engine.Engine;
 import com.sun.jna.Library;
 import com.sun.jna.Native;
+import com.sun.jna.ptr.LongByReference;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
@@ -10,12 +11,16 @@ import java.util.Optional;
 
 /**
  * The CUDA runtime that libtorch loaded ({@code libcudart.so*}, the same instance, so that stream
- * handles and the current device agree with libtorch's): selecting the device and polling streams.
+ * handles and the current device agree with libtorch's): selecting the device and the events that
+ * mark where queued NCCL work ends on a stream.
  */
 final class CudaRuntime {
 
-    /** {@code cudaErrorNotReady}: the stream still has work queued. */
+    /** {@code cudaErrorNotReady}: the work before an event has not finished yet. */
     static final int NOT_READY = 600;
+
+    /** {@code cudaEventDisableTiming}: an event for ordering and polling only (cheaper). */
+    private static final int DISABLE_TIMING = 0x02;
 
     private static CudaRuntime instance;
 
@@ -25,7 +30,13 @@ final class CudaRuntime {
     interface Api extends Library {
         int cudaSetDevice(int device);
 
-        int cudaStreamQuery(long stream);
+        int cudaEventCreateWithFlags(LongByReference event, int flags);
+
+        int cudaEventRecord(long event, long stream);
+
+        int cudaEventQuery(long event);
+
+        int cudaEventDestroy(long event);
 
         String cudaGetErrorString(int error);
     }
@@ -100,25 +111,63 @@ final class CudaRuntime {
     }
 
     /**
-     * Tells whether all work queued on a stream has finished.
+     * Creates an event without timing on the calling thread's current device.
      *
-     * @param stream the {@code cudaStream_t}
-     * @return true when done, false while work is pending
-     * @throws NcclException when the stream reports an error
+     * @return the {@code cudaEvent_t}
+     * @throws NcclException when CUDA fails
      */
-    boolean isIdle(long stream) {
-        int status = api.cudaStreamQuery(stream);
-        if (status == 0) {
-            return true;
-        }
+    long newEvent() {
+        LongByReference event = new LongByReference();
+        check(api.cudaEventCreateWithFlags(event, DISABLE_TIMING), "cudaEventCreateWithFlags");
+        return event.getValue();
+    }
+
+    /**
+     * Marks the end of the work queued so far on a stream (the event and the stream must belong to
+     * the same device).
+     *
+     * @param event the {@code cudaEvent_t}
+     * @param stream the {@code cudaStream_t}
+     * @throws NcclException when CUDA fails
+     */
+    void record(long event, long stream) {
+        check(api.cudaEventRecord(event, stream), "cudaEventRecord");
+    }
+
+    /**
+     * Tells whether the work before an event's last record has finished.
+     *
+     * @param event the {@code cudaEvent_t}
+     * @return true when done, false while work is pending
+     * @throws NcclException when CUDA reports an error
+     */
+    boolean isComplete(long event) {
+        int status = api.cudaEventQuery(event);
         if (status == NOT_READY) {
             return false;
         }
-        throw new NcclException(
-                "cudaStreamQuery failed: CUDA error "
-                        + status
-                        + " ("
-                        + api.cudaGetErrorString(status)
-                        + ")");
+        check(status, "cudaEventQuery");
+        return true;
+    }
+
+    /**
+     * Frees an event (CUDA releases it once work before its last record has finished).
+     *
+     * @param event the {@code cudaEvent_t}
+     */
+    void destroyEvent(long event) {
+        check(api.cudaEventDestroy(event), "cudaEventDestroy");
+    }
+
+    private void check(int status, String call) {
+        if (status != 0) {
+            throw new NcclException(
+                    call
+                            + " failed: CUDA error "
+                            + status
+                            + " ("
+                            + api.cudaGetErrorString(status)
+                            + ")");
+        }
     }
 }

@@ -21,13 +21,29 @@ import java.util.Arrays;
 /**
  * The {@code nccl} backend's {@link Communicator}: collectives on the device memory of CUDA arrays,
  * queued on libtorch's current stream of the communicator's device, results allocated on the same
- * device and attached to the input's manager. Each call returns once its work on the stream has
- * finished; past {@link #getTimeout()} (which also covers work queued on the stream before the
- * call) the NCCL communicator is aborted and the call throws {@link
- * ai.djl.moe.parallel.comm.CollectiveTimeoutException} naming the group, and every later call on it
- * fails. Arrays must be on the communicator's device. All-to-all with uneven splits and variable
- * all-gathers are grouped {@code ncclSend}/{@code ncclRecv}; {@link #send} waits for the matching
- * {@link #recv}, so two members sending to each other first deadlock (use {@link #allToAll}).
+ * device and attached to the input's manager. Arrays must be on the communicator's device.
+ *
+ * <p><b>Asynchronous calls.</b> Like PyTorch's {@code ProcessGroupNCCL}, a collective returns as
+ * soon as its work is queued: DJL operations issued afterwards on the same thread run on the same
+ * stream and are ordered after it, so results (and freeing the inputs) are safe without waiting;
+ * copying a result to the host (e.g. {@code toFloatArray()}) waits for the stream. Calls that return
+ * host data ({@link #exchangeSplits}, the sizes of {@link #allGatherVariable}) and {@link #barrier}
+ * wait; {@link #synchronize} waits for everything queued so far on the stream.
+ *
+ * <p><b>Timeouts.</b> Each collective is followed on the stream by a CUDA event that the world's
+ * watchdog thread polls, together with {@code ncclCommGetAsyncError}. When the collective has not
+ * finished within {@link #getTimeout()} (which also covers work queued on the stream before it), or
+ * NCCL reports an error, the watchdog aborts the NCCL communicator, which ends its kernels; the
+ * next call on this communicator (or on any view of it from {@link #withTimeout}), or a {@link
+ * #synchronize} / {@link #barrier} already waiting, throws {@link
+ * ai.djl.moe.parallel.comm.CollectiveTimeoutException} (or {@link NcclException}) naming the group,
+ * and so does every later call. Results of the failed collective and of work queued after it hold
+ * undefined values; a host copy of them does not report the failure, so call {@link #synchronize}
+ * before trusting data that a peer's absence could have spoiled.
+ *
+ * <p>All-to-all with uneven splits and variable all-gathers are grouped {@code ncclSend}/{@code
+ * ncclRecv}; the stream does not move past a {@link #send} before the matching {@link #recv}, so
+ * two members sending to each other first deadlock until the timeout (use {@link #allToAll}).
  * Instances come from {@link NcclWorld}.
  */
 public final class NcclCommunicator implements Communicator {
@@ -37,6 +53,8 @@ public final class NcclCommunicator implements Communicator {
     private final NcclLibrary nccl;
     private final CudaRuntime cuda;
     private final CompletionWatchdog watchdog;
+    private final CompletionWatchdog.Member member;
+    private final int deviceId;
     private final NcclCommHandle handle;
     private final ProcessGroup group;
     private final int rank;
@@ -47,6 +65,7 @@ public final class NcclCommunicator implements Communicator {
     NcclCommunicator(
             NcclLibrary nccl,
             CudaRuntime cuda,
+            CompletionWatchdog watchdog,
             NcclCommHandle handle,
             ProcessGroup group,
             int rank,
@@ -57,11 +76,13 @@ public final class NcclCommunicator implements Communicator {
         }
         this.nccl = nccl;
         this.cuda = cuda;
-        this.watchdog = new CompletionWatchdog(nccl, cuda);
+        this.watchdog = watchdog;
         this.handle = handle;
         this.group = group;
         this.rank = rank;
         this.device = manager.getDevice();
+        this.deviceId = device.getDeviceId();
+        this.member = new CompletionWatchdog.Member(handle, group, rank);
         this.manager = manager;
         this.timeout = timeout;
     }
@@ -96,14 +117,13 @@ public final class NcclCommunicator implements Communicator {
     /** {@inheritDoc} */
     @Override
     public Communicator withTimeout(Duration newTimeout) {
-        return new NcclCommunicator(nccl, cuda, handle, group, rank, manager, newTimeout);
+        return new NcclCommunicator(nccl, cuda, watchdog, handle, group, rank, manager, newTimeout);
     }
 
     /** {@inheritDoc} */
     @Override
     public NDArray allReduce(NDArray x, ReduceOp op) {
-        try (NDManager scratch = x.getManager().newSubManager(device)) {
-            Operand in = operand("allReduce", x, scratch);
+        try (Operand in = operand("allReduce", x)) {
             int redOp = NcclDataType.reduction(op, in.dtype);
             NDArray out = allocate(x.getManager(), x.getShape(), in.dtype);
             long target = address(out);
@@ -129,8 +149,7 @@ public final class NcclCommunicator implements Communicator {
     @Override
     public NDArray allGather(NDArray x) {
         CollectiveArguments.requireRows(group, "allGather", x);
-        try (NDManager scratch = x.getManager().newSubManager(device)) {
-            Operand in = operand("allGather", x, scratch);
+        try (Operand in = operand("allGather", x)) {
             NDArray out = allocate(x.getManager(), scaledRows(x.getShape(), getSize()), in.dtype);
             long target = address(out);
             if (in.count > 0) {
@@ -150,14 +169,17 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Waits for the exchange of the sizes (the part shapes are host data), not for the parts.
+     */
     @Override
     public NDList allGatherVariable(NDArray x) {
         CollectiveArguments.requireRows(group, "allGatherVariable", x);
-        try (NDManager scratch = x.getManager().newSubManager(device)) {
-            Operand in = operand("allGatherVariable", x, scratch);
+        try (Operand in = operand("allGatherVariable", x)) {
             long rowElements = rowElements(x.getShape());
-            long[] headers = exchangeHeaders(scratch, x.getShape().get(0), in.dtype, rowElements);
+            long[] headers = exchangeHeaders(x.getShape().get(0), in.dtype, rowElements);
             NDList parts = new NDList(getSize());
             long[] addresses = new long[getSize()];
             long[] counts = new long[getSize()];
@@ -184,13 +206,17 @@ public final class NcclCommunicator implements Communicator {
     }
 
     /**
-     * Shares {@code [rows, dtype code, elements per row]} of every member and checks that the data
-     * types and row sizes agree.
+     * Shares {@code [rows, dtype code, elements per row]} of every member (waiting for them) and
+     * checks that the data types and row sizes agree.
      */
-    private long[] exchangeHeaders(
-            NDManager scratch, long rows, TorchDType dtype, long rowElements) {
-        NDArray mine = scratch.create(new long[] {rows, dtype.code(), rowElements});
-        long[] headers = allGather(mine).toLongArray();
+    private long[] exchangeHeaders(long rows, TorchDType dtype, long rowElements) {
+        long[] headers;
+        try (NDManager scratch = manager.newSubManager(device)) {
+            NDArray mine = scratch.create(new long[] {rows, dtype.code(), rowElements});
+            NDArray all = allGather(mine);
+            synchronize("allGatherVariable sizes");
+            headers = all.toLongArray();
+        }
         for (int src = 0; src < getSize(); ++src) {
             long theirType = headers[src * HEADER + 1];
             long theirRow = headers[src * HEADER + 2];
@@ -223,8 +249,7 @@ public final class NcclCommunicator implements Communicator {
                             "reduceScatter on group %s: %d rows do not split evenly over %d ranks",
                             group, rows, getSize()));
         }
-        try (NDManager scratch = x.getManager().newSubManager(device)) {
-            Operand in = operand("reduceScatter", x, scratch);
+        try (Operand in = operand("reduceScatter", x)) {
             int redOp = NcclDataType.reduction(op, in.dtype);
             NDArray out =
                     allocate(x.getManager(), withRows(x.getShape(), rows / getSize()), in.dtype);
@@ -254,8 +279,7 @@ public final class NcclCommunicator implements Communicator {
         CollectiveArguments.requireRows(group, "allToAll", x);
         CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, x.getShape().get(0));
         CollectiveArguments.checkSplits(group, "recvSplits", recvSplits, -1);
-        try (NDManager scratch = x.getManager().newSubManager(device)) {
-            Operand in = operand("allToAll", x, scratch);
+        try (Operand in = operand("allToAll", x)) {
             long rowElements = rowElements(x.getShape());
             long rowBytes = rowElements * in.dtype.numBytes();
             NDArray out =
@@ -281,7 +305,11 @@ public final class NcclCommunicator implements Communicator {
         }
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Waits for the exchange (the result is host data).
+     */
     @Override
     public long[] exchangeSplits(NDManager manager, long[] sendSplits) {
         CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, -1);
@@ -289,7 +317,9 @@ public final class NcclCommunicator implements Communicator {
             NDArray counts = scratch.create(sendSplits);
             long[] ones = new long[getSize()];
             Arrays.fill(ones, 1L);
-            return allToAll(counts, ones, ones).toLongArray();
+            NDArray received = allToAll(counts, ones, ones);
+            synchronize("exchangeSplits");
+            return received.toLongArray();
         }
     }
 
@@ -297,8 +327,7 @@ public final class NcclCommunicator implements Communicator {
     @Override
     public NDArray broadcast(NDArray x, int root) {
         CollectiveArguments.checkPeer(group, "root", root);
-        try (NDManager scratch = x.getManager().newSubManager(device)) {
-            Operand in = operand("broadcast", x, scratch);
+        try (Operand in = operand("broadcast", x)) {
             NDArray out = allocate(x.getManager(), x.getShape(), in.dtype);
             long target = address(out);
             if (in.count > 0) {
@@ -323,8 +352,7 @@ public final class NcclCommunicator implements Communicator {
     @Override
     public void send(NDArray x, int dst) {
         CollectiveArguments.checkPeer(group, "dst", dst);
-        try (NDManager scratch = x.getManager().newSubManager(device)) {
-            Operand in = operand("send", x, scratch);
+        try (Operand in = operand("send", x)) {
             if (in.count > 0) {
                 run(
                         "send to local rank " + dst,
@@ -360,12 +388,34 @@ public final class NcclCommunicator implements Communicator {
         return out;
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Waits on the host for the all-reduce that makes the members meet, like {@link
+     * #synchronize}.
+     */
     @Override
     public void barrier() {
         try (NDManager scratch = manager.newSubManager(device)) {
             allReduce(scratch.ones(new Shape(1), DataType.INT32, device), ReduceOp.SUM);
+            synchronize("barrier");
         }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Waits until the work queued so far on libtorch's current stream of this device (this
+     * communicator's collectives, and whatever else was queued there) has finished, at most {@link
+     * #getTimeout()}; past it the communicator is aborted.
+     *
+     * @throws ai.djl.moe.parallel.comm.CollectiveTimeoutException when the work does not finish in
+     *     time, or earlier work on this communicator timed out
+     * @throws NcclException when NCCL or CUDA reported an error for it
+     */
+    @Override
+    public void synchronize() {
+        synchronize("synchronize");
     }
 
     /** {@inheritDoc} */
@@ -380,13 +430,21 @@ public final class NcclCommunicator implements Communicator {
                 + ")";
     }
 
-    /** Queues NCCL work on the current stream of the device, then waits for it. */
+    /** Queues NCCL work on the current stream of the device and hands it to the watchdog. */
     private void run(String operation, Enqueue work) {
         long comm = handle.acquire(operation);
-        cuda.setDevice(device.getDeviceId());
-        long stream = CudaStreams.currentStream(device.getDeviceId());
+        cuda.setDevice(deviceId);
+        long stream = CudaStreams.currentStream(deviceId);
         nccl.check(work.call(comm, stream), operation + " on group " + group, comm);
-        watchdog.await(handle, group, rank, operation, stream, timeout);
+        watchdog.watch(member, operation, stream, timeout);
+    }
+
+    /** Waits for the current stream of the device, reporting this communicator's failures. */
+    private void synchronize(String operation) {
+        handle.acquire(operation);
+        cuda.setDevice(deviceId);
+        long stream = CudaStreams.currentStream(deviceId);
+        watchdog.await(member, operation, stream, timeout);
     }
 
     /** Sends one block to every peer and receives one from every peer, as one NCCL group. */
@@ -430,20 +488,24 @@ public final class NcclCommunicator implements Communicator {
         return rc != 0 ? rc : end;
     }
 
-    /** Checks that an array lives on this communicator's device and returns a dense view of it. */
-    private Operand operand(String operation, NDArray x, NDManager scratch) {
+    /**
+     * Checks that an array lives on this communicator's device and describes it, or a dense copy of
+     * it (freed when the operand is closed: the copy's memory is reused only by work queued later
+     * on the same stream, so freeing it right after queuing the collective is safe).
+     */
+    private Operand operand(String operation, NDArray x) {
         TensorInfo info = TensorInfo.of(x);
-        if (info.getDeviceType() != TensorInfo.DEVICE_CUDA
-                || info.getDeviceIndex() != device.getDeviceId()) {
+        if (info.getDeviceType() != TensorInfo.DEVICE_CUDA || info.getDeviceIndex() != deviceId) {
             throw new IllegalArgumentException(
                     String.format(
                             "%s on group %s: the nccl backend works on %s, got an array on %s",
                             operation, group, device, x.getDevice()));
         }
-        if (!info.isContiguous()) {
-            info = TensorInfo.of(DenseArrays.contiguous(x, scratch));
+        if (info.isContiguous()) {
+            return new Operand(info, null);
         }
-        return new Operand(info);
+        NDArray dense = DenseArrays.contiguous(x, x.getManager());
+        return new Operand(TensorInfo.of(dense), dense);
     }
 
     private NDArray allocate(NDManager target, Shape shape, TorchDType dtype) {
@@ -451,7 +513,7 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private static long address(NDArray array) {
-        return TensorInfo.of(array).getDataPointer();
+        return TensorInfo.dataPointer(array);
     }
 
     private static long rowElements(Shape shape) {
@@ -463,7 +525,8 @@ public final class NcclCommunicator implements Communicator {
     }
 
     private static Shape withRows(Shape shape, long rows) {
-        long[] dims = shape.getShape();
+        // Shape.getShape() is DJL's own array: changing it would change the input's shape
+        long[] dims = shape.getShape().clone();
         dims[0] = rows;
         return new Shape(dims);
     }
@@ -472,18 +535,27 @@ public final class NcclCommunicator implements Communicator {
         return withRows(shape, shape.get(0) * factor);
     }
 
-    /** A dense array's address, element count and types. */
-    private static final class Operand {
+    /** A dense array's address, element count and types, and the dense copy made for it if any. */
+    private static final class Operand implements AutoCloseable {
         final long address;
         final long count;
         final TorchDType dtype;
         final int ncclType;
+        private final NDArray copy;
 
-        Operand(TensorInfo info) {
+        Operand(TensorInfo info, NDArray copy) {
             this.address = info.getDataPointer();
             this.count = info.numel();
             this.dtype = info.getDtype();
             this.ncclType = NcclDataType.of(dtype).code();
+            this.copy = copy;
+        }
+
+        @Override
+        public void close() {
+            if (copy != null) {
+                copy.close();
+            }
         }
     }
 

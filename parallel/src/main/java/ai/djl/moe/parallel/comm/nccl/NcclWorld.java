@@ -31,6 +31,10 @@ import java.util.stream.IntStream;
  * <p>Creating the world and splitting are collective: every rank of the world calls them in the
  * same order. The rendezvous, {@code ncclCommInitRank} and {@code ncclCommSplit} are each bounded
  * by the timeout (see {@link BoundedSetup}).
+ *
+ * <p>The world runs one daemon thread, the {@link CompletionWatchdog}, that watches the collectives
+ * its communicators queue (they return before the device has done them, see {@link
+ * NcclCommunicator}) and aborts a communicator whose work outlives its timeout or fails.
  */
 public final class NcclWorld implements AutoCloseable {
 
@@ -39,6 +43,7 @@ public final class NcclWorld implements AutoCloseable {
     private final DistributedEnvironment environment;
     private final Duration timeout;
     private final NDManager manager;
+    private final CompletionWatchdog watchdog;
     private final NcclCommHandle worldHandle;
     private final NcclCommunicator world;
     private final List<NcclCommHandle> splitHandles = new ArrayList<>();
@@ -56,13 +61,21 @@ public final class NcclWorld implements AutoCloseable {
         this.environment = environment;
         this.timeout = timeout;
         this.manager = manager;
+        this.watchdog = new CompletionWatchdog(nccl, cuda, environment.getLocalRank());
         ProcessGroup all =
                 new ProcessGroup(
                         "world", 0, IntStream.range(0, environment.getWorldSize()).toArray());
         this.worldHandle = new NcclCommHandle(nccl, comm, all.toString());
         this.world =
                 new NcclCommunicator(
-                        nccl, cuda, worldHandle, all, environment.getRank(), manager, timeout);
+                        nccl,
+                        cuda,
+                        watchdog,
+                        worldHandle,
+                        all,
+                        environment.getRank(),
+                        manager,
+                        timeout);
     }
 
     /**
@@ -175,7 +188,8 @@ public final class NcclWorld implements AutoCloseable {
                                 () -> nccl.split(parent, colorAndKey[0], colorAndKey[1]));
         NcclCommHandle handle = new NcclCommHandle(nccl, comm, mine.toString());
         splitHandles.add(handle);
-        return new NcclCommunicator(nccl, cuda, handle, mine, colorAndKey[1], manager, timeout);
+        return new NcclCommunicator(
+                nccl, cuda, watchdog, handle, mine, colorAndKey[1], manager, timeout);
     }
 
     /**
@@ -250,10 +264,12 @@ public final class NcclWorld implements AutoCloseable {
     }
 
     /**
-     * Aborts every communicator without waiting for the peers (after a failure, or when peers may
-     * be gone) and frees the scratch memory; {@link #close()} then has nothing left to do.
+     * Aborts every communicator without waiting for the peers or for queued work (after a failure,
+     * or when peers may be gone), stops the watchdog and frees the scratch memory; {@link #close()}
+     * then has nothing left to do.
      */
     public synchronized void abort() {
+        watchdog.stop();
         for (NcclCommHandle handle : splitHandles) {
             handle.abort("NcclWorld.abort()");
         }
@@ -270,9 +286,15 @@ public final class NcclWorld implements AutoCloseable {
         return nccl.path();
     }
 
-    /** Destroys the sub-group communicators, then the world's, and frees the scratch memory. */
+    /**
+     * Waits for the queued collectives (each within its timeout; one that times out aborts its
+     * communicator), stops the watchdog, destroys the sub-group communicators, then the world's,
+     * and frees the scratch memory.
+     */
     @Override
     public synchronized void close() {
+        watchdog.drain();
+        watchdog.stop();
         for (NcclCommHandle handle : splitHandles) {
             handle.destroy();
         }

@@ -30,8 +30,8 @@ import java.util.Random;
 
 /**
  * The nccl backend on one GPU (world size 1): every collective against the local backend's result
- * for the same input, bf16 and strided inputs, zero-size parts, and two communicators of one
- * process used alternately. Skipped without CUDA; run with {@code DJL_MOE_TEST_DEVICE=gpu} on the
+ * for the same input, bf16 and strided inputs, zero-size parts, two communicators of one process
+ * used alternately, and chains of queued (asynchronous) collectives. Skipped without CUDA; run with {@code DJL_MOE_TEST_DEVICE=gpu} on the
  * GPU machine.
  */
 class NcclGpuTest {
@@ -209,5 +209,28 @@ class NcclGpuTest {
                     0f,
                     c.toString());
         }
+    }
+
+    @Test
+    void queuedCollectivesChainOnTheStreamWithoutHostWaits() {
+        Communicator world = nccl.world();
+        float[] values = data(1 << 20, 7);
+        NDArray x = manager.create(values, new Shape(1024, 1024));
+        NDArray current = x;
+        for (int i = 0; i < 64; ++i) {
+            // every result feeds the next call; intermediate results are freed at once
+            NDArray next =
+                    i % 2 == 0
+                            ? world.allReduce(current, ReduceOp.SUM)
+                            : world.allToAll(current, new long[] {1024}, new long[] {1024});
+            if (current != x) {
+                current.close();
+            }
+            current = next;
+        }
+        world.synchronize();
+        assertArrayEquals(values, current.toFloatArray(), 0f);
+        world.withTimeout(Duration.ofSeconds(5)).barrier();
+        assertArrayEquals(new long[] {3}, world.exchangeSplits(manager, new long[] {3}));
     }
 }

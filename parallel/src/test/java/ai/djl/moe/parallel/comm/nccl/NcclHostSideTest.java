@@ -3,11 +3,13 @@ package ai.djl.moe.parallel.comm.nccl;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.parallel.comm.CollectiveTimeoutException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -123,5 +125,35 @@ class NcclHostSideTest {
                                         () -> {
                                             throw error;
                                         })));
+    }
+
+    @Test
+    void aTimeoutOfQueuedWorkIsRethrownAsATimeoutByTheNextCall() {
+        CollectiveTimeoutException original =
+                new CollectiveTimeoutException(
+                        "allReduce on group ep#0[0, 1] did not complete within 500 ms",
+                        "ep#0[0, 1]",
+                        new int[] {1});
+        RuntimeException next =
+                NcclCommHandle.afterFailure("allToAll", "ep#0[0, 1]", original);
+        CollectiveTimeoutException timeout =
+                assertInstanceOf(CollectiveTimeoutException.class, next);
+        assertEquals("ep#0[0, 1]", timeout.getGroupName());
+        assertArrayEquals(new int[] {1}, timeout.getMissingRanks());
+        assertSame(original, timeout.getCause());
+        assertTrue(
+                timeout.getMessage().startsWith("allToAll on group ep#0[0, 1]: "),
+                timeout.getMessage());
+        assertTrue(timeout.getMessage().contains("within 500 ms"), timeout.getMessage());
+    }
+
+    @Test
+    void anNcclErrorOfQueuedWorkIsRethrownAsAnNcclErrorByTheNextCall() {
+        NcclException original = new NcclException("allGather failed: NCCL error 6");
+        RuntimeException next = NcclCommHandle.afterFailure("barrier", "world#0[0, 1]", original);
+        NcclException error = assertInstanceOf(NcclException.class, next);
+        assertSame(original, error.getCause());
+        assertTrue(error.getMessage().startsWith("barrier on group world#0[0, 1]: "));
+        assertTrue(error.getMessage().endsWith("NCCL error 6"), error.getMessage());
     }
 }

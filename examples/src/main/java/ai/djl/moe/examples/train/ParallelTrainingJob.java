@@ -1,0 +1,291 @@
+package ai.djl.moe.examples.train;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.moe.dispatcher.DispatchOptions;
+import ai.djl.moe.dispatcher.DispatcherKind;
+import ai.djl.moe.parallel.GroupKind;
+import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.ParallelMapping;
+import ai.djl.moe.parallel.comm.RankFailedException;
+import ai.djl.moe.parallel.comm.ReduceOp;
+import ai.djl.moe.parallel.comm.nccl.NcclWorld;
+import ai.djl.moe.parallel.training.DataParallelSampler;
+import ai.djl.moe.parallel.training.ParallelContext;
+import ai.djl.moe.parallel.training.ParallelTrainer;
+import ai.djl.moe.parallel.training.ParallelTraining;
+import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
+import ai.djl.moe.zoo.model.MoeCausalLm;
+import ai.djl.moe.zoo.parallel.FullWeights;
+import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
+import ai.djl.moe.zoo.parallel.ParallelMoeCausalLmLoss;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.EasyTrain;
+import ai.djl.training.dataset.ArrayDataset;
+import ai.djl.training.dataset.BatchSampler;
+import ai.djl.training.dataset.SequenceSampler;
+import ai.djl.training.listener.TrainingListener;
+import ai.djl.translate.TranslateException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.util.List;
+
+/**
+ * The training job folded over ranks: every rank holds its part of a {@link ParallelMoeCausalLm},
+ * loaded from the same initial weights as the single-device {@link TrainingJob} draws, trains with
+ * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
+ * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
+ * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
+ * dispatcher. Rank 0 prints the progress.
+ */
+public final class ParallelTrainingJob {
+
+    private final TrainOptions options;
+    private final ParallelOptions parallel;
+    private final TrainingInputs inputs;
+    private final PrintStream out;
+
+    /**
+     * Creates the job.
+     *
+     * @param options the training settings
+     * @param parallel the layout and backend
+     * @param out where rank 0 prints progress
+     * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, bf16
+     *     mixed precision, a chosen device, a global batch that does not divide among the data-parallel ranks, a sequence that does
+     *     not divide among the tensor-parallel ranks)
+     */
+    public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
+        ParallelConfig config = parallel.config();
+        if (options.saveDir() != null) {
+            throw new IllegalArgumentException(
+                    "--save is not supported with --world-size > 1 (the weights are sharded)");
+        }
+        if (options.precision().isBFloat16()) {
+            throw new IllegalArgumentException(
+                    "--bf16 is not supported with --world-size > 1 or --backend nccl"
+                            + " (the parallel model trains in fp32)");
+        }
+        if (options.device() != null) {
+            throw new IllegalArgumentException(
+                    "--device is not supported with --world-size > 1 or --backend nccl"
+                            + " (each rank has its own device)");
+        }
+        if (options.batchSize() % config.getDp() != 0) {
+            throw new IllegalArgumentException(
+                    "--batch-size "
+                            + options.batchSize()
+                            + " does not divide among the "
+                            + config.getDp()
+                            + " data-parallel ranks");
+        }
+        if (options.seqLength() % config.getTp() != 0) {
+            throw new IllegalArgumentException(
+                    "--seq-len "
+                            + options.seqLength()
+                            + " does not divide among the "
+                            + config.getTp()
+                            + " tensor-parallel ranks (MoE layers run on sequence shards)");
+        }
+        this.options = options;
+        this.parallel = parallel;
+        this.inputs = new TrainingInputs(options);
+        this.out = out;
+    }
+
+    /**
+     * Trains on every rank of the local backend, or on this process's rank under NCCL.
+     *
+     * @return rank 0's measurements (under NCCL: this rank's)
+     * @throws IOException when the model or text cannot be read, or the plot written
+     * @throws TranslateException when DJL's data pipeline fails
+     */
+    public TrainingSummary run() throws IOException, TranslateException {
+        ByteCorpus corpus = inputs.corpus();
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            manager.getEngine().setRandomSeed((int) options.seed());
+            MoeCausalLm reference = inputs.singleDeviceModel(manager);
+            if (options.modelDir() == null) {
+                reference.initialize(
+                        manager,
+                        DataType.FLOAT32,
+                        new Shape(options.batchSize(), options.seqLength()));
+            }
+            long parameters = 0;
+            for (Parameter p : reference.getParameters().values()) {
+                parameters += p.getArray().size();
+            }
+            FullWeights weights = FullWeights.of(reference);
+            MoeModelConfig config = reference.getConfig();
+            TrainingSummary summary =
+                    parallel.backend() == ParallelOptions.Backend.LOCAL
+                            ? runLocal(config, weights, corpus, parameters)
+                            : runNccl(config, weights, corpus, parameters);
+            if (options.plotFile() != null) {
+                LossPlot.write(summary.history(), options.plotFile());
+                out.println("plotted loss and expert load to " + options.plotFile());
+            }
+            return summary;
+        }
+    }
+
+    private TrainingSummary runLocal(
+            MoeModelConfig config, FullWeights weights, ByteCorpus corpus, long parameters) {
+        try {
+            List<TrainingSummary> summaries =
+                    ParallelTraining.run(
+                            parallel.config(),
+                            parallel.timeout(),
+                            ctx ->
+                                    trainRank(
+                                            ctx, Device.cpu(), config, weights, corpus, parameters));
+            return summaries.get(0);
+        } catch (RankFailedException e) {
+            if (e.getCause() instanceof IllegalArgumentException invalid) {
+                // the model cannot be folded this way: the same reason on every rank
+                throw invalid;
+            }
+            throw e;
+        }
+    }
+
+    private TrainingSummary runNccl(
+            MoeModelConfig config, FullWeights weights, ByteCorpus corpus, long parameters)
+            throws IOException, TranslateException {
+        NcclWorld world = NcclWorld.fromEnvironment(parallel.timeout());
+        try {
+            ParallelMapping mapping = new ParallelMapping(parallel.config());
+            if (mapping.getWorldSize() != world.getEnvironment().getWorldSize()) {
+                throw new IllegalArgumentException(
+                        "--world-size "
+                                + mapping.getWorldSize()
+                                + " differs from the launcher's WORLD_SIZE "
+                                + world.getEnvironment().getWorldSize());
+            }
+            ParallelContext ctx =
+                    new ParallelContext(
+                            mapping,
+                            world.getEnvironment().getRank(),
+                            kind -> world.communicator(mapping, kind));
+            TrainingSummary summary =
+                    trainRank(ctx, world.getDevice(), config, weights, corpus, parameters);
+            world.close();
+            return summary;
+        } catch (RuntimeException | IOException | TranslateException e) {
+            world.abort();
+            throw e;
+        }
+    }
+
+    private TrainingSummary trainRank(
+            ParallelContext ctx,
+            Device device,
+            MoeModelConfig config,
+            FullWeights weights,
+            ByteCorpus corpus,
+            long parameters)
+            throws IOException, TranslateException {
+        boolean printing = ctx.getRank() == 0;
+        PrintStream rankOut = printing ? out : new PrintStream(OutputStream.nullOutputStream());
+        try (Model model = Model.newInstance("djl-moe-train-rank-" + ctx.getRank(), device)) {
+            ParallelMoeCausalLm.Builder builder =
+                    ParallelMoeCausalLm.builder()
+                            .setConfig(config)
+                            .setContext(ctx)
+                            .optSequenceParallel(parallel.sequenceParallel());
+            ParallelConfig layout = ctx.getConfig();
+            if (layout.getEp() > 1 || layout.getEtp() > 1) {
+                builder.optSparseMlpFactory(
+                        ExpertParallelMoeMlp.factory(
+                                ctx.getMapping(),
+                                ctx::communicator,
+                                DispatchOptions.DROPLESS,
+                                DispatcherKind.ALLTOALL));
+            }
+            ParallelMoeCausalLm block = builder.build();
+            model.setBlock(block);
+            ParallelMoeCausalLmLoss loss =
+                    new ParallelMoeCausalLmLoss(config, ctx);
+            int dp = ctx.getDataParallelSize();
+            TrainingMonitor monitor =
+                    new TrainingMonitor(
+                            measure(loss, ctx),
+                            config.getNumExperts(),
+                            config.getNumExpertsPerToken(),
+                            (float) config.getRouterAuxLossCoef(),
+                            options.printEvery(),
+                            dp,
+                            rankOut);
+            DefaultTrainingConfig trainingConfig =
+                    new DefaultTrainingConfig(loss)
+                            .optDevices(new Device[] {device})
+                            .optOptimizer(inputs.optimizer())
+                            // the same listeners everywhere (the loss evaluator runs collectives);
+                            // only rank 0 draws the progress bar
+                            .addTrainingListeners(
+                                    printing
+                                            ? TrainingListener.Defaults.logging()
+                                            : TrainingListener.Defaults.basic())
+                            .addTrainingListeners(monitor);
+            BatchSampler global =
+                    new BatchSampler(new SequenceSampler(), options.batchSize(), false);
+            ArrayDataset data =
+                    inputs.dataset(
+                            model.getNDManager(),
+                            corpus,
+                            new DataParallelSampler(global, ctx.getDataParallelRank(), dp));
+            long start;
+            try (ParallelTrainer trainer = new ParallelTrainer(model, trainingConfig, ctx)) {
+                trainer.initialize(new Shape(options.batchSize() / dp, options.seqLength()));
+                block.loadFullParameters(weights);
+                rankOut.printf(
+                        "training %s folded over %d ranks (%s%s): %,d parameters, %d steps of"
+                                + " %d x %d tokens, %,d bytes of text%n",
+                        config.getModelType().getKey(),
+                        ctx.getMapping().getWorldSize(),
+                        layout(ctx.getConfig()),
+                        parallel.sequenceParallel() ? ", sequence-parallel" : "",
+                        parameters,
+                        options.steps(),
+                        options.batchSize(),
+                        options.seqLength(),
+                        corpus.size());
+                start = System.nanoTime();
+                EasyTrain.fit(trainer, 1, data, null);
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            rankOut.println();
+            return new TrainingSummary(
+                    parameters, monitor.getHistory(), monitor.meanTokensPerSecond(), seconds);
+        }
+    }
+
+    /** The loss parts of the global batch: cross entropy averaged over data-parallel ranks. */
+    private static LossMeasure measure(ParallelMoeCausalLmLoss loss, ParallelContext ctx) {
+        return (labels, predictions) -> {
+            float ce =
+                    ctx.communicator(GroupKind.DP)
+                            .allReduce(
+                                    loss.crossEntropy(predictions.head(), labels.head()),
+                                    ReduceOp.AVG)
+                            .getFloat();
+            float aux =
+                    predictions.size() > 1
+                            ? loss.loadBalancing(predictions.subNDList(1)).getFloat()
+                            : 0f;
+            return new LossMeasure.LossParts(ce, aux);
+        };
+    }
+
+    private static String layout(ParallelConfig c) {
+        return String.format(
+                "tp %d, cp %d, dp %d | ep %d, etp %d, edp %d",
+                c.getTp(), c.getCp(), c.getDp(), c.getEp(), c.getEtp(), c.getEdp());
+    }
+}

@@ -1,0 +1,39 @@
+package ai.djl.moe.zoo.parallel;
+
+import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
+import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.moe.zoo.model.AttentionKernel;
+import ai.djl.moe.zoo.model.RmsNorm;
+import ai.djl.nn.Block;
+
+/**
+ * What every block of one rank's {@link ParallelMoeCausalLm} is built from.
+ *
+ * @param config the model configuration
+ * @param tp this rank's tensor-parallel group
+ * @param sequenceParallel whether activations between the tensor-parallel regions are split along
+ *     the sequence
+ * @param kernel the attention computation
+ */
+record LayerSettings(
+        MoeModelConfig config, Communicator tp, boolean sequenceParallel, AttentionKernel kernel) {
+
+    /** A norm over the hidden size. */
+    RmsNorm hiddenNorm() {
+        return norm(config.getHiddenSize());
+    }
+
+    /** A norm over {@code size} features. */
+    RmsNorm norm(long size) {
+        return RmsNorm.builder().setSize(size).optEps(config.getRmsNormEps()).build();
+    }
+
+    /**
+     * Wraps a block with full-copy parameters whose gradients are partial over the tensor-parallel
+     * group under sequence parallelism, so that the trainer sums them.
+     */
+    Block onSequenceShards(Block block) {
+        return sequenceParallel ? new SequenceParallelReplicated(block) : block;
+    }
+}

@@ -1,0 +1,341 @@
+package ai.djl.moe.zoo.parallel;
+
+import ai.djl.moe.autograd.GraphCut;
+import ai.djl.moe.parallel.GroupKind;
+import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.autograd.ParallelRegions;
+import ai.djl.moe.parallel.nn.ColumnParallelLinear;
+import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
+import ai.djl.moe.parallel.training.ParallelContext;
+import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.moe.zoo.model.AttentionKernel;
+import ai.djl.moe.zoo.model.EagerAttention;
+import ai.djl.moe.zoo.model.MlpFactory;
+import ai.djl.moe.zoo.model.RmsNorm;
+import ai.djl.moe.zoo.model.SdpaAttention;
+import ai.djl.moe.zoo.model.SparseMoeMlp;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One rank's part of a tensor-parallel {@link ai.djl.moe.zoo.model.MoeCausalLm}: a vocabulary-
+ * parallel embedding, decoder layers with tensor-parallel attention and dense MLPs, the MoE MLP of
+ * the expert side (the single-device {@link SparseMoeMlp} on every rank when {@code ep == 1 && etp
+ * == 1}, else a distributed one from {@link Builder#optSparseMlpFactory}), the final norm and a
+ * column-parallel LM head (or the embedding's shard, when tied). Optional sequence parallelism
+ * splits the activations outside the tensor-parallel regions along the sequence.
+ *
+ * <p>Input: int64 token ids {@code [batch, seq]}, the same on every member of a tensor-parallel
+ * group. Output: this rank's vocabulary slice of the logits {@code [batch, seq, vocab / tp]}, then
+ * the router logits of every sparse layer over this rank's rows of the sequence ({@code [batch *
+ * seq / tp, experts]}, tokens in sequence-major order; MoE layers always run on sequence shards).
+ * The sequence length must divide by the tensor-parallel size when the model has sparse layers. {@link ParallelMoeCausalLmLoss}
+ * is its training loss. Context and pipeline parallelism are not supported.
+ *
+ * <pre>{@code
+ * ParallelMoeCausalLm block = ParallelMoeCausalLm.builder().setConfig(config).setContext(ctx).build();
+ * trainer.initialize(new Shape(batch, seq));
+ * block.loadFullParameters(FullWeights.of(singleDeviceModel));
+ * }</pre>
+ */
+public final class ParallelMoeCausalLm extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final MoeModelConfig config;
+    private final LayerSettings settings;
+    private final VocabParallelEmbedding embedding;
+    private final List<ParallelDecoderLayer> layers = new ArrayList<>();
+    private final RmsNorm finalNorm;
+    private final Block finalNormBlock;
+    private final ColumnParallelLinear lmHead;
+
+    private ParallelMoeCausalLm(Builder builder) {
+        super(VERSION);
+        config = builder.config;
+        settings =
+                new LayerSettings(
+                        config,
+                        builder.context.communicator(GroupKind.TP),
+                        builder.sequenceParallel,
+                        builder.kernel);
+        embedding =
+                addChildBlock(
+                        "embed_tokens",
+                        VocabParallelEmbedding.builder()
+                                .setGroup(settings.tp())
+                                .setNumEmbeddings(config.getVocabSize())
+                                .setEmbeddingSize(config.getHiddenSize())
+                                .optSequenceParallel(settings.sequenceParallel())
+                                .build());
+        for (int i = 0; i < config.getNumHiddenLayers(); i++) {
+            boolean sparse = config.isSparseLayer(i);
+            Block mlp =
+                    sparse
+                            ? builder.sparseMlpFactory.newSparseMlp(config, i)
+                            : new ParallelSwiGluMlp(settings, config.getDenseIntermediateSize());
+            layers.add(addChildBlock("layers_" + i, new ParallelDecoderLayer(settings, mlp)));
+        }
+        finalNorm = settings.hiddenNorm();
+        finalNormBlock = addChildBlock("norm", settings.onSequenceShards(finalNorm));
+        lmHead =
+                config.isTieWordEmbeddings()
+                        ? null
+                        : addChildBlock(
+                                "lm_head",
+                                ColumnParallelLinear.builder()
+                                        .setGroup(settings.tp())
+                                        .setInFeatures(config.getHiddenSize())
+                                        .setOutFeatures(config.getVocabSize())
+                                        .optBias(false)
+                                        .optSequenceParallel(settings.sequenceParallel())
+                                        .build());
+    }
+
+    /**
+     * Returns a builder.
+     *
+     * @return the builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns the configuration the model was built from.
+     *
+     * @return the config
+     */
+    public MoeModelConfig getConfig() {
+        return config;
+    }
+
+    /**
+     * Returns whether activations outside the tensor-parallel regions are split along the
+     * sequence.
+     *
+     * @return whether sequence parallelism is on
+     */
+    public boolean isSequenceParallel() {
+        return settings.sequenceParallel();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        NDArray ids = inputs.head().transpose();
+        NDArray hidden =
+                GraphCut.after(embedding.forward(parameterStore, new NDList(ids), training)).head();
+        NDList routerLogits = new NDList();
+        for (ParallelDecoderLayer layer : layers) {
+            NDList out = layer.forward(parameterStore, new NDList(hidden), training);
+            hidden = out.head();
+            routerLogits.addAll(out.subNDList(1));
+        }
+        NDList normed = finalNormBlock.forward(parameterStore, new NDList(hidden), training);
+        NDArray logits;
+        if (lmHead == null) {
+            NDArray x = normed.head();
+            NDArray full =
+                    settings.sequenceParallel()
+                            ? ParallelRegions.gatherFromSequence(settings.tp(), x)
+                            : ParallelRegions.copyToRegion(settings.tp(), x);
+            NDArray table = parameterStore.getValue(tiedWeight(), x.getDevice(), training);
+            logits = full.getNDArrayInternal().linear(full, table, null).head();
+        } else {
+            logits = lmHead.forward(parameterStore, normed, training).head();
+        }
+        NDList out = new NDList(logits.transpose(1, 0, 2));
+        out.addAll(routerLogits);
+        return out;
+    }
+
+    private Parameter tiedWeight() {
+        return embedding.getParameters().get("weight");
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape ids = inputShapes[0];
+        Shape sequenceFirst = new Shape(ids.get(1), ids.get(0));
+        embedding.initialize(manager, dataType, sequenceFirst);
+        Shape hidden = embedding.getOutputShapes(new Shape[] {sequenceFirst})[0];
+        for (ParallelDecoderLayer layer : layers) {
+            layer.initialize(manager, dataType, hidden);
+        }
+        finalNormBlock.initialize(manager, dataType, hidden);
+        if (lmHead != null) {
+            lmHead.initialize(manager, dataType, hidden);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        Shape ids = inputShapes[0];
+        List<Shape> shapes = new ArrayList<>();
+        shapes.add(ids.add(config.getVocabSize() / settings.tp().getSize()));
+        long tokens = ids.get(1) / settings.tp().getSize() * ids.get(0);
+        for (int i = 0; i < layers.size(); i++) {
+            if (config.isSparseLayer(i)) {
+                shapes.add(new Shape(tokens, config.getNumExperts()));
+            }
+        }
+        return shapes.toArray(new Shape[0]);
+    }
+
+    /**
+     * Loads this rank's part of every weight from the full weights of the single-device model.
+     * The block must be initialized.
+     *
+     * @param weights the full weights by their Hugging Face names (see {@link FullWeights#of})
+     * @throws IllegalArgumentException when a weight is missing or has the wrong shape
+     */
+    public void loadFullParameters(FullWeights weights) {
+        embedding.loadFullParameters(weights.get("model.embed_tokens.weight"));
+        for (int i = 0; i < layers.size(); i++) {
+            layers.get(i).loadFullParameters(weights, "model.layers." + i);
+        }
+        weights.copyInto("model.norm", finalNorm);
+        if (lmHead != null) {
+            lmHead.loadFullParameters(weights.get("lm_head.weight"), null);
+        }
+    }
+
+    /** Builds a {@link ParallelMoeCausalLm}. */
+    public static final class Builder {
+
+        private MoeModelConfig config;
+        private ParallelContext context;
+        private boolean sequenceParallel;
+        private MlpFactory sparseMlpFactory;
+        private AttentionKernel kernel;
+
+        Builder() {}
+
+        /**
+         * Sets the model configuration.
+         *
+         * @param config the configuration
+         * @return this builder
+         */
+        public Builder setConfig(MoeModelConfig config) {
+            this.config = config;
+            return this;
+        }
+
+        /**
+         * Sets the rank whose part this model is.
+         *
+         * @param context the rank's parallel context
+         * @return this builder
+         */
+        public Builder setContext(ParallelContext context) {
+            this.context = context;
+            return this;
+        }
+
+        /**
+         * Splits the activations outside the tensor-parallel regions along the sequence (default
+         * false); the sequence length must divide by the tensor-parallel size.
+         *
+         * @param sequenceParallel whether to use sequence parallelism
+         * @return this builder
+         */
+        public Builder optSequenceParallel(boolean sequenceParallel) {
+            this.sequenceParallel = sequenceParallel;
+            return this;
+        }
+
+        /**
+         * Sets the factory of the sparse MLPs: a distributed MoE layer over the expert side of the
+         * mapping, such as {@link ai.djl.moe.zoo.model.ExpertParallelMoeMlp#factory}. Needed when
+         * {@code ep > 1} or {@code etp > 1}; otherwise the default is the single-device {@link
+         * SparseMoeMlp} on every rank. The layers get this rank's rows of the sequence.
+         *
+         * @param factory the factory
+         * @return this builder
+         */
+        public Builder optSparseMlpFactory(MlpFactory factory) {
+            this.sparseMlpFactory = factory;
+            return this;
+        }
+
+        /**
+         * Sets the attention computation (default: libtorch's fused kernel where available, else
+         * eager; both with the config's sliding window).
+         *
+         * @param kernel the kernel
+         * @return this builder
+         */
+        public Builder optAttentionKernel(AttentionKernel kernel) {
+            this.kernel = kernel;
+            return this;
+        }
+
+        /**
+         * Builds the model.
+         *
+         * @return the model
+         * @throws IllegalArgumentException when the config or context is missing, the layout has
+         *     context or pipeline parallelism, experts are split without a sparse MLP factory, or
+         *     the heads, vocabulary or intermediate sizes do not divide among the TP ranks
+         */
+        public ParallelMoeCausalLm build() {
+            if (config == null || context == null) {
+                throw new IllegalArgumentException("ParallelMoeCausalLm needs a config and a context");
+            }
+            ParallelConfig parallel = context.getConfig();
+            if (parallel.getCp() > 1 || parallel.getPp() > 1) {
+                throw new IllegalArgumentException(
+                        "ParallelMoeCausalLm supports neither context nor pipeline parallelism, got"
+                                + " cp="
+                                + parallel.getCp()
+                                + " pp="
+                                + parallel.getPp());
+            }
+            boolean expertsSplit = parallel.getEp() > 1 || parallel.getEtp() > 1;
+            if (sparseMlpFactory == null) {
+                if (expertsSplit) {
+                    throw new IllegalArgumentException(
+                            "ep="
+                                    + parallel.getEp()
+                                    + " etp="
+                                    + parallel.getEtp()
+                                    + " needs a distributed MoE layer: set optSparseMlpFactory");
+                }
+                sparseMlpFactory = SparseMoeMlp.FACTORY;
+            } else if (expertsSplit && sparseMlpFactory == SparseMoeMlp.FACTORY) {
+                throw new IllegalArgumentException(
+                        "the single-device SparseMoeMlp cannot split experts over ep="
+                                + parallel.getEp()
+                                + " etp="
+                                + parallel.getEtp());
+            }
+            if (kernel == null) {
+                int window = config.getSlidingWindow();
+                kernel =
+                        SdpaAttention.isAvailable()
+                                ? new SdpaAttention(window)
+                                : new EagerAttention(window);
+            }
+            return new ParallelMoeCausalLm(this);
+        }
+    }
+}
