@@ -71,10 +71,41 @@ final class Cublas {
             long a,
             long b,
             long c) {
+        gemmRowMajor(handle, dtype, dtype, transA, transB, m, n, k, a, b, c);
+    }
+
+    /**
+     * Row-major {@code C = op(A) op(B)} with A and B of one type and C of another (bfloat16
+     * operands into a float32 C is one of cuBLAS's {@code CUBLAS_COMPUTE_32F} combinations).
+     *
+     * @param handle the cuBLAS handle
+     * @param dtype the type of A and B
+     * @param outType the type of C: {@code dtype} or float32
+     * @param transA whether A is stored transposed
+     * @param transB whether B is stored transposed
+     * @param m rows of C
+     * @param n columns of C
+     * @param k the shared dimension
+     * @param a address of A
+     * @param b address of B
+     * @param c address of C
+     */
+    static void gemmRowMajor(
+            Pointer handle,
+            TorchDType dtype,
+            TorchDType outType,
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            long a,
+            long b,
+            long c) {
         // row-major C = A B is column-major C^T = B^T A^T: swap the operands
         CublasLibrary lib = library().library();
-        int type =
-                dtype == TorchDType.BFLOAT16 ? CublasLibrary.CUDA_R_16BF : CublasLibrary.CUDA_R_32F;
+        int type = cudaType(dtype);
+        int cType = cudaType(outType);
         int ldb = (int) (transB ? k : n);
         int lda = (int) (transA ? m : k);
         check(
@@ -94,11 +125,25 @@ final class Cublas {
                         lda,
                         ZERO,
                         c,
-                        type,
+                        cType,
                         toInt(n),
                         CublasLibrary.CUBLAS_COMPUTE_32F,
                         CublasLibrary.CUBLAS_GEMM_DEFAULT),
-                "cublasGemmEx(m=" + m + ", n=" + n + ", k=" + k + ", " + dtype + ")");
+                "cublasGemmEx(m="
+                        + m
+                        + ", n="
+                        + n
+                        + ", k="
+                        + k
+                        + ", "
+                        + dtype
+                        + " -> "
+                        + outType
+                        + ")");
+    }
+
+    private static int cudaType(TorchDType dtype) {
+        return dtype == TorchDType.BFLOAT16 ? CublasLibrary.CUDA_R_16BF : CublasLibrary.CUDA_R_32F;
     }
 
     /**

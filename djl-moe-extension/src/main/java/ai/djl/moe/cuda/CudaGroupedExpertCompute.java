@@ -11,9 +11,11 @@ import ai.djl.ndarray.NDManager;
 /**
  * {@link ExpertCompute} on CUDA: {@code gate_up} grouped GEMM, the fused activation kernel, then
  * the {@code down} grouped GEMM ({@link GroupedGemm}: per-expert {@code cublasGemmEx}, fp32
- * accumulation), each with its backward. Operands are cast to the compute type (by default the type
- * of the tokens; bfloat16 for speed: the casts are differentiable, so float32 parameters receive
- * float32 gradients) and the result is cast back to the type of the tokens.
+ * accumulation), each with its backward. The tokens are cast to the compute type (by default the
+ * type of the tokens; bfloat16 for speed) and the result back to the type of the tokens. Float32
+ * weights with a bfloat16 compute type go to the GEMMs as they are: {@link GroupedGemm} casts them
+ * outside autograd and writes their gradients in float32 directly (mixed precision without a
+ * bfloat16 weight gradient and its cast); weights of other types are cast differentiably.
  *
  * <p>{@link ai.djl.moe.nn.experts.GroupedExperts} uses this compute (in the tokens' type) for
  * tokens on a CUDA device when {@link CudaKernels#isAvailable()}, unless another one was set.
@@ -67,11 +69,20 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
         TorchDType type = computeType == null ? outType : computeType;
         NDManager manager = tokens.getManager();
         NDArray x = cast(tokens, type, manager);
-        NDArray hidden = new GroupedGemm(tokensPerExpert).apply(x, cast(gateUpProj, type, manager));
+        NDArray hidden =
+                new GroupedGemm(tokensPerExpert).apply(x, weights(gateUpProj, type, manager));
         NDArray activated = new ExpertActivationKernel(activation).apply(hidden);
         NDArray y =
-                new GroupedGemm(tokensPerExpert).apply(activated, cast(downProj, type, manager));
+                new GroupedGemm(tokensPerExpert).apply(activated, weights(downProj, type, manager));
         return outType == type ? y : AtenOps.toCopy(y, outType);
+    }
+
+    /** Float32 master weights stay as they are for bfloat16 GEMMs; others are cast if needed. */
+    private static NDArray weights(NDArray w, TorchDType type, NDManager manager) {
+        if (type == TorchDType.BFLOAT16 && TensorInfo.dtype(w) == TorchDType.FLOAT32) {
+            return w;
+        }
+        return cast(w, type, manager);
     }
 
     /** Casts if needed; a cast copy belongs to the tokens' manager, as the step's other arrays. */

@@ -3,6 +3,7 @@ package ai.djl.moe.cuda;
 import ai.djl.moe.autograd.Autograd;
 import ai.djl.moe.autograd.Function;
 import ai.djl.moe.autograd.FunctionContext;
+import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.ndarray.NDArray;
@@ -21,12 +22,18 @@ import com.sun.jna.Pointer;
  * added to {@code w}'s autograd graph directly ({@link Autograd#accumulateGradient}), which keeps
  * the tape from forming an extra product over the (large) weight tensor.
  *
+ * <p>Mixed precision: with bfloat16 {@code x} and float32 master weights {@code w}, the forward
+ * casts {@code w} to bfloat16 outside autograd and the backward writes the weight gradient in
+ * float32 straight from the bfloat16 operands ({@code cublasGemmEx} with a float32 C), so no
+ * bfloat16 weight gradient is materialised and cast back.
+ *
  * <p>One instance per application: it remembers the weights it was applied to.
  */
 public final class GroupedGemm extends Function {
 
     private final long[] rowsPerExpert;
     private NDArray weightsWithGraph;
+    private TorchDType weightType;
 
     /**
      * Creates the op for one batch.
@@ -46,7 +53,8 @@ public final class GroupedGemm extends Function {
      * Computes {@code y = x @ w^T} per expert block, with autograd.
      *
      * @param x {@code [N, K]}
-     * @param w {@code [E, Nout, K]} of the same type
+     * @param w {@code [E, Nout, K]} of the same type, or float32 master weights for bfloat16
+     *     {@code x}
      * @return {@code [N, Nout]}
      */
     public NDArray apply(NDArray x, NDArray w) {
@@ -89,7 +97,14 @@ public final class GroupedGemm extends Function {
         }
         TensorInfo xi = TensorInfo.of(x);
         DeviceArrays.suffix(xi.getDtype(), "x");
-        DeviceArrays.require(w, xi.getDtype(), "w");
+        weightType = TensorInfo.dtype(w);
+        if (xi.getDtype() == TorchDType.BFLOAT16 && weightType == TorchDType.FLOAT32) {
+            // forward runs outside autograd: the copy has no graph; it lives as long as the step
+            w = AtenOps.toCopy(w, TorchDType.BFLOAT16);
+            w.attach(x.getManager());
+        } else {
+            DeviceArrays.require(w, xi.getDtype(), "w");
+        }
         int device = CudaKernels.deviceOf(x, "x");
         long k = xs.get(1);
         long nOut = ws.get(1);
@@ -161,16 +176,19 @@ public final class GroupedGemm extends Function {
             }
         }
         if (ctx.needsInputGradient(1)) {
-            NDArray dw = DeviceArrays.empty(x, w.getShape(), dtype);
+            // in the master weights' type (float32 from bfloat16 operands in mixed precision)
+            NDArray dw = DeviceArrays.empty(x, w.getShape(), weightType);
             long dwp = DeviceArrays.pointer(dw);
+            long gradientBytes = weightType.numBytes();
             long row = 0;
             for (int e = 0; e < rowsPerExpert.length; e++) {
                 long m = rowsPerExpert[e];
-                long block = e * nOut * k * bytes;
+                long block = e * nOut * k * gradientBytes;
                 if (m > 0) {
                     Cublas.gemmRowMajor(
                             cublas,
                             dtype,
+                            weightType,
                             true,
                             false,
                             nOut,
@@ -180,7 +198,7 @@ public final class GroupedGemm extends Function {
                             xp + row * k * bytes,
                             dwp + block);
                 } else {
-                    CudaKernels.zero(device, dwp + block, nOut * k * bytes);
+                    CudaKernels.zero(device, dwp + block, nOut * k * gradientBytes);
                 }
                 row += m;
             }

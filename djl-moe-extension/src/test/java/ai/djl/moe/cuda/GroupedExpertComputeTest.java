@@ -1,10 +1,12 @@
 package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.moe.autograd.MoeGradientCollector;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.SlicedExpertCompute;
@@ -101,6 +103,13 @@ class GroupedExpertComputeTest {
                 gc.backward(y.mul(g.toDevice(Device.gpu(), true)).sum());
             }
             String what = activation + " " + computeType + " " + java.util.Arrays.toString(counts);
+            for (int i = 0; i < 3; i++) {
+                // float32 master weights get float32 gradients, in bf16 written by cuBLAS directly
+                assertEquals(
+                        ai.djl.ndarray.types.DataType.FLOAT32,
+                        BFloat16.dataType(dev.get(i).getGradient()),
+                        what + " gradient type of input " + i);
+            }
             assertClose(what + " output", yRef, y, tol);
             assertClose(
                     what + " input gradient",

@@ -1,10 +1,13 @@
 package ai.djl.moe.nn.experts;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.cuda.CudaGroupedExpertCompute;
 import ai.djl.moe.cuda.CudaKernels;
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
@@ -28,11 +31,14 @@ public class GroupedExperts extends AbstractBlock {
     private static final byte VERSION = 1;
     private static final ExpertCompute SLICED_COMPUTE = new SlicedExpertCompute();
     private static final ExpertCompute CUDA_COMPUTE = new CudaGroupedExpertCompute();
+    private static final ExpertCompute CUDA_BF16_COMPUTE =
+            new CudaGroupedExpertCompute(TorchDType.BFLOAT16);
 
     private final int numExperts;
     private final long intermediateSize;
     private final ExpertActivation activation;
     private final ExpertCompute expertCompute;
+    private final MixedPrecision precision;
     private final Parameter gateUpProj;
     private final Parameter downProj;
 
@@ -48,6 +54,7 @@ public class GroupedExperts extends AbstractBlock {
         intermediateSize = builder.intermediateSize;
         activation = builder.activation;
         expertCompute = builder.expertCompute;
+        precision = builder.precision;
         gateUpProj = addParameter(ExpertWeights.weight("gate_up_proj"));
         downProj = addParameter(ExpertWeights.weight("down_proj"));
     }
@@ -98,7 +105,23 @@ public class GroupedExperts extends AbstractBlock {
             throw new IllegalArgumentException(
                     "experts expect rows [N, " + hidden + "], got " + tokens.getShape());
         }
-        return computeFor(tokens).compute(tokens, tokensPerExpert, gateUp, down, activation);
+        if (!precision.isBFloat16()) {
+            return computeFor(tokens).compute(tokens, tokensPerExpert, gateUp, down, activation);
+        }
+        if (expertCompute == null && CudaKernels.canRun(tokens)) {
+            // casts inside; weight gradients written in float32 straight to the master weights
+            return CUDA_BF16_COMPUTE.compute(tokens, tokensPerExpert, gateUp, down, activation);
+        }
+        NDManager stepManager = tokens.getManager();
+        NDArray output =
+                computeFor(tokens)
+                        .compute(
+                                precision.toCompute(tokens),
+                                tokensPerExpert,
+                                computeCopy(gateUp, stepManager),
+                                computeCopy(down, stepManager),
+                                activation);
+        return precision.toFloat32(output);
     }
 
     private ExpertCompute computeFor(NDArray tokens) {
@@ -106,6 +129,15 @@ public class GroupedExperts extends AbstractBlock {
             return expertCompute;
         }
         return CudaKernels.canRun(tokens) ? CUDA_COMPUTE : SLICED_COMPUTE;
+    }
+
+    /** A weight's bfloat16 copy belongs to the step, not to the model. */
+    private NDArray computeCopy(NDArray weight, NDManager stepManager) {
+        NDArray copy = precision.toCompute(weight);
+        if (copy != weight) {
+            copy.attach(stepManager);
+        }
+        return copy;
     }
 
     /** {@inheritDoc} */
@@ -179,6 +211,7 @@ public class GroupedExperts extends AbstractBlock {
         private long intermediateSize;
         private ExpertActivation activation = ExpertActivation.SWIGLU;
         private ExpertCompute expertCompute;
+        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
@@ -228,6 +261,25 @@ public class GroupedExperts extends AbstractBlock {
                 throw new IllegalArgumentException("expert compute must not be null");
             }
             this.expertCompute = expertCompute;
+            return this;
+        }
+
+        /**
+         * Sets the precision the experts compute in (default {@link MixedPrecision#FLOAT32});
+         * with {@link MixedPrecision#BF16} the tokens and the float32 weights are cast to bfloat16
+         * for the GEMMs and the result back to float32 (on CUDA without another expert compute:
+         * {@link CudaGroupedExpertCompute} in bfloat16, which writes the weight gradients in
+         * float32).
+         *
+         * @param precision the precision
+         * @return this builder
+         * @throws IllegalArgumentException if it is null
+         */
+        public Builder optMixedPrecision(MixedPrecision precision) {
+            if (precision == null) {
+                throw new IllegalArgumentException("precision must not be null");
+            }
+            this.precision = precision;
             return this;
         }
 

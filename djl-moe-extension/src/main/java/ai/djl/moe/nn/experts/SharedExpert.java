@@ -1,6 +1,7 @@
 package ai.djl.moe.nn.experts;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
@@ -27,6 +28,7 @@ public class SharedExpert extends AbstractBlock {
 
     private final long intermediateSize;
     private final ExpertActivation activation;
+    private final MixedPrecision precision;
     private final Parameter gateProj;
     private final Parameter upProj;
     private final Parameter downProj;
@@ -42,6 +44,7 @@ public class SharedExpert extends AbstractBlock {
         super(VERSION);
         intermediateSize = builder.intermediateSize;
         activation = builder.activation;
+        precision = builder.precision;
         gateProj = activation.isGated() ? addParameter(ExpertWeights.weight("gate_proj")) : null;
         upProj = addParameter(ExpertWeights.weight("up_proj"));
         downProj = addParameter(ExpertWeights.weight("down_proj"));
@@ -64,19 +67,18 @@ public class SharedExpert extends AbstractBlock {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        NDArray x = inputs.singletonOrThrow();
+        NDArray x = precision.toCompute(inputs.singletonOrThrow());
+        ParameterStore weights = precision.parameters(parameterStore, x.getManager());
         NDArray gate =
-                gateProj == null
-                        ? null
-                        : parameterStore.getValue(gateProj, x.getDevice(), training);
-        NDArray up = parameterStore.getValue(upProj, x.getDevice(), training);
-        NDArray down = parameterStore.getValue(downProj, x.getDevice(), training);
+                gateProj == null ? null : weights.getValue(gateProj, x.getDevice(), training);
+        NDArray up = weights.getValue(upProj, x.getDevice(), training);
+        NDArray down = weights.getValue(downProj, x.getDevice(), training);
         NDArray out = activation.hidden(x, gate, up).matMul(down.transpose());
         if (outputGate != null) {
-            NDArray g = parameterStore.getValue(outputGate, x.getDevice(), training);
+            NDArray g = weights.getValue(outputGate, x.getDevice(), training);
             out = out.mul(Activation.sigmoid(x.matMul(g.transpose())));
         }
-        return new NDList(out);
+        return new NDList(precision.toFloat32(out));
     }
 
     /** {@inheritDoc} */
@@ -140,6 +142,7 @@ public class SharedExpert extends AbstractBlock {
         private long intermediateSize;
         private ExpertActivation activation = ExpertActivation.SWIGLU;
         private boolean sigmoidGate;
+        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
@@ -177,6 +180,19 @@ public class SharedExpert extends AbstractBlock {
         }
 
         /**
+         * Sets the precision of the matrix products (default {@link MixedPrecision#FLOAT32}): with
+         * {@link MixedPrecision#BF16} float32 inputs and weights are cast to bfloat16 for the
+         * products (the float32 weights receive float32 gradients) and the output is float32.
+         *
+         * @param precision the precision
+         * @return this builder
+         */
+        public Builder optMixedPrecision(MixedPrecision precision) {
+            this.precision = precision;
+            return this;
+        }
+
+        /**
          * Builds the shared expert.
          *
          * @return the block
@@ -189,6 +205,9 @@ public class SharedExpert extends AbstractBlock {
             }
             if (activation == null) {
                 throw new IllegalArgumentException("activation must be set");
+            }
+            if (precision == null) {
+                throw new IllegalArgumentException("precision must be set");
             }
             return new SharedExpert(this);
         }

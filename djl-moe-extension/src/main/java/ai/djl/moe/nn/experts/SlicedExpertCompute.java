@@ -1,5 +1,7 @@
 package ai.djl.moe.nn.experts;
 
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchTensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -44,8 +46,12 @@ public final class SlicedExpertCompute implements ExpertCompute {
             }
         }
         if (outputs.isEmpty()) {
-            return tokens.getManager()
-                    .zeros(new Shape(0, downProj.getShape().get(1)), tokens.getDataType());
+            // no rows: an empty result of the tokens' type (DJL's zeros aborts on bfloat16)
+            return TorchTensors.empty(
+                    tokens.getManager(),
+                    new Shape(0, downProj.getShape().get(1)),
+                    TensorInfo.dtype(tokens),
+                    tokens.getDevice());
         }
         return outputs.size() == 1 ? outputs.singletonOrThrow() : NDArrays.concat(outputs);
     }

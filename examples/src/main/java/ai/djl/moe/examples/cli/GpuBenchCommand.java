@@ -48,7 +48,9 @@ import java.util.function.Supplier;
  * {@code djl-moe bench gpu}: the CUDA ops on GPU 0 at Mixtral-8x7B and Qwen2-57B-A14B shapes
  * (permute / unpermute+combine bandwidth, grouped GEMM TFLOP/s, MoE layer forward+backward), with
  * the eager PyTorch peer ({@code gpu_bench_peer.py}, run by {@code python3} in the same command on
- * the same GPU) merged in, and the ratios. Prints one JSON object.
+ * the same GPU) merged in, and the ratios; then the end-to-end training MFU of a Mixtral-style model
+ * ({@link TrainingMfuBench}) against the dense bf16 peak measured in the same run. Prints one JSON
+ * object.
  */
 @Command(name = "gpu", description = "CUDA MoE ops vs eager PyTorch on the GPU (JSON).")
 public final class GpuBenchCommand implements Callable<Integer> {
@@ -80,6 +82,12 @@ public final class GpuBenchCommand implements Callable<Integer> {
     private boolean noPeer;
 
     @Option(
+            names = "--mfu-steps",
+            defaultValue = "10",
+            description = "Timed training steps of the MFU model, 0 to skip (default 10).")
+    private int mfuSteps;
+
+    @Option(
             names = "--python",
             defaultValue = "python3",
             description = "Python with torch for the peer.")
@@ -88,8 +96,9 @@ public final class GpuBenchCommand implements Callable<Integer> {
     /** {@inheritDoc} */
     @Override
     public Integer call() throws IOException, InterruptedException {
-        if (tokens <= 0 || iterations <= 0 || warmup < 0) {
-            throw new UsageException("--tokens and --iterations must be positive, --warmup >= 0");
+        if (tokens <= 0 || iterations <= 0 || warmup < 0 || mfuSteps < 0) {
+            throw new UsageException(
+                    "--tokens and --iterations must be positive, --warmup and --mfu-steps >= 0");
         }
         if (!CudaKernels.isAvailable()) {
             throw new UsageException(
@@ -103,14 +112,46 @@ public final class GpuBenchCommand implements Callable<Integer> {
             ours.add(shape.name(), benchShape(shape));
         }
         result.add("djl_moe", ours);
+        JsonObject peer = null;
         if (!noPeer) {
-            JsonObject peer = runPeer();
+            peer = runPeer();
             result.add("pytorch_peer", peer);
             result.add("ratios", ratios(ours, peer));
         }
+        int exitCode = 0;
+        if (mfuSteps > 0) {
+            // last: the peer's process has given its GPU memory back
+            try {
+                result.add("training_mfu", trainingMfu(peer));
+            } catch (RuntimeException e) {
+                // the figures above still get printed; the failed part says why
+                JsonObject failed = new JsonObject();
+                failed.addProperty("error", e.toString());
+                result.add("training_mfu", failed);
+                exitCode = 1;
+            }
+        }
         Gson gson = new GsonBuilder().create();
         System.out.println(gson.toJson(result));
-        return 0;
+        return exitCode;
+    }
+
+    private JsonObject trainingMfu(JsonObject peer) {
+        JsonObject mfu = TrainingMfuBench.run(mfuSteps, 3);
+        double djlDense;
+        try (NDManager m = NDManager.newBaseManager(Device.gpu(), "PyTorch");
+                CudaTimer timer = new CudaTimer(0)) {
+            djlDense = TrainingMfuBench.denseBf16Tflops(m, timer, iterations);
+        }
+        mfu.addProperty("djl_dense_bf16_8192_tflops", djlDense);
+        String key = "dense_bf16_8192_tflops";
+        boolean fromPeer = peer != null && peer.has(key);
+        double dense = fromPeer ? peer.get(key).getAsDouble() : djlDense;
+        String source = fromPeer ? "torch matmul 8192^3 (peer)" : "DJL matmul 8192^3";
+        mfu.addProperty("measured_dense_peak", source);
+        mfu.addProperty("measured_dense_bf16_tflops", dense);
+        mfu.addProperty("mfu_vs_measured_dense", mfu.get("model_tflops").getAsDouble() / dense);
+        return mfu;
     }
 
     private JsonObject benchShape(MoeShape s) {

@@ -1,11 +1,13 @@
 package ai.djl.moe.examples.cli;
 
+import ai.djl.Device;
 import ai.djl.moe.examples.train.ParallelOptions;
 import ai.djl.moe.examples.train.ParallelTrainingJob;
 import ai.djl.moe.examples.train.StepRecord;
 import ai.djl.moe.examples.train.TrainOptions;
 import ai.djl.moe.examples.train.TrainingJob;
 import ai.djl.moe.examples.train.TrainingSummary;
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
@@ -65,6 +67,16 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--plot", description = "Draw loss and expert load over steps into this PNG.")
     private Path plotFile;
 
+    @Option(
+            names = "--device",
+            description = "cpu, gpu or gpuN (default: the first GPU where there is one, else cpu).")
+    private String device;
+
+    @Option(
+            names = "--bf16",
+            description = "bf16 mixed precision: fp32 master weights, bf16 matrix products.")
+    private boolean bf16;
+
     @Option(names = "--losses", description = "Write every step's loss (full precision) to this file.")
     private Path lossFile;
 
@@ -119,7 +131,9 @@ public final class TrainCommand implements Callable<Integer> {
                         seed,
                         printEvery,
                         saveDir,
-                        plotFile);
+                        plotFile,
+                        device == null ? null : parseDevice(device),
+                        bf16 ? MixedPrecision.BF16 : MixedPrecision.FLOAT32);
         TrainingSummary summary =
                 worldSize == 1 && "local".equals(backend)
                         ? new TrainingJob(options, System.out).run()
@@ -140,6 +154,13 @@ public final class TrainCommand implements Callable<Integer> {
                 summary.finalLoss(),
                 summary.tokensPerSecond());
         return 0;
+    }
+
+    private static Device parseDevice(String name) {
+        if (!name.matches("cpu|gpu\\d*")) {
+            throw new UsageException("--device must be cpu, gpu or gpuN, got '" + name + "'");
+        }
+        return name.equals("gpu") ? Device.gpu() : Device.fromName(name);
     }
 
     private ParallelOptions parallelOptions() {

@@ -57,8 +57,8 @@ public final class ParallelTrainingJob {
      * @param options the training settings
      * @param parallel the layout and backend
      * @param out where rank 0 prints progress
-     * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, a
-     *     global batch that does not divide among the data-parallel ranks, a sequence that does
+     * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, bf16
+     *     mixed precision, a chosen device, a global batch that does not divide among the data-parallel ranks, a sequence that does
      *     not divide among the tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
@@ -66,6 +66,16 @@ public final class ParallelTrainingJob {
         if (options.saveDir() != null) {
             throw new IllegalArgumentException(
                     "--save is not supported with --world-size > 1 (the weights are sharded)");
+        }
+        if (options.precision().isBFloat16()) {
+            throw new IllegalArgumentException(
+                    "--bf16 is not supported with --world-size > 1 or --backend nccl"
+                            + " (the parallel model trains in fp32)");
+        }
+        if (options.device() != null) {
+            throw new IllegalArgumentException(
+                    "--device is not supported with --world-size > 1 or --backend nccl"
+                            + " (each rank has its own device)");
         }
         if (options.batchSize() % config.getDp() != 0) {
             throw new IllegalArgumentException(

@@ -48,8 +48,9 @@ final class TrainingInputs {
     }
 
     /**
-     * The single-device model: loaded from the model directory, else built from the config; its
-     * vocabulary and positions checked against byte-level text and the sequence length.
+     * The single-device model: loaded from the model directory, else built from the config in the
+     * options' precision; its vocabulary and positions checked against byte-level text and the
+     * sequence length.
      */
     MoeCausalLm singleDeviceModel(NDManager manager) throws IOException {
         MoeCausalLm block;
@@ -60,7 +61,11 @@ final class TrainingInputs {
                     options.configFile() == null
                             ? defaultConfig()
                             : MoeModelConfig.read(options.configFile());
-            block = MoeCausalLm.builder().setConfig(config).build();
+            block =
+                    MoeCausalLm.builder()
+                            .setConfig(config)
+                            .optMixedPrecision(options.precision())
+                            .build();
         }
         MoeModelConfig config = block.getConfig();
         if (config.getVocabSize() < ByteCorpus.VOCAB_SIZE) {

@@ -1,14 +1,18 @@
 package ai.djl.moe.examples.train;
 
+import ai.djl.Device;
 import ai.djl.Model;
+import ai.djl.engine.Engine;
 import ai.djl.moe.autograd.MoeTrainer;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.model.MoeCausalLmLoss;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+import ai.djl.nn.ParameterList;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.Trainer;
@@ -23,6 +27,9 @@ import java.io.PrintStream;
 /**
  * The main training job: a Mixtral-style MoE causal LM trained with {@link EasyTrain#fit} on
  * byte-level text through {@link MoeTrainer}, measured by a {@link TrainingMonitor}.
+ *
+ * <p>The initial weights are drawn on the CPU whatever the device, so that runs of one seed on
+ * different devices (or in different precisions) start from the same weights.
  */
 public final class TrainingJob {
 
@@ -60,7 +67,8 @@ public final class TrainingJob {
      */
     public TrainingSummary run() throws IOException, TranslateException {
         ByteCorpus corpus = inputs.corpus();
-        try (Model model = Model.newInstance("djl-moe-train", "PyTorch")) {
+        Device device = device();
+        try (Model model = Model.newInstance("djl-moe-train", device, "PyTorch")) {
             NDManager manager = model.getNDManager();
             manager.getEngine().setRandomSeed((int) options.seed());
             MoeCausalLm block = inputs.singleDeviceModel(manager);
@@ -84,19 +92,27 @@ public final class TrainingJob {
             DefaultTrainingConfig trainingConfig =
                     new DefaultTrainingConfig(new MoeCausalLmLoss(config))
                             .optOptimizer(inputs.optimizer())
+                            .optDevices(new Device[] {device})
                             .addTrainingListeners(TrainingListener.Defaults.logging())
                             .addTrainingListeners(monitor);
             long parameters = 0;
             long start;
             try (Trainer trainer = new MoeTrainer(model, trainingConfig)) {
-                trainer.initialize(new Shape(options.batchSize(), options.seqLength()));
+                Shape input = new Shape(options.batchSize(), options.seqLength());
+                manager.getEngine().setRandomSeed((int) options.seed());
+                trainer.initialize(input);
+                if (!device.equals(Device.cpu())) {
+                    copyCpuInitialisation(block, input);
+                }
                 for (Parameter p : block.getParameters().values()) {
                     parameters += p.getArray().size();
                 }
                 out.printf(
-                        "training %s: %,d parameters, %d layers, %d experts (top-%d), %d steps of"
-                                + " %d x %d tokens, %,d bytes of text%n",
+                        "training %s on %s in %s: %,d parameters, %d layers, %d experts (top-%d),"
+                                + " %d steps of %d x %d tokens, %,d bytes of text%n",
                         config.getModelType().getKey(),
+                        device,
+                        options.precision().isBFloat16() ? "bf16 (fp32 master weights)" : "fp32",
                         parameters,
                         config.getNumHiddenLayers(),
                         config.getNumExperts(),
@@ -122,6 +138,45 @@ public final class TrainingJob {
                 out.println("plotted loss and expert load to " + options.plotFile());
             }
             return summary;
+        }
+    }
+
+    /** The requested device after checking that libtorch sees it, else the engine's default. */
+    private Device device() {
+        Engine engine = Engine.getEngine("PyTorch");
+        Device device = options.device();
+        if (device == null) {
+            return engine.defaultDevice();
+        }
+        if (device.isGpu() && device.getDeviceId() >= engine.getGpuCount()) {
+            throw new IllegalArgumentException(
+                    "--device "
+                            + device
+                            + ": libtorch sees "
+                            + engine.getGpuCount()
+                            + " GPU(s)");
+        }
+        return device;
+    }
+
+    /**
+     * Overwrites the freshly initialised weights with the ones a CPU run of the same seed draws
+     * (a loaded checkpoint's are kept); each device's random generator differs.
+     */
+    private void copyCpuInitialisation(MoeCausalLm block, Shape input) throws IOException {
+        if (options.modelDir() != null) {
+            return;
+        }
+        try (NDManager cpu = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+            MoeCausalLm twin = inputs.singleDeviceModel(cpu);
+            cpu.getEngine().setRandomSeed((int) options.seed());
+            twin.initialize(cpu, DataType.FLOAT32, input);
+            ParameterList source = twin.getParameters();
+            ParameterList target = block.getParameters();
+            for (int i = 0; i < target.size(); i++) {
+                float[] values = source.get(i).getValue().getArray().toFloatArray();
+                target.get(i).getValue().getArray().set(values);
+            }
         }
     }
 }

@@ -154,6 +154,9 @@ def main():
         stop.record()
         stop.synchronize()
         spent += start.elapsed_time(stop)
+    # the dense bf16 peak that `bench gpu` divides the training MFU by
+    dense_ms = timed(lambda: warm @ warm, args.iterations, args.warmup, args.batch)
+    result["dense_bf16_8192_tflops"] = 2 * 8192**3 / (dense_ms / 1e3) / 1e12
     del warm
     for name in args.shapes.split(","):
         result[name] = bench_shape(

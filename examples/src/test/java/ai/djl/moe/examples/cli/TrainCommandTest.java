@@ -12,6 +12,28 @@ import org.junit.jupiter.api.io.TempDir;
 class TrainCommandTest {
 
     @Test
+    void unknownDeviceIsAUsageError() {
+        assertRejected(
+                "--device must be cpu, gpu or gpuN", "train", "--device", "tpu0", "--steps", "1");
+    }
+
+    @Test
+    void bf16DoesNotApplyToALoadedModel() {
+        assertRejected(
+                "--bf16", "train", "--model", System.getProperty("java.io.tmpdir"), "--bf16");
+    }
+
+    @Test
+    void parallelRunRejectsBf16AndDevice() {
+        assertRejected(
+                "--bf16 is not supported with --world-size > 1",
+                "train", "--world-size", "2", "--bf16");
+        assertRejected(
+                "--device is not supported with --world-size > 1",
+                "train", "--world-size", "2", "--device", "cpu");
+    }
+
+    @Test
     void foldedRunPrintsFromRankZeroAndWritesTheLossOfEveryStep(@TempDir Path dir)
             throws Exception {
         Path losses = dir.resolve("losses.txt");

@@ -58,22 +58,25 @@ public final class EagerAttention implements AttentionKernel {
         // half-precision scores get their softmax in float32, as transformers
         DataType type = BFloat16.dataType(query);
         boolean narrow = type != DataType.FLOAT32;
-        NDArray masked =
-                (narrow ? BFloat16.toFloat32(scores) : scores)
-                        .add(causalMask(query.getManager(), seq, window));
-        NDArray probs = narrow ? BFloat16.cast(masked.softmax(-1), type) : masked.softmax(-1);
+        NDArray wide = narrow ? BFloat16.toFloat32(scores) : scores;
+        NDArray probs = wide.add(causalMask(wide, seq, window)).softmax(-1);
+        if (narrow) {
+            probs = BFloat16.cast(probs, type);
+        }
         return probs.matMul(value.expandDims(2)).reshape(batch, queryHeads, seq, headDim);
     }
 
     /**
      * The additive causal (and sliding-window) mask: 0 where a position may attend, -inf where not.
      *
-     * @param manager the manager of the mask
+     * @param like the queries or scores: the mask belongs to their manager and has their type
+     *     (float32 or bfloat16)
      * @param seq the sequence length
      * @param window the sliding window, 0 for none
      * @return {@code [seq, seq]}
      */
-    static NDArray causalMask(NDManager manager, long seq, int window) {
+    static NDArray causalMask(NDArray like, long seq, int window) {
+        NDManager manager = like.getManager();
         int n = Math.toIntExact(seq);
         float[] mask = new float[n * n];
         for (int i = 0; i < n; i++) {
@@ -82,6 +85,12 @@ public final class EagerAttention implements AttentionKernel {
                 mask[i * n + j] = hidden ? Float.NEGATIVE_INFINITY : 0f;
             }
         }
-        return manager.create(mask, new Shape(n, n));
+        NDArray additive = manager.create(mask, new Shape(n, n));
+        if (!BFloat16.isBFloat16(like)) {
+            return additive;
+        }
+        try (additive) {
+            return BFloat16.toBFloat16(additive);
+        }
     }
 }

@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.moe.nn.experts.SharedExpert;
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -39,10 +40,16 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
     private final List<MoeDecoderLayer> layers;
     private final RmsNorm finalNorm;
     private final Linear lmHead;
+    private final MixedPrecision precision;
 
     private MoeCausalLm(Builder builder) {
         super(VERSION);
         config = builder.config;
+        precision = builder.precision;
+        MlpFactory sparseMlpFactory =
+                builder.sparseMlpFactory == null
+                        ? SparseMoeMlp.factory(precision)
+                        : builder.sparseMlpFactory;
         embedding =
                 addChildBlock(
                         "embed_tokens",
@@ -54,15 +61,17 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             Block mlp =
                     config.isSparseLayer(i)
-                            ? builder.sparseMlpFactory.newSparseMlp(config, i)
+                            ? sparseMlpFactory.newSparseMlp(config, i)
                             : SharedExpert.builder()
                                     .setIntermediateSize(config.getDenseIntermediateSize())
+                                    .optMixedPrecision(precision)
                                     .build();
             MoeDecoderLayer layer =
                     MoeDecoderLayer.builder()
                             .setConfig(config)
                             .setMlp(mlp)
                             .optAttentionKernel(builder.kernel)
+                            .optMixedPrecision(precision)
                             .build();
             list.add(addChildBlock("layers_" + i, layer));
         }
@@ -106,6 +115,15 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
     }
 
     /**
+     * Returns the precision of the model's matrix products.
+     *
+     * @return the precision
+     */
+    public MixedPrecision getMixedPrecision() {
+        return precision;
+    }
+
+    /**
      * Returns the token embedding.
      *
      * @return the embedding block
@@ -138,16 +156,19 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
             routerLogits.addAll(out.subNDList(1));
         }
         NDArray normed = finalNorm.forward(parameterStore, hidden, training).singletonOrThrow();
+        ParameterStore headWeights = precision.parameters(parameterStore, normed.getManager());
+        NDArray headInput = precision.toCompute(normed);
         NDArray logits;
         if (lmHead == null) {
             NDArray table =
-                    parameterStore.getValue(embedding.getWeight(), normed.getDevice(), training);
-            logits = Linear.linear(normed, table).singletonOrThrow();
+                    headWeights.getValue(embedding.getWeight(), normed.getDevice(), training);
+            logits = Linear.linear(headInput, table).singletonOrThrow();
         } else {
             logits =
-                    lmHead.forward(parameterStore, new NDList(normed), training).singletonOrThrow();
+                    lmHead.forward(headWeights, new NDList(headInput), training)
+                            .singletonOrThrow();
         }
-        NDList out = new NDList(logits);
+        NDList out = new NDList(precision.toFloat32(logits));
         out.addAll(routerLogits);
         return out;
     }
@@ -207,8 +228,9 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
     public static final class Builder {
 
         private MoeModelConfig config;
-        private MlpFactory sparseMlpFactory = SparseMoeMlp.FACTORY;
+        private MlpFactory sparseMlpFactory;
         private AttentionKernel kernel;
+        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
@@ -224,12 +246,17 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
         }
 
         /**
-         * Sets the factory of the sparse (MoE) MLPs (default {@link SparseMoeMlp#FACTORY}).
+         * Sets the factory of the sparse (MoE) MLPs (default {@link SparseMoeMlp#factory} in the
+         * model's precision). A factory set here decides the precision of the blocks it makes.
          *
          * @param factory the factory
          * @return this builder
+         * @throws IllegalArgumentException if it is null
          */
         public Builder optSparseMlpFactory(MlpFactory factory) {
+            if (factory == null) {
+                throw new IllegalArgumentException("the sparse MLP factory must not be null");
+            }
             this.sparseMlpFactory = factory;
             return this;
         }
@@ -248,15 +275,28 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
         }
 
         /**
+         * Sets the precision of the matrix products (default {@link MixedPrecision#FLOAT32}). With
+         * {@link MixedPrecision#BF16} the attention, the dense MLPs, the experts of the default
+         * sparse MLP and the LM head compute in bfloat16 from the float32 parameters; the
+         * embedding, norms, residual stream, routers, logits and losses stay float32.
+         *
+         * @param precision the precision
+         * @return this builder
+         */
+        public Builder optMixedPrecision(MixedPrecision precision) {
+            this.precision = precision;
+            return this;
+        }
+
+        /**
          * Builds the model.
          *
          * @return the model
          * @throws IllegalArgumentException if the config or the sparse MLP factory is missing
          */
         public MoeCausalLm build() {
-            if (config == null || sparseMlpFactory == null) {
-                throw new IllegalArgumentException(
-                        "MoeCausalLm needs a config and a sparse MLP factory");
+            if (config == null || precision == null) {
+                throw new IllegalArgumentException("MoeCausalLm needs a config and a precision");
             }
             if (kernel == null) {
                 int window = config.getSlidingWindow();

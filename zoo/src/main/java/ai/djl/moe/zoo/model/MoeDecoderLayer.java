@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.moe.nn.experts.SharedExpert;
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -29,6 +30,7 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
     private final GroupedQueryAttention attention;
     private final RmsNorm postAttentionNorm;
     private final Block mlp;
+    private final MixedPrecision precision;
 
     private MoeDecoderLayer(Builder builder) {
         super(VERSION);
@@ -48,6 +50,7 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
                                 .build());
         postAttentionNorm = addChildBlock("post_attention_layernorm", norm(c));
         mlp = addChildBlock("mlp", builder.mlp);
+        precision = builder.precision;
     }
 
     private static RmsNorm norm(MoeModelConfig c) {
@@ -90,7 +93,14 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
             PairList<String, Object> params) {
         NDArray x = inputs.head();
         NDList normed = inputNorm.forward(parameterStore, new NDList(x), training);
-        NDArray h = x.add(attention.forward(parameterStore, normed, training).singletonOrThrow());
+        NDArray attended =
+                attention
+                        .forward(
+                                precision.parameters(parameterStore, x.getManager()),
+                                new NDList(precision.toCompute(normed.head())),
+                                training)
+                        .singletonOrThrow();
+        NDArray h = x.add(precision.toFloat32(attended));
         NDList mlpInput = postAttentionNorm.forward(parameterStore, new NDList(h), training);
         NDList mlpOutput = mlp.forward(parameterStore, mlpInput, training);
         NDList out = new NDList(h.add(mlpOutput.head()));
@@ -138,6 +148,7 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
         private MoeModelConfig config;
         private Block mlp;
         private AttentionKernel kernel = new EagerAttention();
+        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
@@ -177,6 +188,18 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
         }
 
         /**
+         * Sets the precision of the attention (default {@link MixedPrecision#FLOAT32}); the norms
+         * and the residual stream stay float32, the MLP block has its own setting.
+         *
+         * @param precision the precision
+         * @return this builder
+         */
+        public Builder optMixedPrecision(MixedPrecision precision) {
+            this.precision = precision;
+            return this;
+        }
+
+        /**
          * Builds the layer.
          *
          * @return the layer
@@ -184,8 +207,9 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
          *     Hugging Face parameter names
          */
         public MoeDecoderLayer build() {
-            if (config == null || mlp == null) {
-                throw new IllegalArgumentException("a decoder layer needs a config and an MLP");
+            if (config == null || mlp == null || precision == null) {
+                throw new IllegalArgumentException(
+                        "a decoder layer needs a config, an MLP and a precision");
             }
             if (!(mlp instanceof HfNamedParameters) && !(mlp instanceof SharedExpert)) {
                 throw new IllegalArgumentException(

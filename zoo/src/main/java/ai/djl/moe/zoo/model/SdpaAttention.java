@@ -58,7 +58,7 @@ public final class SdpaAttention implements AttentionKernel {
             return AtenOps.scaledDotProductAttention(query, key, value, null, 0, true, null, true);
         }
         long seq = query.getShape().get(2);
-        try (NDArray mask = EagerAttention.causalMask(query.getManager(), seq, window)) {
+        try (NDArray mask = EagerAttention.causalMask(query, seq, window)) {
             return AtenOps.scaledDotProductAttention(query, key, value, mask, 0, false, null, true);
         }
     }

@@ -6,6 +6,7 @@ import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.nn.hf.HfSparseMoeArchitecture;
+import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.nn.router.LoadBalancingType;
 import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.moe.zoo.config.MoeModelConfig;
@@ -32,8 +33,7 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
     private static final byte VERSION = 1;
 
     /** The factory of this block, for {@link MoeCausalLm.Builder#optSparseMlpFactory}. */
-    public static final MlpFactory FACTORY =
-            (config, layer) -> SparseMoeMlp.builder().setConfig(config).build();
+    public static final MlpFactory FACTORY = factory(MixedPrecision.FLOAT32);
 
     private final MoeBlock moe;
     private final Map<String, String> hfNames;
@@ -48,6 +48,7 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
                         .setNumExperts(config.getNumExperts())
                         .setIntermediateSize(config.getExpertIntermediateSize())
                         .optActivation(ExpertActivation.SWIGLU)
+                        .optMixedPrecision(builder.precision)
                         .build();
         MoeBlock.Builder moeBuilder = MoeBlock.builder().setRouter(router).setExperts(experts);
         if (shared) {
@@ -61,6 +62,18 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
         hfNames =
                 (shared ? HfSparseMoeArchitecture.QWEN2_MOE : HfSparseMoeArchitecture.MIXTRAL)
                         .parameterNames();
+    }
+
+    /**
+     * Returns the factory of this block with experts in a given precision (router, shared expert
+     * and combination stay float32).
+     *
+     * @param precision the experts' precision
+     * @return the factory, for {@link MoeCausalLm.Builder#optSparseMlpFactory}
+     */
+    public static MlpFactory factory(MixedPrecision precision) {
+        return (config, layer) ->
+                SparseMoeMlp.builder().setConfig(config).optMixedPrecision(precision).build();
     }
 
     /**
@@ -140,6 +153,7 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
     public static final class Builder {
 
         private MoeModelConfig config;
+        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
@@ -155,14 +169,26 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
         }
 
         /**
+         * Sets the precision of the experts' GEMMs (default {@link MixedPrecision#FLOAT32}); the
+         * router, the shared expert and the combination stay float32.
+         *
+         * @param precision the precision
+         * @return this builder
+         */
+        public Builder optMixedPrecision(MixedPrecision precision) {
+            this.precision = precision;
+            return this;
+        }
+
+        /**
          * Builds the block.
          *
          * @return the block
          * @throws IllegalArgumentException if the config is missing
          */
         public SparseMoeMlp build() {
-            if (config == null) {
-                throw new IllegalArgumentException("SparseMoeMlp needs a config");
+            if (config == null || precision == null) {
+                throw new IllegalArgumentException("SparseMoeMlp needs a config and a precision");
             }
             return new SparseMoeMlp(this);
         }

@@ -1,0 +1,186 @@
+package ai.djl.moe.examples.cli;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.moe.autograd.MoeTrainer;
+import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.cuda.CudaTimer;
+import ai.djl.moe.nn.precision.MixedPrecision;
+import ai.djl.moe.zoo.config.MoeModelConfig;
+import ai.djl.moe.zoo.model.MoeCausalLm;
+import ai.djl.moe.zoo.model.MoeCausalLmLoss;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.Trainer;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+
+import com.google.gson.JsonObject;
+
+import java.util.Map;
+
+/**
+ * End-to-end training throughput and model FLOP utilisation (MFU) of a Mixtral-style model that
+ * fits one H200 with fp32 master weights and Adam: 8 layers, hidden 2048, 16 query heads and 4
+ * key/value heads of 128, 8 experts of FFN 7168 with top-2 routing (Mixtral-8x7B's ratios at half
+ * the width), vocabulary 32,000, sequences of 2048 tokens, 4 per step, bf16 mixed precision
+ * ({@link MixedPrecision#BF16}).
+ *
+ * <p>Model FLOPs per token (PaLM, appendix B): {@code 6 N + 12 L d S}, with {@code N} the
+ * parameters a token passes through in matrix products (attention projections, router, the top-k
+ * experts' share of the expert weights, LM head; no embedding lookup), {@code L} layers, {@code d}
+ * query heads x head size and {@code S} the sequence length (attention scores and values counted
+ * without the causal half). MFU is that times tokens/s over a bf16 dense peak.
+ */
+final class TrainingMfuBench {
+
+    /** NVIDIA's H200 SXM datasheet: dense BF16 tensor-core TFLOP/s (without sparsity). */
+    static final double H200_DATASHEET_BF16_TFLOPS = 989;
+
+    private static final int BATCH = 4;
+    private static final int SEQ = 2048;
+    private static final String CONFIG =
+            "{\"model_type\":\"mixtral\",\"vocab_size\":32000,\"hidden_size\":2048,"
+                    + "\"intermediate_size\":7168,\"num_hidden_layers\":8,"
+                    + "\"num_attention_heads\":16,\"num_key_value_heads\":4,"
+                    + "\"num_local_experts\":8,\"num_experts_per_tok\":2,"
+                    + "\"max_position_embeddings\":4096,\"rope_theta\":1000000.0,"
+                    + "\"router_aux_loss_coef\":0.02,\"tie_word_embeddings\":false}";
+
+    private TrainingMfuBench() {}
+
+    /**
+     * Trains {@code warmup + steps} steps on random token ids and times the last {@code steps}
+     * with CUDA events.
+     *
+     * @param steps timed steps
+     * @param warmup untimed steps first
+     * @return the model, the FLOP formula and the figures
+     */
+    static JsonObject run(int steps, int warmup) {
+        MoeModelConfig config = MoeModelConfig.parse(CONFIG);
+        Device gpu = Device.gpu();
+        JsonObject out = new JsonObject();
+        try (Model model = Model.newInstance("mfu", gpu, "PyTorch");
+                CudaTimer timer = new CudaTimer(0)) {
+            MoeCausalLm block =
+                    MoeCausalLm.builder()
+                            .setConfig(config)
+                            .optMixedPrecision(MixedPrecision.BF16)
+                            .build();
+            model.setBlock(block);
+            DefaultTrainingConfig training =
+                    new DefaultTrainingConfig(new MoeCausalLmLoss(config))
+                            .optOptimizer(
+                                    Optimizer.adam()
+                                            .optLearningRateTracker(Tracker.fixed(1e-4f))
+                                            .build())
+                            .optDevices(new Device[] {gpu});
+            try (Trainer trainer = new MoeTrainer(model, training)) {
+                trainer.initialize(new Shape(BATCH, SEQ));
+                double flopsPerToken = describe(out, block, config);
+                float loss = 0;
+                for (int i = 0; i < warmup; i++) {
+                    loss = step(trainer, config);
+                }
+                timer.start();
+                for (int i = 0; i < steps; i++) {
+                    loss = step(trainer, config);
+                }
+                double stepMillis = timer.stopMillis() / steps;
+                double tokensPerSecond = BATCH * SEQ / (stepMillis / 1e3);
+                double tflops = flopsPerToken * tokensPerSecond / 1e12;
+                out.addProperty("step_ms", stepMillis);
+                out.addProperty("tokens_per_second", tokensPerSecond);
+                out.addProperty("model_tflops", tflops);
+                out.addProperty("mfu_vs_datasheet_989", tflops / H200_DATASHEET_BF16_TFLOPS);
+                out.addProperty("last_loss", loss);
+            }
+        }
+        return out;
+    }
+
+    /** Writes the model and FLOP formula into {@code out}; returns the FLOPs per token. */
+    private static double describe(JsonObject out, MoeCausalLm block, MoeModelConfig config) {
+        long total = 0;
+        double active = 0;
+        double expertShare = (double) config.getNumExpertsPerToken() / config.getNumExperts();
+        for (Map.Entry<String, Parameter> e : block.getHfParameters().entrySet()) {
+            long size = e.getValue().getArray().size();
+            total += size;
+            String name = e.getKey();
+            if (name.contains(".experts.")) {
+                active += size * expertShare;
+            } else if (!name.contains("embed_tokens") && !name.contains("norm")) {
+                active += size;
+            }
+        }
+        long attentionWidth = (long) config.getNumAttentionHeads() * config.getHeadDim();
+        double attention = 12.0 * config.getNumHiddenLayers() * attentionWidth * SEQ;
+        double flopsPerToken = 6 * active + attention;
+        out.addProperty(
+                "model",
+                "Mixtral-style: 8 layers, hidden 2048, 16 heads (4 kv) x 128, 8 experts of FFN 7168"
+                        + " top-2, vocab 32000, batch 4 x seq 2048, bf16 mixed precision (fp32"
+                        + " master weights, Adam), one GPU");
+        out.addProperty("parameters", total);
+        out.addProperty("active_matmul_parameters_per_token", active);
+        out.addProperty(
+                "flop_formula",
+                "per token 6*N + 12*L*d*S: N = active matmul parameters (attention, router,"
+                        + " top-k/E of the experts, LM head; no embedding, no norms), L = layers,"
+                        + " d = heads*head_dim, S = sequence length (PaLM appendix B, attention"
+                        + " not halved for causality)");
+        out.addProperty("flops_per_token", flopsPerToken);
+        return flopsPerToken;
+    }
+
+    private static float step(Trainer trainer, MoeModelConfig config) {
+        float loss;
+        try (NDManager step = trainer.getManager().newSubManager()) {
+            NDArray ids =
+                    step.randomInteger(
+                            0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
+            try (GradientCollector collector = trainer.newGradientCollector()) {
+                NDList predictions = trainer.forward(new NDList(ids));
+                NDArray value = trainer.getLoss().evaluate(new NDList(ids), predictions);
+                collector.backward(value);
+                loss = value.getFloat();
+            }
+            trainer.step();
+        }
+        return loss;
+    }
+
+    /**
+     * Measures the dense bf16 peak through DJL: median TFLOP/s of {@code 8192^3} products.
+     *
+     * @param manager a manager on the GPU
+     * @param timer the CUDA timer
+     * @param samples timed samples of 10 products
+     * @return TFLOP/s
+     */
+    static double denseBf16Tflops(NDManager manager, CudaTimer timer, int samples) {
+        try (NDArray a = BFloat16.toBFloat16(manager.randomNormal(new Shape(8192, 8192)))) {
+            double[] ms = new double[samples];
+            for (int i = -1; i < samples; i++) {
+                timer.start();
+                for (int r = 0; r < 10; r++) {
+                    a.matMul(a).close();
+                }
+                double t = timer.stopMillis() / 10;
+                if (i >= 0) {
+                    ms[i] = t;
+                }
+            }
+            java.util.Arrays.sort(ms);
+            return 2.0 * 8192 * 8192 * 8192 / (ms[samples / 2] / 1e3) / 1e12;
+        }
+    }
+}
