@@ -65,11 +65,11 @@ public enum ExpertActivation {
      * @return {@code [n, F]}
      */
     public NDArray hidden(NDArray x, NDArray gate, NDArray up) {
-        NDArray projected = x.matMul(up.transpose());
+        NDArray projected = x.matMul(StepArrays.ownedBy(up.transpose(), x));
         if (!gated) {
             return nonlinearity(projected);
         }
-        return nonlinearity(x.matMul(gate.transpose())).mul(projected);
+        return nonlinearity(x.matMul(StepArrays.ownedBy(gate.transpose(), x))).mul(projected);
     }
 
     private NDArray nonlinearity(NDArray x) {

@@ -205,13 +205,10 @@ public class GroupedExperts extends AbstractBlock {
     }
 
     /** The builder of {@link GroupedExperts}. */
-    public static final class Builder {
+    public static final class Builder extends ExpertMlpBuilder<Builder> {
 
         private int numExperts;
-        private long intermediateSize;
-        private ExpertActivation activation = ExpertActivation.SWIGLU;
         private ExpertCompute expertCompute;
-        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
@@ -227,30 +224,11 @@ public class GroupedExperts extends AbstractBlock {
         }
 
         /**
-         * Sets the expert intermediate (FFN) size.
-         *
-         * @param intermediateSize {@code F >= 1}
-         * @return this builder
-         */
-        public Builder setIntermediateSize(long intermediateSize) {
-            this.intermediateSize = intermediateSize;
-            return this;
-        }
-
-        /**
-         * Sets the activation (default SwiGLU).
-         *
-         * @param activation the activation
-         * @return this builder
-         */
-        public Builder optActivation(ExpertActivation activation) {
-            this.activation = activation;
-            return this;
-        }
-
-        /**
          * Sets the expert computation (default: {@link CudaGroupedExpertCompute} for tokens on a
          * CUDA device when the CUDA kernels are available, {@link SlicedExpertCompute} otherwise).
+         * With {@link MixedPrecision#BF16} and no expert computation set, tokens on CUDA run
+         * {@link CudaGroupedExpertCompute} in bfloat16, which writes the weight gradients in
+         * float32.
          *
          * @param expertCompute the implementation
          * @return this builder
@@ -265,25 +243,6 @@ public class GroupedExperts extends AbstractBlock {
         }
 
         /**
-         * Sets the precision the experts compute in (default {@link MixedPrecision#FLOAT32});
-         * with {@link MixedPrecision#BF16} the tokens and the float32 weights are cast to bfloat16
-         * for the GEMMs and the result back to float32 (on CUDA without another expert compute:
-         * {@link CudaGroupedExpertCompute} in bfloat16, which writes the weight gradients in
-         * float32).
-         *
-         * @param precision the precision
-         * @return this builder
-         * @throws IllegalArgumentException if it is null
-         */
-        public Builder optMixedPrecision(MixedPrecision precision) {
-            if (precision == null) {
-                throw new IllegalArgumentException("precision must not be null");
-            }
-            this.precision = precision;
-            return this;
-        }
-
-        /**
          * Builds the experts block.
          *
          * @return the block
@@ -294,13 +253,7 @@ public class GroupedExperts extends AbstractBlock {
                 throw new IllegalArgumentException(
                         "number of experts must be >= 1, got " + numExperts);
             }
-            if (intermediateSize < 1) {
-                throw new IllegalArgumentException(
-                        "expert intermediate size must be >= 1, got " + intermediateSize);
-            }
-            if (activation == null) {
-                throw new IllegalArgumentException("activation must be set");
-            }
+            validate("expert");
             return new GroupedExperts(this);
         }
     }

@@ -73,10 +73,11 @@ public class SharedExpert extends AbstractBlock {
                 gateProj == null ? null : weights.getValue(gateProj, x.getDevice(), training);
         NDArray up = weights.getValue(upProj, x.getDevice(), training);
         NDArray down = weights.getValue(downProj, x.getDevice(), training);
-        NDArray out = activation.hidden(x, gate, up).matMul(down.transpose());
+        NDArray out =
+                activation.hidden(x, gate, up).matMul(StepArrays.ownedBy(down.transpose(), x));
         if (outputGate != null) {
             NDArray g = weights.getValue(outputGate, x.getDevice(), training);
-            out = out.mul(Activation.sigmoid(x.matMul(g.transpose())));
+            out = out.mul(Activation.sigmoid(x.matMul(StepArrays.ownedBy(g.transpose(), x))));
         }
         return new NDList(precision.toFloat32(out));
     }
@@ -137,36 +138,11 @@ public class SharedExpert extends AbstractBlock {
     }
 
     /** The builder of {@link SharedExpert}. */
-    public static final class Builder {
+    public static final class Builder extends ExpertMlpBuilder<Builder> {
 
-        private long intermediateSize;
-        private ExpertActivation activation = ExpertActivation.SWIGLU;
         private boolean sigmoidGate;
-        private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
-
-        /**
-         * Sets the intermediate size.
-         *
-         * @param intermediateSize {@code F >= 1}
-         * @return this builder
-         */
-        public Builder setIntermediateSize(long intermediateSize) {
-            this.intermediateSize = intermediateSize;
-            return this;
-        }
-
-        /**
-         * Sets the activation (default SwiGLU).
-         *
-         * @param activation the activation
-         * @return this builder
-         */
-        public Builder optActivation(ExpertActivation activation) {
-            this.activation = activation;
-            return this;
-        }
 
         /**
          * Scales the output by {@code sigmoid(x @ gate^T)} (Qwen2-MoE).
@@ -180,35 +156,13 @@ public class SharedExpert extends AbstractBlock {
         }
 
         /**
-         * Sets the precision of the matrix products (default {@link MixedPrecision#FLOAT32}): with
-         * {@link MixedPrecision#BF16} float32 inputs and weights are cast to bfloat16 for the
-         * products (the float32 weights receive float32 gradients) and the output is float32.
-         *
-         * @param precision the precision
-         * @return this builder
-         */
-        public Builder optMixedPrecision(MixedPrecision precision) {
-            this.precision = precision;
-            return this;
-        }
-
-        /**
          * Builds the shared expert.
          *
          * @return the block
          * @throws IllegalArgumentException naming the invalid setting
          */
         public SharedExpert build() {
-            if (intermediateSize < 1) {
-                throw new IllegalArgumentException(
-                        "shared expert intermediate size must be >= 1, got " + intermediateSize);
-            }
-            if (activation == null) {
-                throw new IllegalArgumentException("activation must be set");
-            }
-            if (precision == null) {
-                throw new IllegalArgumentException("precision must be set");
-            }
+            validate("shared expert");
             return new SharedExpert(this);
         }
     }

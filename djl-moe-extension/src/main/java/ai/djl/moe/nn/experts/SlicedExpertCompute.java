@@ -31,8 +31,9 @@ public final class SlicedExpertCompute implements ExpertCompute {
         }
         // split (not per-expert slicing): its backward writes each gradient block once
         NDList blocks = tokens.split(boundaries, 0);
-        NDList gateUps = gateUpProj.split(numExperts, 0);
-        NDList downs = downProj.split(numExperts, 0);
+        // the weights' blocks (and what is computed from them) belong to the step, not the model
+        NDList gateUps = StepArrays.ownedBy(gateUpProj.split(numExperts, 0), tokens);
+        NDList downs = StepArrays.ownedBy(downProj.split(numExperts, 0), tokens);
         NDList outputs = new NDList();
         for (int e = 0; e < numExperts; e++) {
             if (tokensPerExpert[e] > 0) {

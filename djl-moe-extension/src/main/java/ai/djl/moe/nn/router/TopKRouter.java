@@ -215,7 +215,14 @@ public class TopKRouter extends AbstractBlock {
         if (training && inputJitter > 0) {
             x = x.mul(x.getManager().randomUniform(1 - inputJitter, 1 + inputJitter, x.getShape()));
         }
-        NDArray logits = x.matMul(w.toType(DataType.FLOAT32, false).transpose());
+        // the weight's cast and transpose belong to the step, not to the model's manager
+        NDArray weight32 = w.toType(DataType.FLOAT32, false);
+        if (weight32 != w) {
+            weight32.attach(x.getManager());
+        }
+        NDArray transposed = weight32.transpose();
+        transposed.attach(x.getManager());
+        NDArray logits = x.matMul(transposed);
         checkFinite(logits);
         return logits;
     }
