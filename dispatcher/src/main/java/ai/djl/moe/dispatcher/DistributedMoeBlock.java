@@ -1,20 +1,14 @@
 package ai.djl.moe.dispatcher;
 
 import ai.djl.MalformedModelException;
-import ai.djl.moe.nn.dispatch.DispatchMetadata;
+import ai.djl.moe.nn.AbstractMoeBlock;
+import ai.djl.moe.nn.RoutedMoeOutput;
 import ai.djl.moe.nn.dispatch.DispatchedTokens;
 import ai.djl.moe.nn.dispatch.TokenDispatcher;
 import ai.djl.moe.nn.experts.GroupedExperts;
-import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -43,13 +37,10 @@ import java.io.IOException;
  * <p>The router's gradient is a per-rank partial sum, to be all-reduced like any replicated
  * parameter; the experts' gradients are reduced over the expert data-parallel group.
  */
-public class DistributedMoeBlock extends AbstractBlock {
+public class DistributedMoeBlock extends AbstractMoeBlock {
 
     private static final byte VERSION = 1;
 
-    private final TopKRouter router;
-    private final GroupedExperts experts;
-    private final TokenDispatcher<?> dispatcher;
     private final ExpertPlacement placement;
 
     /**
@@ -57,12 +48,8 @@ public class DistributedMoeBlock extends AbstractBlock {
      *
      * @param builder the builder
      */
-    @SuppressWarnings("this-escape")
     protected DistributedMoeBlock(Builder builder) {
-        super(VERSION);
-        router = addChildBlock("router", builder.router);
-        experts = addChildBlock("experts", builder.experts);
-        dispatcher = builder.dispatcher;
+        super(VERSION, builder.router, builder.experts, builder.dispatcher);
         placement = builder.placement;
     }
 
@@ -76,21 +63,12 @@ public class DistributedMoeBlock extends AbstractBlock {
     }
 
     /**
-     * Returns the router.
-     *
-     * @return the router block
-     */
-    public TopKRouter getRouter() {
-        return router;
-    }
-
-    /**
      * Returns this rank's experts.
      *
      * @return the local experts block
      */
     public GroupedExperts getLocalExperts() {
-        return experts;
+        return getExperts();
     }
 
     /**
@@ -112,61 +90,20 @@ public class DistributedMoeBlock extends AbstractBlock {
      */
     public DistributedMoeOutput forwardWithRouting(
             ParameterStore parameterStore, NDArray input, boolean training) {
-        Shape shape = input.getShape();
-        if (shape.dimension() < 2) {
-            throw new IllegalArgumentException("MoE input must be [..., H], got " + shape);
-        }
-        long hidden = shape.get(shape.dimension() - 1);
-        long numTokens = shape.size() / Math.max(hidden, 1);
-        long sequenceLength = shape.dimension() >= 3 ? shape.get(shape.dimension() - 2) : numTokens;
-        NDArray tokens = input.reshape(numTokens, hidden);
-        RoutingResult routing = router.route(parameterStore, tokens, sequenceLength, training);
-        return run(dispatcher, parameterStore, tokens, routing, shape, training);
+        RoutedMoeOutput out = forwardRouted(parameterStore, input, training);
+        return new DistributedMoeOutput(out.output(), out.routing(), out.metadata());
     }
 
-    private <M extends DispatchMetadata> DistributedMoeOutput run(
-            TokenDispatcher<M> tokenDispatcher,
-            ParameterStore parameterStore,
-            NDArray tokens,
-            RoutingResult routing,
-            Shape shape,
-            boolean training) {
-        DispatchedTokens<M> dispatched = tokenDispatcher.dispatch(tokens, routing);
-        NDArray expertOutput =
-                LocalExpertCompute.run(experts, parameterStore, dispatched, training);
-        NDArray output = tokenDispatcher.combine(expertOutput, dispatched.metadata());
-        return new DistributedMoeOutput(output.reshape(shape), routing, dispatched.metadata());
-    }
-
-    /** {@inheritDoc} */
+    /** Runs the local experts through {@link LocalExpertCompute}, even when no row arrived. */
     @Override
-    protected NDList forwardInternal(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        return new NDList(
-                forwardWithRouting(parameterStore, inputs.singletonOrThrow(), training).output());
+    protected NDArray computeExperts(
+            ParameterStore parameterStore, DispatchedTokens<?> dispatched, boolean training) {
+        return LocalExpertCompute.run(getExperts(), parameterStore, dispatched, training);
     }
 
-    /** {@inheritDoc} */
+    /** Writes the placement: experts, ep, ep rank, etp, etp rank. */
     @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return new Shape[] {inputShapes[0]};
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected void initializeChildBlocks(
-            NDManager manager, DataType dataType, Shape... inputShapes) {
-        router.initialize(manager, DataType.FLOAT32, inputShapes);
-        experts.initialize(manager, dataType, inputShapes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected void saveMetadata(DataOutputStream os) throws IOException {
-        saveInputShapes(os);
+    protected void saveLayout(DataOutputStream os) throws IOException {
         os.writeInt(placement.numExperts());
         os.writeInt(placement.ep());
         os.writeInt(placement.epRank());
@@ -176,13 +113,7 @@ public class DistributedMoeBlock extends AbstractBlock {
 
     /** {@inheritDoc} */
     @Override
-    public void loadMetadata(byte loadVersion, DataInputStream is)
-            throws IOException, MalformedModelException {
-        if (loadVersion != VERSION) {
-            throw new MalformedModelException(
-                    "Unsupported DistributedMoeBlock version: " + loadVersion);
-        }
-        readInputShapes(is);
+    protected void checkLayout(DataInputStream is) throws IOException, MalformedModelException {
         ExpertPlacement saved =
                 new ExpertPlacement(
                         is.readInt(), is.readInt(), is.readInt(), is.readInt(), is.readInt());

@@ -3,7 +3,6 @@ package ai.djl.moe.zoo.model;
 import ai.djl.moe.dispatcher.DispatchOptions;
 import ai.djl.moe.dispatcher.DispatcherKind;
 import ai.djl.moe.dispatcher.DistributedMoeBlock;
-import ai.djl.moe.dispatcher.DistributedMoeOutput;
 import ai.djl.moe.dispatcher.ExpertPlacement;
 import ai.djl.moe.dispatcher.TokenDispatchers;
 import ai.djl.moe.nn.experts.ExpertActivation;
@@ -12,17 +11,6 @@ import ai.djl.moe.nn.hf.HfSparseMoeArchitecture;
 import ai.djl.moe.parallel.ParallelMapping;
 import ai.djl.moe.parallel.training.CommunicatorProvider;
 import ai.djl.moe.zoo.config.MoeModelConfig;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
-import ai.djl.nn.Parameter;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * The sparse MLP of a decoder layer on one rank of an expert-parallel layout: the same router as
@@ -41,15 +29,10 @@ import java.util.Map;
  * <p>Its Hugging Face names are those of {@link SparseMoeMlp}; the expert tensors under them are
  * this rank's shards. Shared experts (Qwen2-MoE) are not supported.
  */
-public final class ExpertParallelMoeMlp extends AbstractBlock implements HfNamedParameters {
-
-    private static final byte VERSION = 1;
-
-    private final DistributedMoeBlock moe;
+public final class ExpertParallelMoeMlp extends RouterLogitsMoeMlp<DistributedMoeBlock> {
 
     private ExpertParallelMoeMlp(DistributedMoeBlock moe) {
-        super(VERSION);
-        this.moe = addChildBlock("moe", moe);
+        super(moe, HfSparseMoeArchitecture.MIXTRAL);
     }
 
     /**
@@ -97,56 +80,5 @@ public final class ExpertParallelMoeMlp extends AbstractBlock implements HfNamed
                                 TokenDispatchers.forMapping(
                                         mapping, comms, placement, options, kind))
                         .build());
-    }
-
-    /**
-     * Returns the MoE block.
-     *
-     * @return this rank's block
-     */
-    public DistributedMoeBlock getMoeBlock() {
-        return moe;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected NDList forwardInternal(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        DistributedMoeOutput out = moe.forwardWithRouting(parameterStore, inputs.head(), training);
-        return new NDList(out.output(), out.routing().logits());
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected void initializeChildBlocks(
-            NDManager manager, DataType dataType, Shape... inputShapes) {
-        moe.initialize(manager, dataType, inputShapes[0]);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        Shape input = inputShapes[0];
-        long tokens = input.size() / input.get(input.dimension() - 1);
-        return new Shape[] {input, new Shape(tokens, moe.getPlacement().numExperts())};
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Map<String, Parameter> getHfParameters() {
-        Map<String, Parameter> blockParameters = new LinkedHashMap<>();
-        blockParameters.put("router_weight", moe.getRouter().getParameters().get("weight"));
-        for (var p : moe.getLocalExperts().getParameters()) {
-            blockParameters.put("experts_" + p.getKey(), p.getValue());
-        }
-        Map<String, Parameter> map = new LinkedHashMap<>();
-        for (Map.Entry<String, String> e :
-                HfSparseMoeArchitecture.MIXTRAL.parameterNames().entrySet()) {
-            map.put(e.getKey(), blockParameters.get(e.getValue()));
-        }
-        return map;
     }
 }

@@ -1,7 +1,6 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.moe.nn.MoeBlock;
-import ai.djl.moe.nn.MoeBlockOutput;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.experts.SharedExpert;
@@ -10,17 +9,6 @@ import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.nn.router.LoadBalancingType;
 import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.moe.zoo.config.MoeModelConfig;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
-import ai.djl.nn.Parameter;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * The sparse MLP of a decoder layer: a {@link MoeBlock} (softmax router, top-k, dropless grouped
@@ -28,21 +16,17 @@ import java.util.Map;
  * that {@link MoeCausalLmLoss} computes the load-balancing loss over all layers together as {@code
  * transformers} does (the router's own per-layer loss is therefore disabled).
  */
-public final class SparseMoeMlp extends AbstractBlock implements HfNamedParameters {
-
-    private static final byte VERSION = 1;
+public final class SparseMoeMlp extends RouterLogitsMoeMlp<MoeBlock> {
 
     /** The factory of this block, for {@link MoeCausalLm.Builder#optSparseMlpFactory}. */
     public static final MlpFactory FACTORY = factory(MixedPrecision.FLOAT32);
 
-    private final MoeBlock moe;
-    private final Map<String, String> hfNames;
-
     private SparseMoeMlp(Builder builder) {
-        super(VERSION);
+        super(newMoeBlock(builder), architecture(builder.config));
+    }
+
+    private static MoeBlock newMoeBlock(Builder builder) {
         MoeModelConfig config = builder.config;
-        boolean shared = config.getSharedExpertIntermediateSize() > 0;
-        TopKRouter router = newRouter(config);
         GroupedExperts experts =
                 GroupedExperts.builder()
                         .setNumExperts(config.getNumExperts())
@@ -50,18 +34,23 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
                         .optActivation(ExpertActivation.SWIGLU)
                         .optMixedPrecision(builder.precision)
                         .build();
-        MoeBlock.Builder moeBuilder = MoeBlock.builder().setRouter(router).setExperts(experts);
-        if (shared) {
+        MoeBlock.Builder moeBuilder =
+                MoeBlock.builder().setRouter(newRouter(config)).setExperts(experts);
+        if (architecture(config) == HfSparseMoeArchitecture.QWEN2_MOE) {
             moeBuilder.optSharedExpert(
                     SharedExpert.builder()
                             .setIntermediateSize(config.getSharedExpertIntermediateSize())
                             .optSigmoidGate(true)
                             .build());
         }
-        moe = addChildBlock("moe", moeBuilder.build());
-        hfNames =
-                (shared ? HfSparseMoeArchitecture.QWEN2_MOE : HfSparseMoeArchitecture.MIXTRAL)
-                        .parameterNames();
+        return moeBuilder.build();
+    }
+
+    /** Qwen2-MoE when the config has a shared expert, Mixtral otherwise. */
+    private static HfSparseMoeArchitecture architecture(MoeModelConfig config) {
+        return config.getSharedExpertIntermediateSize() > 0
+                ? HfSparseMoeArchitecture.QWEN2_MOE
+                : HfSparseMoeArchitecture.MIXTRAL;
     }
 
     /**
@@ -100,53 +89,6 @@ public final class SparseMoeMlp extends AbstractBlock implements HfNamedParamete
      */
     public static Builder builder() {
         return new Builder();
-    }
-
-    /**
-     * Returns the MoE block.
-     *
-     * @return the block
-     */
-    public MoeBlock getMoeBlock() {
-        return moe;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected NDList forwardInternal(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        MoeBlockOutput out = moe.forwardWithRouting(parameterStore, inputs.head(), training);
-        return new NDList(out.output(), out.routing().logits());
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected void initializeChildBlocks(
-            NDManager manager, DataType dataType, Shape... inputShapes) {
-        moe.initialize(manager, dataType, inputShapes[0]);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        Shape input = inputShapes[0];
-        long tokens = input.size() / input.get(input.dimension() - 1);
-        long experts = moe.getRouter().getNumExperts();
-        return new Shape[] {input, new Shape(tokens, experts)};
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Map<String, Parameter> getHfParameters() {
-        Map<String, Parameter> blockParameters = moe.namedParameters();
-        Map<String, Parameter> map = new LinkedHashMap<>();
-        for (Map.Entry<String, String> e : hfNames.entrySet()) {
-            map.put(e.getKey(), blockParameters.get(e.getValue()));
-        }
-        return map;
     }
 
     /** Builds a {@link SparseMoeMlp}. */
