@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -101,8 +102,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--sequence-parallel", description = "Split attention-side activations along the sequence over TP.")
     private boolean sequenceParallel;
 
-    @Option(names = "--backend", defaultValue = "local", description = "local (ranks as threads) or nccl (under djl-moe launch) (${DEFAULT-VALUE}).")
-    private String backend;
+    @Mixin private BackendOption backend;
 
     @Option(names = "--timeout-seconds", defaultValue = "300", description = "Collective timeout of a parallel run (${DEFAULT-VALUE}).")
     private int timeoutSeconds;
@@ -135,7 +135,7 @@ public final class TrainCommand implements Callable<Integer> {
                         device == null ? null : parseDevice(device),
                         bf16 ? MixedPrecision.BF16 : MixedPrecision.FLOAT32);
         TrainingSummary summary =
-                worldSize == 1 && "local".equals(backend)
+                worldSize == 1 && !backend.isNccl()
                         ? new TrainingJob(options, System.out).run()
                         : new ParallelTrainingJob(options, parallelOptions(), System.out).run();
         if (lossFile != null) {
@@ -165,12 +165,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     private ParallelOptions parallelOptions() {
         ParallelOptions.Backend kind =
-                switch (backend) {
-                    case "local" -> ParallelOptions.Backend.LOCAL;
-                    case "nccl" -> ParallelOptions.Backend.NCCL;
-                    default -> throw new UsageException(
-                            "--backend must be local or nccl, got " + backend);
-                };
+                backend.isNccl() ? ParallelOptions.Backend.NCCL : ParallelOptions.Backend.LOCAL;
         if (timeoutSeconds <= 0) {
             throw new UsageException("--timeout-seconds must be positive, got " + timeoutSeconds);
         }

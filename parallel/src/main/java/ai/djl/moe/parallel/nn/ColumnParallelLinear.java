@@ -4,7 +4,6 @@ import ai.djl.moe.parallel.autograd.ParallelRegions;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
@@ -22,27 +21,15 @@ import ai.djl.util.PairList;
  *         .setInFeatures(64).setOutFeatures(256).setGroup(tp).build();
  * }</pre>
  */
-public class ColumnParallelLinear extends AbstractTensorParallelBlock {
+public class ColumnParallelLinear extends AbstractParallelLinear {
 
     private final long inFeatures;
     private final boolean gatherOutput;
-    private final boolean sequenceParallel;
-    private final Parameter weight;
-    private final Parameter bias;
 
     ColumnParallelLinear(Builder builder) {
-        super(
-                builder.group,
-                ShardLayout.of("output features", builder.outFeatures, builder.group));
+        super(builder, ShardLayout.of("output features", builder.outFeatures, builder.group), 0);
         inFeatures = builder.inFeatures;
         gatherOutput = builder.gatherOutput;
-        sequenceParallel = builder.sequenceParallel;
-        long rows = getShard().getShardLength();
-        weight = addParameter("weight", Parameter.Type.WEIGHT, new Shape(rows, inFeatures));
-        bias =
-                builder.bias
-                        ? addParameter("bias", Parameter.Type.BIAS, new Shape(rows))
-                        : null;
     }
 
     /**
@@ -66,9 +53,7 @@ public class ColumnParallelLinear extends AbstractTensorParallelBlock {
                 sequenceParallel
                         ? ParallelRegions.gatherFromSequence(group, x)
                         : ParallelRegions.copyToRegion(group, x);
-        NDArray w = parameterStore.getValue(weight, x.getDevice(), training);
-        NDArray b = bias == null ? null : parameterStore.getValue(bias, x.getDevice(), training);
-        NDArray y = full.getNDArrayInternal().linear(full, w, b).head();
+        NDArray y = linear(parameterStore, full, true, training);
         return new NDList(gatherOutput ? ParallelRegions.gatherFromLastDim(group, y) : y);
     }
 
@@ -84,11 +69,7 @@ public class ColumnParallelLinear extends AbstractTensorParallelBlock {
     /** {@inheritDoc} */
     @Override
     protected void prepare(Shape[] inputShapes) {
-        long last = inputShapes[0].get(inputShapes[0].dimension() - 1);
-        if (last != inFeatures) {
-            throw new IllegalArgumentException(
-                    "ColumnParallelLinear expects " + inFeatures + " input features, got " + last);
-        }
+        checkInputFeatures(inputShapes[0], inFeatures);
     }
 
     /**
@@ -99,7 +80,7 @@ public class ColumnParallelLinear extends AbstractTensorParallelBlock {
      * @param fullBias the full bias, shape {@code [out]}; {@code null} when the block has none
      */
     public void loadFullParameters(NDArray fullWeight, NDArray fullBias) {
-        ShardLoading.load(weight, getShard(), fullWeight, 0);
+        loadFullWeight(fullWeight);
         ShardLoading.loadOptional(bias, getShard(), fullBias, 0);
     }
 

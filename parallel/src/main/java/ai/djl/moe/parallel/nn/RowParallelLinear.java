@@ -20,27 +20,15 @@ import ai.djl.util.PairList;
  * sequence parallelism the bias is applied to this member's rows only, so its gradient is a partial
  * sum over the group ({@link #hasSequenceParallelGradient}).
  */
-public class RowParallelLinear extends AbstractTensorParallelBlock {
+public class RowParallelLinear extends AbstractParallelLinear {
 
     private final long outFeatures;
     private final boolean inputIsParallel;
-    private final boolean sequenceParallel;
-    private final Parameter weight;
-    private final Parameter bias;
 
     RowParallelLinear(Builder builder) {
-        super(
-                builder.group,
-                ShardLayout.of("input features", builder.inFeatures, builder.group));
+        super(builder, ShardLayout.of("input features", builder.inFeatures, builder.group), 1);
         outFeatures = builder.outFeatures;
         inputIsParallel = builder.inputIsParallel;
-        sequenceParallel = builder.sequenceParallel;
-        Shape weightShape = new Shape(outFeatures, getShard().getShardLength());
-        weight = addParameter("weight", Parameter.Type.WEIGHT, weightShape);
-        bias =
-                builder.bias
-                        ? addParameter("bias", Parameter.Type.BIAS, new Shape(outFeatures))
-                        : null;
     }
 
     /**
@@ -61,8 +49,7 @@ public class RowParallelLinear extends AbstractTensorParallelBlock {
             PairList<String, Object> params) {
         NDArray x = inputs.head();
         NDArray own = inputIsParallel ? x : ParallelRegions.scatterToLastDim(group, x);
-        NDArray w = parameterStore.getValue(weight, x.getDevice(), training);
-        NDArray partial = own.getNDArrayInternal().linear(own, w, null).head();
+        NDArray partial = linear(parameterStore, own, false, training);
         NDArray y =
                 sequenceParallel
                         ? ParallelRegions.reduceScatterToSequence(group, partial)
@@ -84,12 +71,8 @@ public class RowParallelLinear extends AbstractTensorParallelBlock {
     /** {@inheritDoc} */
     @Override
     protected void prepare(Shape[] inputShapes) {
-        long last = inputShapes[0].get(inputShapes[0].dimension() - 1);
         long expected = inputIsParallel ? getShard().getShardLength() : getShard().getFullLength();
-        if (last != expected) {
-            throw new IllegalArgumentException(
-                    "RowParallelLinear expects " + expected + " input features, got " + last);
-        }
+        checkInputFeatures(inputShapes[0], expected);
     }
 
     /**
@@ -101,7 +84,7 @@ public class RowParallelLinear extends AbstractTensorParallelBlock {
      *     the block has none
      */
     public void loadFullParameters(NDArray fullWeight, NDArray fullBias) {
-        ShardLoading.load(weight, getShard(), fullWeight, 1);
+        loadFullWeight(fullWeight);
         ShardLoading.loadReplicated(bias, fullBias);
     }
 

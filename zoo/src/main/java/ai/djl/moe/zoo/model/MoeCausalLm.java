@@ -8,15 +8,11 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,20 +27,17 @@ import java.util.Map;
  * followed by the router logits {@code [batch * seq, experts]} of every sparse layer in layer order
  * (what {@link MoeCausalLmLoss} reads).
  */
-public final class MoeCausalLm extends AbstractBlock implements HfNamedParameters {
+public final class MoeCausalLm extends AbstractMoeCausalLm<MoeDecoderLayer>
+        implements HfNamedParameters {
 
-    private static final byte VERSION = 1;
-
-    private final MoeModelConfig config;
     private final TokenEmbedding embedding;
-    private final List<MoeDecoderLayer> layers;
     private final RmsNorm finalNorm;
     private final Linear lmHead;
     private final MixedPrecision precision;
 
     private MoeCausalLm(Builder builder) {
-        super(VERSION);
-        config = builder.config;
+        super(builder);
+        MoeModelConfig config = getConfig();
         precision = builder.precision;
         MlpFactory sparseMlpFactory =
                 builder.sparseMlpFactory == null
@@ -57,7 +50,6 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
                                 .setVocabSize(config.getVocabSize())
                                 .setHiddenSize(config.getHiddenSize())
                                 .build());
-        List<MoeDecoderLayer> list = new ArrayList<>();
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             Block mlp =
                     config.isSparseLayer(i)
@@ -66,16 +58,14 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
                                     .setIntermediateSize(config.getDenseIntermediateSize())
                                     .optMixedPrecision(precision)
                                     .build();
-            MoeDecoderLayer layer =
+            addLayer(
                     MoeDecoderLayer.builder()
                             .setConfig(config)
                             .setMlp(mlp)
-                            .optAttentionKernel(builder.kernel)
+                            .optAttentionKernel(getAttentionKernel())
                             .optMixedPrecision(precision)
-                            .build();
-            list.add(addChildBlock("layers_" + i, layer));
+                            .build());
         }
-        layers = Collections.unmodifiableList(list);
         finalNorm =
                 addChildBlock(
                         "norm",
@@ -106,15 +96,6 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
     }
 
     /**
-     * Returns the configuration the model was built from.
-     *
-     * @return the config
-     */
-    public MoeModelConfig getConfig() {
-        return config;
-    }
-
-    /**
      * Returns the precision of the model's matrix products.
      *
      * @return the precision
@@ -138,24 +119,20 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
      * @return the layers
      */
     public List<MoeDecoderLayer> getLayers() {
-        return layers;
+        return layers();
     }
 
     /** {@inheritDoc} */
     @Override
-    protected NDList forwardInternal(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDList hidden = embedding.forward(parameterStore, new NDList(inputs.head()), training);
-        NDList routerLogits = new NDList();
-        for (MoeDecoderLayer layer : layers) {
-            NDList out = layer.forward(parameterStore, new NDList(hidden.head()), training);
-            hidden = new NDList(out.head());
-            routerLogits.addAll(out.subNDList(1));
-        }
-        NDArray normed = finalNorm.forward(parameterStore, hidden, training).singletonOrThrow();
+    protected NDArray embed(ParameterStore parameterStore, NDArray ids, boolean training) {
+        return embedding.forward(parameterStore, new NDList(ids), training).head();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDArray logits(ParameterStore parameterStore, NDArray hidden, boolean training) {
+        NDArray normed =
+                finalNorm.forward(parameterStore, new NDList(hidden), training).singletonOrThrow();
         ParameterStore headWeights = precision.parameters(parameterStore, normed.getManager());
         NDArray headInput = precision.toCompute(normed);
         NDArray logits;
@@ -168,9 +145,7 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
                     lmHead.forward(headWeights, new NDList(headInput), training)
                             .singletonOrThrow();
         }
-        NDList out = new NDList(precision.toFloat32(logits));
-        out.addAll(routerLogits);
-        return out;
+        return precision.toFloat32(logits);
     }
 
     /** {@inheritDoc} */
@@ -179,28 +154,20 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
             NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
         embedding.initialize(manager, dataType, ids);
-        Shape hidden = ids.add(config.getHiddenSize());
-        for (MoeDecoderLayer layer : layers) {
-            layer.initialize(manager, dataType, hidden);
-        }
-        finalNorm.initialize(manager, dataType, hidden);
-        if (lmHead != null) {
-            lmHead.initialize(manager, dataType, hidden);
-        }
+        Shape hidden = ids.add(getConfig().getHiddenSize());
+        initializeDecoder(manager, dataType, hidden, finalNorm, lmHead);
     }
 
     /** {@inheritDoc} */
     @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        Shape ids = inputShapes[0];
-        List<Shape> shapes = new ArrayList<>();
-        shapes.add(ids.add(config.getVocabSize()));
-        for (int i = 0; i < layers.size(); i++) {
-            if (config.isSparseLayer(i)) {
-                shapes.add(new Shape(ids.size(), config.getNumExperts()));
-            }
-        }
-        return shapes.toArray(new Shape[0]);
+    protected Shape logitsShape(Shape ids) {
+        return ids.add(getConfig().getVocabSize());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected long routedTokens(Shape ids) {
+        return ids.size();
     }
 
     /**
@@ -214,6 +181,7 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
     public Map<String, Parameter> getHfParameters() {
         Map<String, Parameter> map = new LinkedHashMap<>();
         HfNamedParameters.putAll(map, "model.embed_tokens", embedding);
+        List<MoeDecoderLayer> layers = layers();
         for (int i = 0; i < layers.size(); i++) {
             HfNamedParameters.putAll(map, "model.layers." + i, layers.get(i));
         }
@@ -225,23 +193,16 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
     }
 
     /** Builds a {@link MoeCausalLm}. */
-    public static final class Builder {
+    public static final class Builder extends BaseBuilder<Builder> {
 
-        private MoeModelConfig config;
         private MlpFactory sparseMlpFactory;
-        private AttentionKernel kernel;
         private MixedPrecision precision = MixedPrecision.FLOAT32;
 
         Builder() {}
 
-        /**
-         * Sets the model configuration.
-         *
-         * @param config the configuration
-         * @return this builder
-         */
-        public Builder setConfig(MoeModelConfig config) {
-            this.config = config;
+        /** {@inheritDoc} */
+        @Override
+        protected Builder self() {
             return this;
         }
 
@@ -258,19 +219,6 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
                 throw new IllegalArgumentException("the sparse MLP factory must not be null");
             }
             this.sparseMlpFactory = factory;
-            return this;
-        }
-
-        /**
-         * Sets the attention computation of every layer (default: {@link SdpaAttention}, libtorch's
-         * fused kernel through the op bridge, where it is available, else {@link EagerAttention};
-         * both with the config's sliding window).
-         *
-         * @param kernel the kernel
-         * @return this builder
-         */
-        public Builder optAttentionKernel(AttentionKernel kernel) {
-            this.kernel = kernel;
             return this;
         }
 
@@ -295,15 +243,8 @@ public final class MoeCausalLm extends AbstractBlock implements HfNamedParameter
          * @throws IllegalArgumentException if the config or the sparse MLP factory is missing
          */
         public MoeCausalLm build() {
-            if (config == null || precision == null) {
+            if (getConfig() == null || precision == null) {
                 throw new IllegalArgumentException("MoeCausalLm needs a config and a precision");
-            }
-            if (kernel == null) {
-                int window = config.getSlidingWindow();
-                kernel =
-                        SdpaAttention.isAvailable()
-                                ? new SdpaAttention(window)
-                                : new EagerAttention(window);
             }
             return new MoeCausalLm(this);
         }

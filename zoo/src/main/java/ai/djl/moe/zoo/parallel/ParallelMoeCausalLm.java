@@ -8,23 +8,18 @@ import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.zoo.config.MoeModelConfig;
-import ai.djl.moe.zoo.model.AttentionKernel;
-import ai.djl.moe.zoo.model.EagerAttention;
+import ai.djl.moe.zoo.model.AbstractMoeCausalLm;
 import ai.djl.moe.zoo.model.MlpFactory;
 import ai.djl.moe.zoo.model.RmsNorm;
-import ai.djl.moe.zoo.model.SdpaAttention;
 import ai.djl.moe.zoo.model.SparseMoeMlp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -48,27 +43,23 @@ import java.util.List;
  * block.loadFullParameters(FullWeights.of(singleDeviceModel));
  * }</pre>
  */
-public final class ParallelMoeCausalLm extends AbstractBlock {
+public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecoderLayer> {
 
-    private static final byte VERSION = 1;
-
-    private final MoeModelConfig config;
     private final LayerSettings settings;
     private final VocabParallelEmbedding embedding;
-    private final List<ParallelDecoderLayer> layers = new ArrayList<>();
     private final RmsNorm finalNorm;
     private final Block finalNormBlock;
     private final ColumnParallelLinear lmHead;
 
     private ParallelMoeCausalLm(Builder builder) {
-        super(VERSION);
-        config = builder.config;
+        super(builder);
+        MoeModelConfig config = getConfig();
         settings =
                 new LayerSettings(
                         config,
                         builder.context.communicator(GroupKind.TP),
                         builder.sequenceParallel,
-                        builder.kernel);
+                        getAttentionKernel());
         embedding =
                 addChildBlock(
                         "embed_tokens",
@@ -84,7 +75,7 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
                     sparse
                             ? builder.sparseMlpFactory.newSparseMlp(config, i)
                             : new ParallelSwiGluMlp(settings, config.getDenseIntermediateSize());
-            layers.add(addChildBlock("layers_" + i, new ParallelDecoderLayer(settings, mlp)));
+            addLayer(new ParallelDecoderLayer(settings, mlp));
         }
         finalNorm = settings.hiddenNorm();
         finalNormBlock = addChildBlock("norm", settings.onSequenceShards(finalNorm));
@@ -112,15 +103,6 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
     }
 
     /**
-     * Returns the configuration the model was built from.
-     *
-     * @return the config
-     */
-    public MoeModelConfig getConfig() {
-        return config;
-    }
-
-    /**
      * Returns whether activations outside the tensor-parallel regions are split along the
      * sequence.
      *
@@ -132,20 +114,14 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
 
     /** {@inheritDoc} */
     @Override
-    protected NDList forwardInternal(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDArray ids = inputs.head().transpose();
-        NDArray hidden =
-                GraphCut.after(embedding.forward(parameterStore, new NDList(ids), training)).head();
-        NDList routerLogits = new NDList();
-        for (ParallelDecoderLayer layer : layers) {
-            NDList out = layer.forward(parameterStore, new NDList(hidden), training);
-            hidden = out.head();
-            routerLogits.addAll(out.subNDList(1));
-        }
+    protected NDArray embed(ParameterStore parameterStore, NDArray ids, boolean training) {
+        NDList sequenceFirst = new NDList(ids.transpose());
+        return GraphCut.after(embedding.forward(parameterStore, sequenceFirst, training)).head();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDArray logits(ParameterStore parameterStore, NDArray hidden, boolean training) {
         NDList normed = finalNormBlock.forward(parameterStore, new NDList(hidden), training);
         NDArray logits;
         if (lmHead == null) {
@@ -159,9 +135,7 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
         } else {
             logits = lmHead.forward(parameterStore, normed, training).head();
         }
-        NDList out = new NDList(logits.transpose(1, 0, 2));
-        out.addAll(routerLogits);
-        return out;
+        return logits.transpose(1, 0, 2);
     }
 
     private Parameter tiedWeight() {
@@ -176,28 +150,19 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
         Shape sequenceFirst = new Shape(ids.get(1), ids.get(0));
         embedding.initialize(manager, dataType, sequenceFirst);
         Shape hidden = embedding.getOutputShapes(new Shape[] {sequenceFirst})[0];
-        for (ParallelDecoderLayer layer : layers) {
-            layer.initialize(manager, dataType, hidden);
-        }
-        finalNormBlock.initialize(manager, dataType, hidden);
-        if (lmHead != null) {
-            lmHead.initialize(manager, dataType, hidden);
-        }
+        initializeDecoder(manager, dataType, hidden, finalNormBlock, lmHead);
     }
 
     /** {@inheritDoc} */
     @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        Shape ids = inputShapes[0];
-        List<Shape> shapes = new ArrayList<>();
-        shapes.add(ids.add(config.getVocabSize() / settings.tp().getSize()));
-        long tokens = ids.get(1) / settings.tp().getSize() * ids.get(0);
-        for (int i = 0; i < layers.size(); i++) {
-            if (config.isSparseLayer(i)) {
-                shapes.add(new Shape(tokens, config.getNumExperts()));
-            }
-        }
-        return shapes.toArray(new Shape[0]);
+    protected Shape logitsShape(Shape ids) {
+        return ids.add(getConfig().getVocabSize() / settings.tp().getSize());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected long routedTokens(Shape ids) {
+        return ids.get(1) / settings.tp().getSize() * ids.get(0);
     }
 
     /**
@@ -209,6 +174,7 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
      */
     public void loadFullParameters(FullWeights weights) {
         embedding.loadFullParameters(weights.get("model.embed_tokens.weight"));
+        List<ParallelDecoderLayer> layers = layers();
         for (int i = 0; i < layers.size(); i++) {
             layers.get(i).loadFullParameters(weights, "model.layers." + i);
         }
@@ -219,24 +185,17 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
     }
 
     /** Builds a {@link ParallelMoeCausalLm}. */
-    public static final class Builder {
+    public static final class Builder extends BaseBuilder<Builder> {
 
-        private MoeModelConfig config;
         private ParallelContext context;
         private boolean sequenceParallel;
         private MlpFactory sparseMlpFactory;
-        private AttentionKernel kernel;
 
         Builder() {}
 
-        /**
-         * Sets the model configuration.
-         *
-         * @param config the configuration
-         * @return this builder
-         */
-        public Builder setConfig(MoeModelConfig config) {
-            this.config = config;
+        /** {@inheritDoc} */
+        @Override
+        protected Builder self() {
             return this;
         }
 
@@ -278,18 +237,6 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
         }
 
         /**
-         * Sets the attention computation (default: libtorch's fused kernel where available, else
-         * eager; both with the config's sliding window).
-         *
-         * @param kernel the kernel
-         * @return this builder
-         */
-        public Builder optAttentionKernel(AttentionKernel kernel) {
-            this.kernel = kernel;
-            return this;
-        }
-
-        /**
          * Builds the model.
          *
          * @return the model
@@ -298,7 +245,7 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
          *     the heads, vocabulary or intermediate sizes do not divide among the TP ranks
          */
         public ParallelMoeCausalLm build() {
-            if (config == null || context == null) {
+            if (getConfig() == null || context == null) {
                 throw new IllegalArgumentException("ParallelMoeCausalLm needs a config and a context");
             }
             ParallelConfig parallel = context.getConfig();
@@ -327,13 +274,6 @@ public final class ParallelMoeCausalLm extends AbstractBlock {
                                 + parallel.getEp()
                                 + " etp="
                                 + parallel.getEtp());
-            }
-            if (kernel == null) {
-                int window = config.getSlidingWindow();
-                kernel =
-                        SdpaAttention.isAvailable()
-                                ? new SdpaAttention(window)
-                                : new EagerAttention(window);
             }
             return new ParallelMoeCausalLm(this);
         }
