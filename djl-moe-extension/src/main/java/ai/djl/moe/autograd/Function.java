@@ -21,8 +21,8 @@ import ai.djl.pytorch.jni.JniUtils;
  * NDArray y = new Square().apply(new NDList(x)).head();   // inside a MoeGradientCollector
  * }</pre>
  *
- * <p>{@code forward} runs with autograd off on detached inputs; its floating-point outputs become
- * leaves that require gradients. When a {@link MoeGradientCollector} is open on the current thread
+ * <p>{@code forward} runs with autograd off (it must not modify its inputs in place); its
+ * floating-point outputs become leaves that require gradients. When a {@link MoeGradientCollector} is open on the current thread
  * and some input requires a gradient, the application is recorded, and the collector's backward
  * calls {@code backward} with the gradients of the outputs (zeros for an output that did not reach
  * the loss) and continues autograd from the inputs with the gradients it returns. Without a
@@ -34,7 +34,7 @@ import ai.djl.pytorch.jni.JniUtils;
 public abstract class Function {
 
     /**
-     * Computes the outputs. Runs with autograd off; inputs are detached views.
+     * Computes the outputs. Runs with autograd off; must not modify the inputs in place.
      *
      * @param ctx where to keep what backward needs
      * @param inputs the inputs
@@ -70,14 +70,13 @@ public abstract class Function {
             }
         }
         FunctionContext ctx = new FunctionContext(needs);
-        NDList detached = new NDList(inputs.size());
-        for (NDArray in : inputs) {
-            detached.add(gradMode ? in.stopGradient() : in);
-        }
         NDList outputs;
+        // autograd is off while forward runs: nothing it computes from the inputs is recorded (no
+        // detached copies are made: they would outlive the step in the inputs' managers, which
+        // for parameters is the model's)
         JniUtils.setGradMode(false);
         try {
-            outputs = forward(ctx, detached);
+            outputs = forward(ctx, inputs);
         } finally {
             JniUtils.setGradMode(gradMode);
         }
@@ -89,7 +88,7 @@ public abstract class Function {
             NDArray out = outputs.get(i);
             differentiable[i] = GradientTape.isFloating(out);
             if (differentiable[i]) {
-                if (containsSame(detached, out)) {
+                if (containsSame(inputs, out)) {
                     // an input passed through: give the output its own autograd identity
                     out = out.duplicate();
                     outputs.set(i, out);

@@ -20,7 +20,7 @@ public final class FunctionContext {
     }
 
     /**
-     * Keeps arrays for backward (detached values, as forward saw them).
+     * Keeps arrays for backward (the values forward saw).
      *
      * @param arrays the arrays
      */

@@ -180,6 +180,21 @@ class FunctionTest {
     }
 
     @Test
+    void applyingToAParameterLeavesNothingInItsManager() {
+        NDArray w = param(12, 4);
+        int before = manager.getManagedArrays().size();
+        for (int step = 0; step < 3; step++) {
+            try (NDManager stepManager = manager.newSubManager();
+                    MoeGradientCollector gc = new MoeGradientCollector()) {
+                NDArray x = stepManager.create(new double[] {1, 2, 3, 4});
+                gc.backward(new Multiply().apply(new NDList(x, w)).head().sum());
+            }
+        }
+        assertEquals(before, manager.getManagedArrays().size());
+        assertArrayEquals(new double[] {3, 6, 9, 12}, w.getGradient().toDoubleArray(), 0);
+    }
+
+    @Test
     void withoutCollectorOnlyForwardRuns() {
         NDArray x = param(9, 3);
         NDArray y = new Square().apply(new NDList(x)).head();
