@@ -76,7 +76,8 @@ public abstract class Function {
         // for parameters is the model's)
         JniUtils.setGradMode(false);
         try {
-            outputs = forward(ctx, inputs);
+            // a list of its own: forward may return it, and outputs are replaced below
+            outputs = forward(ctx, new NDList(inputs));
         } finally {
             JniUtils.setGradMode(gradMode);
         }

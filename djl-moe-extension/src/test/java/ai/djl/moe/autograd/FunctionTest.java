@@ -195,6 +195,18 @@ class FunctionTest {
     }
 
     @Test
+    void aFunctionReturningItsInputListStillReachesItsInputs() {
+        NDArray x = param(13, 5);
+        assertGradientMatchesFiniteDifferences(
+                x,
+                a -> {
+                    NDArray h = a.mul(a);
+                    NDArray cut = GraphCut.after(new NDList(h, h.sin())).get(1);
+                    return cut.mul(h).sum();
+                });
+    }
+
+    @Test
     void withoutCollectorOnlyForwardRuns() {
         NDArray x = param(9, 3);
         NDArray y = new Square().apply(new NDList(x)).head();
