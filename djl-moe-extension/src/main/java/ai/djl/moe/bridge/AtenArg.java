@@ -126,7 +126,7 @@ public abstract class AtenArg {
 
         @Override
         void release(long slot) {
-            LibTorch.shim().aoti_torch_delete_tensor_object(slot);
+            LibTorch.Shim.aoti_torch_delete_tensor_object(slot);
         }
 
         @Override

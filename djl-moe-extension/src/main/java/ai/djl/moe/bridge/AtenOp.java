@@ -105,6 +105,7 @@ public final class AtenOp {
     }
 
     private long[] run(int numReturns, AtenArg... args) {
+        LibTorch.shim();
         for (AtenArg a : args) {
             NDArray array = a.array();
             if (array != null) {
@@ -115,7 +116,7 @@ public final class AtenOp {
         long[] stack;
         if (VERIFIED.contains(key)) {
             stack = encode(args, numReturns);
-            int rc = LibTorch.shim().aoti_torch_call_dispatcher(name, overload, stack);
+            int rc = LibTorch.Shim.aoti_torch_call_dispatcher(name, overload, stack);
             if (rc == 0) {
                 return stack;
             }
@@ -125,7 +126,7 @@ public final class AtenOp {
         long[] finalStack = stack;
         StderrCapture.Result r =
                 StderrCapture.run(
-                        () -> LibTorch.shim().aoti_torch_call_dispatcher(name, overload, finalStack));
+                        () -> LibTorch.Shim.aoti_torch_call_dispatcher(name, overload, finalStack));
         if (r.returnCode == 0) {
             VERIFIED.add(key);
             return stack;

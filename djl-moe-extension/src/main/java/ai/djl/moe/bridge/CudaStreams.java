@@ -1,7 +1,5 @@
 package ai.djl.moe.bridge;
 
-import com.sun.jna.Pointer;
-import com.sun.jna.ptr.PointerByReference;
 
 /** libtorch's current CUDA stream, on which kernels launched beside libtorch's must run. */
 public final class CudaStreams {
@@ -26,17 +24,17 @@ public final class CudaStreams {
      * @throws TorchException on a CPU-only libtorch, or when libtorch reports an error
      */
     public static long currentStream(int deviceIndex) {
-        LibTorch.CudaShim cuda =
-                LibTorch.cudaShim()
+        LibTorch.cudaShim()
                         .orElseThrow(
                                 () ->
                                         new TorchException(
                                                 "libtorch_cuda.so is not loaded: this libtorch has"
                                                         + " no CUDA support"));
-        PointerByReference out = new PointerByReference();
-        LibTorch.check(
-                cuda.aoti_torch_get_current_cuda_stream(deviceIndex, out),
-                "aoti_torch_get_current_cuda_stream(" + deviceIndex + ")");
-        return Pointer.nativeValue(out.getValue());
+        long[] out = new long[1];
+        int rc = LibTorch.CudaShim.aoti_torch_get_current_cuda_stream(deviceIndex, out);
+        if (rc != 0) {
+            LibTorch.check(rc, "aoti_torch_get_current_cuda_stream(" + deviceIndex + ")");
+        }
+        return out[0];
     }
 }

@@ -1,11 +1,8 @@
 package ai.djl.moe.bridge;
 
 import ai.djl.engine.Engine;
-import com.sun.jna.Library;
 import com.sun.jna.Native;
-import com.sun.jna.ptr.IntByReference;
-import com.sun.jna.ptr.LongByReference;
-import com.sun.jna.ptr.PointerByReference;
+import com.sun.jna.NativeLibrary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,62 +13,79 @@ import java.util.Optional;
 /** Locates the libtorch that DJL loaded and binds its stable C ABI through JNA. */
 final class LibTorch {
 
-    private static volatile Shim cpu;
+    private static volatile boolean cpuBound;
     private static volatile Optional<CudaShim> cuda;
 
     private LibTorch() {}
 
-    /** The functions of {@code libtorch_cpu.so} this bridge uses; all return 0 on success. */
-    interface Shim extends Library {
-        int aoti_torch_get_data_ptr(long tensor, PointerByReference out);
+    /**
+     * The functions of {@code libtorch_cpu.so} this bridge uses, bound by JNA's direct mapping
+     * (a fraction of a microsecond per call, against several for an interface proxy: the op
+     * bridge makes many calls per MoE layer). All return 0 on success; out parameters are
+     * one-element arrays (pointers as {@code long}).
+     */
+    static final class Shim {
+        private static final Shim INSTANCE = new Shim();
 
-        int aoti_torch_get_dtype(long tensor, IntByReference out);
+        private Shim() {}
 
-        int aoti_torch_get_device_type(long tensor, IntByReference out);
+        static native int aoti_torch_get_data_ptr(long tensor, long[] out);
 
-        int aoti_torch_get_device_index(long tensor, IntByReference out);
+        static native int aoti_torch_get_dtype(long tensor, int[] out);
 
-        int aoti_torch_get_dim(long tensor, LongByReference out);
+        static native int aoti_torch_get_device_type(long tensor, int[] out);
 
-        int aoti_torch_get_sizes(long tensor, PointerByReference out);
+        static native int aoti_torch_get_device_index(long tensor, int[] out);
 
-        int aoti_torch_get_strides(long tensor, PointerByReference out);
+        static native int aoti_torch_get_dim(long tensor, long[] out);
 
-        int aoti_torch_get_storage_offset(long tensor, LongByReference out);
+        static native int aoti_torch_get_sizes(long tensor, long[] out);
 
-        int aoti_torch_new_tensor_handle(long tensor, LongByReference out);
+        static native int aoti_torch_get_strides(long tensor, long[] out);
 
-        int aoti_torch_delete_tensor_object(long tensor);
+        static native int aoti_torch_get_storage_offset(long tensor, long[] out);
 
-        int aoti_torch_empty_strided(
+        static native int aoti_torch_new_tensor_handle(long tensor, long[] out);
+
+        static native int aoti_torch_delete_tensor_object(long tensor);
+
+        static native int aoti_torch_empty_strided(
                 long ndim,
                 long[] sizes,
                 long[] strides,
                 int dtype,
                 int deviceType,
                 int deviceIndex,
-                LongByReference out);
+                long[] out);
 
-        int aoti_torch_call_dispatcher(String op, String overload, long[] stack);
-
-        boolean aoti_torch_grad_mode_is_enabled();
+        static native int aoti_torch_call_dispatcher(String op, String overload, long[] stack);
     }
 
-    /** The functions of {@code libtorch_cuda.so} this bridge uses. */
-    interface CudaShim extends Library {
-        int aoti_torch_get_current_cuda_stream(int deviceIndex, PointerByReference out);
+    /** The functions of {@code libtorch_cuda.so} this bridge uses (direct mapping). */
+    static final class CudaShim {
+        private static final CudaShim INSTANCE = new CudaShim();
+
+        private CudaShim() {}
+
+        static native int aoti_torch_get_current_cuda_stream(int deviceIndex, long[] out);
     }
 
+    /**
+     * Binds {@link Shim} to the loaded {@code libtorch_cpu.so} on first use.
+     *
+     * @return the bound functions (static; the instance only marks that they are bound)
+     */
     static Shim shim() {
-        if (cpu == null) {
+        if (!cpuBound) {
             synchronized (LibTorch.class) {
-                if (cpu == null) {
+                if (!cpuBound) {
                     Path lib = locate("libtorch_cpu.so");
-                    cpu = Native.load(lib.toString(), Shim.class);
+                    Native.register(Shim.class, NativeLibrary.getInstance(lib.toString()));
+                    cpuBound = true;
                 }
             }
         }
-        return cpu;
+        return Shim.INSTANCE;
     }
 
     static Optional<CudaShim> cudaShim() {
@@ -79,7 +93,10 @@ final class LibTorch {
             synchronized (LibTorch.class) {
                 if (cuda == null) {
                     shim();
-                    cuda = findLoaded("libtorch_cuda.so").map(p -> Native.load(p, CudaShim.class));
+                    Optional<String> path = findLoaded("libtorch_cuda.so");
+                    path.ifPresent(
+                            p -> Native.register(CudaShim.class, NativeLibrary.getInstance(p)));
+                    cuda = path.map(p -> CudaShim.INSTANCE);
                 }
             }
         }

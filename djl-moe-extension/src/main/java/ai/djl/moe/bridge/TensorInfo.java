@@ -3,9 +3,6 @@ package ai.djl.moe.bridge;
 import ai.djl.ndarray.NDArray;
 import ai.djl.pytorch.engine.PtNDArray;
 import com.sun.jna.Pointer;
-import com.sun.jna.ptr.IntByReference;
-import com.sun.jna.ptr.LongByReference;
-import com.sun.jna.ptr.PointerByReference;
 import java.util.Arrays;
 
 /**
@@ -52,34 +49,30 @@ public final class TensorInfo {
      */
     public static TensorInfo of(NDArray array) {
         long h = handle(array);
-        LibTorch.Shim lib = LibTorch.shim();
-        PointerByReference ptr = new PointerByReference();
-        LibTorch.check(lib.aoti_torch_get_data_ptr(h, ptr), "aoti_torch_get_data_ptr");
-        LongByReference dim = new LongByReference();
-        LibTorch.check(lib.aoti_torch_get_dim(h, dim), "aoti_torch_get_dim");
-        int n = (int) dim.getValue();
-        PointerByReference sizesRef = new PointerByReference();
-        LibTorch.check(lib.aoti_torch_get_sizes(h, sizesRef), "aoti_torch_get_sizes");
-        PointerByReference stridesRef = new PointerByReference();
-        LibTorch.check(lib.aoti_torch_get_strides(h, stridesRef), "aoti_torch_get_strides");
-        long[] sizes = n == 0 ? new long[0] : sizesRef.getValue().getLongArray(0, n);
-        long[] strides = n == 0 ? new long[0] : stridesRef.getValue().getLongArray(0, n);
-        LongByReference offset = new LongByReference();
+        LibTorch.shim();
+        long[] out = new long[1];
+        LibTorch.check(LibTorch.Shim.aoti_torch_get_data_ptr(h, out), "aoti_torch_get_data_ptr");
+        long data = out[0];
+        LibTorch.check(LibTorch.Shim.aoti_torch_get_dim(h, out), "aoti_torch_get_dim");
+        int n = (int) out[0];
+        long[] sizes = new long[0];
+        long[] strides = new long[0];
+        if (n > 0) {
+            LibTorch.check(LibTorch.Shim.aoti_torch_get_sizes(h, out), "aoti_torch_get_sizes");
+            sizes = new Pointer(out[0]).getLongArray(0, n);
+            LibTorch.check(LibTorch.Shim.aoti_torch_get_strides(h, out), "aoti_torch_get_strides");
+            strides = new Pointer(out[0]).getLongArray(0, n);
+        }
         LibTorch.check(
-                lib.aoti_torch_get_storage_offset(h, offset), "aoti_torch_get_storage_offset");
-        IntByReference type = new IntByReference();
-        LibTorch.check(lib.aoti_torch_get_device_type(h, type), "aoti_torch_get_device_type");
-        IntByReference index = new IntByReference();
-        LibTorch.check(lib.aoti_torch_get_device_index(h, index), "aoti_torch_get_device_index");
-        Pointer data = ptr.getValue();
-        return new TensorInfo(
-                Pointer.nativeValue(data),
-                dtypeOf(h),
-                sizes,
-                strides,
-                offset.getValue(),
-                type.getValue(),
-                index.getValue());
+                LibTorch.Shim.aoti_torch_get_storage_offset(h, out),
+                "aoti_torch_get_storage_offset");
+        long offset = out[0];
+        int[] code = new int[1];
+        LibTorch.check(LibTorch.Shim.aoti_torch_get_device_type(h, code), "aoti_torch_get_device_type");
+        int type = code[0];
+        LibTorch.check(
+                LibTorch.Shim.aoti_torch_get_device_index(h, code), "aoti_torch_get_device_index");
+        return new TensorInfo(data, dtypeOf(h), sizes, strides, offset, type, code[0]);
     }
 
     /**
@@ -89,11 +82,11 @@ public final class TensorInfo {
      * @return the address of its first element
      */
     public static long dataPointer(NDArray array) {
-        PointerByReference ptr = new PointerByReference();
+        LibTorch.shim();
+        long[] out = new long[1];
         LibTorch.check(
-                LibTorch.shim().aoti_torch_get_data_ptr(handle(array), ptr),
-                "aoti_torch_get_data_ptr");
-        return Pointer.nativeValue(ptr.getValue());
+                LibTorch.Shim.aoti_torch_get_data_ptr(handle(array), out), "aoti_torch_get_data_ptr");
+        return out[0];
     }
 
     /**
@@ -107,9 +100,10 @@ public final class TensorInfo {
     }
 
     static TorchDType dtypeOf(long handle) {
-        IntByReference code = new IntByReference();
-        LibTorch.check(LibTorch.shim().aoti_torch_get_dtype(handle, code), "aoti_torch_get_dtype");
-        return TorchDType.fromCode(code.getValue());
+        LibTorch.shim();
+        int[] code = new int[1];
+        LibTorch.check(LibTorch.Shim.aoti_torch_get_dtype(handle, code), "aoti_torch_get_dtype");
+        return TorchDType.fromCode(code[0]);
     }
 
     static long handle(NDArray array) {

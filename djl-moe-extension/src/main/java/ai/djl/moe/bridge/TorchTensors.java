@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
-import com.sun.jna.ptr.LongByReference;
 
 /** Creating DJL arrays from libtorch tensor handles, with DJL owning (and freeing) them. */
 public final class TorchTensors {
@@ -36,11 +35,12 @@ public final class TorchTensors {
      * @return a handle the caller must free, or pass to a call that consumes it
      */
     public static long newHandle(NDArray array) {
-        LongByReference out = new LongByReference();
+        LibTorch.shim();
+        long[] out = new long[1];
         LibTorch.check(
-                LibTorch.shim().aoti_torch_new_tensor_handle(TensorInfo.handle(array), out),
+                LibTorch.Shim.aoti_torch_new_tensor_handle(TensorInfo.handle(array), out),
                 "aoti_torch_new_tensor_handle");
-        return out.getValue();
+        return out[0];
     }
 
     /**
@@ -63,12 +63,14 @@ public final class TorchTensors {
         }
         int type = Device.Type.GPU.equals(device.getDeviceType()) ? TensorInfo.DEVICE_CUDA : TensorInfo.DEVICE_CPU;
         int index = type == TensorInfo.DEVICE_CPU ? 0 : device.getDeviceId();
-        LongByReference out = new LongByReference();
-        LibTorch.check(
-                LibTorch.shim()
-                        .aoti_torch_empty_strided(
-                                sizes.length, sizes, strides, dtype.code(), type, index, out),
-                "aoti_torch_empty_strided(" + shape + ", " + dtype + ", " + device + ")");
-        return adopt(manager, out.getValue());
+        LibTorch.shim();
+        long[] out = new long[1];
+        int rc =
+                LibTorch.Shim.aoti_torch_empty_strided(
+                        sizes.length, sizes, strides, dtype.code(), type, index, out);
+        if (rc != 0) {
+            LibTorch.check(rc, "aoti_torch_empty_strided(" + shape + ", " + dtype + ", " + device + ")");
+        }
+        return adopt(manager, out[0]);
     }
 }

@@ -15,7 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class Cublas {
 
-    private static volatile CublasLibrary.Loaded library;
+    private static volatile String library;
     private static final Map<Integer, Pointer> HANDLES = new ConcurrentHashMap<>();
     private static final Memory ONE = floatConstant(1f);
     private static final Memory ZERO = floatConstant(0f);
@@ -28,11 +28,11 @@ final class Cublas {
      * @return its soname or path
      */
     static String source() {
-        return library().source();
+        return library();
     }
 
-    private static CublasLibrary.Loaded library() {
-        CublasLibrary.Loaded l = library;
+    private static String library() {
+        String l = library;
         if (l == null) {
             synchronized (Cublas.class) {
                 if (library == null) {
@@ -103,13 +103,13 @@ final class Cublas {
             long b,
             long c) {
         // row-major C = A B is column-major C^T = B^T A^T: swap the operands
-        CublasLibrary lib = library().library();
+        library();
         int type = cudaType(dtype);
         int cType = cudaType(outType);
         int ldb = (int) (transB ? k : n);
         int lda = (int) (transA ? m : k);
-        check(
-                lib.cublasGemmEx(
+        int status =
+                CublasLibrary.cublasGemmEx(
                         handle,
                         transB ? CublasLibrary.OP_T : CublasLibrary.OP_N,
                         transA ? CublasLibrary.OP_T : CublasLibrary.OP_N,
@@ -128,8 +128,11 @@ final class Cublas {
                         cType,
                         toInt(n),
                         CublasLibrary.CUBLAS_COMPUTE_32F,
-                        CublasLibrary.CUBLAS_GEMM_DEFAULT),
-                "cublasGemmEx(m="
+                        CublasLibrary.CUBLAS_GEMM_DEFAULT);
+        if (status != 0) {
+            check(
+                    status,
+                    "cublasGemmEx(m="
                         + m
                         + ", n="
                         + n
@@ -140,6 +143,7 @@ final class Cublas {
                         + " -> "
                         + outType
                         + ")");
+        }
     }
 
     private static int cudaType(TorchDType dtype) {
@@ -157,7 +161,7 @@ final class Cublas {
         Pointer handle = handle(device);
         CudaKernels.makeCurrent(device);
         check(
-                library().library().cublasSetStream_v2(handle, CudaKernels.stream(device)),
+                CublasLibrary.cublasSetStream_v2(handle, CudaKernels.stream(device)),
                 "cublasSetStream");
         return handle;
     }
@@ -168,7 +172,8 @@ final class Cublas {
                 d -> {
                     CudaKernels.makeCurrent(d);
                     PointerByReference h = new PointerByReference();
-                    check(library().library().cublasCreate_v2(h), "cublasCreate");
+                    library();
+                    check(CublasLibrary.cublasCreate_v2(h), "cublasCreate");
                     return h.getValue();
                 });
     }

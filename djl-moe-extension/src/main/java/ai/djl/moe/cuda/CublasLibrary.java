@@ -1,7 +1,7 @@
 package ai.djl.moe.cuda;
 
-import com.sun.jna.Library;
 import com.sun.jna.Native;
+import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
 
@@ -12,33 +12,34 @@ import java.util.List;
 /**
  * The cuBLAS calls this package uses, bound through JNA to the {@code libcublas} that the process
  * already has (libtorch's) or that is found next to the torch install, in {@code
- * /usr/local/cuda/lib64} or on {@code LD_LIBRARY_PATH}.
+ * /usr/local/cuda/lib64} or on {@code LD_LIBRARY_PATH}; bound by JNA's direct mapping (a grouped
+ * GEMM makes one call per expert).
  */
-interface CublasLibrary extends Library {
+final class CublasLibrary {
 
     /** {@code cudaDataType} of float32. */
-    int CUDA_R_32F = 0;
+    static final int CUDA_R_32F = 0;
 
     /** {@code cudaDataType} of bfloat16. */
-    int CUDA_R_16BF = 14;
+    static final int CUDA_R_16BF = 14;
 
     /** {@code CUBLAS_COMPUTE_32F}: fp32 accumulation. */
-    int CUBLAS_COMPUTE_32F = 68;
+    static final int CUBLAS_COMPUTE_32F = 68;
 
     /** {@code CUBLAS_GEMM_DEFAULT}. */
-    int CUBLAS_GEMM_DEFAULT = -1;
+    static final int CUBLAS_GEMM_DEFAULT = -1;
 
     /** {@code CUBLAS_OP_N}. */
-    int OP_N = 0;
+    static final int OP_N = 0;
 
     /** {@code CUBLAS_OP_T}. */
-    int OP_T = 1;
+    static final int OP_T = 1;
 
-    int cublasCreate_v2(PointerByReference handle);
+    static native int cublasCreate_v2(PointerByReference handle);
 
-    int cublasSetStream_v2(Pointer handle, Pointer stream);
+    static native int cublasSetStream_v2(Pointer handle, Pointer stream);
 
-    int cublasGemmEx(
+    static native int cublasGemmEx(
             Pointer handle,
             int transa,
             int transb,
@@ -62,13 +63,14 @@ interface CublasLibrary extends Library {
     /**
      * Loads cuBLAS: first by soname (a library libtorch already loaded matches), then by path.
      *
-     * @return the binding and where it came from
+     * @return the soname or path it was bound to
      */
-    static Loaded load() {
+    static String load() {
         List<String> tried = new ArrayList<>();
         for (String candidate : candidates()) {
             try {
-                return new Loaded(Native.load(candidate, CublasLibrary.class), candidate);
+                Native.register(CublasLibrary.class, NativeLibrary.getInstance(candidate));
+                return candidate;
             } catch (UnsatisfiedLinkError e) {
                 tried.add(candidate);
             }
@@ -100,11 +102,5 @@ interface CublasLibrary extends Library {
         return out;
     }
 
-    /**
-     * A loaded binding.
-     *
-     * @param library the binding
-     * @param source the name or path it was loaded from
-     */
-    record Loaded(CublasLibrary library, String source) {}
+    private CublasLibrary() {}
 }

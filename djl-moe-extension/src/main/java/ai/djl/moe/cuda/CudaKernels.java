@@ -97,9 +97,9 @@ public final class CudaKernels {
                 return null;
             }
             try {
-                CudaDriver driver = CudaDriver.load();
-                check(driver, driver.cuInit(0), "cuInit");
-                loaded = new Loaded(driver, image);
+                CudaDriver.load();
+                check(CudaDriver.cuInit(0), "cuInit");
+                loaded = new Loaded(image);
             } catch (UnsatisfiedLinkError | CudaException e) {
                 unavailable = "the CUDA driver cannot be used: " + e.getMessage();
             }
@@ -148,11 +148,12 @@ public final class CudaKernels {
         Pointer function = module.function(name);
         Pointer params = args.toParams();
         int grid = (int) Math.min(blocks, MAX_GRID);
-        check(
-                l.driver,
-                l.driver.cuLaunchKernel(
-                        function, grid, 1, 1, THREADS, 1, 1, 0, stream(device), params, null),
-                "cuLaunchKernel(" + name + ")");
+        int status =
+                CudaDriver.cuLaunchKernel(
+                        function, grid, 1, 1, THREADS, 1, 1, 0, stream(device), params, null);
+        if (status != 0) {
+            check(status, "cuLaunchKernel(" + name + ")");
+        }
     }
 
     /**
@@ -168,10 +169,7 @@ public final class CudaKernels {
         }
         Loaded l = require();
         l.module(device);
-        check(
-                l.driver,
-                l.driver.cuMemsetD8Async(address, (byte) 0, bytes, stream(device)),
-                "cuMemsetD8Async");
+        check(CudaDriver.cuMemsetD8Async(address, (byte) 0, bytes, stream(device)), "cuMemsetD8Async");
     }
 
     /**
@@ -194,54 +192,51 @@ public final class CudaKernels {
         require().module(device);
     }
 
-    static void check(CudaDriver driver, int status, String call) {
+    static void check(int status, String call) {
         if (status != 0) {
             PointerByReference msg = new PointerByReference();
             String text =
-                    driver.cuGetErrorString(status, msg) == 0 && msg.getValue() != null
+                    CudaDriver.cuGetErrorString(status, msg) == 0 && msg.getValue() != null
                             ? msg.getValue().getString(0)
                             : "unknown error";
             throw new CudaException(call + " failed: CUDA error " + status + " (" + text + ")");
         }
     }
 
-    /** The driver binding and the fatbin image. */
+    /** The fatbin image, once the driver is bound. */
     static final class Loaded {
-        final CudaDriver driver;
         private final byte[] image;
 
-        Loaded(CudaDriver driver, byte[] image) {
-            this.driver = driver;
+        Loaded(byte[] image) {
             this.image = image;
         }
 
         DeviceModule module(int device) {
             DeviceModule m = MODULES.computeIfAbsent(device, d -> new DeviceModule(this, d));
-            check(driver, driver.cuCtxSetCurrent(m.context), "cuCtxSetCurrent");
+            check(CudaDriver.cuCtxSetCurrent(m.context), "cuCtxSetCurrent");
             return m;
         }
     }
 
     /** The module loaded into one device's primary context, with its kernels looked up once. */
     static final class DeviceModule {
-        private final Loaded owner;
         final Pointer context;
         private final Pointer module;
         private final Map<String, Pointer> functions = new ConcurrentHashMap<>();
 
         DeviceModule(Loaded owner, int device) {
-            this.owner = owner;
-            CudaDriver d = owner.driver;
             IntByReference dev = new IntByReference();
-            check(d, d.cuDeviceGet(dev, device), "cuDeviceGet(" + device + ")");
+            check(CudaDriver.cuDeviceGet(dev, device), "cuDeviceGet(" + device + ")");
             PointerByReference ctx = new PointerByReference();
-            check(d, d.cuDevicePrimaryCtxRetain(ctx, dev.getValue()), "cuDevicePrimaryCtxRetain");
+            check(
+                    CudaDriver.cuDevicePrimaryCtxRetain(ctx, dev.getValue()),
+                    "cuDevicePrimaryCtxRetain");
             context = ctx.getValue();
-            check(d, d.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+            check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
             Memory image = new Memory(owner.image.length);
             image.write(0, owner.image, 0, owner.image.length);
             PointerByReference mod = new PointerByReference();
-            check(d, d.cuModuleLoadData(mod, image), "cuModuleLoadData(moe_kernels.fatbin)");
+            check(CudaDriver.cuModuleLoadData(mod, image), "cuModuleLoadData(moe_kernels.fatbin)");
             module = mod.getValue();
         }
 
@@ -251,8 +246,7 @@ public final class CudaKernels {
                     n -> {
                         PointerByReference f = new PointerByReference();
                         check(
-                                owner.driver,
-                                owner.driver.cuModuleGetFunction(f, module, n),
+                                CudaDriver.cuModuleGetFunction(f, module, n),
                                 "cuModuleGetFunction(" + n + ")");
                         return f.getValue();
                     });

@@ -11,7 +11,6 @@ import com.sun.jna.ptr.PointerByReference;
 public final class CudaTimer implements AutoCloseable {
 
     private final int device;
-    private final CudaDriver driver;
     private final Pointer start;
     private final Pointer stop;
 
@@ -23,14 +22,14 @@ public final class CudaTimer implements AutoCloseable {
     public CudaTimer(int device) {
         this.device = device;
         CudaKernels.makeCurrent(device);
-        driver = CudaKernels.require().driver;
+        CudaKernels.require();
         start = event();
         stop = event();
     }
 
     private Pointer event() {
         PointerByReference e = new PointerByReference();
-        CudaKernels.check(driver, driver.cuEventCreate(e, 0), "cuEventCreate");
+        CudaKernels.check(CudaDriver.cuEventCreate(e, 0), "cuEventCreate");
         return e.getValue();
     }
 
@@ -38,7 +37,7 @@ public final class CudaTimer implements AutoCloseable {
     public void start() {
         CudaKernels.makeCurrent(device);
         CudaKernels.check(
-                driver, driver.cuEventRecord(start, CudaKernels.stream(device)), "cuEventRecord");
+                CudaDriver.cuEventRecord(start, CudaKernels.stream(device)), "cuEventRecord");
     }
 
     /**
@@ -49,17 +48,17 @@ public final class CudaTimer implements AutoCloseable {
     public double stopMillis() {
         CudaKernels.makeCurrent(device);
         CudaKernels.check(
-                driver, driver.cuEventRecord(stop, CudaKernels.stream(device)), "cuEventRecord");
-        CudaKernels.check(driver, driver.cuEventSynchronize(stop), "cuEventSynchronize");
+                CudaDriver.cuEventRecord(stop, CudaKernels.stream(device)), "cuEventRecord");
+        CudaKernels.check(CudaDriver.cuEventSynchronize(stop), "cuEventSynchronize");
         FloatByReference ms = new FloatByReference();
-        CudaKernels.check(driver, driver.cuEventElapsedTime(ms, start, stop), "cuEventElapsedTime");
+        CudaKernels.check(CudaDriver.cuEventElapsedTime(ms, start, stop), "cuEventElapsedTime");
         return ms.getValue();
     }
 
     /** {@inheritDoc} */
     @Override
     public void close() {
-        driver.cuEventDestroy_v2(start);
-        driver.cuEventDestroy_v2(stop);
+        CudaDriver.cuEventDestroy_v2(start);
+        CudaDriver.cuEventDestroy_v2(stop);
     }
 }

@@ -3,13 +3,18 @@ package ai.djl.moe.cuda;
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
 
-import java.util.ArrayList;
-import java.util.List;
+import java.util.Arrays;
 
-/** The argument list of one kernel launch, laid out as the driver's {@code void**}. */
+/**
+ * The argument list of one kernel launch, laid out as the driver's {@code void**}: the values and
+ * the pointer array share one native allocation (one {@code malloc} per launch, not one per
+ * argument).
+ */
 final class KernelArgs {
 
-    private final List<Memory> values = new ArrayList<>();
+    private long[] values = new long[8];
+    private boolean[] wide = new boolean[8];
+    private int count;
 
     /**
      * Appends a device pointer ({@code 0} for a null pointer).
@@ -28,10 +33,7 @@ final class KernelArgs {
      * @return this
      */
     KernelArgs int64(long value) {
-        Memory m = new Memory(8);
-        m.setLong(0, value);
-        values.add(m);
-        return this;
+        return add(value, true);
     }
 
     /**
@@ -41,22 +43,39 @@ final class KernelArgs {
      * @return this
      */
     KernelArgs int32(int value) {
-        Memory m = new Memory(4);
-        m.setInt(0, value);
-        values.add(m);
+        return add(value, false);
+    }
+
+    private KernelArgs add(long value, boolean isWide) {
+        if (count == values.length) {
+            values = Arrays.copyOf(values, count * 2);
+            wide = Arrays.copyOf(wide, count * 2);
+        }
+        values[count] = value;
+        wide[count] = isWide;
+        ++count;
         return this;
     }
 
     /**
-     * Returns the {@code void**} array; valid while this object is reachable.
+     * Returns the {@code void**} array, followed in the same block by the 8-byte slots it points
+     * to; valid while the returned memory is reachable.
      *
      * @return the parameter array
      */
     Pointer toParams() {
-        Memory array = new Memory(8L * Math.max(values.size(), 1));
-        for (int i = 0; i < values.size(); i++) {
-            array.setPointer(8L * i, values.get(i));
+        long slots = 8L * Math.max(count, 1);
+        Memory block = new Memory(2 * slots);
+        long base = Pointer.nativeValue(block);
+        for (int i = 0; i < count; i++) {
+            long slot = slots + 8L * i;
+            if (wide[i]) {
+                block.setLong(slot, values[i]);
+            } else {
+                block.setInt(slot, (int) values[i]);
+            }
+            block.setLong(8L * i, base + slot);
         }
-        return array;
+        return block;
     }
 }

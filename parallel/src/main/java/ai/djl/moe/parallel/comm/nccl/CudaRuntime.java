@@ -1,9 +1,8 @@
 package ai.djl.moe.parallel.comm.nccl;
 
 import ai.djl.engine.Engine;
-import com.sun.jna.Library;
 import com.sun.jna.Native;
-import com.sun.jna.ptr.LongByReference;
+import com.sun.jna.NativeLibrary;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
@@ -24,26 +23,27 @@ final class CudaRuntime {
 
     private static CudaRuntime instance;
 
-    private final Api api;
+    /**
+     * The functions of {@code libcudart} used here, bound by JNA's direct mapping (they run on
+     * every collective); all but the last return a {@code cudaError_t}.
+     */
+    static final class Api {
+        private Api() {}
 
-    /** The functions of {@code libcudart} used here; all return a {@code cudaError_t}. */
-    interface Api extends Library {
-        int cudaSetDevice(int device);
+        static native int cudaSetDevice(int device);
 
-        int cudaEventCreateWithFlags(LongByReference event, int flags);
+        static native int cudaEventCreateWithFlags(long[] event, int flags);
 
-        int cudaEventRecord(long event, long stream);
+        static native int cudaEventRecord(long event, long stream);
 
-        int cudaEventQuery(long event);
+        static native int cudaEventQuery(long event);
 
-        int cudaEventDestroy(long event);
+        static native int cudaEventDestroy(long event);
 
-        String cudaGetErrorString(int error);
+        static native String cudaGetErrorString(int error);
     }
 
-    private CudaRuntime(Api api) {
-        this.api = api;
-    }
+    private CudaRuntime() {}
 
     /**
      * Binds the CUDA runtime loaded with DJL's PyTorch engine.
@@ -62,7 +62,8 @@ final class CudaRuntime {
                                                     "the CUDA runtime (libcudart.so) is not loaded"
                                                             + " in this process: the nccl backend"
                                                             + " needs a CUDA build of libtorch"));
-            instance = new CudaRuntime(Native.load(path.toString(), Api.class));
+            Native.register(Api.class, NativeLibrary.getInstance(path.toString()));
+            instance = new CudaRuntime();
         }
         return instance;
     }
@@ -103,10 +104,10 @@ final class CudaRuntime {
 
     /** Makes a device current on the calling thread. */
     void setDevice(int device) {
-        int error = api.cudaSetDevice(device);
+        int error = Api.cudaSetDevice(device);
         if (error != 0) {
             throw new NcclException(
-                    "cudaSetDevice(" + device + ") failed: " + api.cudaGetErrorString(error));
+                    "cudaSetDevice(" + device + ") failed: " + Api.cudaGetErrorString(error));
         }
     }
 
@@ -117,9 +118,9 @@ final class CudaRuntime {
      * @throws NcclException when CUDA fails
      */
     long newEvent() {
-        LongByReference event = new LongByReference();
-        check(api.cudaEventCreateWithFlags(event, DISABLE_TIMING), "cudaEventCreateWithFlags");
-        return event.getValue();
+        long[] event = new long[1];
+        check(Api.cudaEventCreateWithFlags(event, DISABLE_TIMING), "cudaEventCreateWithFlags");
+        return event[0];
     }
 
     /**
@@ -131,7 +132,7 @@ final class CudaRuntime {
      * @throws NcclException when CUDA fails
      */
     void record(long event, long stream) {
-        check(api.cudaEventRecord(event, stream), "cudaEventRecord");
+        check(Api.cudaEventRecord(event, stream), "cudaEventRecord");
     }
 
     /**
@@ -142,7 +143,7 @@ final class CudaRuntime {
      * @throws NcclException when CUDA reports an error
      */
     boolean isComplete(long event) {
-        int status = api.cudaEventQuery(event);
+        int status = Api.cudaEventQuery(event);
         if (status == NOT_READY) {
             return false;
         }
@@ -156,7 +157,7 @@ final class CudaRuntime {
      * @param event the {@code cudaEvent_t}
      */
     void destroyEvent(long event) {
-        check(api.cudaEventDestroy(event), "cudaEventDestroy");
+        check(Api.cudaEventDestroy(event), "cudaEventDestroy");
     }
 
     private void check(int status, String call) {
@@ -166,7 +167,7 @@ final class CudaRuntime {
                             + " failed: CUDA error "
                             + status
                             + " ("
-                            + api.cudaGetErrorString(status)
+                            + Api.cudaGetErrorString(status)
                             + ")");
         }
     }

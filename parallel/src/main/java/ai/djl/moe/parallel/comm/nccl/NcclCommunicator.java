@@ -131,8 +131,7 @@ public final class NcclCommunicator implements Communicator {
                 run(
                         "allReduce",
                         (comm, stream) ->
-                                nccl.api()
-                                        .ncclAllReduce(
+                                NcclCalls.ncclAllReduce(
                                                 in.address,
                                                 target,
                                                 in.count,
@@ -156,8 +155,7 @@ public final class NcclCommunicator implements Communicator {
                 run(
                         "allGather",
                         (comm, stream) ->
-                                nccl.api()
-                                        .ncclAllGather(
+                                NcclCalls.ncclAllGather(
                                                 in.address,
                                                 target,
                                                 in.count,
@@ -259,8 +257,7 @@ public final class NcclCommunicator implements Communicator {
                 run(
                         "reduceScatter",
                         (comm, stream) ->
-                                nccl.api()
-                                        .ncclReduceScatter(
+                                NcclCalls.ncclReduceScatter(
                                                 in.address,
                                                 target,
                                                 count,
@@ -334,8 +331,7 @@ public final class NcclCommunicator implements Communicator {
                 run(
                         "broadcast",
                         (comm, stream) ->
-                                nccl.api()
-                                        .ncclBroadcast(
+                                NcclCalls.ncclBroadcast(
                                                 in.address,
                                                 target,
                                                 in.count,
@@ -357,8 +353,7 @@ public final class NcclCommunicator implements Communicator {
                 run(
                         "send to local rank " + dst,
                         (comm, stream) ->
-                                nccl.api()
-                                        .ncclSend(
+                                NcclCalls.ncclSend(
                                                 in.address,
                                                 in.count,
                                                 in.ncclType,
@@ -382,8 +377,7 @@ public final class NcclCommunicator implements Communicator {
             run(
                     "recv from local rank " + src,
                     (comm, stream) ->
-                            nccl.api()
-                                    .ncclRecv(address, count, ncclType.code(), src, comm, stream));
+                            NcclCalls.ncclRecv(address, count, ncclType.code(), src, comm, stream));
         }
         return out;
     }
@@ -456,15 +450,14 @@ public final class NcclCommunicator implements Communicator {
             PeerValue sendCount,
             PeerValue recvAddress,
             PeerValue recvCount) {
-        int rc = nccl.api().ncclGroupStart();
+        int rc = NcclCalls.ncclGroupStart();
         if (rc != 0) {
             return rc;
         }
         for (int peer = 0; peer < getSize() && rc == 0; ++peer) {
             if (sendCount.of(peer) > 0) {
                 rc =
-                        nccl.api()
-                                .ncclSend(
+                        NcclCalls.ncclSend(
                                         sendAddress.of(peer),
                                         sendCount.of(peer),
                                         ncclType,
@@ -474,8 +467,7 @@ public final class NcclCommunicator implements Communicator {
             }
             if (rc == 0 && recvCount.of(peer) > 0) {
                 rc =
-                        nccl.api()
-                                .ncclRecv(
+                        NcclCalls.ncclRecv(
                                         recvAddress.of(peer),
                                         recvCount.of(peer),
                                         ncclType,
@@ -484,7 +476,7 @@ public final class NcclCommunicator implements Communicator {
                                         stream);
             }
         }
-        int end = nccl.api().ncclGroupEnd();
+        int end = NcclCalls.ncclGroupEnd();
         return rc != 0 ? rc : end;
     }
 

@@ -1,6 +1,7 @@
 package ai.djl.moe.parallel.comm.nccl;
 
 import com.sun.jna.Native;
+import com.sun.jna.NativeLibrary;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import java.nio.file.Path;
@@ -33,6 +34,7 @@ final class NcclLibrary {
             Path path = NcclLibraryLocator.ofThisProcess().locate();
             try {
                 instance = new NcclLibrary(Native.load(path.toString(), NcclNative.class), path);
+                NcclCalls.bind(NativeLibrary.getInstance(path.toString()));
             } catch (UnsatisfiedLinkError e) {
                 throw new NcclException("cannot load NCCL from " + path + ": " + e.getMessage(), e);
             }
@@ -84,9 +86,9 @@ final class NcclLibrary {
      * @return 0, {@link #IN_PROGRESS}, or an {@code ncclResult_t} error code
      */
     int asyncError(long comm) {
-        IntByReference error = new IntByReference();
-        check(api.ncclCommGetAsyncError(comm, error), "ncclCommGetAsyncError", comm);
-        return error.getValue();
+        int[] error = new int[1];
+        check(NcclCalls.ncclCommGetAsyncError(comm, error), "ncclCommGetAsyncError", comm);
+        return error[0];
     }
 
     /**

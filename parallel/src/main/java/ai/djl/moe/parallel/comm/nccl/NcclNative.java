@@ -24,41 +24,8 @@ interface NcclNative extends Library {
 
     int ncclCommAbort(long comm);
 
-    int ncclCommGetAsyncError(long comm, IntByReference asyncError);
-
     String ncclGetErrorString(int result);
 
     String ncclGetLastError(long comm);
 
-    int ncclAllReduce(
-            long sendbuff, long recvbuff, long count, int datatype, int op, long comm, long stream);
-
-    int ncclAllGather(
-            long sendbuff, long recvbuff, long sendcount, int datatype, long comm, long stream);
-
-    int ncclReduceScatter(
-            long sendbuff,
-            long recvbuff,
-            long recvcount,
-            int datatype,
-            int op,
-            long comm,
-            long stream);
-
-    int ncclBroadcast(
-            long sendbuff,
-            long recvbuff,
-            long count,
-            int datatype,
-            int root,
-            long comm,
-            long stream);
-
-    int ncclSend(long sendbuff, long count, int datatype, int peer, long comm, long stream);
-
-    int ncclRecv(long recvbuff, long count, int datatype, int peer, long comm, long stream);
-
-    int ncclGroupStart();
-
-    int ncclGroupEnd();
 }
