@@ -1,7 +1,7 @@
 """The PyTorch peer of `djl-moe comm-check --backend nccl`: the same collectives issued by
 torch.distributed over NCCL, at the same sizes, with nccl-tests' bus-bandwidth definitions.
 
-    python3 nccl_bandwidth_peer.py --nproc 2 --sizes 1M,16M,128M [--warmup 5 --iterations 20]
+    python3 nccl_bandwidth_peer.py --nproc 2 --sizes 1M,16M,128M [--warmup 50 --iterations 100]
 
 Prints one JSON line per rank 0: {"peer": "torch", "bandwidth": [{op, bytes, time_us, algbw_gbps,
 busbw_gbps}, ...]}. Sizes are bytes per rank, rounded down to whole rows of 4 KiB per rank, as the
@@ -68,8 +68,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--nproc", type=int, default=torch.cuda.device_count())
     parser.add_argument("--sizes", default="1M,16M,128M")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--port", type=int, default=29611)
     args = parser.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]

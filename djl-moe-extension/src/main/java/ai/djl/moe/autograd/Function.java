@@ -25,8 +25,11 @@ import ai.djl.pytorch.jni.JniUtils;
  * floating-point outputs become leaves that require gradients. When a {@link MoeGradientCollector} is open on the current thread
  * and some input requires a gradient, the application is recorded, and the collector's backward
  * calls {@code backward} with the gradients of the outputs (zeros for an output that did not reach
- * the loss) and continues autograd from the inputs with the gradients it returns. Without a
- * collector (inference, or autograd off) only {@code forward} runs.
+ * the loss) and continues autograd from the inputs with the gradients it returns. With autograd
+ * off (inference) only {@code forward} runs. Applying a function to inputs that require gradients
+ * while autograd is on but no {@code MoeGradientCollector} is open (DJL's own collector, which
+ * cannot call {@code backward}) throws an {@link IllegalStateException} instead of losing the
+ * gradients.
  *
  * <p>A function may also accumulate gradients into parameters it holds directly (as a fused
  * kernel would), with {@link Autograd#accumulateGradient}; such parameters are not inputs.
@@ -57,16 +60,29 @@ public abstract class Function {
      *
      * @param inputs the inputs
      * @return the outputs: leaves that require gradients when the application is recorded
+     * @throws IllegalStateException when an input requires a gradient and autograd is on, but no
+     *     {@link MoeGradientCollector} is open on this thread
      */
     public final NDList apply(NDList inputs) {
         GradientTape tape = GradientTape.current();
         boolean gradMode = JniUtils.isGradMode();
         boolean[] needs = new boolean[inputs.size()];
         boolean any = false;
-        if (tape != null && gradMode) {
+        if (gradMode) {
             for (int i = 0; i < needs.length; i++) {
                 needs[i] = Autograd.requiresGradient(inputs.get(i));
                 any |= needs[i];
+            }
+            if (any && tape == null) {
+                // DJL's own collector would never call backward: the inputs' gradients would be
+                // silently missing
+                throw new IllegalStateException(
+                        getClass().getName()
+                                + " is a custom autograd function and an input requires a gradient,"
+                                + " but no MoeGradientCollector is open on thread "
+                                + Thread.currentThread().getName()
+                                + ": train with MoeTrainer (or open a MoeGradientCollector instead"
+                                + " of Engine.newGradientCollector())");
             }
         }
         FunctionContext ctx = new FunctionContext(needs);

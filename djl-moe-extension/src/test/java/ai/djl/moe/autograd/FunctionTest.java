@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.engine.Engine;
 import ai.djl.moe.testing.TestDevices;
 import ai.djl.moe.autograd.TestFunctions.Multiply;
 import ai.djl.moe.autograd.TestFunctions.ScaleByOwnedParameter;
@@ -21,6 +22,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -80,6 +82,21 @@ class FunctionTest {
         for (int i = 0; i < xs.length; i++) {
             assertEquals(2 * xs[i], g[i], 1e-12);
         }
+    }
+
+    @Test
+    void djlsOwnCollectorIsRefusedInsteadOfLosingTheGradients() {
+        NDArray x = param(7, 3);
+        try (GradientCollector djl = Engine.getEngine("PyTorch").newGradientCollector()) {
+            IllegalStateException e =
+                    assertThrows(
+                            IllegalStateException.class,
+                            () -> new Square().apply(new NDList(x)));
+            assertTrue(e.getMessage().contains("MoeGradientCollector"), e.getMessage());
+        }
+        // inference (autograd off) still runs forward only
+        NDArray y = new Square().apply(new NDList(x)).head();
+        assertEquals(x.square().sum().getDouble(), y.sum().getDouble(), 1e-12);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package ai.djl.moe.nn.hf;
 
+import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.io.SafetensorsFile;
 import ai.djl.moe.nn.MoeBlock;
 import ai.djl.moe.nn.MoeBlockOutput;
@@ -82,7 +83,7 @@ public final class BlockParity {
 
             ParameterStore store = new ParameterStore(manager, false);
             MoeBlockOutput result;
-            try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
+            try (GradientCollector collector = new MoeGradientCollector()) {
                 input.setRequiresGradient(true);
                 result = block.forwardWithRouting(store, input, true);
                 collector.backward(result.output().mul(upstream).sum());

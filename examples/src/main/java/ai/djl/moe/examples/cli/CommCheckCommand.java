@@ -61,14 +61,14 @@ public final class CommCheckCommand implements Callable<Integer> {
 
     @Option(
             names = "--warmup",
-            defaultValue = "5",
-            description = "Untimed calls (default: ${DEFAULT-VALUE}).")
+            defaultValue = "50",
+            description = "Untimed calls per size (default: ${DEFAULT-VALUE}).")
     private int warmup;
 
     @Option(
             names = "--iterations",
-            defaultValue = "20",
-            description = "Timed calls (default: ${DEFAULT-VALUE}).")
+            defaultValue = "100",
+            description = "Timed calls per size (default: ${DEFAULT-VALUE}).")
     private int iterations;
 
     @Option(

@@ -1,6 +1,7 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.engine.Engine;
+import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.nn.MoeBlock;
 import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.router.LoadBalancingType;
@@ -139,7 +140,7 @@ public final class MoeLayerBenchCommand implements Callable<Integer> {
             NDArray x = input.duplicate();
             x.attach(step);
             long start = System.nanoTime();
-            try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+            try (GradientCollector collector = new MoeGradientCollector()) {
                 x.setRequiresGradient(true);
                 collector.backward(layer.apply(x).sum());
             }

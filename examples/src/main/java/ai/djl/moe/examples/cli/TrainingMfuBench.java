@@ -101,6 +101,7 @@ final class TrainingMfuBench {
                 out.addProperty("model_tflops", tflops);
                 out.addProperty("mfu_vs_datasheet_989", tflops / H200_DATASHEET_BF16_TFLOPS);
                 out.addProperty("last_loss", loss);
+                out.add("phase_ms", phases(trainer, config, timer, steps));
             }
         }
         return out;
@@ -139,6 +140,42 @@ final class TrainingMfuBench {
                         + " not halved for causality)");
         out.addProperty("flops_per_token", flopsPerToken);
         return flopsPerToken;
+    }
+
+    /**
+     * Times the phases of {@code steps} more steps separately (each phase waits for the device,
+     * so their sum exceeds the pipelined step time a little): forward with the loss, backward, and
+     * the optimizer step.
+     */
+    private static JsonObject phases(
+            Trainer trainer, MoeModelConfig config, CudaTimer timer, int steps) {
+        double forward = 0;
+        double backward = 0;
+        double update = 0;
+        for (int i = 0; i < steps; i++) {
+            try (NDManager step = trainer.getManager().newSubManager()) {
+                NDArray ids =
+                        step.randomInteger(
+                                0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
+                try (GradientCollector collector = trainer.newGradientCollector()) {
+                    timer.start();
+                    NDList predictions = trainer.forward(new NDList(ids));
+                    NDArray value = trainer.getLoss().evaluate(new NDList(ids), predictions);
+                    forward += timer.stopMillis();
+                    timer.start();
+                    collector.backward(value);
+                    backward += timer.stopMillis();
+                }
+                timer.start();
+                trainer.step();
+                update += timer.stopMillis();
+            }
+        }
+        JsonObject phases = new JsonObject();
+        phases.addProperty("forward_and_loss", forward / steps);
+        phases.addProperty("backward", backward / steps);
+        phases.addProperty("optimizer_step", update / steps);
+        return phases;
     }
 
     private static float step(Trainer trainer, MoeModelConfig config) {

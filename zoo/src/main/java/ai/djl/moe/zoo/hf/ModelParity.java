@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.hf;
 
+import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.io.SafetensorsFile;
 import ai.djl.moe.nn.hf.TensorError;
 import ai.djl.moe.zoo.config.MoeModelConfig;
@@ -67,7 +68,7 @@ public final class ModelParity {
             NDList out;
             NDArray loss;
             NDArray aux;
-            try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
+            try (GradientCollector collector = new MoeGradientCollector()) {
                 out = model.forward(new ParameterStore(manager, false), new NDList(ids), true);
                 loss = new MoeCausalLmLoss(config).evaluate(new NDList(ids), out);
                 aux =
