@@ -1,0 +1,57 @@
+package ai.djl.moe.it.notebook;
+
+import static org.testng.Assert.assertEquals;
+import static org.testng.Assert.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.testng.annotations.Test;
+
+/**
+ * Executes every notebook of {@code examples/notebooks} through {@link NotebookRunner} (what CI
+ * runs instead of {@code jupyter nbconvert --execute}): each must run through, pass its final
+ * assertion cell and display the expected number of images, each a non-empty PNG.
+ */
+public class NotebookExecutionTest {
+
+    /** The 8-byte signature every PNG file starts with. */
+    private static final byte[] PNG_SIGNATURE = {
+        (byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'
+    };
+
+    /** Smaller than any chart the notebooks draw (an empty 800 x 400 chart is about 10 kB). */
+    private static final long MIN_PNG_BYTES = 2_000;
+
+    static Path notebooks() {
+        String dir = System.getProperty("djl.moe.notebooks");
+        if (dir == null) {
+            throw new IllegalStateException(
+                    "Set the system property djl.moe.notebooks (the pom sets it for surefire)");
+        }
+        return Path.of(dir);
+    }
+
+    @Test(timeOut = 300_000)
+    public void moeLayer() throws IOException {
+        run("01-moe-layer.ipynb", 1);
+    }
+
+    private static NotebookRun run(String name, int images) throws IOException {
+        Path imageDir = Path.of("target", "notebook-images", name.replace(".ipynb", ""));
+        NotebookRun run =
+                NotebookRunner.withTestClassPath(imageDir).run(Notebook.read(notebooks().resolve(name)));
+        System.out.printf(
+                "%s: %d code cells, %d snippets, %d images in %.1f s%n",
+                name, run.codeCells(), run.snippets(), run.images().size(), run.seconds());
+        assertEquals(run.images().size(), images, "displayed images " + run.images());
+        for (Path png : run.images()) {
+            byte[] bytes = Files.readAllBytes(png);
+            assertTrue(bytes.length > MIN_PNG_BYTES, png + " has only " + bytes.length + " bytes");
+            assertEquals(
+                    Arrays.copyOf(bytes, PNG_SIGNATURE.length), PNG_SIGNATURE, png + " is no PNG");
+        }
+        return run;
+    }
+}
