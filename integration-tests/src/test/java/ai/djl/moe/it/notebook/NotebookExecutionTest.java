@@ -38,6 +38,11 @@ public class NotebookExecutionTest {
         run("01-moe-layer.ipynb", 1);
     }
 
+    @Test(timeOut = 300_000)
+    public void trainMixtralTiny() throws IOException {
+        run("02-train-mixtral-tiny.ipynb", 1);
+    }
+
     private static NotebookRun run(String name, int images) throws IOException {
         Path imageDir = Path.of("target", "notebook-images", name.replace(".ipynb", ""));
         NotebookRun run =
