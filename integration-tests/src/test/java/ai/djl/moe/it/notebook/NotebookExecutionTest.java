@@ -43,6 +43,11 @@ public class NotebookExecutionTest {
         run("02-train-mixtral-tiny.ipynb", 1);
     }
 
+    @Test(timeOut = 300_000)
+    public void parallelFolding() throws IOException {
+        run("03-parallel-folding.ipynb", 1);
+    }
+
     private static NotebookRun run(String name, int images) throws IOException {
         Path imageDir = Path.of("target", "notebook-images", name.replace(".ipynb", ""));
         NotebookRun run =
