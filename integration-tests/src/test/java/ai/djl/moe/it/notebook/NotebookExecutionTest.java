@@ -1,9 +1,12 @@
 package ai.djl.moe.it.notebook;
 
 import static org.testng.Assert.assertEquals;
+import static org.testng.Assert.assertNotNull;
 import static org.testng.Assert.assertTrue;
 
 import java.io.IOException;
+import java.net.URISyntaxException;
+import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -23,6 +26,9 @@ public class NotebookExecutionTest {
 
     /** Smaller than any chart the notebooks draw (an empty 800 x 400 chart is about 10 kB). */
     private static final long MIN_PNG_BYTES = 2_000;
+
+    /** The system property notebook 04 reads its Hugging Face directory from. */
+    private static final String HF_DIR = "djl.moe.hf.dir";
 
     static Path notebooks() {
         String dir = System.getProperty("djl.moe.notebooks");
@@ -46,6 +52,23 @@ public class NotebookExecutionTest {
     @Test(timeOut = 300_000)
     public void parallelFolding() throws IOException {
         run("03-parallel-folding.ipynb", 1);
+    }
+
+    @Test(timeOut = 300_000)
+    public void loadHfCheckpoint() throws IOException, URISyntaxException {
+        URL fixture = NotebookExecutionTest.class.getResource("/hf/tiny-mixtral/config.json");
+        assertNotNull(fixture, "test resource hf/tiny-mixtral");
+        String previous =
+                System.setProperty(HF_DIR, Path.of(fixture.toURI()).getParent().toString());
+        try {
+            run("04-load-hf-checkpoint.ipynb", 0);
+        } finally {
+            if (previous == null) {
+                System.clearProperty(HF_DIR);
+            } else {
+                System.setProperty(HF_DIR, previous);
+            }
+        }
     }
 
     private static NotebookRun run(String name, int images) throws IOException {
