@@ -10,6 +10,7 @@ import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import org.testng.annotations.Test;
 
 /**
@@ -26,6 +27,14 @@ public class NotebookExecutionTest {
 
     /** Smaller than any chart the notebooks draw (an empty 800 x 400 chart is about 10 kB). */
     private static final long MIN_PNG_BYTES = 2_000;
+
+    /** Every notebook of {@code examples/notebooks}, in the order a reader takes them. */
+    static final List<String> NOTEBOOKS =
+            List.of(
+                    "01-moe-layer.ipynb",
+                    "02-train-mixtral-tiny.ipynb",
+                    "03-parallel-folding.ipynb",
+                    "04-load-hf-checkpoint.ipynb");
 
     /** The system property notebook 04 reads its Hugging Face directory from. */
     private static final String HF_DIR = "djl.moe.hf.dir";
