@@ -1,17 +1,18 @@
 package ai.djl.moe.examples.train;
 
-import java.awt.image.BufferedImage;
-import java.util.ArrayList;
-import java.util.List;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.CategorySeries.CategorySeriesRenderStyle;
 
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * A bar chart of how many routed slots each expert of an MoE layer received (XChart), e.g. from
- * {@code MoeBlock.forwardWithRouting(...).routing().tokensPerExpert()}, with the even share
- * ({@code slots / experts}) as a reference line.
+ * {@code MoeBlock.forwardWithRouting(...).routing().tokensPerExpert()}, with the even share ({@code
+ * slots / experts}) as a reference line.
  */
 public final class ExpertLoadChart {
 

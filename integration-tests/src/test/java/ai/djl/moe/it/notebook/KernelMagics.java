@@ -12,8 +12,8 @@ import java.util.regex.Pattern;
  * Translates the line magics of the IJava / JJava kernels for a JShell that already has the
  * project's class path: {@code %maven group:artifact:version} becomes nothing (checked to be
  * coordinates), {@code %jars} and {@code %classpath} become class path entries (paths relative to
- * the notebook's folder, as the kernel's working directory is; a glob such as {@code *.jar} in
- * the last path element). Any other magic, and every cell magic ({@code %%...}), is refused.
+ * the notebook's folder, as the kernel's working directory is; a glob such as {@code *.jar} in the
+ * last path element). Any other magic, and every cell magic ({@code %%...}), is refused.
  */
 final class KernelMagics {
 
@@ -22,8 +22,8 @@ final class KernelMagics {
     private KernelMagics() {}
 
     /**
-     * The Java code of a cell with its magic lines blanked (line numbers stay those of the
-     * cell), and the class path entries the magics asked for.
+     * The Java code of a cell with its magic lines blanked (line numbers stay those of the cell),
+     * and the class path entries the magics asked for.
      *
      * @param java the cell's Java source
      * @param classPath the entries to add, in order
@@ -77,7 +77,10 @@ final class KernelMagics {
                 case "maven" -> {
                     if (!COORDINATES.matcher(argument).matches()) {
                         throw new IllegalArgumentException(
-                                "line " + lineNumber + ": %maven " + argument
+                                "line "
+                                        + lineNumber
+                                        + ": %maven "
+                                        + argument
                                         + " is not group:artifact:version");
                     }
                 }
@@ -114,8 +117,15 @@ final class KernelMagics {
         }
         if (found.isEmpty()) {
             throw new IllegalArgumentException(
-                    "line " + lineNumber + ": " + argument + " matches no "
-                            + (jarsOnly ? "jar" : "file or folder") + " (looked for " + path + ")");
+                    "line "
+                            + lineNumber
+                            + ": "
+                            + argument
+                            + " matches no "
+                            + (jarsOnly ? "jar" : "file or folder")
+                            + " (looked for "
+                            + path
+                            + ")");
         }
         return found;
     }

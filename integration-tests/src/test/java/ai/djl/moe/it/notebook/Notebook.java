@@ -5,6 +5,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -70,8 +71,7 @@ public final class Notebook {
     private static NotebookCell cell(Path file, int index, JsonObject cell) {
         String type = cell.has("cell_type") ? cell.get("cell_type").getAsString() : null;
         if (!CELL_TYPES.contains(type)) {
-            throw new IllegalArgumentException(
-                    file + ": cell " + index + " has cell_type " + type);
+            throw new IllegalArgumentException(file + ": cell " + index + " has cell_type " + type);
         }
         if (!cell.has("source") || !cell.has("metadata")) {
             throw new IllegalArgumentException(
@@ -83,8 +83,9 @@ public final class Notebook {
                 throw new IllegalArgumentException(
                         file + ": code cell " + index + " needs outputs and execution_count");
             }
-            cleared = cell.getAsJsonArray("outputs").isEmpty()
-                    && cell.get("execution_count").isJsonNull();
+            cleared =
+                    cell.getAsJsonArray("outputs").isEmpty()
+                            && cell.get("execution_count").isJsonNull();
         }
         return new NotebookCell(index, type, source(cell.get("source")), cleared);
     }

@@ -4,6 +4,8 @@ import static org.testng.Assert.assertEquals;
 import static org.testng.Assert.assertNotNull;
 import static org.testng.Assert.assertTrue;
 
+import org.testng.annotations.Test;
+
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.net.URL;
@@ -11,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import org.testng.annotations.Test;
 
 /**
  * Executes every notebook of {@code examples/notebooks} through {@link NotebookRunner} (what CI
@@ -83,7 +84,8 @@ public class NotebookExecutionTest {
     private static NotebookRun run(String name, int images) throws IOException {
         Path imageDir = Path.of("target", "notebook-images", name.replace(".ipynb", ""));
         NotebookRun run =
-                NotebookRunner.withTestClassPath(imageDir).run(Notebook.read(notebooks().resolve(name)));
+                NotebookRunner.withTestClassPath(imageDir)
+                        .run(Notebook.read(notebooks().resolve(name)));
         System.out.printf(
                 "%s: %d code cells, %d snippets, %d images in %.1f s%n",
                 name, run.codeCells(), run.snippets(), run.images().size(), run.seconds());

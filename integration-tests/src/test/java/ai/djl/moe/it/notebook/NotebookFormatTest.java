@@ -3,6 +3,8 @@ package ai.djl.moe.it.notebook;
 import static org.testng.Assert.assertEquals;
 import static org.testng.Assert.assertTrue;
 
+import org.testng.annotations.Test;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,7 +14,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import org.testng.annotations.Test;
 
 /**
  * The notebooks as committed: valid nbformat 4 for a Java kernel, outputs cleared, the project's
@@ -42,17 +43,31 @@ public class NotebookFormatTest {
             Notebook notebook = Notebook.read(NotebookExecutionTest.notebooks().resolve(name));
             assertEquals(notebook.getLanguage(), "java", name + ": kernelspec language");
             for (NotebookCell cell : notebook.getCells()) {
-                assertTrue(cell.cleared(), name + ", cell " + cell.index() + " has outputs or an execution count");
+                assertTrue(
+                        cell.cleared(),
+                        name + ", cell " + cell.index() + " has outputs or an execution count");
             }
             NotebookCell title = notebook.getCells().get(0);
-            assertTrue(!title.isCode() && title.source().startsWith("# "), name + " starts with a markdown title");
+            assertTrue(
+                    !title.isCode() && title.source().startsWith("# "),
+                    name + " starts with a markdown title");
             List<NotebookCell> code = notebook.codeCells();
-            assertEquals(code.get(0).source().strip(), maven, name + ": the first code cell brings the project");
+            assertEquals(
+                    code.get(0).source().strip(),
+                    maven,
+                    name + ": the first code cell brings the project");
             assertTrue(
                     code.get(code.size() - 1).source().contains(NotebookRunner.ASSERTION),
                     name + ": the last code cell checks the results");
             long markdown = notebook.getCells().size() - code.size();
-            assertTrue(markdown >= code.size() / 2, name + ": " + markdown + " markdown cells explain " + code.size() + " code cells");
+            assertTrue(
+                    markdown >= code.size() / 2,
+                    name
+                            + ": "
+                            + markdown
+                            + " markdown cells explain "
+                            + code.size()
+                            + " code cells");
         }
     }
 
@@ -67,8 +82,14 @@ public class NotebookFormatTest {
             }
         }
         assertTrue(dir != null, "notebook 04 names its default directory");
-        for (String needed : List.of("config.json", "model.safetensors", "tokenizer.json", "expected.safetensors")) {
-            assertTrue(Files.isRegularFile(dir.resolve(needed)), dir.resolve(needed) + " is missing");
+        for (String needed :
+                List.of(
+                        "config.json",
+                        "model.safetensors",
+                        "tokenizer.json",
+                        "expected.safetensors")) {
+            assertTrue(
+                    Files.isRegularFile(dir.resolve(needed)), dir.resolve(needed) + " is missing");
         }
     }
 }

@@ -1,12 +1,5 @@
 package ai.djl.moe.it.notebook;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import jdk.jshell.Diag;
 import jdk.jshell.EvalException;
 import jdk.jshell.JShell;
@@ -16,6 +9,14 @@ import jdk.jshell.SnippetEvent;
 import jdk.jshell.SourceCodeAnalysis;
 import jdk.jshell.UnresolvedReferenceException;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
 /**
  * Runs a notebook's code cells in order in a JShell, as the IJava / JJava kernels do, without
  * Jupyter.
@@ -23,23 +24,22 @@ import jdk.jshell.UnresolvedReferenceException;
  * <p>The JShell uses the {@code local} execution engine: snippets run in this JVM, on classes
  * loaded by a child of the application class loader, so DJL and libtorch's native library are
  * loaded once per JVM as in any test (the default remote engine would start a second JVM per
- * notebook and load libtorch there again). Every entry of the test class path is on the
- * snippets' compile class path, so {@code %maven} lines of this project translate to nothing;
- * {@code %jars} and {@code %classpath} add their entries (see {@link KernelMagics}).
+ * notebook and load libtorch there again). Every entry of the test class path is on the snippets'
+ * compile class path, so {@code %maven} lines of this project translate to nothing; {@code %jars}
+ * and {@code %classpath} add their entries (see {@link KernelMagics}).
  *
  * <p>Before the first cell the runner defines the kernels' {@code display(Object)}: an image
- * ({@link java.awt.image.RenderedImage}) is written as {@code image-NN.png} into the image
- * folder, anything else is printed. A notebook fails on the first snippet that JShell rejects,
- * leaves with unresolved references or that throws, naming the cell index and line. The last code
- * cell must be the notebook's final assertion cell: it contains {@value #ASSERTION}.
+ * ({@link java.awt.image.RenderedImage}) is written as {@code image-NN.png} into the image folder,
+ * anything else is printed. A notebook fails on the first snippet that JShell rejects, leaves with
+ * unresolved references or that throws, naming the cell index and line. The last code cell must be
+ * the notebook's final assertion cell: it contains {@value #ASSERTION}.
  */
 public final class NotebookRunner {
 
     /** What the last code cell of every notebook contains: it checks the notebook's results. */
     public static final String ASSERTION = "throw new AssertionError";
 
-    private static final String DISPLAY_COUNTER =
-            "int notebookRunnerImages = 0;";
+    private static final String DISPLAY_COUNTER = "int notebookRunnerImages = 0;";
 
     private static final String DISPLAY =
             "String display(Object value) {\n"
@@ -96,7 +96,9 @@ public final class NotebookRunner {
         List<NotebookCell> cells = notebook.codeCells();
         if (cells.isEmpty() || !cells.get(cells.size() - 1).source().contains(ASSERTION)) {
             throw new NotebookFailure(
-                    name, -1, "the last code cell must check the results (" + ASSERTION + ")",
+                    name,
+                    -1,
+                    "the last code cell must check the results (" + ASSERTION + ")",
                     null);
         }
         prepareImageDir();
@@ -114,8 +116,7 @@ public final class NotebookRunner {
                 snippets += runCell(shell, name, cell, notebookDir);
             }
         }
-        return new NotebookRun(
-                cells.size(), snippets, images(), (System.nanoTime() - start) / 1e9);
+        return new NotebookRun(cells.size(), snippets, images(), (System.nanoTime() - start) / 1e9);
     }
 
     private void prepareImageDir() throws IOException {
@@ -149,7 +150,8 @@ public final class NotebookRunner {
         int offset = 0;
         int snippets = 0;
         while (!code.substring(offset).isBlank()) {
-            SourceCodeAnalysis.CompletionInfo info = analysis.analyzeCompletion(code.substring(offset));
+            SourceCodeAnalysis.CompletionInfo info =
+                    analysis.analyzeCompletion(code.substring(offset));
             int line = lineOf(code, offset);
             if (info.completeness() == SourceCodeAnalysis.Completeness.EMPTY) {
                 break; // only comments are left
@@ -186,8 +188,10 @@ public final class NotebookRunner {
             if (event.status() == Snippet.Status.RECOVERABLE_DEFINED
                     || event.status() == Snippet.Status.RECOVERABLE_NOT_DEFINED) {
                 throw new NotebookFailure(
-                        name, cellIndex, where + " refers to undefined names: "
-                                + unresolved(shell, snippet), null);
+                        name,
+                        cellIndex,
+                        where + " refers to undefined names: " + unresolved(shell, snippet),
+                        null);
             }
             JShellException thrown = event.exception();
             if (thrown != null) {
@@ -199,7 +203,9 @@ public final class NotebookRunner {
 
     private static String unresolved(JShell shell, Snippet snippet) {
         if (snippet instanceof jdk.jshell.DeclarationSnippet declaration) {
-            return shell.unresolvedDependencies(declaration).collect(Collectors.toList()).toString();
+            return shell.unresolvedDependencies(declaration)
+                    .collect(Collectors.toList())
+                    .toString();
         }
         return "?";
     }

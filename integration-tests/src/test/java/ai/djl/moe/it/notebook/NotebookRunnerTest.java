@@ -1,21 +1,24 @@
 package ai.djl.moe.it.notebook;
 
 import static org.testng.Assert.assertEquals;
-import static org.testng.Assert.expectThrows;
 import static org.testng.Assert.assertTrue;
+import static org.testng.Assert.expectThrows;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+
+import org.testng.annotations.Test;
+
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
+
 import javax.tools.JavaCompiler;
 import javax.tools.ToolProvider;
-import org.testng.annotations.Test;
 
 /** The notebook runner on small notebooks: what it translates, and how it reports failures. */
 public class NotebookRunnerTest {
@@ -25,9 +28,17 @@ public class NotebookRunnerTest {
     @Test
     public void runsCellsInOrderWithMagicsAndDisplay() throws Exception {
         Path dir = Files.createTempDirectory("notebook-magics");
-        compile(dir.resolve("classes"), "Hello", "package demo; public class Hello { public static String word() { return \"hello\"; } }");
+        compile(
+                dir.resolve("classes"),
+                "Hello",
+                "package demo; public class Hello { public static String word() { return \"hello\";"
+                    + " } }");
         Path worldClasses = dir.resolve("world-classes");
-        compile(worldClasses, "World", "package demo; public class World { public static String word() { return \"world\"; } }");
+        compile(
+                worldClasses,
+                "World",
+                "package demo; public class World { public static String word() { return \"world\";"
+                    + " } }");
         Files.createDirectories(dir.resolve("lib"));
         jar(worldClasses, "demo/World.class", dir.resolve("lib").resolve("world.jar"));
         Path notebook =
@@ -53,8 +64,14 @@ public class NotebookRunnerTest {
     public void anExceptionNamesTheCellAndLine() throws Exception {
         Path dir = Files.createTempDirectory("notebook-throws");
         Path notebook =
-                write(dir, "# Title", "int a = 1;", "int b = 2;\n\nint c = Integer.parseInt(\"x\");", CHECK);
-        NotebookFailure failure = expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(notebook)));
+                write(
+                        dir,
+                        "# Title",
+                        "int a = 1;",
+                        "int b = 2;\n\nint c = Integer.parseInt(\"x\");",
+                        CHECK);
+        NotebookFailure failure =
+                expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(notebook)));
         assertEquals(failure.getCellIndex(), 2);
         assertTrue(failure.getMessage().contains("line 3"), failure.getMessage());
         assertTrue(failure.getMessage().contains("NumberFormatException"), failure.getMessage());
@@ -64,14 +81,19 @@ public class NotebookRunnerTest {
     public void compileErrorsAndUndefinedNamesFail() throws Exception {
         Path dir = Files.createTempDirectory("notebook-rejected");
         Path rejected = write(dir, "int x = \"text\";", CHECK);
-        NotebookFailure failure = expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(rejected)));
+        NotebookFailure failure =
+                expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(rejected)));
         assertEquals(failure.getCellIndex(), 0);
         assertTrue(failure.getMessage().contains("does not compile"), failure.getMessage());
         Path undefined = write(dir, "void f() { notDefinedAnywhere(); }", CHECK);
-        failure = expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(undefined)));
+        failure =
+                expectThrows(
+                        NotebookFailure.class, () -> runner(dir).run(Notebook.read(undefined)));
         assertTrue(failure.getMessage().contains("notDefinedAnywhere"), failure.getMessage());
         Path incomplete = write(dir, "int y = (1 +", CHECK);
-        failure = expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(incomplete)));
+        failure =
+                expectThrows(
+                        NotebookFailure.class, () -> runner(dir).run(Notebook.read(incomplete)));
         assertTrue(failure.getMessage().contains("incomplete"), failure.getMessage());
     }
 
@@ -79,12 +101,21 @@ public class NotebookRunnerTest {
     public void theFinalAssertionCellDecides() throws Exception {
         Path dir = Files.createTempDirectory("notebook-assertion");
         Path wrong =
-                write(dir, "int result = 41;", "if (result != 42) {\n    throw new AssertionError(\"result \" + result);\n}");
-        NotebookFailure failure = expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(wrong)));
+                write(
+                        dir,
+                        "int result = 41;",
+                        "if (result != 42) {\n"
+                            + "    throw new AssertionError(\"result \" + result);\n"
+                            + "}");
+        NotebookFailure failure =
+                expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(wrong)));
         assertEquals(failure.getCellIndex(), 1);
-        assertTrue(failure.getMessage().contains("AssertionError: result 41"), failure.getMessage());
+        assertTrue(
+                failure.getMessage().contains("AssertionError: result 41"), failure.getMessage());
         Path unchecked = write(dir, "int result = 42;", "System.out.println(result);");
-        failure = expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(unchecked)));
+        failure =
+                expectThrows(
+                        NotebookFailure.class, () -> runner(dir).run(Notebook.read(unchecked)));
         assertEquals(failure.getCellIndex(), -1);
         assertTrue(failure.getMessage().contains("last code cell"), failure.getMessage());
     }
@@ -101,7 +132,9 @@ public class NotebookRunnerTest {
                     {"%%time\nint z = 1;", "cell magic"}
                 }) {
             Path notebook = write(dir, bad[0], CHECK);
-            NotebookFailure failure = expectThrows(NotebookFailure.class, () -> runner(dir).run(Notebook.read(notebook)));
+            NotebookFailure failure =
+                    expectThrows(
+                            NotebookFailure.class, () -> runner(dir).run(Notebook.read(notebook)));
             assertEquals(failure.getCellIndex(), 0, bad[0]);
             assertTrue(failure.getMessage().contains(bad[1]), failure.getMessage());
         }
@@ -114,8 +147,11 @@ public class NotebookRunnerTest {
         Files.writeString(notJson, "{ not json");
         expectThrows(IllegalArgumentException.class, () -> Notebook.read(notJson));
         Path oldFormat = dir.resolve("b.ipynb");
-        Files.writeString(oldFormat, "{\"nbformat\": 3, \"nbformat_minor\": 0, \"metadata\": {}, \"cells\": []}");
-        IllegalArgumentException e = expectThrows(IllegalArgumentException.class, () -> Notebook.read(oldFormat));
+        Files.writeString(
+                oldFormat,
+                "{\"nbformat\": 3, \"nbformat_minor\": 0, \"metadata\": {}, \"cells\": []}");
+        IllegalArgumentException e =
+                expectThrows(IllegalArgumentException.class, () -> Notebook.read(oldFormat));
         assertTrue(e.getMessage().contains("nbformat must be 4"), e.getMessage());
     }
 

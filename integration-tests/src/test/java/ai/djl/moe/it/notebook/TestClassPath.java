@@ -55,8 +55,7 @@ final class TestClassPath {
                 try {
                     add(Path.of(base.resolve(reference)), entries);
                 } catch (IllegalArgumentException e) {
-                    throw new IOException(
-                            entry + ": bad Class-Path entry " + reference, e);
+                    throw new IOException(entry + ": bad Class-Path entry " + reference, e);
                 }
             }
         }
