@@ -49,22 +49,22 @@ public class NotebookExecutionTest {
         return Path.of(dir);
     }
 
-    @Test(timeOut = 300_000)
+    @Test(priority = 1, timeOut = 300_000)
     public void moeLayer() throws IOException {
         run("01-moe-layer.ipynb", 1);
     }
 
-    @Test(timeOut = 300_000)
+    @Test(priority = 2, timeOut = 300_000)
     public void trainMixtralTiny() throws IOException {
         run("02-train-mixtral-tiny.ipynb", 1);
     }
 
-    @Test(timeOut = 300_000)
+    @Test(priority = 3, timeOut = 300_000)
     public void parallelFolding() throws IOException {
-        run("03-parallel-folding.ipynb", 1);
+        run("03-parallel-folding.ipynb", 2);
     }
 
-    @Test(timeOut = 300_000)
+    @Test(priority = 4, timeOut = 300_000)
     public void loadHfCheckpoint() throws IOException, URISyntaxException {
         URL fixture = NotebookExecutionTest.class.getResource("/hf/tiny-mixtral/config.json");
         assertNotNull(fixture, "test resource hf/tiny-mixtral");

@@ -1,4 +1,4 @@
-package ai.djl.moe.examples.train;
+package ai.djl.moe.examples.plot;
 
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
