@@ -1,5 +1,5 @@
 // MoE kernels of djl-moe: row permutation with padding/dropping, weighted combine over top-k,
-// their backward passes, expert activations and the fused top-k router. Loaded from a fatbin
+// their backward passes, expert activations, the fused top-k router and the fused Adam update. Loaded from a fatbin
 // through the CUDA driver API (ai.djl.moe.cuda.CudaKernels); every entry point is extern "C".
 //
 // Index conventions (int64, as DJL creates them):
@@ -371,5 +371,52 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_build_indices(
         }
         next += passTotal;
         __syncthreads();
+    }
+}
+
+// One Adam step over n float32 values in a single pass (DJL's adamUpdate, which takes about a
+// dozen passes): g' = min(rescale * g, clip) (clip < 0: none) + wd * w; m = beta1 m + (1 - beta1)
+// g'; v = beta2 v + (1 - beta2) g'^2; w -= lrBiasCorrected * m / (sqrt(v) + eps). vec4: n is a
+// multiple of 4 and every pointer 16-byte aligned.
+__device__ __forceinline__ void adamElement(float& w, float g, float& m, float& v, float lr,
+                                            float wd, float rescale, float clip, float beta1,
+                                            float beta2, float eps) {
+    g *= rescale;
+    if (clip >= 0.f) g = fminf(g, clip);
+    g += wd * w;
+    m = m * beta1 + (1.f - beta1) * g;
+    v = v * beta2 + (1.f - beta2) * g * g;
+    w -= m * lr / (sqrtf(v) + eps);
+}
+
+extern "C" __global__ void __launch_bounds__(kThreads) moe_adam_update_f32(
+    float* __restrict__ w, const float* __restrict__ g, float* __restrict__ m,
+    float* __restrict__ v, int64_t n, float lr, float wd, float rescale, float clip, float beta1,
+    float beta2, float eps, int vec4) {
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (vec4) {
+        float4* w4 = reinterpret_cast<float4*>(w);
+        const float4* g4 = reinterpret_cast<const float4*>(g);
+        float4* m4 = reinterpret_cast<float4*>(m);
+        float4* v4 = reinterpret_cast<float4*>(v);
+        for (int64_t i = first; i < n / 4; i += stride) {
+            float4 wi = w4[i], gi = g4[i], mi = m4[i], vi = v4[i];
+            adamElement(wi.x, gi.x, mi.x, vi.x, lr, wd, rescale, clip, beta1, beta2, eps);
+            adamElement(wi.y, gi.y, mi.y, vi.y, lr, wd, rescale, clip, beta1, beta2, eps);
+            adamElement(wi.z, gi.z, mi.z, vi.z, lr, wd, rescale, clip, beta1, beta2, eps);
+            adamElement(wi.w, gi.w, mi.w, vi.w, lr, wd, rescale, clip, beta1, beta2, eps);
+            w4[i] = wi;
+            m4[i] = mi;
+            v4[i] = vi;
+        }
+        return;
+    }
+    for (int64_t i = first; i < n; i += stride) {
+        float wi = w[i], mi = m[i], vi = v[i];
+        adamElement(wi, g[i], mi, vi, lr, wd, rescale, clip, beta1, beta2, eps);
+        w[i] = wi;
+        m[i] = mi;
+        v[i] = vi;
     }
 }

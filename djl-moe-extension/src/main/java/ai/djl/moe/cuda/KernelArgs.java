@@ -46,6 +46,16 @@ final class KernelArgs {
         return add(value, false);
     }
 
+    /**
+     * Appends a 32-bit float.
+     *
+     * @param value the value
+     * @return this
+     */
+    KernelArgs float32(float value) {
+        return add(Float.floatToRawIntBits(value), false);
+    }
+
     private KernelArgs add(long value, boolean isWide) {
         if (count == values.length) {
             values = Arrays.copyOf(values, count * 2);

@@ -145,13 +145,15 @@ final class TrainingMfuBench {
     /**
      * Times the phases of {@code steps} more steps separately (each phase waits for the device,
      * so their sum exceeds the pipelined step time a little): forward with the loss, backward, and
-     * the optimizer step.
+     * the optimizer step; {@code _host} is the time until each phase's call returned.
      */
     private static JsonObject phases(
             Trainer trainer, MoeModelConfig config, CudaTimer timer, int steps) {
-        double forward = 0;
-        double backward = 0;
-        double update = 0;
+        // device time of each phase (CUDA events, waiting for the device at its end), and the
+        // host time until the phase's call returned: close to the device time when the host is
+        // what limits it
+        double[] device = new double[3];
+        double[] host = new double[3];
         for (int i = 0; i < steps; i++) {
             try (NDManager step = trainer.getManager().newSubManager()) {
                 NDArray ids =
@@ -159,22 +161,30 @@ final class TrainingMfuBench {
                                 0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
                 try (GradientCollector collector = trainer.newGradientCollector()) {
                     timer.start();
+                    long start = System.nanoTime();
                     NDList predictions = trainer.forward(new NDList(ids));
                     NDArray value = trainer.getLoss().evaluate(new NDList(ids), predictions);
-                    forward += timer.stopMillis();
+                    host[0] += (System.nanoTime() - start) / 1e6;
+                    device[0] += timer.stopMillis();
                     timer.start();
+                    start = System.nanoTime();
                     collector.backward(value);
-                    backward += timer.stopMillis();
+                    host[1] += (System.nanoTime() - start) / 1e6;
+                    device[1] += timer.stopMillis();
                 }
                 timer.start();
+                long start = System.nanoTime();
                 trainer.step();
-                update += timer.stopMillis();
+                host[2] += (System.nanoTime() - start) / 1e6;
+                device[2] += timer.stopMillis();
             }
         }
+        String[] names = {"forward_and_loss", "backward", "optimizer_step"};
         JsonObject phases = new JsonObject();
-        phases.addProperty("forward_and_loss", forward / steps);
-        phases.addProperty("backward", backward / steps);
-        phases.addProperty("optimizer_step", update / steps);
+        for (int p = 0; p < names.length; p++) {
+            phases.addProperty(names[p], device[p] / steps);
+            phases.addProperty(names[p] + "_host", host[p] / steps);
+        }
         return phases;
     }
 
