@@ -2,6 +2,7 @@ package ai.djl.moe.nn.router;
 
 import ai.djl.MalformedModelException;
 import ai.djl.moe.autograd.ScalarOps;
+import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -19,6 +20,7 @@ import ai.djl.util.PairList;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.util.Arrays;
 
 /**
  * The MoE router: a bias-free linear map from hidden states to one logit per expert, computed in
@@ -164,7 +166,7 @@ public class TopKRouter extends AbstractBlock {
                         : softmaxBeforeTopK ? logits.softmax(1) : logits;
         NDArray indices = selectExperts(parameterStore, scores);
         NDArray weights = combineWeights(scores.gather(indices, 1));
-        long[] tokensPerExpert = countPerExpert(indices.toLongArray(), numExperts);
+        long[] tokensPerExpert = hostStatistics(logits, indices);
         if (training && pendingLoad != null) {
             synchronized (this) {
                 for (int e = 0; e < numExperts; e++) {
@@ -222,9 +224,7 @@ public class TopKRouter extends AbstractBlock {
         }
         NDArray transposed = weight32.transpose();
         transposed.attach(x.getManager());
-        NDArray logits = x.matMul(transposed);
-        checkFinite(logits);
-        return logits;
+        return x.matMul(transposed);
     }
 
     /** Top-k experts per token of the scores plus expert bias, within the top groups. */
@@ -364,18 +364,30 @@ public class TopKRouter extends AbstractBlock {
         hiddenSize = is.readLong();
     }
 
-    private static void checkFinite(NDArray logits) {
-        if (logits.isEmpty()) {
-            return;
-        }
-        long bad = logits.isNaN().logicalOr(logits.isInfinite()).countNonzero().getLong();
-        if (bad > 0) {
+    /**
+     * Returns the tokens routed to each expert, after checking that the logits are finite: both in
+     * one device-to-host copy (on a GPU, one wait for the device per routing instead of two).
+     */
+    private long[] hostStatistics(NDArray logits, NDArray indices) {
+        // scatter_add, not bincount: CUDA's bincount waits for the device to size its output
+        NDArray flat = indices.flatten();
+        NDArray counts =
+                AtenOps.scatterAdd(
+                        flat.getManager().zeros(new Shape(numExperts), DataType.INT64),
+                        0,
+                        flat,
+                        flat.onesLike());
+        NDArray bad = logits.isNaN().logicalOr(logits.isInfinite()).countNonzero().reshape(1);
+        long[] stats = counts.concat(bad.toType(DataType.INT64, false)).toLongArray();
+        long nonFinite = stats[numExperts];
+        if (nonFinite > 0) {
             throw new IllegalArgumentException(
                     "router logits contain "
-                            + bad
+                            + nonFinite
                             + " NaN/Inf values (non-finite input or router"
                             + " weights); refusing to route");
         }
+        return Arrays.copyOf(stats, numExperts);
     }
 
     private NDArray limitToTopGroups(NDArray selection) {
@@ -463,13 +475,6 @@ public class TopKRouter extends AbstractBlock {
         return logSumExp.square().mean();
     }
 
-    private static long[] countPerExpert(long[] indices, int numExperts) {
-        long[] counts = new long[numExperts];
-        for (long e : indices) {
-            counts[(int) e]++;
-        }
-        return counts;
-    }
 
     /** The builder of {@link TopKRouter}; {@link #build()} validates the combination. */
     public static final class Builder {

@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -71,8 +72,13 @@ public final class TokenEmbedding extends AbstractBlock implements HfNamedParame
                     "token ids must be integers, got " + ids.getDataType());
         }
         if (!ids.isEmpty()) {
-            long min = ids.min().toType(DataType.INT64, false).getLong();
-            long max = ids.max().toType(DataType.INT64, false).getLong();
+            // one copy to the host (one wait for a GPU) for both bounds
+            long[] bounds =
+                    NDArrays.stack(new NDList(ids.min(), ids.max()))
+                            .toType(DataType.INT64, false)
+                            .toLongArray();
+            long min = bounds[0];
+            long max = bounds[1];
             if (min < 0 || max >= vocabSize) {
                 throw new IllegalArgumentException(
                         "token id "
