@@ -115,9 +115,9 @@ public final class StatefulAdam extends Optimizer {
 
     /**
      * Restores the state of a checkpoint: the step, and the moments of the given parameters
-     * (copied onto each weight's device; other parameters start from zero moments at the next
-     * update). Every restored parameter counts {@code step} updates, as after {@code step} steps
-     * in which all of them were updated.
+     * (copied onto each weight's device, so the given arrays may be closed afterwards; other
+     * parameters start from zero moments at the next update). Every restored parameter counts
+     * {@code step} updates, as after {@code step} steps in which all of them were updated.
      *
      * @param step the step the checkpoint was taken after
      * @param weights the parameters' current values by id (for their device and shape)
@@ -157,7 +157,9 @@ public final class StatefulAdam extends Optimizer {
                     "moment of type " + values.getDataType() + " for a parameter of type "
                             + weight.getDataType());
         }
-        NDArray copy = values.toDevice(weight.getDevice(), true);
+        // a copy that owns its memory: on the same device toDevice aliases its input, whose
+        // memory may be a Java buffer freed with the input's manager
+        NDArray copy = values.toDevice(weight.getDevice(), false).duplicate();
         copy.detach();
         return copy;
     }

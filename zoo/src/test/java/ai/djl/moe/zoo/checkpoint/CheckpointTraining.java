@@ -190,6 +190,10 @@ final class CheckpointTraining implements AutoCloseable {
             GlobalLoss globalLoss)
             throws IOException {
         float[] losses = new float[plan.to() - plan.from()];
+        if (writer != null && Arrays.stream(plan.saveAfter()).anyMatch(s -> s == plan.from())) {
+            writer.save(shards, adam, CONFIG, layout,
+                    new TrainingProgress(plan.from(), SEED, plan.from()));
+        }
         try (NDManager steps = trainer.getManager().newSubManager()) {
             for (int step = plan.from(); step < plan.to(); step++) {
                 try (NDManager scratch = steps.newSubManager()) {
