@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.comm.RankFailedException;
 import ai.djl.moe.zoo.checkpoint.CheckpointTraining.Plan;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
@@ -143,6 +145,26 @@ class CheckpointFaultTest {
             assertFalse(left.anyMatch(p -> p.getFileName().toString().contains("tmp")),
                     "the temporary directory is removed");
         }
+    }
+
+    @Test
+    void fullDiskOnOneRankFailsTheSaveOnEveryRankWithoutHanging(@TempDir Path folded) {
+        ParallelConfig layout = ParallelConfig.builder().setWorldSize(2).optEp(2).build();
+        training.parallel(layout, new Plan(null, false, 0, 1, folded, 1));
+        Path first = folded.resolve(CheckpointWriter.directoryName(1));
+        RankFailedException e =
+                assertThrows(
+                        RankFailedException.class,
+                        () -> training.parallel(
+                                layout,
+                                new Plan(first, false, 1, 2, folded, 2),
+                                rank -> rank == 1 ? new FullDisk(1024) : CheckpointStorage.files()));
+        assertTrue(e.getCause() instanceof IOException, e.toString());
+        assertTrue(e.getCause().getMessage().contains("the previous checkpoint is kept"),
+                e.getCause().getMessage());
+        assertTrue(Files.isDirectory(first));
+        assertFalse(Files.exists(folded.resolve(CheckpointWriter.directoryName(2))));
+        assertFalse(Files.exists(folded.resolve(".step-000002.tmp")));
     }
 
     /** A crash before the directory's rename, and one between it and the new {@code latest}. */

@@ -38,6 +38,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.IntFunction;
 
 /**
  * Trains a small Mixtral on one device or on simulated ranks, from the reference's initial weights
@@ -91,10 +92,20 @@ final class CheckpointTraining implements AutoCloseable {
 
     /** Trains on simulated ranks; returns rank 0's losses. */
     float[] parallel(ParallelConfig layout, Plan plan) {
-        return ParallelTraining.run(layout, Duration.ofSeconds(60), ctx -> rank(ctx, plan)).get(0);
+        return parallel(layout, plan, rank -> CheckpointStorage.files());
     }
 
-    private float[] rank(ParallelContext ctx, Plan plan) throws IOException {
+    /** Trains on simulated ranks, each saving through its own storage; returns rank 0's losses. */
+    float[] parallel(ParallelConfig layout, Plan plan, IntFunction<CheckpointStorage> storage) {
+        return ParallelTraining.run(
+                        layout,
+                        Duration.ofSeconds(60),
+                        ctx -> rank(ctx, plan, storage.apply(ctx.getRank())))
+                .get(0);
+    }
+
+    private float[] rank(ParallelContext ctx, Plan plan, CheckpointStorage storage)
+            throws IOException {
         ParallelConfig layout = ctx.getConfig();
         ParallelMoeCausalLm.Builder builder =
                 ParallelMoeCausalLm.builder().setConfig(CONFIG).setContext(ctx);
@@ -123,7 +134,7 @@ final class CheckpointTraining implements AutoCloseable {
                                 ? null
                                 : new CheckpointWriter(
                                         plan.saveRoot(),
-                                        CheckpointStorage.files(),
+                                        storage,
                                         new ParallelRankAgreement(ctx, Device.cpu()),
                                         ctx.getRank());
                 int rows = BATCH / dp;
