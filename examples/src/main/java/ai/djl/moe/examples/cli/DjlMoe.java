@@ -25,6 +25,7 @@ import picocli.CommandLine.Command;
             BenchCommand.class,
             VerifyDispatchCommand.class,
             VerifyResumeCommand.class,
+            ExportCheckpointCommand.class,
             CommCheckCommand.class,
             CommandLine.HelpCommand.class
         })

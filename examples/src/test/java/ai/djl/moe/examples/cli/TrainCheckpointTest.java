@@ -53,6 +53,20 @@ class TrainCheckpointTest {
         assertEquals(0, resharded.exitCode(), resharded.err());
         assertTrue(resharded.out().contains("resuming after step 2"), resharded.out());
         assertEquals(3, Checkpoint.open(resumed).getManifest().progress().step());
+
+        Path hf = dir.resolve("hf");
+        CliRun export = CliRun.of("export-checkpoint", "--checkpoint", saved.toString(), "--out",
+                hf.toString());
+        assertEquals(0, export.exitCode(), export.err());
+        assertTrue(export.out().contains("step 2"), export.out());
+        try (NDManager manager = NDManager.newBaseManager()) {
+            assertEquals(8, HfModelDirectory.load(hf, manager).getConfig().getNumExperts());
+        }
+        Files.writeString(saved.resolve("step-000002").resolve("rank-00001.safetensors"), "x");
+        CliRun corrupted = CliRun.of("export-checkpoint", "--checkpoint", saved.toString(),
+                "--out", dir.resolve("hf2").toString());
+        assertEquals(2, corrupted.exitCode(), corrupted.err());
+        assertTrue(corrupted.err().contains("truncated"), corrupted.err());
     }
 
     @Test
