@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.ParameterTracker;
 import ai.djl.training.tracker.Tracker;
+
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -12,9 +13,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * Adam with exportable state. Each update is exactly DJL's {@link ai.djl.training.optimizer.Adam}:
  * the same step count {@code t} (the highest update count of any parameter, as DJL's {@code
  * Optimizer.updateCount} returns), the same bias correction {@code lr * sqrt(1 - beta2^t) / (1 -
- * beta1^t)} and the same engine kernel ({@code adamUpdate}, epsilon added to the square root of
- * the uncorrected second moment), so that training curves do not change when it replaces DJL's
- * Adam. Unlike DJL's Adam it gives its moments and step to a checkpoint ({@link #getStep}, {@link
+ * beta1^t)} and the same engine kernel ({@code adamUpdate}, epsilon added to the square root of the
+ * uncorrected second moment), so that training curves do not change when it replaces DJL's Adam.
+ * Unlike DJL's Adam it gives its moments and step to a checkpoint ({@link #getStep}, {@link
  * #getMoments}) and takes them back ({@link #restore}).
  *
  * <p>State is kept per parameter id, for parameters on one device each.
@@ -88,8 +89,7 @@ public final class StatefulAdam extends Optimizer {
     @Override
     protected synchronized int updateCount(String parameterId) {
         int count =
-                updateCounts.compute(
-                        parameterId, (k, v) -> v == null ? beginNumUpdate + 1 : v + 1);
+                updateCounts.compute(parameterId, (k, v) -> v == null ? beginNumUpdate + 1 : v + 1);
         step = Math.max(step, count);
         return step;
     }
@@ -114,16 +114,16 @@ public final class StatefulAdam extends Optimizer {
     }
 
     /**
-     * Restores the state of a checkpoint: the step, and the moments of the given parameters
-     * (copied onto each weight's device, so the given arrays may be closed afterwards; other
-     * parameters start from zero moments at the next update). Every restored parameter counts
-     * {@code step} updates, as after {@code step} steps in which all of them were updated.
+     * Restores the state of a checkpoint: the step, and the moments of the given parameters (copied
+     * onto each weight's device, so the given arrays may be closed afterwards; other parameters
+     * start from zero moments at the next update). Every restored parameter counts {@code step}
+     * updates, as after {@code step} steps in which all of them were updated.
      *
      * @param step the step the checkpoint was taken after
      * @param weights the parameters' current values by id (for their device and shape)
      * @param saved the saved moments by parameter id
-     * @throws IllegalArgumentException when the step is negative, a moment's shape differs from
-     *     its parameter's, or a moment names a parameter not in {@code weights}
+     * @throws IllegalArgumentException when the step is negative, a moment's shape differs from its
+     *     parameter's, or a moment names a parameter not in {@code weights}
      */
     public synchronized void restore(
             int step, Map<String, NDArray> weights, Map<String, AdamMoments> saved) {
@@ -136,7 +136,8 @@ public final class StatefulAdam extends Optimizer {
         for (Map.Entry<String, AdamMoments> e : saved.entrySet()) {
             NDArray weight = weights.get(e.getKey());
             if (weight == null) {
-                throw new IllegalArgumentException("moments given for unknown parameter " + e.getKey());
+                throw new IllegalArgumentException(
+                        "moments given for unknown parameter " + e.getKey());
             }
             AdamMoments m = e.getValue();
             moments.put(
@@ -149,12 +150,16 @@ public final class StatefulAdam extends Optimizer {
     private static NDArray copyLike(NDArray weight, NDArray values) {
         if (!weight.getShape().equals(values.getShape())) {
             throw new IllegalArgumentException(
-                    "moment of shape " + values.getShape() + " for a parameter of shape "
+                    "moment of shape "
+                            + values.getShape()
+                            + " for a parameter of shape "
                             + weight.getShape());
         }
         if (weight.getDataType() != values.getDataType()) {
             throw new IllegalArgumentException(
-                    "moment of type " + values.getDataType() + " for a parameter of type "
+                    "moment of type "
+                            + values.getDataType()
+                            + " for a parameter of type "
                             + weight.getDataType());
         }
         // a copy that owns its memory: on the same device toDevice aliases its input, whose
@@ -259,7 +264,8 @@ public final class StatefulAdam extends Optimizer {
                         "Adam's betas must be in [0, 1), got " + beta1 + " and " + beta2);
             }
             if (!(epsilon > 0)) {
-                throw new IllegalArgumentException("Adam's epsilon must be positive, got " + epsilon);
+                throw new IllegalArgumentException(
+                        "Adam's epsilon must be positive, got " + epsilon);
             }
             if (learningRateTracker == null) {
                 throw new IllegalArgumentException("Adam needs a learning rate tracker");

@@ -10,9 +10,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
+
+import org.junit.jupiter.api.Test;
+
 import java.util.HashMap;
 import java.util.Map;
-import org.junit.jupiter.api.Test;
 
 class StatefulAdamTest {
 
@@ -25,10 +27,16 @@ class StatefulAdamTest {
             NDArray start = manager.randomNormal(new Shape(5, 3));
             NDArray ours = weight(start);
             NDArray theirs = weight(start);
-            StatefulAdam adam = StatefulAdam.builder().optLearningRateTracker(Tracker.fixed(LR))
-                    .optWeightDecays(0.01f).build();
-            Optimizer djl = Optimizer.adam().optLearningRateTracker(Tracker.fixed(LR))
-                    .optWeightDecays(0.01f).build();
+            StatefulAdam adam =
+                    StatefulAdam.builder()
+                            .optLearningRateTracker(Tracker.fixed(LR))
+                            .optWeightDecays(0.01f)
+                            .build();
+            Optimizer djl =
+                    Optimizer.adam()
+                            .optLearningRateTracker(Tracker.fixed(LR))
+                            .optWeightDecays(0.01f)
+                            .build();
             for (int step = 1; step <= 6; step++) {
                 NDArray grad = manager.randomNormal(new Shape(5, 3)).mul(step);
                 adam.update("w", ours, grad);
@@ -48,18 +56,23 @@ class StatefulAdamTest {
                 grads[i] = manager.randomNormal(new Shape(4));
             }
             NDArray straight = weight(manager.randomNormal(new Shape(4)));
-            StatefulAdam first = StatefulAdam.builder().optLearningRateTracker(Tracker.fixed(LR)).build();
+            StatefulAdam first =
+                    StatefulAdam.builder().optLearningRateTracker(Tracker.fixed(LR)).build();
             assertNull(first.getMoments("w"));
             for (int i = 0; i < 3; i++) {
                 first.update("w", straight, grads[i]);
             }
             NDArray resumed = weight(straight);
             AdamMoments saved = first.getMoments("w");
-            StatefulAdam second = StatefulAdam.builder().optLearningRateTracker(Tracker.fixed(LR)).build();
+            StatefulAdam second =
+                    StatefulAdam.builder().optLearningRateTracker(Tracker.fixed(LR)).build();
             second.restore(
                     first.getStep(),
                     Map.of("w", resumed),
-                    Map.of("w", new AdamMoments(saved.mean().duplicate(), saved.variance().duplicate())));
+                    Map.of(
+                            "w",
+                            new AdamMoments(
+                                    saved.mean().duplicate(), saved.variance().duplicate())));
             assertEquals(3, second.getStep());
             for (int i = 3; i < grads.length; i++) {
                 first.update("w", straight, grads[i]);
@@ -75,7 +88,8 @@ class StatefulAdamTest {
             StatefulAdam adam = StatefulAdam.builder().build();
             Map<String, NDArray> weights = new HashMap<>();
             weights.put("w", manager.zeros(new Shape(4)));
-            AdamMoments wrong = new AdamMoments(manager.zeros(new Shape(3)), manager.zeros(new Shape(3)));
+            AdamMoments wrong =
+                    new AdamMoments(manager.zeros(new Shape(3)), manager.zeros(new Shape(3)));
             IllegalArgumentException e =
                     assertThrows(
                             IllegalArgumentException.class,
@@ -84,7 +98,9 @@ class StatefulAdamTest {
             assertThrows(
                     IllegalArgumentException.class,
                     () -> adam.restore(2, weights, Map.of("other", wrong)));
-            assertThrows(IllegalArgumentException.class, () -> StatefulAdam.builder().optBeta1(1f).build());
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> StatefulAdam.builder().optBeta1(1f).build());
         }
     }
 

@@ -2,12 +2,14 @@ package ai.djl.moe.examples.cli;
 
 import ai.djl.moe.zoo.checkpoint.Checkpoint;
 import ai.djl.moe.zoo.checkpoint.CheckpointExport;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe export-checkpoint}: writes a training checkpoint of any layout as a Hugging Face
@@ -37,9 +39,14 @@ public final class ExportCheckpointCommand implements Callable<Integer> {
         Checkpoint opened = Checkpoint.open(checkpoint);
         CheckpointExport.toHuggingFace(opened, out);
         System.out.println(
-                "exported " + opened.getDirectory() + " (step "
-                        + opened.getManifest().progress().step() + ", layout "
-                        + opened.getManifest().layout() + ") to " + out);
+                "exported "
+                        + opened.getDirectory()
+                        + " (step "
+                        + opened.getManifest().progress().step()
+                        + ", layout "
+                        + opened.getManifest().layout()
+                        + ") to "
+                        + out);
         return 0;
     }
 }

@@ -25,7 +25,8 @@ public record CheckpointOptions(Path directory, int every, Path resumeFrom, bool
      */
     public CheckpointOptions {
         if (every < 0) {
-            throw new IllegalArgumentException("--checkpoint-every must not be negative, got " + every);
+            throw new IllegalArgumentException(
+                    "--checkpoint-every must not be negative, got " + every);
         }
         if (every > 0 && directory == null) {
             throw new IllegalArgumentException("--checkpoint-every needs --checkpoint-dir");

@@ -291,7 +291,8 @@ public final class ParallelTrainingJob {
                 for (int step = first; step < end; ) {
                     int next = saving.segmentEnd(step, end);
                     ArrayDataset data =
-                            inputs.dataset(model.getNDManager(), corpus, sampler, step, next - step);
+                            inputs.dataset(
+                                    model.getNDManager(), corpus, sampler, step, next - step);
                     EasyTrain.fit(trainer, 1, data, null);
                     step = next;
                     Path checkpoint = saving.save(step);

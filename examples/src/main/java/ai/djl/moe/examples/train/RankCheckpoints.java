@@ -15,6 +15,7 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.parallel.FullWeights;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
 import ai.djl.ndarray.types.Shape;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -71,8 +72,12 @@ final class RankCheckpoints {
         TrainingProgress progress = checkpoint.getManifest().progress();
         if (progress.seed() != seed) {
             throw new InvalidCheckpointException(
-                    "checkpoint " + checkpoint.getDirectory() + " was trained with --seed "
-                            + progress.seed() + " (its data order); this run has --seed " + seed);
+                    "checkpoint "
+                            + checkpoint.getDirectory()
+                            + " was trained with --seed "
+                            + progress.seed()
+                            + " (its data order); this run has --seed "
+                            + seed);
         }
         checkpoint.restore(shards, adam);
         return progress.step();

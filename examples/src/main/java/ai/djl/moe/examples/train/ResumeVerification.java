@@ -4,6 +4,7 @@ import ai.djl.moe.zoo.checkpoint.Checkpoint;
 import ai.djl.moe.zoo.checkpoint.CheckpointWriter;
 import ai.djl.moe.zoo.checkpoint.FullTensor;
 import ai.djl.translate.TranslateException;
+
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -13,8 +14,8 @@ import java.util.Map;
 /**
  * Checks that a checkpoint resumes training exactly: the first layout trains {@code S} steps,
  * saves, and trains {@code S} more in the same run; the second layout loads the checkpoint
- * (resharding it when the layouts differ) and trains the same {@code S} steps. The continued
- * losses and the final weights (assembled from each run's final checkpoint) are compared.
+ * (resharding it when the layouts differ) and trains the same {@code S} steps. The continued losses
+ * and the final weights (assembled from each run's final checkpoint) are compared.
  */
 public final class ResumeVerification {
 
@@ -30,8 +31,7 @@ public final class ResumeVerification {
      * @param options the training settings; {@code steps} is {@code S}
      * @param first the layout that trains straight through
      * @param second the layout that resumes
-     * @param directory where the runs write their checkpoints ({@code straight/}, {@code
-     *     resumed/})
+     * @param directory where the runs write their checkpoints ({@code straight/}, {@code resumed/})
      * @param out where the jobs print progress
      */
     public ResumeVerification(

@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+
+import org.junit.jupiter.api.Test;
+
 import java.net.URISyntaxException;
 import java.nio.file.Path;
-import org.junit.jupiter.api.Test;
 
 /** {@code djl-moe verify-resume}: its JSON line and exit codes. */
 class VerifyResumeCommandTest {
@@ -25,8 +27,15 @@ class VerifyResumeCommandTest {
 
     private static CliRun verify(String... layout) {
         String[] common = {
-            "verify-resume", "--config", tinyConfig().toString(), "--steps", "2", "--seq-len", "8",
-            "--batch-size", "4"
+            "verify-resume",
+            "--config",
+            tinyConfig().toString(),
+            "--steps",
+            "2",
+            "--seq-len",
+            "8",
+            "--batch-size",
+            "4"
         };
         String[] args = new String[common.length + layout.length];
         System.arraycopy(common, 0, args, 0, common.length);
@@ -42,8 +51,16 @@ class VerifyResumeCommandTest {
 
     @Test
     void sameLayoutResumesBitExact() {
-        CliRun run = verify("--world-size", "2", "--tp", "2", "--resume-world-size", "2",
-                "--resume-tp", "2");
+        CliRun run =
+                verify(
+                        "--world-size",
+                        "2",
+                        "--tp",
+                        "2",
+                        "--resume-world-size",
+                        "2",
+                        "--resume-tp",
+                        "2");
         assertEquals(0, run.exitCode(), run.err());
         JsonObject json = report(run);
         assertTrue(json.get("bit_exact").getAsBoolean(), json.toString());
@@ -53,7 +70,8 @@ class VerifyResumeCommandTest {
 
     @Test
     void reshardedLayoutResumesWithinTolerance() {
-        CliRun run = verify("--world-size", "4", "--tp", "2", "--ep", "2", "--resume-world-size", "1");
+        CliRun run =
+                verify("--world-size", "4", "--tp", "2", "--ep", "2", "--resume-world-size", "1");
         assertEquals(0, run.exitCode(), run.err());
         JsonObject json = report(run);
         assertTrue(json.get("loss_max_rel_err").getAsDouble() <= 1e-5, json.toString());
@@ -68,7 +86,8 @@ class VerifyResumeCommandTest {
         CliRun context = verify("--world-size", "2", "--cp", "2", "--resume-world-size", "1");
         assertEquals(2, context.exitCode(), context.err());
         assertTrue(context.err().contains("neither context nor pipeline"), context.err());
-        CliRun pipeline = verify("--world-size", "1", "--resume-world-size", "2", "--resume-pp", "2");
+        CliRun pipeline =
+                verify("--world-size", "1", "--resume-world-size", "2", "--resume-pp", "2");
         assertEquals(2, pipeline.exitCode(), pipeline.err());
         assertTrue(pipeline.err().contains("neither context nor pipeline"), pipeline.err());
     }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+
 import org.junit.jupiter.api.Test;
 
 /** The verdict of {@code verify-resume} (exit 0 within the tolerance, 1 outside) and its JSON. */

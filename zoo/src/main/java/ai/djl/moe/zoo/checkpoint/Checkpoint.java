@@ -8,8 +8,10 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -60,22 +62,30 @@ public final class Checkpoint {
     public static Checkpoint open(Path path) throws IOException {
         Path directory = path;
         Path latest = path.resolve(CheckpointWriter.LATEST);
-        if (!Files.exists(path.resolve(CheckpointManifest.FILE_NAME)) && Files.isRegularFile(latest)) {
+        if (!Files.exists(path.resolve(CheckpointManifest.FILE_NAME))
+                && Files.isRegularFile(latest)) {
             String name = Files.readString(latest, StandardCharsets.UTF_8).trim();
             if (name.isEmpty() || name.contains("/") || name.startsWith(".")) {
-                throw new InvalidCheckpointException(latest + " does not name a checkpoint: '" + name + "'");
+                throw new InvalidCheckpointException(
+                        latest + " does not name a checkpoint: '" + name + "'");
             }
             directory = path.resolve(name);
         }
         Path manifestFile = directory.resolve(CheckpointManifest.FILE_NAME);
         if (!Files.isRegularFile(manifestFile)) {
             throw new InvalidCheckpointException(
-                    directory + " is not a checkpoint: it has no " + CheckpointManifest.FILE_NAME
-                            + " (nor a " + CheckpointWriter.LATEST + " file naming one)");
+                    directory
+                            + " is not a checkpoint: it has no "
+                            + CheckpointManifest.FILE_NAME
+                            + " (nor a "
+                            + CheckpointWriter.LATEST
+                            + " file naming one)");
         }
         CheckpointManifest manifest;
         try {
-            manifest = CheckpointManifest.parse(Files.readString(manifestFile, StandardCharsets.UTF_8));
+            manifest =
+                    CheckpointManifest.parse(
+                            Files.readString(manifestFile, StandardCharsets.UTF_8));
         } catch (InvalidCheckpointException e) {
             throw new InvalidCheckpointException(manifestFile + ": " + e.getMessage(), e);
         }
@@ -95,11 +105,16 @@ public final class Checkpoint {
             throw new InvalidCheckpointException(
                     String.format(
                             "shard file %s is %s: %d bytes, the manifest says %d",
-                            path, size < file.bytes() ? "truncated" : "too long", size, file.bytes()));
+                            path,
+                            size < file.bytes() ? "truncated" : "too long",
+                            size,
+                            file.bytes()));
         }
         if (!CheckpointFiles.sha256(path).equals(file.sha256())) {
             throw new InvalidCheckpointException(
-                    "shard file " + path + " is corrupted: its SHA-256 differs from the manifest's");
+                    "shard file "
+                            + path
+                            + " is corrupted: its SHA-256 differs from the manifest's");
         }
     }
 
@@ -132,15 +147,23 @@ public final class Checkpoint {
      *     {@code reshard} is false
      */
     public void checkCompatible(MoeModelConfig config, CheckpointLayout layout, boolean reshard) {
-        if (!CheckpointManifest.configHash(config).equals(CheckpointManifest.configHash(manifest.config()))) {
+        if (!CheckpointManifest.configHash(config)
+                .equals(CheckpointManifest.configHash(manifest.config()))) {
             throw new InvalidCheckpointException(
-                    "checkpoint " + directory + " was saved for another model configuration ("
-                            + differences(manifest.config().toJson(), config.toJson()) + ")");
+                    "checkpoint "
+                            + directory
+                            + " was saved for another model configuration ("
+                            + differences(manifest.config().toJson(), config.toJson())
+                            + ")");
         }
         if (!reshard && !layout.equals(manifest.layout())) {
             throw new InvalidCheckpointException(
-                    "checkpoint " + directory + " was saved from layout " + manifest.layout()
-                            + ", this job is " + layout
+                    "checkpoint "
+                            + directory
+                            + " was saved from layout "
+                            + manifest.layout()
+                            + ", this job is "
+                            + layout
                             + "; reshard it deliberately (train --reshard, or reshard=true)");
         }
     }
@@ -177,8 +200,8 @@ public final class Checkpoint {
     }
 
     /**
-     * Loads this checkpoint into one rank: each parameter's part, Adam's moments of it (when
-     * saved) and Adam's step. Call {@link #checkCompatible} first.
+     * Loads this checkpoint into one rank: each parameter's part, Adam's moments of it (when saved)
+     * and Adam's step. Call {@link #checkCompatible} first.
      *
      * @param shards the rank's parameters
      * @param optimizer the rank's optimizer
@@ -284,8 +307,12 @@ public final class Checkpoint {
                         covered = new boolean[values.length];
                     } else if (!shape.equals(fullShape)) {
                         throw new InvalidCheckpointException(
-                                "the parts of " + t.key() + " disagree on its shape: " + shape
-                                        + " and " + fullShape);
+                                "the parts of "
+                                        + t.key()
+                                        + " disagree on its shape: "
+                                        + shape
+                                        + " and "
+                                        + fullShape);
                     }
                     float[] part = read(file, t);
                     long[] at = t.slice().flatIndices();
@@ -322,7 +349,8 @@ public final class Checkpoint {
                 throw new InvalidCheckpointException(
                         file.fileName() + " lacks " + tensor.key() + ", which the manifest lists");
             }
-            try (NDArray array = shard.load(tensor.key(), tensor.slice().getLocalShape(), manager)) {
+            try (NDArray array =
+                    shard.load(tensor.key(), tensor.slice().getLocalShape(), manager)) {
                 return array.toFloatArray();
             }
         }

@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -31,7 +32,8 @@ public final class CheckpointExport {
      * @throws InvalidCheckpointException when a parameter is missing or has another shape
      */
     public static MoeCausalLm toModel(Checkpoint checkpoint, NDManager manager) throws IOException {
-        MoeCausalLm model = MoeCausalLm.builder().setConfig(checkpoint.getManifest().config()).build();
+        MoeCausalLm model =
+                MoeCausalLm.builder().setConfig(checkpoint.getManifest().config()).build();
         model.initialize(manager, DataType.FLOAT32, new Shape(1, 2));
         Map<String, FullTensor> full = checkpoint.fullParameters();
         for (Map.Entry<String, Parameter> e : model.getHfParameters().entrySet()) {
@@ -43,8 +45,12 @@ public final class CheckpointExport {
             NDArray target = e.getValue().getArray();
             if (!tensor.shape().equals(target.getShape())) {
                 throw new InvalidCheckpointException(
-                        e.getKey() + " has shape " + tensor.shape() + " in the checkpoint, "
-                                + target.getShape() + " in the model");
+                        e.getKey()
+                                + " has shape "
+                                + tensor.shape()
+                                + " in the checkpoint, "
+                                + target.getShape()
+                                + " in the model");
             }
             try (NDArray values = manager.create(tensor.values(), tensor.shape())) {
                 ParameterValues.overwrite(target, values);

@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.checkpoint;
 
 import ai.djl.moe.parallel.ParallelConfig;
+
 import com.google.gson.JsonObject;
 
 /**
@@ -67,6 +68,7 @@ public record CheckpointLayout(int worldSize, int tp, int cp, int pp, int ep, in
                 ManifestJson.integer(json, "etp"));
     }
 
+    /** {@inheritDoc} */
     @Override
     public String toString() {
         return String.format(

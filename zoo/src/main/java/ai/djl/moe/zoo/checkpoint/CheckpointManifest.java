@@ -1,12 +1,14 @@
 package ai.djl.moe.zoo.checkpoint;
 
 import ai.djl.moe.zoo.config.MoeModelConfig;
+
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -80,8 +82,8 @@ public record CheckpointManifest(
      *
      * @param text the JSON text
      * @return the manifest
-     * @throws InvalidCheckpointException when the text is not a manifest of this format version,
-     *     or its configuration does not match its hash
+     * @throws InvalidCheckpointException when the text is not a manifest of this format version, or
+     *     its configuration does not match its hash
      */
     public static CheckpointManifest parse(String text) {
         JsonObject json;
@@ -92,7 +94,8 @@ public record CheckpointManifest(
             }
             json = root.getAsJsonObject();
         } catch (JsonParseException e) {
-            throw new InvalidCheckpointException("the manifest is not valid JSON: " + e.getMessage(), e);
+            throw new InvalidCheckpointException(
+                    "the manifest is not valid JSON: " + e.getMessage(), e);
         }
         if (!FORMAT.equals(ManifestJson.string(json, "format"))) {
             throw new InvalidCheckpointException("not a " + FORMAT + " manifest");
@@ -100,7 +103,9 @@ public record CheckpointManifest(
         int version = ManifestJson.integer(json, "format_version");
         if (version != FORMAT_VERSION) {
             throw new InvalidCheckpointException(
-                    "checkpoint format version " + version + "; this build reads version "
+                    "checkpoint format version "
+                            + version
+                            + "; this build reads version "
                             + FORMAT_VERSION);
         }
         MoeModelConfig config;
@@ -109,7 +114,8 @@ public record CheckpointManifest(
         } catch (InvalidCheckpointException e) {
             throw e;
         } catch (RuntimeException e) {
-            throw new InvalidCheckpointException("the manifest's model_config is invalid: " + e.getMessage(), e);
+            throw new InvalidCheckpointException(
+                    "the manifest's model_config is invalid: " + e.getMessage(), e);
         }
         if (!configHash(config).equals(ManifestJson.string(json, "model_config_sha256"))) {
             throw new InvalidCheckpointException(
@@ -129,7 +135,8 @@ public record CheckpointManifest(
         } catch (InvalidCheckpointException e) {
             throw e;
         } catch (IllegalArgumentException e) {
-            throw new InvalidCheckpointException("invalid progress in the manifest: " + e.getMessage(), e);
+            throw new InvalidCheckpointException(
+                    "invalid progress in the manifest: " + e.getMessage(), e);
         }
         return new CheckpointManifest(
                 config,

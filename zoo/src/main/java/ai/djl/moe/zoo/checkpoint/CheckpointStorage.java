@@ -1,13 +1,14 @@
 package ai.djl.moe.zoo.checkpoint;
 
 import ai.djl.ndarray.NDArray;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * The file operations a checkpoint save performs, so that tests can make them fail (a full disk,
- * a crash in the middle). {@link #files()} is the real file system.
+ * The file operations a checkpoint save performs, so that tests can make them fail (a full disk, a
+ * crash in the middle). {@link #files()} is the real file system.
  */
 public interface CheckpointStorage {
 

@@ -4,7 +4,9 @@ import ai.djl.moe.optimizer.AdamMoments;
 import ai.djl.moe.optimizer.StatefulAdam;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
+
 import com.google.gson.JsonParser;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,15 +18,15 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Saves the training state of every rank into one checkpoint directory {@code
- * <root>/step-NNNNNN/}, atomically: the ranks write into {@code <root>/.step-NNNNNN.tmp/} (each
- * its {@code rank-RRRRR.safetensors} with the parts it writes, see {@link ShardEntry#writer}, and
- * the list of them), every file is flushed to the disk, rank 0 writes {@code manifest.json} with
- * every file's size and SHA-256, flushes the directory and renames it to its final name, then
- * replaces the {@code latest} file (written as {@code latest.tmp}, flushed, renamed). A failure or
- * crash at any point leaves the previous checkpoints and {@code latest} as they were; a failure on
- * any rank fails the save on every rank ({@link RankAgreement}) and removes the temporary
- * directory, and a later save replaces one left by a crash.
+ * Saves the training state of every rank into one checkpoint directory {@code <root>/step-NNNNNN/},
+ * atomically: the ranks write into {@code <root>/.step-NNNNNN.tmp/} (each its {@code
+ * rank-RRRRR.safetensors} with the parts it writes, see {@link ShardEntry#writer}, and the list of
+ * them), every file is flushed to the disk, rank 0 writes {@code manifest.json} with every file's
+ * size and SHA-256, flushes the directory and renames it to its final name, then replaces the
+ * {@code latest} file (written as {@code latest.tmp}, flushed, renamed). A failure or crash at any
+ * point leaves the previous checkpoints and {@code latest} as they were; a failure on any rank
+ * fails the save on every rank ({@link RankAgreement}) and removes the temporary directory, and a
+ * later save replaces one left by a crash.
  *
  * <p>Every rank of the job calls {@link #save} with the same arguments apart from its shard map and
  * optimizer. The root must be a directory all ranks see.
@@ -44,8 +46,7 @@ public final class CheckpointWriter {
      *
      * @param root the directory that holds the checkpoints
      * @param storage the file operations (normally {@link CheckpointStorage#files()})
-     * @param agreement how the ranks agree on success ({@link RankAgreement#single()} for one
-     *     rank)
+     * @param agreement how the ranks agree on success ({@link RankAgreement#single()} for one rank)
      * @param rank this rank's global number
      */
     public CheckpointWriter(
@@ -201,8 +202,7 @@ public final class CheckpointWriter {
         storage.sync(root);
     }
 
-    private void checkAgreed(IOException failure, Path temporary, String stage)
-            throws IOException {
+    private void checkAgreed(IOException failure, Path temporary, String stage) throws IOException {
         if (agreement.allSucceeded(failure == null)) {
             return;
         }
@@ -217,7 +217,11 @@ public final class CheckpointWriter {
         }
         if (failure != null) {
             throw new IOException(
-                    "rank " + rank + " could not " + stage + " (the previous checkpoint is kept): "
+                    "rank "
+                            + rank
+                            + " could not "
+                            + stage
+                            + " (the previous checkpoint is kept): "
                             + failure.getMessage(),
                     failure);
         }

@@ -2,6 +2,7 @@ package ai.djl.moe.zoo.checkpoint;
 
 import ai.djl.moe.zoo.hf.SafetensorsWriter;
 import ai.djl.ndarray.NDArray;
+
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;

@@ -10,8 +10,8 @@ import ai.djl.ndarray.NDManager;
 
 /**
  * The {@link RankAgreement} of a parallel job: the minimum of every rank's outcome, reduced over
- * the group of all ranks (tensor x data x context parallelism, which is the world without
- * pipeline parallelism).
+ * the group of all ranks (tensor x data x context parallelism, which is the world without pipeline
+ * parallelism).
  */
 public final class ParallelRankAgreement implements RankAgreement {
 

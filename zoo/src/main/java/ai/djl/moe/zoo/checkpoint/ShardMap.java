@@ -13,6 +13,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -118,8 +119,13 @@ public final class ShardMap {
                 Shape full = fullShapes.get(owners[i]);
                 if (full.dimension() != indices[i].length) {
                     throw new IllegalArgumentException(
-                            local.get(i).getKey() + " has " + indices[i].length + " axes, the full "
-                                    + owners[i] + " " + full.dimension());
+                            local.get(i).getKey()
+                                    + " has "
+                                    + indices[i].length
+                                    + " axes, the full "
+                                    + owners[i]
+                                    + " "
+                                    + full.dimension());
                 }
                 entries.add(
                         new ShardEntry(
@@ -161,8 +167,7 @@ public final class ShardMap {
         NDArray array = parameter.getArray();
         if (array.getDataType() != DataType.FLOAT32) {
             throw new IllegalArgumentException(
-                    "checkpoints hold float32 parameters; " + name + " is "
-                            + array.getDataType());
+                    "checkpoints hold float32 parameters; " + name + " is " + array.getDataType());
         }
         return array;
     }

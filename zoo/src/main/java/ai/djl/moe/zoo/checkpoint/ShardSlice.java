@@ -1,17 +1,19 @@
 package ai.djl.moe.zoo.checkpoint;
 
 import ai.djl.ndarray.types.Shape;
+
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
  * Which part of a full tensor one rank holds: the full tensor's shape and, for each axis, the
- * global indices of the rank's entries along it, as runs {@code [start, end)} in local order.
- * The part is the product of the axes' index sets (a tensor-parallel row or column block, an
+ * global indices of the rank's entries along it, as runs {@code [start, end)} in local order. The
+ * part is the product of the axes' index sets (a tensor-parallel row or column block, an
  * expert-parallel range of experts, the gate and up halves of an expert-tensor-parallel fused
  * projection, or the whole tensor for a replica).
  */
@@ -228,7 +230,14 @@ public final class ShardSlice {
                 long end = runs[axis][i + 1];
                 if (start < 0 || end <= start || end > full[axis]) {
                     throw new IllegalArgumentException(
-                            "run [" + start + ", " + end + ") outside axis " + axis + " in " + json);
+                            "run ["
+                                    + start
+                                    + ", "
+                                    + end
+                                    + ") outside axis "
+                                    + axis
+                                    + " in "
+                                    + json);
                 }
             }
         }
@@ -244,6 +253,7 @@ public final class ShardSlice {
         return out;
     }
 
+    /** {@inheritDoc} */
     @Override
     public boolean equals(Object o) {
         return o instanceof ShardSlice other
@@ -251,11 +261,13 @@ public final class ShardSlice {
                 && Arrays.deepEquals(runs, other.runs);
     }
 
+    /** {@inheritDoc} */
     @Override
     public int hashCode() {
         return 31 * Arrays.hashCode(fullShape) + Arrays.deepHashCode(runs);
     }
 
+    /** {@inheritDoc} */
     @Override
     public String toString() {
         return toJson().toString();

@@ -37,7 +37,8 @@ public record ShardTensor(String name, TensorKind kind, ShardSlice slice) {
         } catch (InvalidCheckpointException e) {
             throw e;
         } catch (IllegalArgumentException e) {
-            throw new InvalidCheckpointException("invalid tensor entry in the manifest: " + e.getMessage(), e);
+            throw new InvalidCheckpointException(
+                    "invalid tensor entry in the manifest: " + e.getMessage(), e);
         }
     }
 }

@@ -10,13 +10,7 @@ import ai.djl.moe.parallel.comm.RankFailedException;
 import ai.djl.moe.zoo.checkpoint.CheckpointTraining.Plan;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
-import java.io.IOException;
-import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Map;
-import java.util.stream.Stream;
+
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -24,6 +18,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * Bad checkpoints and failed saves: each gives a clear exception, and a save that fails or crashes
@@ -77,7 +79,8 @@ class CheckpointFaultTest {
         }
         InvalidCheckpointException e =
                 assertThrows(InvalidCheckpointException.class, () -> Checkpoint.open(second));
-        assertTrue(e.getMessage().contains("corrupted") && e.getMessage().contains("rank-00000"),
+        assertTrue(
+                e.getMessage().contains("corrupted") && e.getMessage().contains("rank-00000"),
                 e.getMessage());
     }
 
@@ -114,8 +117,11 @@ class CheckpointFaultTest {
                 assertThrows(
                         InvalidCheckpointException.class,
                         () -> checkpoint.checkCompatible(CheckpointTraining.CONFIG, other, false));
-        assertTrue(e.getMessage().contains("world 1") && e.getMessage().contains("world 8")
-                && e.getMessage().contains("reshard"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("world 1")
+                        && e.getMessage().contains("world 8")
+                        && e.getMessage().contains("reshard"),
+                e.getMessage());
         checkpoint.checkCompatible(CheckpointTraining.CONFIG, other, true);
     }
 
@@ -128,7 +134,9 @@ class CheckpointFaultTest {
         InvalidCheckpointException e =
                 assertThrows(
                         InvalidCheckpointException.class,
-                        () -> checkpoint.checkCompatible(other, CheckpointLayout.SINGLE_DEVICE, true));
+                        () ->
+                                checkpoint.checkCompatible(
+                                        other, CheckpointLayout.SINGLE_DEVICE, true));
         assertTrue(e.getMessage().contains("hidden_size"), e.getMessage());
     }
 
@@ -137,12 +145,15 @@ class CheckpointFaultTest {
         IOException e =
                 assertThrows(
                         IOException.class,
-                        () -> training.singleDevice(
-                                new Plan(second, false, 2, 3, root, 3), new FullDisk(1024)));
+                        () ->
+                                training.singleDevice(
+                                        new Plan(second, false, 2, 3, root, 3),
+                                        new FullDisk(1024)));
         assertTrue(e.getMessage().contains("No space left"), e.getMessage());
         assertPreviousIntact();
         try (Stream<Path> left = Files.list(root)) {
-            assertFalse(left.anyMatch(p -> p.getFileName().toString().contains("tmp")),
+            assertFalse(
+                    left.anyMatch(p -> p.getFileName().toString().contains("tmp")),
                     "the temporary directory is removed");
         }
     }
@@ -155,12 +166,17 @@ class CheckpointFaultTest {
         RankFailedException e =
                 assertThrows(
                         RankFailedException.class,
-                        () -> training.parallel(
-                                layout,
-                                new Plan(first, false, 1, 2, folded, 2),
-                                rank -> rank == 1 ? new FullDisk(1024) : CheckpointStorage.files()));
+                        () ->
+                                training.parallel(
+                                        layout,
+                                        new Plan(first, false, 1, 2, folded, 2),
+                                        rank ->
+                                                rank == 1
+                                                        ? new FullDisk(1024)
+                                                        : CheckpointStorage.files()));
         assertTrue(e.getCause() instanceof IOException, e.toString());
-        assertTrue(e.getCause().getMessage().contains("the previous checkpoint is kept"),
+        assertTrue(
+                e.getCause().getMessage().contains("the previous checkpoint is kept"),
                 e.getCause().getMessage());
         assertTrue(Files.isDirectory(first));
         assertFalse(Files.exists(folded.resolve(CheckpointWriter.directoryName(2))));
@@ -173,8 +189,10 @@ class CheckpointFaultTest {
     void crashMidSaveKeepsThePreviousAndTheNextSaveSucceeds(int crashAt) throws IOException {
         assertThrows(
                 SimulatedCrash.class,
-                () -> training.singleDevice(
-                        new Plan(second, false, 2, 3, root, 3), new CrashOnRename(crashAt)));
+                () ->
+                        training.singleDevice(
+                                new Plan(second, false, 2, 3, root, 3),
+                                new CrashOnRename(crashAt)));
         assertPreviousIntact();
         Path third = root.resolve(CheckpointWriter.directoryName(3));
         if (crashAt == 1) {
@@ -186,8 +204,10 @@ class CheckpointFaultTest {
             IOException exists =
                     assertThrows(
                             IOException.class,
-                            () -> training.singleDevice(
-                                    new Plan(second, false, 2, 3, root, 3), CheckpointStorage.files()));
+                            () ->
+                                    training.singleDevice(
+                                            new Plan(second, false, 2, 3, root, 3),
+                                            CheckpointStorage.files()));
             assertTrue(exists.getMessage().contains("already exists"), exists.getMessage());
             CheckpointFiles.deleteTree(third);
         }
@@ -214,7 +234,8 @@ class CheckpointFaultTest {
             super.writeTensors(file, tensors);
             if (Files.size(file) > quota) {
                 Files.write(file, new byte[0]);
-                throw new IOException("No space left on device (simulated quota of " + quota + " bytes)");
+                throw new IOException(
+                        "No space left on device (simulated quota of " + quota + " bytes)");
             }
         }
     }

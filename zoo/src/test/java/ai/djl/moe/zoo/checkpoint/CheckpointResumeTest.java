@@ -6,18 +6,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.zoo.checkpoint.CheckpointTraining.Plan;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
 /**
- * Train, save, train on versus load and train: identical losses and weights on the same layout
- * (one device and a folded one); within fp32 tolerance when the checkpoint is resharded onto
- * another layout.
+ * Train, save, train on versus load and train: identical losses and weights on the same layout (one
+ * device and a folded one); within fp32 tolerance when the checkpoint is resharded onto another
+ * layout.
  */
 class CheckpointResumeTest {
 
@@ -47,8 +49,13 @@ class CheckpointResumeTest {
         Path resumed = dir.resolve("resumed");
         float[] continued =
                 training.singleDevice(
-                        new Plan(straight.resolve(CheckpointWriter.directoryName(STEPS)), false,
-                                STEPS, 2 * STEPS, resumed, 2 * STEPS),
+                        new Plan(
+                                straight.resolve(CheckpointWriter.directoryName(STEPS)),
+                                false,
+                                STEPS,
+                                2 * STEPS,
+                                resumed,
+                                2 * STEPS),
                         CheckpointStorage.files());
         assertArrayEquals(tail(all), continued);
         assertEquals(0.0, CheckpointTraining.maxRelativeDifference(straight, resumed));
@@ -63,13 +70,19 @@ class CheckpointResumeTest {
         ParallelConfig layout = ParallelConfig.builder().setWorldSize(4).optTp(2).optEp(2).build();
         Path straight = dir.resolve("straight");
         float[] all =
-                training.parallel(layout, new Plan(null, false, 0, 2 * STEPS, straight, STEPS, 2 * STEPS));
+                training.parallel(
+                        layout, new Plan(null, false, 0, 2 * STEPS, straight, STEPS, 2 * STEPS));
         Path resumed = dir.resolve("resumed");
         float[] continued =
                 training.parallel(
                         layout,
-                        new Plan(straight.resolve(CheckpointWriter.directoryName(STEPS)), false,
-                                STEPS, 2 * STEPS, resumed, 2 * STEPS));
+                        new Plan(
+                                straight.resolve(CheckpointWriter.directoryName(STEPS)),
+                                false,
+                                STEPS,
+                                2 * STEPS,
+                                resumed,
+                                2 * STEPS));
         assertArrayEquals(tail(all), continued);
         assertEquals(0.0, CheckpointTraining.maxRelativeDifference(straight, resumed));
     }
@@ -79,7 +92,8 @@ class CheckpointResumeTest {
         ParallelConfig saving = ParallelConfig.builder().setWorldSize(8).optTp(2).optEp(4).build();
         Path straight = dir.resolve("straight");
         float[] all =
-                training.parallel(saving, new Plan(null, false, 0, 2 * STEPS, straight, STEPS, 2 * STEPS));
+                training.parallel(
+                        saving, new Plan(null, false, 0, 2 * STEPS, straight, STEPS, 2 * STEPS));
         Path checkpoint = straight.resolve(CheckpointWriter.directoryName(STEPS));
         ParallelConfig[] targets = {
             ParallelConfig.builder().setWorldSize(2).optTp(1).optEp(2).build(),
@@ -88,14 +102,17 @@ class CheckpointResumeTest {
         for (ParallelConfig target : targets) {
             Path resumed = dir.resolve("resumed-" + target.getWorldSize());
             float[] continued =
-                    training.parallel(target, new Plan(checkpoint, true, STEPS, 2 * STEPS, resumed, 2 * STEPS));
+                    training.parallel(
+                            target,
+                            new Plan(checkpoint, true, STEPS, 2 * STEPS, resumed, 2 * STEPS));
             float[] expected = tail(all);
             for (int i = 0; i < STEPS; i++) {
                 assertEquals(expected[i], continued[i], 1e-5 * Math.abs(expected[i]), "loss " + i);
             }
             double weights = CheckpointTraining.maxRelativeDifference(straight, resumed);
             assertTrue(weights <= 1e-5, target + ": weights differ by " + weights);
-            assertTrue(Files.isDirectory(resumed.resolve(CheckpointWriter.directoryName(2 * STEPS))));
+            assertTrue(
+                    Files.isDirectory(resumed.resolve(CheckpointWriter.directoryName(2 * STEPS))));
         }
     }
 

@@ -31,6 +31,7 @@ import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
 import ai.djl.training.tracker.Tracker;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -77,8 +78,11 @@ final class CheckpointTraining implements AutoCloseable {
         return reference;
     }
 
-    /** What to do: start at {@code from} (0: the reference weights), take steps, save after some. */
-    record Plan(Path resumeFrom, boolean reshard, int from, int to, Path saveRoot, int... saveAfter) {}
+    /**
+     * What to do: start at {@code from} (0: the reference weights), take steps, save after some.
+     */
+    record Plan(
+            Path resumeFrom, boolean reshard, int from, int to, Path saveRoot, int... saveAfter) {}
 
     /** The global batch of a step: the same on every layout. */
     static long[] batch(int step) {
@@ -128,7 +132,12 @@ final class CheckpointTraining implements AutoCloseable {
             try (ParallelTrainer trainer = new ParallelTrainer(model, config, ctx)) {
                 trainer.initialize(new Shape(BATCH / dp, SEQUENCE));
                 ShardMap shards = ShardMap.probe(block, fullShapes, ctx);
-                start(plan, shards, adam, CheckpointLayout.of(layout), () -> block.loadFullParameters(FullWeights.of(reference)));
+                start(
+                        plan,
+                        shards,
+                        adam,
+                        CheckpointLayout.of(layout),
+                        () -> block.loadFullParameters(FullWeights.of(reference)));
                 CheckpointWriter writer =
                         plan.saveRoot() == null
                                 ? null
@@ -140,7 +149,13 @@ final class CheckpointTraining implements AutoCloseable {
                 int rows = BATCH / dp;
                 int first = ctx.getDataParallelRank() * rows * SEQUENCE;
                 Communicator dataParallel = ctx.communicator(GroupKind.DP);
-                return train(trainer, plan, shards, adam, writer, CheckpointLayout.of(layout),
+                return train(
+                        trainer,
+                        plan,
+                        shards,
+                        adam,
+                        writer,
+                        CheckpointLayout.of(layout),
                         step -> Arrays.copyOfRange(batch(step), first, first + rows * SEQUENCE),
                         new Shape(rows, SEQUENCE),
                         loss -> dataParallel.allReduce(loss, ReduceOp.AVG).getFloat());
@@ -159,13 +174,27 @@ final class CheckpointTraining implements AutoCloseable {
             try (Trainer trainer = new MoeTrainer(model, config)) {
                 trainer.initialize(new Shape(BATCH, SEQUENCE));
                 ShardMap shards = ShardMap.ofWholeModel(block);
-                start(plan, shards, adam, CheckpointLayout.SINGLE_DEVICE, () -> copyReference(block));
+                start(
+                        plan,
+                        shards,
+                        adam,
+                        CheckpointLayout.SINGLE_DEVICE,
+                        () -> copyReference(block));
                 CheckpointWriter writer =
                         plan.saveRoot() == null
                                 ? null
-                                : new CheckpointWriter(plan.saveRoot(), storage, RankAgreement.single(), 0);
-                return train(trainer, plan, shards, adam, writer, CheckpointLayout.SINGLE_DEVICE,
-                        CheckpointTraining::batch, new Shape(BATCH, SEQUENCE), NDArray::getFloat);
+                                : new CheckpointWriter(
+                                        plan.saveRoot(), storage, RankAgreement.single(), 0);
+                return train(
+                        trainer,
+                        plan,
+                        shards,
+                        adam,
+                        writer,
+                        CheckpointLayout.SINGLE_DEVICE,
+                        CheckpointTraining::batch,
+                        new Shape(BATCH, SEQUENCE),
+                        NDArray::getFloat);
             }
         }
     }
@@ -173,11 +202,14 @@ final class CheckpointTraining implements AutoCloseable {
     private void copyReference(MoeCausalLm block) {
         Map<String, Parameter> source = reference.getHfParameters();
         block.getHfParameters()
-                .forEach((k, v) -> ParameterValues.overwrite(v.getArray(), source.get(k).getArray()));
+                .forEach(
+                        (k, v) ->
+                                ParameterValues.overwrite(v.getArray(), source.get(k).getArray()));
     }
 
-    private void start(Plan plan, ShardMap shards, StatefulAdam adam, CheckpointLayout layout,
-            Runnable fresh) throws IOException {
+    private void start(
+            Plan plan, ShardMap shards, StatefulAdam adam, CheckpointLayout layout, Runnable fresh)
+            throws IOException {
         if (plan.resumeFrom() == null) {
             fresh.run();
             return;
@@ -196,13 +228,24 @@ final class CheckpointTraining implements AutoCloseable {
         float of(NDArray rankLoss);
     }
 
-    private float[] train(Trainer trainer, Plan plan, ShardMap shards, StatefulAdam adam,
-            CheckpointWriter writer, CheckpointLayout layout, Batches batches, Shape shape,
+    private float[] train(
+            Trainer trainer,
+            Plan plan,
+            ShardMap shards,
+            StatefulAdam adam,
+            CheckpointWriter writer,
+            CheckpointLayout layout,
+            Batches batches,
+            Shape shape,
             GlobalLoss globalLoss)
             throws IOException {
         float[] losses = new float[plan.to() - plan.from()];
         if (writer != null && Arrays.stream(plan.saveAfter()).anyMatch(s -> s == plan.from())) {
-            writer.save(shards, adam, CONFIG, layout,
+            writer.save(
+                    shards,
+                    adam,
+                    CONFIG,
+                    layout,
                     new TrainingProgress(plan.from(), SEED, plan.from()));
         }
         try (NDManager steps = trainer.getManager().newSubManager()) {
@@ -219,7 +262,8 @@ final class CheckpointTraining implements AutoCloseable {
                 }
                 int done = step + 1;
                 if (writer != null && Arrays.stream(plan.saveAfter()).anyMatch(s -> s == done)) {
-                    writer.save(shards, adam, CONFIG, layout, new TrainingProgress(done, SEED, done));
+                    writer.save(
+                            shards, adam, CONFIG, layout, new TrainingProgress(done, SEED, done));
                 }
             }
         }
@@ -235,7 +279,8 @@ final class CheckpointTraining implements AutoCloseable {
         Map<String, FullTensor> left = Checkpoint.open(a).fullParameters();
         Map<String, FullTensor> right = Checkpoint.open(b).fullParameters();
         if (!left.keySet().equals(right.keySet())) {
-            throw new AssertionError("parameters differ: " + left.keySet() + " vs " + right.keySet());
+            throw new AssertionError(
+                    "parameters differ: " + left.keySet() + " vs " + right.keySet());
         }
         double worst = 0;
         for (String name : left.keySet()) {

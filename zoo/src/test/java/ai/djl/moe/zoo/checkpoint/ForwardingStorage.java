@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.checkpoint;
 
 import ai.djl.ndarray.NDArray;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
