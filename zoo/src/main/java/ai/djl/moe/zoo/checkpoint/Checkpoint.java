@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.checkpoint;
 
+import ai.djl.Device;
 import ai.djl.moe.io.SafetensorsFile;
 import ai.djl.moe.optimizer.AdamMoments;
 import ai.djl.moe.optimizer.StatefulAdam;
@@ -212,7 +213,7 @@ public final class Checkpoint {
     public void restore(ShardMap shards, StatefulAdam optimizer) throws IOException {
         Map<String, AdamMoments> moments = new HashMap<>();
         try (TensorAssembler assembler = new TensorAssembler();
-                NDManager manager = NDManager.newBaseManager()) {
+                NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             for (ShardEntry entry : shards.getEntries()) {
                 NDArray array = entry.parameter().getArray();
                 ParameterValues.overwrite(
@@ -278,7 +279,7 @@ public final class Checkpoint {
     private final class TensorAssembler implements AutoCloseable {
 
         private final Map<String, SafetensorsFile> open = new HashMap<>();
-        private final NDManager manager = NDManager.newBaseManager();
+        private final NDManager manager = NDManager.newBaseManager(Device.cpu());
 
         boolean has(String name, TensorKind kind) {
             for (ShardFile file : manifest.files()) {

@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.checkpoint;
 
+import ai.djl.Device;
 import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.moe.zoo.model.MoeCausalLm;
@@ -67,7 +68,7 @@ public final class CheckpointExport {
      * @throws IOException when a file cannot be read or written
      */
     public static void toHuggingFace(Checkpoint checkpoint, Path directory) throws IOException {
-        try (NDManager manager = NDManager.newBaseManager()) {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             HfModelDirectory.save(toModel(checkpoint, manager), directory);
         }
     }

@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.checkpoint;
 
+import ai.djl.Device;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.moe.parallel.training.ParallelContext;
@@ -84,7 +85,7 @@ public final class ShardMap {
             local.add(p);
         }
         List<String> names = new ArrayList<>(fullShapes.keySet());
-        try (NDManager manager = NDManager.newBaseManager()) {
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             for (Pair<String, Parameter> p : local) {
                 NDArray array = p.getValue().getArray();
                 ParameterValues.overwrite(array, manager.full(array.getShape(), UNLOADED));

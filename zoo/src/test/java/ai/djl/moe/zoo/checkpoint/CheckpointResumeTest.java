@@ -11,6 +11,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -87,9 +89,12 @@ class CheckpointResumeTest {
         assertEquals(0.0, CheckpointTraining.maxRelativeDifference(straight, resumed));
     }
 
-    @Test
-    void reshardsOntoSmallerLayoutsWithinTolerance() throws IOException {
-        ParallelConfig saving = ParallelConfig.builder().setWorldSize(8).optTp(2).optEp(4).build();
+    /** TP2 x EP4 over 8 ranks; TP4, where every rank holds the full key/value projections. */
+    @ParameterizedTest(name = "world {0}, tp {1}, ep {2}")
+    @CsvSource({"8, 2, 4", "4, 4, 1"})
+    void reshardsOntoSmallerLayoutsWithinTolerance(int world, int tp, int ep) throws IOException {
+        ParallelConfig saving =
+                ParallelConfig.builder().setWorldSize(world).optTp(tp).optEp(ep).build();
         Path straight = dir.resolve("straight");
         float[] all =
                 training.parallel(
