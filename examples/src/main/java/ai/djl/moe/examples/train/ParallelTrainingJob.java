@@ -89,12 +89,12 @@ public final class ParallelTrainingJob {
         ParallelConfig config = parallel.config();
         if (options.precision().isBFloat16()) {
             throw new IllegalArgumentException(
-                    "--bf16 is not supported with --world-size > 1 or --backend nccl"
+                    "--bf16 is not supported with --world-size > 1, --backend nccl or checkpoints"
                             + " (the parallel model trains in fp32)");
         }
         if (options.device() != null) {
             throw new IllegalArgumentException(
-                    "--device is not supported with --world-size > 1 or --backend nccl"
+                    "--device is not supported with --world-size > 1, --backend nccl or checkpoints"
                             + " (each rank has its own device)");
         }
         if (options.batchSize() % config.getDp() != 0) {
