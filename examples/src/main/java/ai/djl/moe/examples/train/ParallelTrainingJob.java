@@ -46,7 +46,9 @@ import java.util.List;
  * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
  * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
  * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
- * dispatcher. Rank 0 prints the progress.
+ * dispatcher. Rank 0 prints the progress. With {@link CheckpointOptions} every rank saves its part
+ * of the model and Adam's state into a shared checkpoint every few steps and at the end, or starts
+ * from a checkpoint of this or (resharded) another layout ({@code ai.djl.moe.zoo.checkpoint}).
  */
 public final class ParallelTrainingJob {
 
