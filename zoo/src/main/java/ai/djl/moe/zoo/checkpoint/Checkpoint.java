@@ -29,8 +29,9 @@ import java.util.TreeSet;
 
 /**
  * A checkpoint directory written by {@link CheckpointWriter}, opened for loading: the manifest is
- * parsed and every shard file's size and SHA-256 verified before anything is read. Loading
- * assembles each full tensor from the parts the saving ranks wrote and gives each parameter of the
+ * parsed and every shard file's size and SHA-256 verified before anything is read. Loading reads a
+ * parameter's part directly where the saving layout stored exactly that part, and otherwise
+ * assembles the full tensor from the parts the saving ranks wrote and gives each parameter of the
  * loading rank its own part, so a checkpoint loads into any layout (resharding) as long as the
  * model configuration is the same; {@link #checkCompatible} refuses another layout unless asked to
  * reshard.
@@ -233,6 +234,10 @@ public final class Checkpoint {
     private NDArray part(
             TensorAssembler assembler, NDManager manager, ShardEntry entry, TensorKind kind)
             throws IOException {
+        float[] stored = assembler.storedPart(entry.name(), kind, entry.slice());
+        if (stored != null) {
+            return manager.create(stored, entry.slice().getLocalShape());
+        }
         FullTensor full = assembler.full(entry.name(), kind);
         Shape expected = entry.slice().getFullShape();
         if (!full.shape().equals(expected)) {
@@ -280,6 +285,18 @@ public final class Checkpoint {
 
         private final Map<String, SafetensorsFile> open = new HashMap<>();
         private final NDManager manager = NDManager.newBaseManager(Device.cpu());
+
+        /** A part saved exactly as wanted (same layout: no assembly), or null. */
+        float[] storedPart(String name, TensorKind kind, ShardSlice slice) throws IOException {
+            for (ShardFile file : manifest.files()) {
+                for (ShardTensor t : file.tensors()) {
+                    if (t.name().equals(name) && t.kind() == kind && t.slice().equals(slice)) {
+                        return read(file, t);
+                    }
+                }
+            }
+            return null;
+        }
 
         boolean has(String name, TensorKind kind) {
             for (ShardFile file : manifest.files()) {
