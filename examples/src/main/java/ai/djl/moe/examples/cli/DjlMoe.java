@@ -24,6 +24,8 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             BenchCommand.class,
             VerifyDispatchCommand.class,
+            VerifyResumeCommand.class,
+            ExportCheckpointCommand.class,
             CommCheckCommand.class,
             CommandLine.HelpCommand.class
         })

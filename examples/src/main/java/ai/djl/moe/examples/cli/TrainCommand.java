@@ -1,6 +1,7 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.Device;
+import ai.djl.moe.examples.train.CheckpointOptions;
 import ai.djl.moe.examples.train.ParallelOptions;
 import ai.djl.moe.examples.train.ParallelTrainingJob;
 import ai.djl.moe.examples.train.StepRecord;
@@ -26,7 +27,9 @@ import picocli.CommandLine.Option;
  * and, every few steps, the loss, aux loss, tokens/s and each expert's load. With {@code
  * --world-size N} (and {@code --tp}, {@code --ep}, ...) the model is folded over N ranks: threads of
  * this JVM ({@code --backend local}) or the processes of {@code djl-moe launch} ({@code --backend
- * nccl}); rank 0 prints.
+ * nccl}); rank 0 prints. {@code --checkpoint-dir} writes training checkpoints and {@code --resume}
+ * continues from one (resharded onto another layout with {@code --reshard}); with them, or with
+ * {@code --save} and several ranks, the folded job runs, on one rank too.
  */
 @Command(
         name = "train",
@@ -64,6 +67,18 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--save", description = "Write a Hugging Face checkpoint to this directory.")
     private Path saveDir;
+
+    @Option(names = "--checkpoint-dir", description = "Write training checkpoints (step-NNNNNN/ and latest) here; runs the folded job, also for one rank.")
+    private Path checkpointDir;
+
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Steps between checkpoints (${DEFAULT-VALUE}: at the end only).")
+    private int checkpointEvery;
+
+    @Option(names = "--resume", description = "Continue from this checkpoint (or the one its 'latest' names) for --steps more steps.")
+    private Path resumeFrom;
+
+    @Option(names = "--reshard", description = "Allow --resume from a checkpoint saved with another layout.")
+    private boolean reshard;
 
     @Option(names = "--plot", description = "Draw loss and expert load over steps into this PNG.")
     private Path plotFile;
@@ -134,10 +149,13 @@ public final class TrainCommand implements Callable<Integer> {
                         plotFile,
                         device == null ? null : parseDevice(device),
                         bf16 ? MixedPrecision.BF16 : MixedPrecision.FLOAT32);
+        CheckpointOptions checkpoints =
+                new CheckpointOptions(checkpointDir, checkpointEvery, resumeFrom, reshard);
         TrainingSummary summary =
-                worldSize == 1 && !backend.isNccl()
+                worldSize == 1 && !backend.isNccl() && !checkpoints.isActive()
                         ? new TrainingJob(options, System.out).run()
-                        : new ParallelTrainingJob(options, parallelOptions(), System.out).run();
+                        : new ParallelTrainingJob(options, parallelOptions(), checkpoints, System.out)
+                                .run();
         if (lossFile != null) {
             StringBuilder lines = new StringBuilder();
             for (StepRecord r : summary.history()) {

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.dispatcher.DispatchOptions;
 import ai.djl.moe.dispatcher.DispatcherKind;
+import ai.djl.moe.optimizer.StatefulAdam;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.ParallelMapping;
@@ -14,6 +15,8 @@ import ai.djl.moe.parallel.training.DataParallelSampler;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParallelTrainer;
 import ai.djl.moe.parallel.training.ParallelTraining;
+import ai.djl.moe.zoo.checkpoint.Checkpoint;
+import ai.djl.moe.zoo.checkpoint.CheckpointExport;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
 import ai.djl.moe.zoo.model.MoeCausalLm;
@@ -34,6 +37,7 @@ import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -42,13 +46,16 @@ import java.util.List;
  * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
  * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
  * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
- * dispatcher. Rank 0 prints the progress.
+ * dispatcher. Rank 0 prints the progress. With {@link CheckpointOptions} every rank saves its part
+ * of the model and Adam's state into a shared checkpoint every few steps and at the end, or starts
+ * from a checkpoint of this or (resharded) another layout ({@code ai.djl.moe.zoo.checkpoint}).
  */
 public final class ParallelTrainingJob {
 
     private final TrainOptions options;
     private final ParallelOptions parallel;
     private final TrainingInputs inputs;
+    private final CheckpointOptions checkpoints;
     private final PrintStream out;
 
     /**
@@ -57,24 +64,39 @@ public final class ParallelTrainingJob {
      * @param options the training settings
      * @param parallel the layout and backend
      * @param out where rank 0 prints progress
-     * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, bf16
-     *     mixed precision, a chosen device, a global batch that does not divide among the data-parallel ranks, a sequence that does
-     *     not divide among the tensor-parallel ranks)
+     * @throws IllegalArgumentException when the options cannot be folded (bf16 mixed precision, a
+     *     chosen device, a global batch that does not divide among the data-parallel ranks, a
+     *     sequence that does not divide among the tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
+        this(options, parallel, CheckpointOptions.NONE, out);
+    }
+
+    /**
+     * Creates a job that saves or resumes from checkpoints. With {@code --save} (a Hugging Face
+     * directory) and no checkpoint directory, the final checkpoint is written to {@code
+     * <save>/checkpoint} and exported from there.
+     *
+     * @param options the training settings ({@code steps}: the steps to take after the start)
+     * @param parallel the layout and backend
+     * @param checkpoints where to save checkpoints and what to resume from
+     * @param out where rank 0 prints progress
+     * @throws IllegalArgumentException when the options cannot be folded (see above)
+     */
+    public ParallelTrainingJob(
+            TrainOptions options,
+            ParallelOptions parallel,
+            CheckpointOptions checkpoints,
+            PrintStream out) {
         ParallelConfig config = parallel.config();
-        if (options.saveDir() != null) {
-            throw new IllegalArgumentException(
-                    "--save is not supported with --world-size > 1 (the weights are sharded)");
-        }
         if (options.precision().isBFloat16()) {
             throw new IllegalArgumentException(
-                    "--bf16 is not supported with --world-size > 1 or --backend nccl"
+                    "--bf16 is not supported with --world-size > 1, --backend nccl or checkpoints"
                             + " (the parallel model trains in fp32)");
         }
         if (options.device() != null) {
             throw new IllegalArgumentException(
-                    "--device is not supported with --world-size > 1 or --backend nccl"
+                    "--device is not supported with --world-size > 1, --backend nccl or checkpoints"
                             + " (each rank has its own device)");
         }
         if (options.batchSize() % config.getDp() != 0) {
@@ -96,6 +118,14 @@ public final class ParallelTrainingJob {
         this.options = options;
         this.parallel = parallel;
         this.inputs = new TrainingInputs(options);
+        this.checkpoints =
+                options.saveDir() != null && checkpoints.directory() == null
+                        ? new CheckpointOptions(
+                                options.saveDir().resolve("checkpoint"),
+                                checkpoints.every(),
+                                checkpoints.resumeFrom(),
+                                checkpoints.reshard())
+                        : checkpoints;
         this.out = out;
     }
 
@@ -222,10 +252,11 @@ public final class ParallelTrainingJob {
                             options.printEvery(),
                             dp,
                             rankOut);
+            StatefulAdam adam = inputs.optimizer();
             DefaultTrainingConfig trainingConfig =
                     new DefaultTrainingConfig(loss)
                             .optDevices(new Device[] {device})
-                            .optOptimizer(inputs.optimizer())
+                            .optOptimizer(adam)
                             // the same listeners everywhere (the loss evaluator runs collectives);
                             // only rank 0 draws the progress bar
                             .addTrainingListeners(
@@ -235,18 +266,19 @@ public final class ParallelTrainingJob {
                             .addTrainingListeners(monitor);
             BatchSampler global =
                     new BatchSampler(new SequenceSampler(), options.batchSize(), false);
-            ArrayDataset data =
-                    inputs.dataset(
-                            model.getNDManager(),
-                            corpus,
-                            new DataParallelSampler(global, ctx.getDataParallelRank(), dp));
+            DataParallelSampler sampler =
+                    new DataParallelSampler(global, ctx.getDataParallelRank(), dp);
+            RankCheckpoints saving =
+                    new RankCheckpoints(checkpoints, options.seed(), config, ctx, device);
             long start;
+            Path saved = null;
             try (ParallelTrainer trainer = new ParallelTrainer(model, trainingConfig, ctx)) {
                 trainer.initialize(new Shape(options.batchSize() / dp, options.seqLength()));
-                block.loadFullParameters(weights);
+                int first = saving.start(block, weights.shapes(), weights, adam);
+                int end = first + options.steps();
                 rankOut.printf(
                         "training %s folded over %d ranks (%s%s): %,d parameters, %d steps of"
-                                + " %d x %d tokens, %,d bytes of text%n",
+                                + " %d x %d tokens, %,d bytes of text%s%n",
                         config.getModelType().getKey(),
                         ctx.getMapping().getWorldSize(),
                         layout(ctx.getConfig()),
@@ -255,11 +287,28 @@ public final class ParallelTrainingJob {
                         options.steps(),
                         options.batchSize(),
                         options.seqLength(),
-                        corpus.size());
+                        corpus.size(),
+                        first > 0 ? ", resuming after step " + first : "");
                 start = System.nanoTime();
-                EasyTrain.fit(trainer, 1, data, null);
+                for (int step = first; step < end; ) {
+                    int next = saving.segmentEnd(step, end);
+                    ArrayDataset data =
+                            inputs.dataset(
+                                    model.getNDManager(), corpus, sampler, step, next - step);
+                    EasyTrain.fit(trainer, 1, data, null);
+                    step = next;
+                    Path checkpoint = saving.save(step);
+                    if (checkpoint != null) {
+                        saved = checkpoint;
+                        rankOut.println("saved checkpoint " + checkpoint);
+                    }
+                }
             }
             double seconds = (System.nanoTime() - start) / 1e9;
+            if (options.saveDir() != null && ctx.getRank() == 0) {
+                CheckpointExport.toHuggingFace(Checkpoint.open(saved), options.saveDir());
+                rankOut.println("saved a Hugging Face checkpoint to " + options.saveDir());
+            }
             rankOut.println();
             return new TrainingSummary(
                     parameters, monitor.getHistory(), monitor.meanTokensPerSecond(), seconds);

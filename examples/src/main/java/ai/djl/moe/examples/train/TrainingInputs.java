@@ -1,5 +1,6 @@
 package ai.djl.moe.examples.train;
 
+import ai.djl.moe.optimizer.StatefulAdam;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.hf.HfModelDirectory;
 import ai.djl.moe.zoo.model.MoeCausalLm;
@@ -7,7 +8,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.dataset.ArrayDataset;
 import ai.djl.training.dataset.Sampler;
-import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import java.io.IOException;
 import java.io.InputStream;
@@ -89,6 +89,15 @@ final class TrainingInputs {
      * global batches, each cut into batches by {@code sampling}.
      */
     ArrayDataset dataset(NDManager manager, ByteCorpus corpus, Sampler sampling) {
+        return dataset(manager, corpus, sampling, 0, options.steps());
+    }
+
+    /**
+     * The global batches {@code [firstStep, firstStep + steps)} of the seeded sequence of windows
+     * (the same windows whatever the run's length), each cut into batches by {@code sampling}.
+     */
+    ArrayDataset dataset(
+            NDManager manager, ByteCorpus corpus, Sampler sampling, int firstStep, int steps) {
         int length = options.seqLength();
         if (corpus.size() < length) {
             throw new IllegalArgumentException(
@@ -97,7 +106,11 @@ final class TrainingInputs {
         NDArray windows = corpus.windows(manager, length, 1);
         long available = windows.getShape().get(0);
         Random random = new Random(options.seed());
-        long[] picks = new long[options.steps() * options.batchSize()];
+        int skipped = firstStep * options.batchSize();
+        for (int i = 0; i < skipped; i++) {
+            random.nextInt((int) available);
+        }
+        long[] picks = new long[steps * options.batchSize()];
         for (int i = 0; i < picks.length; i++) {
             picks[i] = random.nextInt((int) available);
         }
@@ -109,9 +122,12 @@ final class TrainingInputs {
                 .build();
     }
 
-    /** Adam at the fixed learning rate of the options. */
-    Optimizer optimizer() {
-        return Optimizer.adam()
+    /**
+     * Adam at the fixed learning rate of the options: {@link StatefulAdam}, DJL's Adam update with
+     * state a checkpoint can hold.
+     */
+    StatefulAdam optimizer() {
+        return StatefulAdam.builder()
                 .optLearningRateTracker(Tracker.fixed(options.learningRate()))
                 .build();
     }

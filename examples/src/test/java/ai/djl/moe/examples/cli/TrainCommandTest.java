@@ -64,7 +64,6 @@ class TrainCommandTest {
         assertRejected("--backend must be local or nccl", "train", "--world-size", "2", "--backend", "mpi");
         assertRejected("--dp 3 does not match", "train", "--world-size", "4", "--tp", "2", "--dp", "3");
         assertRejected("world-size-divisible-by-tp-cp-pp", "train", "--world-size", "3", "--tp", "2");
-        assertRejected("--save is not supported", "train", "--world-size", "2", "--save", "x");
         assertRejected(
                 "--seq-len 7 does not divide among the 2 tensor-parallel ranks",
                 "train", "--seq-len", "7", "--world-size", "2", "--tp", "2");

@@ -3,6 +3,7 @@ package ai.djl.moe.zoo.parallel;
 import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.moe.zoo.model.HfNamedParameters;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -39,6 +40,17 @@ public final class FullWeights {
             arrays.put(e.getKey(), e.getValue().getArray());
         }
         return new FullWeights(arrays);
+    }
+
+    /**
+     * Returns the shape of every weight.
+     *
+     * @return the shapes by Hugging Face name, in the weights' order
+     */
+    public Map<String, Shape> shapes() {
+        Map<String, Shape> shapes = new LinkedHashMap<>();
+        arrays.forEach((name, array) -> shapes.put(name, array.getShape()));
+        return shapes;
     }
 
     /**
