@@ -20,11 +20,16 @@ import java.util.concurrent.ConcurrentHashMap;
  * #getMoments}) and takes them back ({@link #restore}).
  *
  * <p>On a CUDA device, dense float32 parameters are updated by {@link FusedAdam}: the same formula
- * in one kernel pass instead of the engine kernel's dozen (equal to it within float rounding).
+ * in one kernel pass instead of the engine kernel's dozen (equal to it within float rounding);
+ * {@code -Ddjl.moe.fusedAdam=false} turns that off.
  *
  * <p>State is kept per parameter id, for parameters on one device each.
  */
 public final class StatefulAdam extends Optimizer {
+
+    /** {@code -Ddjl.moe.fusedAdam=false} keeps the engine kernel on CUDA too. */
+    private static final boolean FUSED =
+            Boolean.parseBoolean(System.getProperty("djl.moe.fusedAdam", "true"));
 
     private final ParameterTracker learningRateTracker;
     private final float beta1;
@@ -67,7 +72,7 @@ public final class StatefulAdam extends Optimizer {
             throw new IllegalArgumentException("learning rate or weight decay is nan or infinite");
         }
         AdamMoments state = moments.computeIfAbsent(parameterId, k -> zeros(weight));
-        if (FusedAdam.supports(weight, grad, state.mean(), state.variance())) {
+        if (FUSED && FusedAdam.supports(weight, grad, state.mean(), state.variance())) {
             FusedAdam.update(
                     weight,
                     grad,
