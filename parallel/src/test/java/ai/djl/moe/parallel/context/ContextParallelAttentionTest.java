@@ -1,0 +1,174 @@
+package ai.djl.moe.parallel.context;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.moe.autograd.MoeGradientCollector;
+import ai.djl.moe.parallel.comm.LocalWorld;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Context-parallel attention on simulated ranks equals causal attention over the whole sequence on
+ * one device (fp32, 1e-5 of the largest value): outputs and the gradients of queries, keys and
+ * values at every rank's positions, for both key/value exchanges, grouped-query heads and a
+ * sliding window.
+ */
+class ContextParallelAttentionTest {
+
+    private static final int BATCH = 2;
+    private static final int HEADS = 4;
+    private static final int KV_HEADS = 2;
+    private static final int HEAD_DIM = 8;
+    private static final int CHUNK = 3;
+
+    @Test
+    void ranksHoldTheirTwoLoadBalancedChunks() {
+        LoadBalancedChunks chunks = LoadBalancedChunks.of(16, 4, 1);
+        assertArrayEquals(new long[] {2, 3, 12, 13}, chunks.positions());
+        assertArrayEquals(new long[] {0, 1, 14, 15}, chunks.positionsOf(0));
+        assertEquals(4, chunks.getLocalLength());
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray ids = m.arange(0, 32, 1, DataType.INT64).reshape(2, 16);
+            assertArrayEquals(
+                    new long[] {2, 3, 12, 13, 18, 19, 28, 29}, chunks.select(ids, 1).toLongArray());
+        }
+    }
+
+    @Test
+    void sequencesThatDoNotSplitIntoTwoChunksPerRankAreRejected() {
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> LoadBalancedChunks.of(12, 4, 0));
+        assertTrue(e.getMessage().contains("12 does not divide into the 2 x cp = 8 chunks"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> LoadBalancedChunks.of(16, 4, 4));
+    }
+
+    @ParameterizedTest(name = "cp {0}, {1}, window {2}")
+    @CsvSource({
+        "2, RING, 0",
+        "4, RING, 0",
+        "2, ALL_GATHER, 0",
+        "4, ALL_GATHER, 0",
+        "4, RING, 5",
+        "2, ALL_GATHER, 4",
+        "1, RING, 0"
+    })
+    void equalsCausalAttentionOnOneDevice(int cp, KeyValueExchange exchange, int window) {
+        int sequence = 2 * cp * CHUNK;
+        List<double[][]> ranks =
+                new LocalWorld(cp, Duration.ofSeconds(30))
+                        .run(
+                                rank -> {
+                                    NDManager m = rank.getManager();
+                                    LoadBalancedChunks chunks =
+                                            LoadBalancedChunks.of(sequence, cp, rank.getRank());
+                                    NDList inputs = new NDList();
+                                    for (NDArray full : inputs(m, sequence)) {
+                                        NDArray local = chunks.select(full, 2);
+                                        local.setRequiresGradient(true);
+                                        inputs.add(local);
+                                    }
+                                    NDArray weight = chunks.select(weight(m, sequence), 2);
+                                    ContextParallelAttention attention =
+                                            new ContextParallelAttention(rank.world(), exchange, window);
+                                    try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                                        NDArray out =
+                                                attention.attend(
+                                                        inputs.get(0), inputs.get(1), inputs.get(2));
+                                        gc.backward(out.mul(weight).sum());
+                                        return new double[][] {
+                                            out.toType(DataType.FLOAT64, false).toDoubleArray(),
+                                            inputs.get(0).getGradient().toType(DataType.FLOAT64, false).toDoubleArray(),
+                                            inputs.get(1).getGradient().toType(DataType.FLOAT64, false).toDoubleArray(),
+                                            inputs.get(2).getGradient().toType(DataType.FLOAT64, false).toDoubleArray()
+                                        };
+                                    }
+                                });
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDList full = inputs(m, sequence);
+            for (NDArray x : full) {
+                x.setRequiresGradient(true);
+            }
+            NDList expected = new NDList();
+            try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                NDArray out = oneDevice(full.get(0), full.get(1), full.get(2), window);
+                gc.backward(out.mul(weight(m, sequence)).sum());
+                expected.add(out);
+                for (NDArray x : full) {
+                    expected.add(x.getGradient());
+                }
+            }
+            String[] names = {"output", "query gradient", "key gradient", "value gradient"};
+            for (int r = 0; r < cp; r++) {
+                LoadBalancedChunks chunks = LoadBalancedChunks.of(sequence, cp, r);
+                for (int i = 0; i < names.length; i++) {
+                    assertClose(
+                            chunks.select(expected.get(i), 2).toType(DataType.FLOAT64, false).toDoubleArray(),
+                            ranks.get(r)[i],
+                            names[i] + " of rank " + r);
+                }
+            }
+        }
+    }
+
+    private static void assertClose(double[] expected, double[] actual, String what) {
+        assertEquals(expected.length, actual.length, what);
+        double largest = 0;
+        double worst = 0;
+        for (int i = 0; i < expected.length; i++) {
+            largest = Math.max(largest, Math.abs(expected[i]));
+            worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
+        }
+        assertTrue(largest > 0, what + " is all zeros");
+        assertTrue(worst <= 1e-5 * largest, what + ": max difference " + worst + " of " + largest);
+    }
+
+    /** Eager causal attention over the whole sequence, grouped heads repeated. */
+    private static NDArray oneDevice(NDArray q, NDArray k, NDArray v, int window) {
+        int group = HEADS / KV_HEADS;
+        NDArray keys = k.repeat(1, group);
+        NDArray values = v.repeat(1, group);
+        NDArray scores = q.matMul(keys.transpose(0, 1, 3, 2)).div(Math.sqrt(HEAD_DIM));
+        long sequence = q.getShape().get(2);
+        float[] mask = new float[(int) (sequence * sequence)];
+        for (int i = 0; i < sequence; i++) {
+            for (int j = 0; j < sequence; j++) {
+                boolean visible = j <= i && (window == 0 || i - j < window);
+                mask[(int) (i * sequence + j)] = visible ? 0f : Float.NEGATIVE_INFINITY;
+            }
+        }
+        NDArray additive = q.getManager().create(mask, new Shape(sequence, sequence));
+        return scores.add(additive).softmax(-1).matMul(values);
+    }
+
+    private static NDList inputs(NDManager m, int sequence) {
+        return new NDList(
+                random(m, new Shape(BATCH, HEADS, sequence, HEAD_DIM), 1),
+                random(m, new Shape(BATCH, KV_HEADS, sequence, HEAD_DIM), 2),
+                random(m, new Shape(BATCH, KV_HEADS, sequence, HEAD_DIM), 3));
+    }
+
+    private static NDArray weight(NDManager m, int sequence) {
+        return random(m, new Shape(BATCH, HEADS, sequence, HEAD_DIM), 4);
+    }
+
+    private static NDArray random(NDManager m, Shape shape, long seed) {
+        Random random = new Random(seed);
+        float[] values = new float[Math.toIntExact(shape.size())];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) random.nextGaussian();
+        }
+        return m.create(values, shape);
+    }
+}
