@@ -9,6 +9,7 @@ import ai.djl.moe.examples.train.TrainingJob;
 import ai.djl.moe.examples.train.TrainingSummary;
 import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -87,8 +88,11 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--tp", defaultValue = "1", description = "Tensor parallelism of attention and dense layers (${DEFAULT-VALUE}).")
     private int tp;
 
-    @Option(names = "--cp", defaultValue = "1", description = "Context parallelism (${DEFAULT-VALUE}; the model supports 1 only).")
+    @Option(names = "--cp", defaultValue = "1", description = "Context parallelism: each rank attends over its 2 of 2 x cp sequence chunks (${DEFAULT-VALUE}).")
     private int cp;
+
+    @Option(names = "--cp-exchange", defaultValue = "ring", description = "How context-parallel attention exchanges keys and values: ring or all-gather (${DEFAULT-VALUE}).")
+    private String cpExchange;
 
     @Option(names = "--ep", defaultValue = "1", description = "Expert parallelism (${DEFAULT-VALUE}).")
     private int ep;
@@ -163,6 +167,15 @@ public final class TrainCommand implements Callable<Integer> {
         return name.equals("gpu") ? Device.gpu() : Device.fromName(name);
     }
 
+    private KeyValueExchange keyValueExchange() {
+        return switch (cpExchange) {
+            case "ring" -> KeyValueExchange.RING;
+            case "all-gather" -> KeyValueExchange.ALL_GATHER;
+            default -> throw new UsageException(
+                    "--cp-exchange must be ring or all-gather, got '" + cpExchange + "'");
+        };
+    }
+
     private ParallelOptions parallelOptions() {
         ParallelOptions.Backend kind =
                 backend.isNccl() ? ParallelOptions.Backend.NCCL : ParallelOptions.Backend.LOCAL;
@@ -191,6 +204,10 @@ public final class TrainCommand implements Callable<Integer> {
                             + config.getDp());
         }
         return new ParallelOptions(
-                config, sequenceParallel, kind, Duration.ofSeconds(timeoutSeconds));
+                config,
+                sequenceParallel,
+                kind,
+                Duration.ofSeconds(timeoutSeconds),
+                keyValueExchange());
     }
 }

@@ -42,7 +42,9 @@ import java.util.List;
  * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
  * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
  * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
- * dispatcher. Rank 0 prints the progress.
+ * dispatcher. With {@code cp > 1} every rank of a context-parallel group reads the same batches
+ * and keeps its two chunks of each sequence ({@link ParallelMoeCausalLm}). Rank 0 prints the
+ * progress.
  */
 public final class ParallelTrainingJob {
 
@@ -58,8 +60,10 @@ public final class ParallelTrainingJob {
      * @param parallel the layout and backend
      * @param out where rank 0 prints progress
      * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, bf16
-     *     mixed precision, a chosen device, a global batch that does not divide among the data-parallel ranks, a sequence that does
-     *     not divide among the tensor-parallel ranks)
+     *     mixed precision, a chosen device, a global batch that does not divide among the
+     *     data-parallel ranks, a sequence that does not divide into the {@code 2 x cp} chunks of
+     *     context parallelism or whose {@code seq / cp} positions per rank do not divide among the
+     *     tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
         ParallelConfig config = parallel.config();
@@ -85,10 +89,20 @@ public final class ParallelTrainingJob {
                             + config.getDp()
                             + " data-parallel ranks");
         }
-        if (options.seqLength() % config.getTp() != 0) {
+        int cp = config.getCp();
+        if (cp > 1 && options.seqLength() % (2 * cp) != 0) {
             throw new IllegalArgumentException(
                     "--seq-len "
                             + options.seqLength()
+                            + " does not divide into the 2 x cp = "
+                            + 2 * cp
+                            + " chunks of context parallelism");
+        }
+        if (options.seqLength() / cp % config.getTp() != 0) {
+            throw new IllegalArgumentException(
+                    "--seq-len "
+                            + options.seqLength()
+                            + (cp > 1 ? " / cp " + cp : "")
                             + " does not divide among the "
                             + config.getTp()
                             + " tensor-parallel ranks (MoE layers run on sequence shards)");
@@ -198,7 +212,8 @@ public final class ParallelTrainingJob {
                     ParallelMoeCausalLm.builder()
                             .setConfig(config)
                             .setContext(ctx)
-                            .optSequenceParallel(parallel.sequenceParallel());
+                            .optSequenceParallel(parallel.sequenceParallel())
+                            .optKeyValueExchange(parallel.keyValueExchange());
             ParallelConfig layout = ctx.getConfig();
             if (layout.getEp() > 1 || layout.getEtp() > 1) {
                 builder.optSparseMlpFactory(
