@@ -167,15 +167,6 @@ public final class TrainCommand implements Callable<Integer> {
         return name.equals("gpu") ? Device.gpu() : Device.fromName(name);
     }
 
-    private KeyValueExchange keyValueExchange() {
-        return switch (cpExchange) {
-            case "ring" -> KeyValueExchange.RING;
-            case "all-gather" -> KeyValueExchange.ALL_GATHER;
-            default -> throw new UsageException(
-                    "--cp-exchange must be ring or all-gather, got '" + cpExchange + "'");
-        };
-    }
-
     private ParallelOptions parallelOptions() {
         ParallelOptions.Backend kind =
                 backend.isNccl() ? ParallelOptions.Backend.NCCL : ParallelOptions.Backend.LOCAL;
@@ -208,6 +199,6 @@ public final class TrainCommand implements Callable<Integer> {
                 sequenceParallel,
                 kind,
                 Duration.ofSeconds(timeoutSeconds),
-                keyValueExchange());
+                KeyValueExchange.parse(cpExchange));
     }
 }

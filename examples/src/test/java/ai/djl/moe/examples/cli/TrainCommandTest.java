@@ -67,6 +67,16 @@ class TrainCommandTest {
     }
 
     @Test
+    void activationMemoryBenchPrintsOneLinePerContextParallelSize() {
+        CliRun run = CliRun.of("bench", "activation-memory", "--seq-len", "16", "--cp", "1,2");
+        assertEquals(0, run.exitCode(), run.err());
+        String[] lines = run.out().strip().split("\n");
+        assertEquals(2, lines.length, run.out());
+        assertTrue(lines[1].startsWith("{\"cp\":2,"), lines[1]);
+        assertTrue(lines[1].contains("\"activation_bytes_per_rank\":["), lines[1]);
+    }
+
+    @Test
     void contextParallelInputsThatDoNotSplitExitWithTheReason() {
         assertRejected(
                 "--seq-len 6 does not divide into the 2 x cp = 4 chunks",
@@ -75,8 +85,10 @@ class TrainCommandTest {
                 "--seq-len 12 / cp 2 does not divide among the 4 tensor-parallel ranks",
                 "train", "--seq-len", "12", "--world-size", "8", "--cp", "2", "--tp", "4");
         assertRejected(
-                "--cp-exchange must be ring or all-gather, got 'p2p'",
+                "the key/value exchange must be ring or all-gather, got 'p2p'",
                 "train", "--world-size", "2", "--cp", "2", "--cp-exchange", "p2p");
+        assertRejected(
+                "must be ring or all-gather", "bench", "activation-memory", "--cp-exchange", "p2p");
     }
 
     private static void assertRejected(String reason, String... args) {

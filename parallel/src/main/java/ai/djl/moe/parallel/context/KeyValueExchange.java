@@ -1,5 +1,7 @@
 package ai.djl.moe.parallel.context;
 
+import java.util.Locale;
+
 /** How the ranks of a context-parallel group see each other's keys and values. */
 public enum KeyValueExchange {
 
@@ -18,5 +20,31 @@ public enum KeyValueExchange {
      * positions. Simpler and fewer messages; memory per rank holds the whole sequence's keys and
      * values.
      */
-    ALL_GATHER
+    ALL_GATHER;
+
+    /**
+     * Returns the exchange's name on the command line.
+     *
+     * @return {@code ring} or {@code all-gather}
+     */
+    public String id() {
+        return name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    /**
+     * Returns the exchange of a command-line name.
+     *
+     * @param id {@code ring} or {@code all-gather}
+     * @return the exchange
+     * @throws IllegalArgumentException when the name is neither
+     */
+    public static KeyValueExchange parse(String id) {
+        for (KeyValueExchange exchange : values()) {
+            if (exchange.id().equals(id)) {
+                return exchange;
+            }
+        }
+        throw new IllegalArgumentException(
+                "the key/value exchange must be ring or all-gather, got '" + id + "'");
+    }
 }
