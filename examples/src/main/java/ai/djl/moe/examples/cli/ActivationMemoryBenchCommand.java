@@ -1,6 +1,7 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.moe.examples.train.ActivationMemory;
+import ai.djl.moe.examples.train.ParallelOptions;
 import ai.djl.moe.examples.train.TrainingJob;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.context.KeyValueExchange;
@@ -9,6 +10,7 @@ import com.google.gson.Gson;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -65,9 +67,14 @@ public final class ActivationMemoryBenchCommand implements Callable<Integer> {
         for (int cp : cpSizes) {
             ParallelConfig layout =
                     ParallelConfig.builder().setWorldSize(tp * cp).optTp(tp).optCp(cp).optEtp(1).build();
-            long[] perRank =
-                    ActivationMemory.measure(
-                            config, layout, sequenceParallel, keyValueExchange, batch, sequence);
+            ParallelOptions parallel =
+                    new ParallelOptions(
+                            layout,
+                            sequenceParallel,
+                            ParallelOptions.Backend.LOCAL,
+                            Duration.ofMinutes(5),
+                            keyValueExchange);
+            long[] perRank = ActivationMemory.measure(config, parallel, batch, sequence);
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("cp", cp);
             line.put("tp", tp);

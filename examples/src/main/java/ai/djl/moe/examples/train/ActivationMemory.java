@@ -2,14 +2,9 @@ package ai.djl.moe.examples.train;
 
 import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.bridge.TensorInfo;
-import ai.djl.moe.dispatcher.DispatchOptions;
-import ai.djl.moe.dispatcher.DispatcherKind;
-import ai.djl.moe.parallel.ParallelConfig;
-import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParallelTraining;
 import ai.djl.moe.zoo.config.MoeModelConfig;
-import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLmLoss;
 import ai.djl.ndarray.NDArray;
@@ -20,7 +15,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -41,52 +35,30 @@ public final class ActivationMemory {
      * Measures every rank of a layout on the local backend.
      *
      * @param config the model
-     * @param layout the folded layout
-     * @param sequenceParallel whether attention-side activations are split along the sequence
-     * @param exchange the key/value exchange of context-parallel attention
+     * @param parallel the folded layout, sequence parallelism, key/value exchange and timeout
      * @param batch the batch size
      * @param sequence the sequence length
      * @return the activation bytes of each rank, in rank order
      * @throws IllegalArgumentException when the model cannot be folded this way
      */
     public static long[] measure(
-            MoeModelConfig config,
-            ParallelConfig layout,
-            boolean sequenceParallel,
-            KeyValueExchange exchange,
-            int batch,
-            int sequence) {
+            MoeModelConfig config, ParallelOptions parallel, int batch, int sequence) {
         List<Long> bytes =
                 ParallelTraining.run(
-                        layout,
-                        Duration.ofMinutes(5),
-                        ctx -> measureRank(ctx, config, sequenceParallel, exchange, batch, sequence));
+                        parallel.config(),
+                        parallel.timeout(),
+                        ctx -> measureRank(ctx, config, parallel, batch, sequence));
         return bytes.stream().mapToLong(Long::longValue).toArray();
     }
 
     private static long measureRank(
             ParallelContext ctx,
             MoeModelConfig config,
-            boolean sequenceParallel,
-            KeyValueExchange exchange,
+            ParallelOptions parallel,
             int batch,
             int sequence) {
         try (NDManager rank = NDManager.newBaseManager()) {
-            ParallelMoeCausalLm.Builder builder =
-                    ParallelMoeCausalLm.builder()
-                            .setConfig(config)
-                            .setContext(ctx)
-                            .optSequenceParallel(sequenceParallel)
-                            .optKeyValueExchange(exchange);
-            if (ctx.getConfig().getEp() > 1 || ctx.getConfig().getEtp() > 1) {
-                builder.optSparseMlpFactory(
-                        ExpertParallelMoeMlp.factory(
-                                ctx.getMapping(),
-                                ctx::communicator,
-                                DispatchOptions.DROPLESS,
-                                DispatcherKind.ALLTOALL));
-            }
-            ParallelMoeCausalLm block = builder.build();
+            ParallelMoeCausalLm block = ParallelTrainingJob.rankModel(config, ctx, parallel);
             Shape input = new Shape(batch, sequence);
             block.initialize(rank, DataType.FLOAT32, input);
             List<NDArray> parameters = new ArrayList<>();

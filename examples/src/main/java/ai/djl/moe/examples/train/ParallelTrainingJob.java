@@ -208,22 +208,7 @@ public final class ParallelTrainingJob {
         boolean printing = ctx.getRank() == 0;
         PrintStream rankOut = printing ? out : new PrintStream(OutputStream.nullOutputStream());
         try (Model model = Model.newInstance("djl-moe-train-rank-" + ctx.getRank(), device)) {
-            ParallelMoeCausalLm.Builder builder =
-                    ParallelMoeCausalLm.builder()
-                            .setConfig(config)
-                            .setContext(ctx)
-                            .optSequenceParallel(parallel.sequenceParallel())
-                            .optKeyValueExchange(parallel.keyValueExchange());
-            ParallelConfig layout = ctx.getConfig();
-            if (layout.getEp() > 1 || layout.getEtp() > 1) {
-                builder.optSparseMlpFactory(
-                        ExpertParallelMoeMlp.factory(
-                                ctx.getMapping(),
-                                ctx::communicator,
-                                DispatchOptions.DROPLESS,
-                                DispatcherKind.ALLTOALL));
-            }
-            ParallelMoeCausalLm block = builder.build();
+            ParallelMoeCausalLm block = rankModel(config, ctx, parallel);
             model.setBlock(block);
             ParallelMoeCausalLmLoss loss =
                     new ParallelMoeCausalLmLoss(config, ctx);
@@ -279,6 +264,30 @@ public final class ParallelTrainingJob {
             return new TrainingSummary(
                     parameters, monitor.getHistory(), monitor.meanTokensPerSecond(), seconds);
         }
+    }
+
+    /**
+     * Builds one rank's part of the model: expert-parallel MoE layers with the dropless all-to-all
+     * dispatcher when the experts are split.
+     */
+    static ParallelMoeCausalLm rankModel(
+            MoeModelConfig config, ParallelContext ctx, ParallelOptions parallel) {
+        ParallelMoeCausalLm.Builder builder =
+                ParallelMoeCausalLm.builder()
+                        .setConfig(config)
+                        .setContext(ctx)
+                        .optSequenceParallel(parallel.sequenceParallel())
+                        .optKeyValueExchange(parallel.keyValueExchange());
+        ParallelConfig layout = ctx.getConfig();
+        if (layout.getEp() > 1 || layout.getEtp() > 1) {
+            builder.optSparseMlpFactory(
+                    ExpertParallelMoeMlp.factory(
+                            ctx.getMapping(),
+                            ctx::communicator,
+                            DispatchOptions.DROPLESS,
+                            DispatcherKind.ALLTOALL));
+        }
+        return builder.build();
     }
 
     /** The loss parts of the global batch: cross entropy averaged over data-parallel ranks. */

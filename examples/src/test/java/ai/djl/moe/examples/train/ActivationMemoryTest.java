@@ -9,6 +9,7 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -41,6 +42,13 @@ class ActivationMemoryTest {
 
     private static long[] measure(MoeModelConfig config, int cp) {
         ParallelConfig layout = ParallelConfig.builder().setWorldSize(cp).optCp(cp).build();
-        return ActivationMemory.measure(config, layout, false, KeyValueExchange.RING, 1, 64);
+        ParallelOptions parallel =
+                new ParallelOptions(
+                        layout,
+                        false,
+                        ParallelOptions.Backend.LOCAL,
+                        Duration.ofSeconds(60),
+                        KeyValueExchange.RING);
+        return ActivationMemory.measure(config, parallel, 1, 64);
     }
 }

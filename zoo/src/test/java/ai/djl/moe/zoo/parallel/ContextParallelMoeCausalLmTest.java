@@ -20,8 +20,10 @@ import ai.djl.moe.parallel.training.ParameterPlacement;
 import ai.djl.moe.testing.GradientChecks;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
+import ai.djl.moe.zoo.model.MlpFactory;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.model.MoeCausalLmLoss;
+import ai.djl.moe.zoo.model.SparseMoeMlp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -122,21 +124,23 @@ class ContextParallelMoeCausalLmTest {
             boolean sequenceParallel,
             KeyValueExchange exchange) {
         try (NDManager rankManager = NDManager.newBaseManager()) {
-            ParallelMoeCausalLm.Builder builder =
+            boolean expertParallel = ctx.getConfig().getEp() > 1;
+            MlpFactory sparse =
+                    expertParallel
+                            ? ExpertParallelMoeMlp.factory(
+                                    ctx.getMapping(),
+                                    ctx::communicator,
+                                    DispatchOptions.DROPLESS,
+                                    DispatcherKind.ALLTOALL)
+                            : SparseMoeMlp.FACTORY;
+            ParallelMoeCausalLm block =
                     ParallelMoeCausalLm.builder()
                             .setConfig(config)
                             .setContext(ctx)
                             .optSequenceParallel(sequenceParallel)
-                            .optKeyValueExchange(exchange);
-            if (ctx.getConfig().getEp() > 1) {
-                builder.optSparseMlpFactory(
-                        ExpertParallelMoeMlp.factory(
-                                ctx.getMapping(),
-                                ctx::communicator,
-                                DispatchOptions.DROPLESS,
-                                DispatcherKind.ALLTOALL));
-            }
-            ParallelMoeCausalLm block = builder.build();
+                            .optKeyValueExchange(exchange)
+                            .optSparseMlpFactory(sparse)
+                            .build();
             block.initialize(rankManager, DataType.FLOAT32, new Shape(BATCH, SEQUENCE));
             block.loadFullParameters(reference.weights());
             NDArray ids = rankManager.create(reference.ids().toLongArray(), reference.ids().getShape());
