@@ -24,18 +24,18 @@ import ai.djl.training.loss.Loss;
  *
  * <p>The load-balancing loss is a product of two token means (the share of routings and the mean
  * probability of each expert), so it is not the mean of the ranks' own losses: both means are
- * averaged over the tensor x data-parallel group (every rank routes its own rows of the sequence),
- * which makes the value that of the single-device model on the global batch. The probability mean
- * keeps this rank's part of the gradient, scaled so that the trainer's reduction (sum over tensor
- * parallelism, average over data parallelism) yields the single-device gradient.
+ * averaged over the tensor x data x context-parallel group (every rank routes its own rows of the
+ * sequence), which makes the value that of the single-device model on the global batch. The
+ * probability mean keeps this rank's part of the gradient, scaled so that the trainer's reduction
+ * (sum over tensor parallelism, average over data x context parallelism) yields the single-device
+ * gradient.
  *
  * <p>With context parallelism each rank holds two chunks of every sequence ({@link
  * LoadBalancedChunks}): the cross entropy takes the labels at its positions (each position
  * predicting the next one of the whole sequence), sums them and divides by the number of
  * predicted tokens of the whole context-parallel group; its value is the sum over the group (the
  * single-device mean) and its gradient {@code cp} times this rank's part, so that the trainer's
- * average over {@code dp-cp} yields the single-device gradient. The load-balancing loss averages
- * over the tensor x data x context-parallel group, every rank routing the same number of tokens.
+ * average over {@code dp-cp} yields the single-device gradient.
  */
 public final class ParallelMoeCausalLmLoss extends Loss {
 
