@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
@@ -18,9 +19,10 @@ import ai.djl.ndarray.types.Shape;
  * attention).
  *
  * <p>Forward: at step {@code s} the rank holds the key/value block of rank {@code r - s} (mod
- * {@code n}); it computes the block's scores with the causal mask of the global positions and
- * folds them into running row maxima, sums and weighted values (the online softmax of flash
- * attention), while the block travels on to the next rank. The result equals attention over the
+ * {@code n}); it computes the scores of the part that is not fully masked ({@link VisibleSpan}:
+ * half the block for every step but the first, as in Megatron-Core) with the causal mask of the
+ * global positions where needed, and folds them into running row maxima, sums and weighted values
+ * (the online softmax of flash attention), while the block travels on to the next rank. The result equals attention over the
  * whole sequence; the row log-sum-exp is kept for backward.
  *
  * <p>Backward: the blocks travel around the ring again; each rank recomputes the probabilities of
@@ -70,33 +72,39 @@ final class RingAttention extends Function {
             try (NDManager scratch = manager.newSubManager()) {
                 block.attach(scratch);
                 RingPass.Transfer transfer = step < size - 1 ? pass.begin(block) : null;
-                NDArray scores = scores(scaled, block.get(0), source(step), scratch);
-                NDArray blockMax = scores.max(new int[] {-1}, true);
-                NDArray probabilities;
-                NDArray blockWeighted;
-                NDArray blockSum;
-                if (max == null) {
-                    probabilities = scores.sub(blockMax).exp();
-                    blockWeighted = probabilities.matMul(block.get(1).expandDims(2));
-                    max = blockMax;
-                    sum = probabilities.sum(new int[] {-1}, true);
-                    weighted = blockWeighted;
-                } else {
-                    max.attach(scratch);
-                    sum.attach(scratch);
-                    weighted.attach(scratch);
-                    NDArray newMax = max.maximum(blockMax);
-                    probabilities = scores.sub(newMax).exp();
-                    blockWeighted = probabilities.matMul(block.get(1).expandDims(2));
-                    blockSum = probabilities.sum(new int[] {-1}, true);
-                    NDArray rescale = max.sub(newMax).exp();
-                    weighted = weighted.mul(rescale).add(blockWeighted);
-                    sum = sum.mul(rescale).add(blockSum);
-                    max = newMax;
+                VisibleSpan span = span(step);
+                if (!span.isEmpty()) {
+                    NDArray scores = scores(scaled, block.get(0), span, step, scratch);
+                    NDArray blockMax = scores.max(new int[] {-1}, true);
+                    NDArray values = columns(block.get(1), span).expandDims(2);
+                    if (max == null) {
+                        // the own block: every query sees at least itself
+                        NDArray probabilities = scores.sub(blockMax).exp();
+                        max = blockMax;
+                        sum = probabilities.sum(new int[] {-1}, true);
+                        weighted = probabilities.matMul(values);
+                    } else {
+                        max.attach(scratch);
+                        sum.attach(scratch);
+                        weighted.attach(scratch);
+                        NDArray oldMax = rows(max, span, scratch);
+                        NDArray newMax = oldMax.maximum(blockMax);
+                        NDArray probabilities = scores.sub(newMax).exp();
+                        NDArray rescale = oldMax.sub(newMax).exp();
+                        NDArray newWeighted =
+                                rows(weighted, span, scratch).mul(rescale).add(probabilities.matMul(values));
+                        NDArray newSum =
+                                rows(sum, span, scratch)
+                                        .mul(rescale)
+                                        .add(probabilities.sum(new int[] {-1}, true));
+                        max = replaceRows(max, newMax, span);
+                        sum = replaceRows(sum, newSum, span);
+                        weighted = replaceRows(weighted, newWeighted, span);
+                    }
+                    max.attach(manager);
+                    sum.attach(manager);
+                    weighted.attach(manager);
                 }
-                max.attach(manager);
-                sum.attach(manager);
-                weighted.attach(manager);
                 if (transfer != null) {
                     block = transfer.receive(manager);
                 }
@@ -133,19 +141,45 @@ final class RingAttention extends Function {
                 blockGradient.attach(scratch);
                 queryGradient.attach(scratch);
                 RingPass.Transfer transfer = step < size - 1 ? pass.begin(block) : null;
-                NDArray probabilities =
-                        scores(scaled, block.get(0), source(step), scratch).sub(logSumExp).exp();
-                NDArray transposed = probabilities.transpose(0, 1, 2, 4, 3);
-                NDArray valueGradient = transposed.matMul(outputGradient).sum(new int[] {2});
-                NDArray probabilityGradient =
-                        outputGradient.matMul(block.get(1).expandDims(2).transpose(0, 1, 2, 4, 3));
-                probabilityGradient.attach(scratch);
-                NDArray scoreGradient = probabilities.mul(probabilityGradient.sub(rowDot));
-                NDArray keyGradient =
-                        scoreGradient.transpose(0, 1, 2, 4, 3).matMul(scaled).sum(new int[] {2});
-                queryGradient = queryGradient.add(scoreGradient.matMul(block.get(0).expandDims(2)));
-                blockGradient =
-                        blockGradient.add(NDArrays.stack(new NDList(keyGradient, valueGradient)));
+                VisibleSpan span = span(step);
+                if (!span.isEmpty()) {
+                    NDArray queries = rows(scaled, span, scratch);
+                    NDArray upstream = rows(outputGradient, span, scratch);
+                    NDArray keys = columns(block.get(0), span).expandDims(2);
+                    NDArray values = columns(block.get(1), span).expandDims(2);
+                    NDArray probabilities =
+                            scores(scaled, block.get(0), span, step, scratch)
+                                    .sub(rows(logSumExp, span, scratch))
+                                    .exp();
+                    NDArray valueGradient =
+                            probabilities
+                                    .transpose(0, 1, 2, 4, 3)
+                                    .matMul(upstream)
+                                    .sum(new int[] {2});
+                    NDArray probabilityGradient = upstream.matMul(values.transpose(0, 1, 2, 4, 3));
+                    probabilityGradient.attach(scratch);
+                    NDArray scoreGradient =
+                            probabilities.mul(probabilityGradient.sub(rows(rowDot, span, scratch)));
+                    NDArray keyGradient =
+                            scoreGradient
+                                    .transpose(0, 1, 2, 4, 3)
+                                    .matMul(queries)
+                                    .sum(new int[] {2});
+                    queryGradient =
+                            addRange(
+                                    queryGradient,
+                                    scoreGradient.matMul(keys),
+                                    3,
+                                    span.rowFrom(),
+                                    span.rowTo());
+                    blockGradient =
+                            addRange(
+                                    blockGradient,
+                                    NDArrays.stack(new NDList(keyGradient, valueGradient)),
+                                    3,
+                                    span.columnFrom(),
+                                    span.columnTo());
+                }
                 queryGradient.attach(manager);
                 if (transfer != null) {
                     block = transfer.receive(manager);
@@ -170,17 +204,82 @@ final class RingAttention extends Function {
         return Math.floorMod(ring.getRank() - step, ring.getSize());
     }
 
+    /** The part of a step's scores that is not fully masked. */
+    private VisibleSpan span(int step) {
+        int chunk = Math.toIntExact(chunks.getLocalLength() / 2);
+        return VisibleSpan.of(chunks.positions(), chunks.positionsOf(source(step)), chunk, window);
+    }
+
     /**
-     * The masked scores {@code [batch, kvHeads, group, L, L]} of the scaled grouped queries over
-     * the keys of {@code source}'s positions.
+     * The scores {@code [batch, kvHeads, group, rows, columns]} of the span's scaled grouped
+     * queries over its keys, masked where the span needs it.
      */
-    private NDArray scores(NDArray scaled, NDArray key, int source, NDManager scratch) {
-        NDArray raw = scaled.matMul(key.expandDims(2).transpose(0, 1, 2, 4, 3));
+    private NDArray scores(
+            NDArray scaled, NDArray key, VisibleSpan span, int step, NDManager scratch) {
+        NDArray keys = columns(key, span).expandDims(2).transpose(0, 1, 2, 4, 3);
+        NDArray raw = rows(scaled, span, scratch).matMul(keys);
         raw.attach(scratch);
+        if (!span.masked()) {
+            return raw;
+        }
         NDArray mask =
                 CausalPositionMask.of(
-                        scratch, chunks.positions(), chunks.positionsOf(source), window);
+                        scratch,
+                        span.rows(chunks.positions()),
+                        span.columns(chunks.positionsOf(source(step))),
+                        window);
         return raw.add(mask);
+    }
+
+    /**
+     * The span's rows (axis 3) of a grouped array {@code [batch, kvHeads, group, L, ...]}, a view
+     * owned by {@code scratch}.
+     */
+    private static NDArray rows(NDArray grouped, VisibleSpan span, NDManager scratch) {
+        NDArray view = grouped.get(range(3, span.rowFrom(), span.rowTo()));
+        view.attach(scratch);
+        return view;
+    }
+
+    /** The span's columns (axis 2) of keys or values {@code [batch, kvHeads, L, headDim]}. */
+    private static NDArray columns(NDArray keys, VisibleSpan span) {
+        return keys.get(range(2, span.columnFrom(), span.columnTo()));
+    }
+
+    /** {@code full} with its rows of the span (axis 3) replaced by {@code part}. */
+    private static NDArray replaceRows(NDArray full, NDArray part, VisibleSpan span) {
+        long length = full.getShape().get(3);
+        NDList pieces = new NDList();
+        if (span.rowFrom() > 0) {
+            pieces.add(full.get(range(3, 0, span.rowFrom())));
+        }
+        pieces.add(part);
+        if (span.rowTo() < length) {
+            pieces.add(full.get(range(3, span.rowTo(), length)));
+        }
+        return pieces.size() == 1 ? part : NDArrays.concat(pieces, 3);
+    }
+
+    /** {@code full} plus {@code part} on {@code [from, to)} of an axis. */
+    private static NDArray addRange(NDArray full, NDArray part, int axis, long from, long to) {
+        long length = full.getShape().get(axis);
+        if (from == 0 && to == length) {
+            return full.add(part);
+        }
+        NDList pieces = new NDList();
+        if (from > 0) {
+            pieces.add(full.get(range(axis, 0, from)));
+        }
+        pieces.add(full.get(range(axis, from, to)).add(part));
+        if (to < length) {
+            pieces.add(full.get(range(axis, to, length)));
+        }
+        return NDArrays.concat(pieces, axis);
+    }
+
+    /** The index of {@code [from, to)} on one axis, every position of the axes before it. */
+    private static NDIndex range(int axis, long from, long to) {
+        return new NDIndex(":, ".repeat(axis) + from + ":" + to);
     }
 
     /** {@code [batch, queryHeads, L, d]} as {@code [batch, kvHeads, group, L, d]}. */

@@ -48,6 +48,23 @@ class ContextParallelAttentionTest {
     }
 
     @Test
+    void ringStepsSkipTheFullyMaskedChunksAsMegatronDoes() {
+        LoadBalancedChunks chunks = LoadBalancedChunks.of(16, 4, 1);
+        long[] queries = chunks.positions();
+        // own block: both chunks, causal mask
+        assertEquals(
+                new VisibleSpan(0, 4, 0, 4, true), VisibleSpan.of(queries, chunks.positionsOf(1), 2, 0));
+        // a lower rank's block: every query, only its first chunk of keys, nothing masked
+        assertEquals(
+                new VisibleSpan(0, 4, 0, 2, false), VisibleSpan.of(queries, chunks.positionsOf(0), 2, 0));
+        // a higher rank's block: only the second chunk of queries, every key, nothing masked
+        assertEquals(
+                new VisibleSpan(2, 4, 0, 4, false), VisibleSpan.of(queries, chunks.positionsOf(3), 2, 0));
+        // a window of 2 hides rank 3's block from rank 1 entirely
+        assertTrue(VisibleSpan.of(queries, chunks.positionsOf(3), 2, 2).isEmpty());
+    }
+
+    @Test
     void sequencesThatDoNotSplitIntoTwoChunksPerRankAreRejected() {
         IllegalArgumentException e =
                 assertThrows(IllegalArgumentException.class, () -> LoadBalancedChunks.of(12, 4, 0));
@@ -63,6 +80,8 @@ class ContextParallelAttentionTest {
         "4, ALL_GATHER, 0",
         "4, RING, 5",
         "2, ALL_GATHER, 4",
+        "2, RING, 4",
+        "4, RING, 1",
         "1, RING, 0"
     })
     void equalsCausalAttentionOnOneDevice(int cp, KeyValueExchange exchange, int window) {
