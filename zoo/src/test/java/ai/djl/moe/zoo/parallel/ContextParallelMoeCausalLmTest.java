@@ -33,6 +33,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -263,6 +264,69 @@ class ContextParallelMoeCausalLmTest {
 
     private static double[] doubles(NDArray x) {
         return x.toType(DataType.FLOAT64, false).toDoubleArray();
+    }
+
+    /**
+     * Under CP the cross entropy of a rank is its positions' share of the whole sequence's mean,
+     * also with ignored labels (one at a chunk boundary): the value is the single-device loss, the
+     * gradient of its logits {@code cp} times the single-device one (the trainer averages over
+     * CP).
+     */
+    @Test
+    void crossEntropyWithIgnoredLabelsEqualsOneDevice() {
+        int cp = 4;
+        long[] labels = references.get("qwen2").ids().toLongArray();
+        for (int i : new int[] {3, 4, 9, 17, 31}) {
+            labels[i] = MoeCausalLmLoss.IGNORE_INDEX;
+        }
+        NDArray fullLogits = references.get("qwen2").logits().duplicate();
+        fullLogits.setRequiresGradient(true);
+        NDArray expectedLoss;
+        NDArray expectedGradient;
+        try (MoeGradientCollector collector = new MoeGradientCollector()) {
+            NDArray labelArray = manager.create(labels, new Shape(BATCH, SEQUENCE));
+            expectedLoss = MoeCausalLmLoss.crossEntropy(fullLogits, labelArray);
+            collector.backward(expectedLoss);
+            expectedGradient = fullLogits.getGradient();
+        }
+        ParallelConfig layout = ParallelConfig.builder().setWorldSize(cp).optCp(cp).build();
+        float[] logitValues = fullLogits.toFloatArray();
+        Shape logitShape = fullLogits.getShape();
+        List<double[]> ranks =
+                ParallelTraining.run(
+                        layout,
+                        Duration.ofSeconds(30),
+                        ctx -> {
+                            try (NDManager m = NDManager.newBaseManager()) {
+                                int cpRank = ctx.getMapping().getLocalRank(GroupKind.CP, ctx.getRank());
+                                NDArray local =
+                                        LoadBalancedChunks.of(SEQUENCE, cp, cpRank)
+                                                .select(m.create(logitValues, logitShape), 1);
+                                local.setRequiresGradient(true);
+                                try (MoeGradientCollector collector = new MoeGradientCollector()) {
+                                    NDArray loss =
+                                            new ParallelMoeCausalLmLoss(QWEN2, ctx)
+                                                    .crossEntropy(
+                                                            local,
+                                                            m.create(labels, new Shape(BATCH, SEQUENCE)));
+                                    collector.backward(loss);
+                                    double[] out = doubles(local.getGradient().flatten());
+                                    double[] withLoss = new double[out.length + 2];
+                                    withLoss[0] = loss.getFloat();
+                                    withLoss[1] = cpRank;
+                                    System.arraycopy(out, 0, withLoss, 2, out.length);
+                                    return withLoss;
+                                }
+                            }
+                        });
+        for (double[] rank : ranks) {
+            int cpRank = (int) rank[1];
+            assertEquals(expectedLoss.getFloat(), rank[0], 1e-5 * expectedLoss.getFloat());
+            NDArray expected =
+                    LoadBalancedChunks.of(SEQUENCE, cp, cpRank).select(expectedGradient, 1).mul(cp);
+            assertClose(
+                    expected, Arrays.copyOfRange(rank, 2, rank.length), "logit gradient of cp rank " + cpRank);
+        }
     }
 
     @Test
