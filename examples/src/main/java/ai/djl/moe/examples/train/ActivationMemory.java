@@ -15,17 +15,18 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
+
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Random;
 
 /**
- * The activation memory of one training step of {@link ParallelMoeCausalLm} on each simulated
- * rank: after the forward pass and the loss (autograd recording, before backward), the bytes of
- * distinct memory that the rank's live NDArrays reference (views of one buffer counted once),
- * less its parameters. Tensors that libtorch keeps for backward inside a fused operation without
- * a DJL handle (e.g. the log-sum-exp of {@code scaled_dot_product_attention}) are not seen.
+ * The activation memory of one training step of {@link ParallelMoeCausalLm} on each simulated rank:
+ * after the forward pass and the loss (autograd recording, before backward), the bytes of distinct
+ * memory that the rank's live NDArrays reference (views of one buffer counted once), less its
+ * parameters. Tensors that libtorch keeps for backward inside a fused operation without a DJL
+ * handle (e.g. the log-sum-exp of {@code scaled_dot_product_attention}) are not seen.
  */
 public final class ActivationMemory {
 
@@ -81,8 +82,8 @@ public final class ActivationMemory {
     }
 
     /**
-     * Returns the bytes of memory that some array references, each byte counted once however
-     * many views reach it.
+     * Returns the bytes of memory that some array references, each byte counted once however many
+     * views reach it.
      *
      * @param arrays the arrays (open)
      * @return the size of the union of their extents

@@ -9,9 +9,11 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+
+import org.junit.jupiter.api.Test;
+
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 
 /** The activation-memory measurement counts shared memory once and shrinks with CP. */
 class ActivationMemoryTest {
@@ -23,7 +25,9 @@ class ActivationMemoryTest {
             NDArray other = m.zeros(new Shape(3));
             NDArray row = x.get(1);
             NDArray transposed = x.transpose();
-            assertEquals(4 * 8 * 4 + 3 * 4, ActivationMemory.distinctBytes(List.of(x, row, transposed, other)));
+            assertEquals(
+                    4 * 8 * 4 + 3 * 4,
+                    ActivationMemory.distinctBytes(List.of(x, row, transposed, other)));
             assertEquals(8 * 4, ActivationMemory.distinctBytes(List.of(row)));
         }
     }

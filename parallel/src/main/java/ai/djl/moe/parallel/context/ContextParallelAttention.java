@@ -13,8 +13,8 @@ import ai.djl.ndarray.types.DataType;
  * Causal scaled dot-product attention ({@code 1 / sqrt(headDim)}) of this rank's queries over the
  * whole sequence, whose positions are split over a context-parallel group by {@link
  * LoadBalancedChunks}. Differentiable: the gradients of every rank's keys and values come back to
- * their owner. Grouped-query heads: query head {@code h} reads key/value head {@code h / (queryHeads
- * / kvHeads)}.
+ * their owner. Grouped-query heads: query head {@code h} reads key/value head {@code h /
+ * (queryHeads / kvHeads)}.
  *
  * <pre>{@code
  * ContextParallelAttention attention =
@@ -55,7 +55,8 @@ public final class ContextParallelAttention {
      * @throws IllegalArgumentException when {@code localLength} is odd (two chunks per member)
      */
     public LoadBalancedChunks chunks(long localLength) {
-        return LoadBalancedChunks.of(localLength * group.getSize(), group.getSize(), group.getRank());
+        return LoadBalancedChunks.of(
+                localLength * group.getSize(), group.getSize(), group.getRank());
     }
 
     /**
@@ -82,7 +83,8 @@ public final class ContextParallelAttention {
             System.arraycopy(own, 0, keyPositions, member * own.length, own.length);
         }
         try (NDArray mask = mask(query, chunks.positions(), keyPositions)) {
-            return AtenOps.scaledDotProductAttention(query, keys, values, mask, 0, false, null, true);
+            return AtenOps.scaledDotProductAttention(
+                    query, keys, values, mask, 0, false, null, true);
         }
     }
 

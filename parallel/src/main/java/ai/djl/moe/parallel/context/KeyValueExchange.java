@@ -18,7 +18,7 @@ public enum KeyValueExchange {
      * Every rank all-gathers the keys and values of the whole sequence (their gradients are
      * reduce-scattered back) and runs libtorch's fused attention with the mask of the global
      * positions. Simpler and fewer messages; memory per rank holds the whole sequence's keys and
-     * values.
+     * values. The arrays travel in their own type (the local backend takes no bfloat16).
      */
     ALL_GATHER;
 

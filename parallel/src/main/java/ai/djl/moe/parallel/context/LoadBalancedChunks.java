@@ -5,10 +5,10 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 
 /**
- * The load-balanced causal split of a sequence over a context-parallel group, as Megatron-Core
- * does it: the sequence is cut into {@code 2 * size} equal chunks and member {@code r} holds
- * chunks {@code r} and {@code 2 * size - 1 - r}, in that order. Under a causal mask the early chunk
- * costs little and the late one much, so every member does the same work.
+ * The load-balanced causal split of a sequence over a context-parallel group, as Megatron-Core does
+ * it: the sequence is cut into {@code 2 * size} equal chunks and member {@code r} holds chunks
+ * {@code r} and {@code 2 * size - 1 - r}, in that order. Under a causal mask the early chunk costs
+ * little and the late one much, so every member does the same work.
  */
 public final class LoadBalancedChunks {
 

@@ -22,14 +22,14 @@ import ai.djl.ndarray.types.Shape;
  * {@code n}); it computes the scores of the part that is not fully masked ({@link VisibleSpan}:
  * half the block for every step but the first, as in Megatron-Core) with the causal mask of the
  * global positions where needed, and folds them into running row maxima, sums and weighted values
- * (the online softmax of flash attention), while the block travels on to the next rank. The result equals attention over the
- * whole sequence; the row log-sum-exp is kept for backward.
+ * (the online softmax of flash attention), while the block travels on to the next rank. The result
+ * equals attention over the whole sequence; the row log-sum-exp is kept for backward.
  *
  * <p>Backward: the blocks travel around the ring again; each rank recomputes the probabilities of
- * its queries from the saved log-sum-exp, adds its queries' part of the block's key/value
- * gradients to accumulators that travel with the block, and after the last step the accumulators
- * make one more hop, to their owners. Grouped-query heads ({@code queryHeads} a multiple of {@code
- * kvHeads}) are broadcast, never copied. Half-precision inputs are computed in float32.
+ * its queries from the saved log-sum-exp, adds its queries' part of the block's key/value gradients
+ * to accumulators that travel with the block, and after the last step the accumulators make one
+ * more hop, to their owners. Grouped-query heads ({@code queryHeads} a multiple of {@code kvHeads})
+ * are broadcast, never copied. Half-precision inputs are computed in float32.
  *
  * <p>Inputs: queries {@code [batch, queryHeads, L, headDim]}, keys and values {@code [batch,
  * kvHeads, L, headDim]} of this rank's {@code L} positions; output the attended values like the
@@ -58,7 +58,11 @@ final class RingAttention extends Function {
         long kvHeads = key.getShape().get(1);
         if (shape.get(1) % kvHeads != 0) {
             throw new IllegalArgumentException(
-                    "query heads (" + shape.get(1) + ") not a multiple of kv heads (" + kvHeads + ')');
+                    "query heads ("
+                            + shape.get(1)
+                            + ") not a multiple of kv heads ("
+                            + kvHeads
+                            + ')');
         }
         NDArray scaled = ScalarOps.mul(grouped(query, kvHeads), 1.0 / Math.sqrt(shape.get(3)));
         NDArray block = NDArrays.stack(new NDList(key, value));
@@ -92,7 +96,9 @@ final class RingAttention extends Function {
                         NDArray probabilities = scores.sub(newMax).exp();
                         NDArray rescale = oldMax.sub(newMax).exp();
                         NDArray newWeighted =
-                                rows(weighted, span, scratch).mul(rescale).add(probabilities.matMul(values));
+                                rows(weighted, span, scratch)
+                                        .mul(rescale)
+                                        .add(probabilities.matMul(values));
                         NDArray newSum =
                                 rows(sum, span, scratch)
                                         .mul(rescale)

@@ -43,11 +43,7 @@ final class RingPass {
          */
         NDArray receive(NDManager manager) {
             NDArray incoming =
-                    ring.recv(
-                            manager,
-                            previous,
-                            outgoing.getShape(),
-                            outgoing.getDataType());
+                    ring.recv(manager, previous, outgoing.getShape(), outgoing.getDataType());
             if (!sendsFirst) {
                 ring.send(outgoing, next);
             }

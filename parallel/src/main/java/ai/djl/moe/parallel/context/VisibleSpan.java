@@ -3,12 +3,12 @@ package ai.djl.moe.parallel.context;
 import java.util.Arrays;
 
 /**
- * The part of one ring step's score matrix that is not fully masked: the rows (this rank's
- * queries) and columns (a key block) that see each other at all, each a range of whole chunks, and
- * whether the causal (or sliding-window) mask still hides something inside it. Without a window
- * this is Megatron-Core's split: the own block needs all rows and columns and the mask; a block of
- * a lower rank only its first chunk of keys, unmasked; a block of a higher rank only the second
- * chunk of queries, unmasked.
+ * The part of one ring step's score matrix that is not fully masked: the rows (this rank's queries)
+ * and columns (a key block) that see each other at all, each a range of whole chunks, and whether
+ * the causal (or sliding-window) mask still hides something inside it. Without a window this is
+ * Megatron-Core's split: the own block needs all rows and columns and the mask; a block of a lower
+ * rank only its first chunk of keys, unmasked; a block of a higher rank only the second chunk of
+ * queries, unmasked.
  *
  * @param rowFrom the first query row
  * @param rowTo the end of the query rows ({@code rowFrom} when nothing is visible)

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.moe.autograd.MoeGradientCollector;
+import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.parallel.comm.LocalRank;
 import ai.djl.moe.parallel.comm.LocalWorld;
 import ai.djl.moe.testing.GradientChecks;
 import ai.djl.ndarray.NDArray;
@@ -13,18 +15,21 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import java.time.Duration;
-import java.util.List;
-import java.util.Random;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.function.BiFunction;
+
 /**
  * Context-parallel attention on simulated ranks equals causal attention over the whole sequence on
  * one device (fp32, 1e-5 of the largest value): outputs and the gradients of queries, keys and
- * values at every rank's positions, for both key/value exchanges, grouped-query heads and a
- * sliding window.
+ * values at every rank's positions, for both key/value exchanges, grouped-query heads and a sliding
+ * window.
  */
 class ContextParallelAttentionTest {
 
@@ -53,13 +58,16 @@ class ContextParallelAttentionTest {
         long[] queries = chunks.positions();
         // own block: both chunks, causal mask
         assertEquals(
-                new VisibleSpan(0, 4, 0, 4, true), VisibleSpan.of(queries, chunks.positionsOf(1), 2, 0));
+                new VisibleSpan(0, 4, 0, 4, true),
+                VisibleSpan.of(queries, chunks.positionsOf(1), 2, 0));
         // a lower rank's block: every query, only its first chunk of keys, nothing masked
         assertEquals(
-                new VisibleSpan(0, 4, 0, 2, false), VisibleSpan.of(queries, chunks.positionsOf(0), 2, 0));
+                new VisibleSpan(0, 4, 0, 2, false),
+                VisibleSpan.of(queries, chunks.positionsOf(0), 2, 0));
         // a higher rank's block: only the second chunk of queries, every key, nothing masked
         assertEquals(
-                new VisibleSpan(2, 4, 0, 4, false), VisibleSpan.of(queries, chunks.positionsOf(3), 2, 0));
+                new VisibleSpan(2, 4, 0, 4, false),
+                VisibleSpan.of(queries, chunks.positionsOf(3), 2, 0));
         // a window of 2 hides rank 3's block from rank 1 entirely
         assertTrue(VisibleSpan.of(queries, chunks.positionsOf(3), 2, 2).isEmpty());
     }
@@ -68,7 +76,9 @@ class ContextParallelAttentionTest {
     void sequencesThatDoNotSplitIntoTwoChunksPerRankAreRejected() {
         IllegalArgumentException e =
                 assertThrows(IllegalArgumentException.class, () -> LoadBalancedChunks.of(12, 4, 0));
-        assertTrue(e.getMessage().contains("12 does not divide into the 2 x cp = 8 chunks"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("12 does not divide into the 2 x cp = 8 chunks"),
+                e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> LoadBalancedChunks.of(16, 4, 4));
     }
 
@@ -87,34 +97,33 @@ class ContextParallelAttentionTest {
     void equalsCausalAttentionOnOneDevice(int cp, KeyValueExchange exchange, int window) {
         int sequence = 2 * cp * CHUNK;
         List<double[][]> ranks =
-                new LocalWorld(cp, Duration.ofSeconds(30))
-                        .run(
-                                rank -> {
-                                    NDManager m = rank.getManager();
-                                    LoadBalancedChunks chunks =
-                                            LoadBalancedChunks.of(sequence, cp, rank.getRank());
-                                    NDList inputs = new NDList();
-                                    for (NDArray full : inputs(m, sequence)) {
-                                        NDArray local = chunks.select(full, 2);
-                                        local.setRequiresGradient(true);
-                                        inputs.add(local);
-                                    }
-                                    NDArray weight = chunks.select(weight(m, sequence), 2);
-                                    ContextParallelAttention attention =
-                                            new ContextParallelAttention(rank.world(), exchange, window);
-                                    try (MoeGradientCollector gc = new MoeGradientCollector()) {
-                                        NDArray out =
-                                                attention.attend(
-                                                        inputs.get(0), inputs.get(1), inputs.get(2));
-                                        gc.backward(out.mul(weight).sum());
-                                        return new double[][] {
-                                            out.toType(DataType.FLOAT64, false).toDoubleArray(),
-                                            inputs.get(0).getGradient().toType(DataType.FLOAT64, false).toDoubleArray(),
-                                            inputs.get(1).getGradient().toType(DataType.FLOAT64, false).toDoubleArray(),
-                                            inputs.get(2).getGradient().toType(DataType.FLOAT64, false).toDoubleArray()
-                                        };
-                                    }
-                                });
+                onRanks(
+                        cp,
+                        sequence,
+                        (rank, chunks) -> {
+                            NDManager m = rank.getManager();
+                            NDList inputs = new NDList();
+                            for (NDArray full : inputs(m, sequence)) {
+                                NDArray local = chunks.select(full, 2);
+                                local.setRequiresGradient(true);
+                                inputs.add(local);
+                            }
+                            NDArray weight = chunks.select(weight(m, sequence), 2);
+                            ContextParallelAttention attention =
+                                    new ContextParallelAttention(rank.world(), exchange, window);
+                            try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                                NDArray out =
+                                        attention.attend(
+                                                inputs.get(0), inputs.get(1), inputs.get(2));
+                                gc.backward(out.mul(weight).sum());
+                                return new double[][] {
+                                    doubles(out),
+                                    doubles(inputs.get(0).getGradient()),
+                                    doubles(inputs.get(1).getGradient()),
+                                    doubles(inputs.get(2).getGradient())
+                                };
+                            }
+                        });
         try (NDManager m = NDManager.newBaseManager()) {
             NDList full = inputs(m, sequence);
             for (NDArray x : full) {
@@ -134,7 +143,7 @@ class ContextParallelAttentionTest {
                 LoadBalancedChunks chunks = LoadBalancedChunks.of(sequence, cp, r);
                 for (int i = 0; i < names.length; i++) {
                     assertClose(
-                            chunks.select(expected.get(i), 2).toType(DataType.FLOAT64, false).toDoubleArray(),
+                            doubles(chunks.select(expected.get(i), 2)),
                             ranks.get(r)[i],
                             names[i] + " of rank " + r);
                 }
@@ -143,8 +152,81 @@ class ContextParallelAttentionTest {
     }
 
     private static void assertClose(double[] expected, double[] actual, String what) {
+        assertClose(expected, actual, 1e-5, what);
+    }
+
+    private static void assertClose(
+            double[] expected, double[] actual, double tolerance, String what) {
         double error = GradientChecks.maxScaledError(expected, actual);
-        assertTrue(error <= 1e-5, what + ": max difference " + error + " of the largest value");
+        assertTrue(
+                error <= tolerance, what + ": max difference " + error + " of the largest value");
+    }
+
+    /**
+     * bfloat16 queries, keys and values through the ring (computed in float32 inside): bfloat16
+     * outputs and gradients within bfloat16 rounding (8 significant bits, 2% of the largest value
+     * allowed) of the float32 result on the same (rounded) inputs. (The all-gather exchange sends
+     * the arrays themselves, and the local backend's collectives take no bfloat16.)
+     */
+    @Test
+    void bfloat16InputsThroughTheRingGiveBfloat16ResultsCloseToFloat32() {
+        int cp = 2;
+        int sequence = 2 * cp * CHUNK;
+        List<double[][]> ranks =
+                onRanks(
+                        cp,
+                        sequence,
+                        (rank, chunks) -> {
+                            NDManager m = rank.getManager();
+                            NDArray weight = chunks.select(weight(m, sequence), 2);
+                            ContextParallelAttention attention =
+                                    new ContextParallelAttention(
+                                            rank.world(), KeyValueExchange.RING, 0);
+                            double[][] results = new double[8][];
+                            for (int pass = 0; pass < 2; pass++) {
+                                boolean narrow = pass == 1;
+                                NDList inputs = new NDList();
+                                for (NDArray full : inputs(m, sequence)) {
+                                    NDArray rounded = BFloat16.toBFloat16(chunks.select(full, 2));
+                                    NDArray local = narrow ? rounded : BFloat16.toFloat32(rounded);
+                                    local.setRequiresGradient(true);
+                                    inputs.add(local);
+                                }
+                                try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                                    NDArray out =
+                                            attention.attend(
+                                                    inputs.get(0), inputs.get(1), inputs.get(2));
+                                    assertEquals(narrow, BFloat16.isBFloat16(out), "output type");
+                                    NDArray wide = narrow ? BFloat16.toFloat32(out) : out;
+                                    gc.backward(wide.mul(weight).sum());
+                                    results[4 * pass] = doubles(wide);
+                                    for (int i = 0; i < 3; i++) {
+                                        NDArray g = inputs.get(i).getGradient();
+                                        assertEquals(
+                                                narrow, BFloat16.isBFloat16(g), "gradient type");
+                                        results[4 * pass + 1 + i] = doubles(BFloat16.toFloat32(g));
+                                    }
+                                }
+                            }
+                            return results;
+                        });
+        String[] names = {"output", "query gradient", "key gradient", "value gradient"};
+        for (int r = 0; r < cp; r++) {
+            for (int i = 0; i < names.length; i++) {
+                assertClose(ranks.get(r)[i], ranks.get(r)[4 + i], 2e-2, names[i] + " of rank " + r);
+            }
+        }
+    }
+
+    /** Runs a task on each of {@code cp} simulated ranks with its chunks of the sequence. */
+    private static List<double[][]> onRanks(
+            int cp, int sequence, BiFunction<LocalRank, LoadBalancedChunks, double[][]> task) {
+        return new LocalWorld(cp, Duration.ofSeconds(30))
+                .run(rank -> task.apply(rank, LoadBalancedChunks.of(sequence, cp, rank.getRank())));
+    }
+
+    private static double[] doubles(NDArray x) {
+        return x.toType(DataType.FLOAT64, false).toDoubleArray();
     }
 
     /** Eager causal attention over the whole sequence, grouped heads repeated. */

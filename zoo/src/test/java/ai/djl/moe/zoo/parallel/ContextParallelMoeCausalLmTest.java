@@ -32,16 +32,18 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-import java.time.Duration;
-import java.util.Arrays;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
+
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The model with context parallelism, alone and with tensor (and sequence) and expert parallelism,
@@ -72,7 +74,11 @@ class ContextParallelMoeCausalLmTest {
 
     /** The single-device model's results on one batch. */
     private record Reference(
-            NDArray ids, NDArray logits, float loss, Map<String, NDArray> gradients, FullWeights weights) {}
+            NDArray ids,
+            NDArray logits,
+            float loss,
+            Map<String, NDArray> gradients,
+            FullWeights weights) {}
 
     /** What one rank computed, and where it sits. */
     private record RankResult(
@@ -144,7 +150,8 @@ class ContextParallelMoeCausalLmTest {
                             .build();
             block.initialize(rankManager, DataType.FLOAT32, new Shape(BATCH, SEQUENCE));
             block.loadFullParameters(reference.weights());
-            NDArray ids = rankManager.create(reference.ids().toLongArray(), reference.ids().getShape());
+            NDArray ids =
+                    rankManager.create(reference.ids().toLongArray(), reference.ids().getShape());
             NDList out;
             float loss;
             try (MoeGradientCollector collector = new MoeGradientCollector()) {
@@ -191,7 +198,12 @@ class ContextParallelMoeCausalLmTest {
         "qwen3, 2, 2, true, 2, RING"
     })
     void equalsTheSingleDeviceModel(
-            String model, int cp, int tp, boolean sequenceParallel, int ep, KeyValueExchange exchange) {
+            String model,
+            int cp,
+            int tp,
+            boolean sequenceParallel,
+            int ep,
+            KeyValueExchange exchange) {
         MoeModelConfig config = model.equals("qwen2") ? QWEN2 : QWEN3;
         Reference reference = references.get(model);
         ParallelConfig layout =
@@ -218,12 +230,23 @@ class ContextParallelMoeCausalLmTest {
             for (Map.Entry<String, double[]> entry : result.gradients().entrySet()) {
                 String name = entry.getKey();
                 NDArray full =
-                        reference.gradients().getOrDefault(name, reference.gradients().get(
-                                name.replaceAll("_weight$", "")));
-                assertNotNull(full, "no single-device parameter " + name + " in " + reference.gradients().keySet());
+                        reference
+                                .gradients()
+                                .getOrDefault(
+                                        name,
+                                        reference.gradients().get(name.replaceAll("_weight$", "")));
+                assertNotNull(
+                        full,
+                        "no single-device parameter "
+                                + name
+                                + " in "
+                                + reference.gradients().keySet());
                 boolean expert = name.endsWith("gate_up_proj") || name.endsWith("down_proj");
                 NDArray expected =
-                        shard(full, result.shapes().get(name), expert ? result.epRank() : result.tpRank());
+                        shard(
+                                full,
+                                result.shapes().get(name),
+                                expert ? result.epRank() : result.tpRank());
                 assertClose(expected, entry.getValue(), name + " gradient on " + where);
                 compared++;
             }
@@ -269,8 +292,7 @@ class ContextParallelMoeCausalLmTest {
     /**
      * Under CP the cross entropy of a rank is its positions' share of the whole sequence's mean,
      * also with ignored labels (one at a chunk boundary): the value is the single-device loss, the
-     * gradient of its logits {@code cp} times the single-device one (the trainer averages over
-     * CP).
+     * gradient of its logits {@code cp} times the single-device one (the trainer averages over CP).
      */
     @Test
     void crossEntropyWithIgnoredLabelsEqualsOneDevice() {
@@ -298,7 +320,8 @@ class ContextParallelMoeCausalLmTest {
                         Duration.ofSeconds(30),
                         ctx -> {
                             try (NDManager m = NDManager.newBaseManager()) {
-                                int cpRank = ctx.getMapping().getLocalRank(GroupKind.CP, ctx.getRank());
+                                int cpRank =
+                                        ctx.getMapping().getLocalRank(GroupKind.CP, ctx.getRank());
                                 NDArray local =
                                         LoadBalancedChunks.of(SEQUENCE, cp, cpRank)
                                                 .select(m.create(logitValues, logitShape), 1);
@@ -308,7 +331,9 @@ class ContextParallelMoeCausalLmTest {
                                             new ParallelMoeCausalLmLoss(QWEN2, ctx)
                                                     .crossEntropy(
                                                             local,
-                                                            m.create(labels, new Shape(BATCH, SEQUENCE)));
+                                                            m.create(
+                                                                    labels,
+                                                                    new Shape(BATCH, SEQUENCE)));
                                     collector.backward(loss);
                                     double[] out = doubles(local.getGradient().flatten());
                                     double[] withLoss = new double[out.length + 2];
@@ -325,7 +350,9 @@ class ContextParallelMoeCausalLmTest {
             NDArray expected =
                     LoadBalancedChunks.of(SEQUENCE, cp, cpRank).select(expectedGradient, 1).mul(cp);
             assertClose(
-                    expected, Arrays.copyOfRange(rank, 2, rank.length), "logit gradient of cp rank " + cpRank);
+                    expected,
+                    Arrays.copyOfRange(rank, 2, rank.length),
+                    "logit gradient of cp rank " + cpRank);
         }
     }
 
@@ -335,7 +362,9 @@ class ContextParallelMoeCausalLmTest {
         RankFailedException chunks =
                 assertThrows(
                         RankFailedException.class,
-                        () -> ParallelTraining.run(cp4, Duration.ofSeconds(30), ctx -> forward(ctx, 12)));
+                        () ->
+                                ParallelTraining.run(
+                                        cp4, Duration.ofSeconds(30), ctx -> forward(ctx, 12)));
         assertTrue(chunks.getCause() instanceof IllegalArgumentException, chunks.toString());
         assertTrue(
                 chunks.getCause().getMessage().contains("12 does not divide into the 2 x cp = 8"),
@@ -345,9 +374,13 @@ class ContextParallelMoeCausalLmTest {
         RankFailedException shards =
                 assertThrows(
                         RankFailedException.class,
-                        () -> ParallelTraining.run(cp2tp4, Duration.ofSeconds(30), ctx -> forward(ctx, 12)));
+                        () ->
+                                ParallelTraining.run(
+                                        cp2tp4, Duration.ofSeconds(30), ctx -> forward(ctx, 12)));
         assertTrue(
-                shards.getCause().getMessage().contains("the 6 positions of each of the 2 CP ranks"),
+                shards.getCause()
+                        .getMessage()
+                        .contains("the 6 positions of each of the 2 CP ranks"),
                 shards.getCause().getMessage());
     }
 
