@@ -1,6 +1,7 @@
 package ai.djl.moe.parallel.context;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
@@ -20,14 +21,24 @@ final class CausalPositionMask {
      * @return float32 {@code [queries, keys]}
      */
     static NDArray of(NDManager manager, long[] queries, long[] keys, int window) {
-        float[] mask = new float[queries.length * keys.length];
-        for (int i = 0; i < queries.length; i++) {
-            for (int j = 0; j < keys.length; j++) {
-                long distance = queries[i] - keys[j];
-                boolean hidden = distance < 0 || (window > 0 && distance >= window);
-                mask[i * keys.length + j] = hidden ? Float.NEGATIVE_INFINITY : 0f;
+        // built on the manager's device from the positions: no [queries, keys] array on the host
+        try (NDManager scratch = manager.newSubManager()) {
+            NDArray distance =
+                    scratch.create(queries)
+                            .reshape(queries.length, 1)
+                            .sub(scratch.create(keys).reshape(1, keys.length));
+            NDArray hidden = distance.lt(0);
+            if (window > 0) {
+                hidden = hidden.logicalOr(distance.gte(window));
             }
+            Shape shape = new Shape(queries.length, keys.length);
+            NDArray mask =
+                    NDArrays.where(
+                            hidden,
+                            scratch.full(shape, Float.NEGATIVE_INFINITY),
+                            scratch.zeros(shape));
+            mask.attach(manager);
+            return mask;
         }
-        return manager.create(mask, new Shape(queries.length, keys.length));
     }
 }

@@ -92,6 +92,8 @@ class ContextParallelAttentionTest {
         "2, ALL_GATHER, 4",
         "2, RING, 4",
         "4, RING, 1",
+        "3, RING, 0",
+        "3, ALL_GATHER, 0",
         "1, RING, 0"
     })
     void equalsCausalAttentionOnOneDevice(int cp, KeyValueExchange exchange, int window) {
