@@ -10,6 +10,7 @@ import ai.djl.moe.examples.train.TrainingJob;
 import ai.djl.moe.examples.train.TrainingSummary;
 import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -102,8 +103,11 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--tp", defaultValue = "1", description = "Tensor parallelism of attention and dense layers (${DEFAULT-VALUE}).")
     private int tp;
 
-    @Option(names = "--cp", defaultValue = "1", description = "Context parallelism (${DEFAULT-VALUE}; the model supports 1 only).")
+    @Option(names = "--cp", defaultValue = "1", description = "Context parallelism: each rank attends over its 2 of 2 x cp sequence chunks (${DEFAULT-VALUE}).")
     private int cp;
+
+    @Option(names = "--cp-exchange", defaultValue = "ring", description = "How context-parallel attention exchanges keys and values: ring or all-gather (${DEFAULT-VALUE}).")
+    private String cpExchange;
 
     @Option(names = "--ep", defaultValue = "1", description = "Expert parallelism (${DEFAULT-VALUE}).")
     private int ep;
@@ -209,6 +213,10 @@ public final class TrainCommand implements Callable<Integer> {
                             + config.getDp());
         }
         return new ParallelOptions(
-                config, sequenceParallel, kind, Duration.ofSeconds(timeoutSeconds));
+                config,
+                sequenceParallel,
+                kind,
+                Duration.ofSeconds(timeoutSeconds),
+                KeyValueExchange.parse(cpExchange));
     }
 }

@@ -1,6 +1,7 @@
 package ai.djl.moe.examples.train;
 
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import java.time.Duration;
 
 /**
@@ -10,9 +11,15 @@ import java.time.Duration;
  * @param sequenceParallel whether attention-side activations are split along the sequence
  * @param backend where the ranks run
  * @param timeout how long a collective waits for the other ranks
+ * @param keyValueExchange how context-parallel attention exchanges keys and values ({@code cp >
+ *     1})
  */
 public record ParallelOptions(
-        ParallelConfig config, boolean sequenceParallel, Backend backend, Duration timeout) {
+        ParallelConfig config,
+        boolean sequenceParallel,
+        Backend backend,
+        Duration timeout,
+        KeyValueExchange keyValueExchange) {
 
     /** Where the ranks of a parallel job run. */
     public enum Backend {
@@ -28,11 +35,26 @@ public record ParallelOptions(
      * @throws IllegalArgumentException when something is missing or the timeout is not positive
      */
     public ParallelOptions {
-        if (config == null || backend == null || timeout == null) {
-            throw new IllegalArgumentException("a parallel job needs a layout, backend and timeout");
+        if (config == null || backend == null || timeout == null || keyValueExchange == null) {
+            throw new IllegalArgumentException(
+                    "a parallel job needs a layout, backend, timeout and key/value exchange");
         }
         if (timeout.isNegative() || timeout.isZero()) {
             throw new IllegalArgumentException("the collective timeout must be positive");
         }
+    }
+
+    /**
+     * Creates options whose context-parallel attention (if any) passes keys and values around the
+     * ring.
+     *
+     * @param config the folded layout
+     * @param sequenceParallel whether attention-side activations are split along the sequence
+     * @param backend where the ranks run
+     * @param timeout how long a collective waits for the other ranks
+     */
+    public ParallelOptions(
+            ParallelConfig config, boolean sequenceParallel, Backend backend, Duration timeout) {
+        this(config, sequenceParallel, backend, timeout, KeyValueExchange.RING);
     }
 }

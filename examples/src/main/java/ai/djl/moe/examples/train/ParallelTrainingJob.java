@@ -46,9 +46,11 @@ import java.util.List;
  * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
  * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
  * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
- * dispatcher. Rank 0 prints the progress. With {@link CheckpointOptions} every rank saves its part
- * of the model and Adam's state into a shared checkpoint every few steps and at the end, or starts
- * from a checkpoint of this or (resharded) another layout ({@code ai.djl.moe.zoo.checkpoint}).
+ * dispatcher. With {@code cp > 1} every rank of a context-parallel group reads the same batches
+ * and keeps its two chunks of each sequence ({@link ParallelMoeCausalLm}). Rank 0 prints the
+ * progress. With {@link CheckpointOptions} every rank saves its part of the model and Adam's
+ * state into a shared checkpoint every few steps and at the end, or starts from a checkpoint of
+ * this or (resharded) another layout ({@code ai.djl.moe.zoo.checkpoint}).
  */
 public final class ParallelTrainingJob {
 
@@ -66,7 +68,8 @@ public final class ParallelTrainingJob {
      * @param out where rank 0 prints progress
      * @throws IllegalArgumentException when the options cannot be folded (bf16 mixed precision, a
      *     chosen device, a global batch that does not divide among the data-parallel ranks, a
-     *     sequence that does not divide among the tensor-parallel ranks)
+     *     sequence that does not divide into the {@code 2 x cp} chunks of context parallelism or
+     *     whose {@code seq / cp} positions per rank do not divide among the tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
         this(options, parallel, CheckpointOptions.NONE, out);
@@ -107,10 +110,20 @@ public final class ParallelTrainingJob {
                             + config.getDp()
                             + " data-parallel ranks");
         }
-        if (options.seqLength() % config.getTp() != 0) {
+        int cp = config.getCp();
+        if (cp > 1 && options.seqLength() % (2 * cp) != 0) {
             throw new IllegalArgumentException(
                     "--seq-len "
                             + options.seqLength()
+                            + " does not divide into the 2 x cp = "
+                            + 2 * cp
+                            + " chunks of context parallelism");
+        }
+        if (options.seqLength() / cp % config.getTp() != 0) {
+            throw new IllegalArgumentException(
+                    "--seq-len "
+                            + options.seqLength()
+                            + (cp > 1 ? " / cp " + cp : "")
                             + " does not divide among the "
                             + config.getTp()
                             + " tensor-parallel ranks (MoE layers run on sequence shards)");
@@ -224,21 +237,7 @@ public final class ParallelTrainingJob {
         boolean printing = ctx.getRank() == 0;
         PrintStream rankOut = printing ? out : new PrintStream(OutputStream.nullOutputStream());
         try (Model model = Model.newInstance("djl-moe-train-rank-" + ctx.getRank(), device)) {
-            ParallelMoeCausalLm.Builder builder =
-                    ParallelMoeCausalLm.builder()
-                            .setConfig(config)
-                            .setContext(ctx)
-                            .optSequenceParallel(parallel.sequenceParallel());
-            ParallelConfig layout = ctx.getConfig();
-            if (layout.getEp() > 1 || layout.getEtp() > 1) {
-                builder.optSparseMlpFactory(
-                        ExpertParallelMoeMlp.factory(
-                                ctx.getMapping(),
-                                ctx::communicator,
-                                DispatchOptions.DROPLESS,
-                                DispatcherKind.ALLTOALL));
-            }
-            ParallelMoeCausalLm block = builder.build();
+            ParallelMoeCausalLm block = rankModel(config, ctx, parallel);
             model.setBlock(block);
             ParallelMoeCausalLmLoss loss =
                     new ParallelMoeCausalLmLoss(config, ctx);
@@ -313,6 +312,30 @@ public final class ParallelTrainingJob {
             return new TrainingSummary(
                     parameters, monitor.getHistory(), monitor.meanTokensPerSecond(), seconds);
         }
+    }
+
+    /**
+     * Builds one rank's part of the model: expert-parallel MoE layers with the dropless all-to-all
+     * dispatcher when the experts are split.
+     */
+    static ParallelMoeCausalLm rankModel(
+            MoeModelConfig config, ParallelContext ctx, ParallelOptions parallel) {
+        ParallelMoeCausalLm.Builder builder =
+                ParallelMoeCausalLm.builder()
+                        .setConfig(config)
+                        .setContext(ctx)
+                        .optSequenceParallel(parallel.sequenceParallel())
+                        .optKeyValueExchange(parallel.keyValueExchange());
+        ParallelConfig layout = ctx.getConfig();
+        if (layout.getEp() > 1 || layout.getEtp() > 1) {
+            builder.optSparseMlpFactory(
+                    ExpertParallelMoeMlp.factory(
+                            ctx.getMapping(),
+                            ctx::communicator,
+                            DispatchOptions.DROPLESS,
+                            DispatcherKind.ALLTOALL));
+        }
+        return builder.build();
     }
 
     /** The loss parts of the global batch: cross entropy averaged over data-parallel ranks. */

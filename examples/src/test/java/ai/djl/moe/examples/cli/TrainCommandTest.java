@@ -53,6 +53,44 @@ class TrainCommandTest {
         assertTrue(Float.parseFloat(lines.get(1).split(" ")[1]) > 0f, lines.get(1));
     }
 
+    @Test
+    void contextParallelRunTrains() {
+        CliRun run =
+                CliRun.of(
+                        "train", "--steps", "2", "--batch-size", "2", "--seq-len", "8",
+                        "--print-every", "1", "--world-size", "4", "--tp", "2", "--cp", "2",
+                        "--sequence-parallel", "--cp-exchange", "all-gather");
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(
+                run.out().contains("folded over 4 ranks (tp 2, cp 2, dp 1 | ep 1, etp 1, edp 4,"),
+                run.out());
+    }
+
+    @Test
+    void activationMemoryBenchPrintsOneLinePerContextParallelSize() {
+        CliRun run = CliRun.of("bench", "activation-memory", "--seq-len", "16", "--cp", "1,2");
+        assertEquals(0, run.exitCode(), run.err());
+        String[] lines = run.out().strip().split("\n");
+        assertEquals(2, lines.length, run.out());
+        assertTrue(lines[1].startsWith("{\"cp\":2,"), lines[1]);
+        assertTrue(lines[1].contains("\"activation_bytes_per_rank\":["), lines[1]);
+    }
+
+    @Test
+    void contextParallelInputsThatDoNotSplitExitWithTheReason() {
+        assertRejected(
+                "--seq-len 6 does not divide into the 2 x cp = 4 chunks",
+                "train", "--seq-len", "6", "--world-size", "2", "--cp", "2");
+        assertRejected(
+                "--seq-len 12 / cp 2 does not divide among the 4 tensor-parallel ranks",
+                "train", "--seq-len", "12", "--world-size", "8", "--cp", "2", "--tp", "4");
+        assertRejected(
+                "the key/value exchange must be ring or all-gather, got 'p2p'",
+                "train", "--world-size", "2", "--cp", "2", "--cp-exchange", "p2p");
+        assertRejected(
+                "must be ring or all-gather", "bench", "activation-memory", "--cp-exchange", "p2p");
+    }
+
     private static void assertRejected(String reason, String... args) {
         CliRun run = CliRun.of(args);
         assertEquals(2, run.exitCode(), run.out() + run.err());

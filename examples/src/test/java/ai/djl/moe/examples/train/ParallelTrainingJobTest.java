@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -86,12 +87,19 @@ class ParallelTrainingJobTest {
                         .optEp(ep)
                         .optEtp(etp)
                         .build();
+        return folded(json, config, sequenceParallel, KeyValueExchange.RING);
+    }
+
+    private static float[] folded(
+            String json, ParallelConfig config, boolean sequenceParallel, KeyValueExchange exchange)
+            throws Exception {
         ParallelOptions parallel =
                 new ParallelOptions(
                         config,
                         sequenceParallel,
                         ParallelOptions.Backend.LOCAL,
-                        Duration.ofSeconds(60));
+                        Duration.ofSeconds(60),
+                        exchange);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         try (PrintStream out = new PrintStream(log, true, StandardCharsets.UTF_8)) {
             return losses(new ParallelTrainingJob(options(json), parallel, out).run());
@@ -148,6 +156,32 @@ class ParallelTrainingJobTest {
                 qwenOneDevice,
                 folded(QWEN2_MOE, world, tp, 1, 1, sequenceParallel),
                 "qwen2_moe world " + world + " tp " + tp + (sequenceParallel ? " sp" : ""));
+    }
+
+    @ParameterizedTest(name = "world {0}, tp {1}, cp {2}, ep {3}, sequence-parallel {4}, {5}")
+    @CsvSource({
+        "2, 1, 2, 1, false, RING",
+        "4, 1, 4, 1, false, ALL_GATHER",
+        "4, 1, 2, 2, false, RING",
+        "8, 2, 2, 4, true, ALL_GATHER"
+    })
+    void mixtralWithContextParallelismFollowsTheSingleDeviceCurve(
+            int world, int tp, int cp, int ep, boolean sequenceParallel, KeyValueExchange exchange)
+            throws Exception {
+        ParallelConfig config =
+                ParallelConfig.builder()
+                        .setWorldSize(world)
+                        .optTp(tp)
+                        .optCp(cp)
+                        .optEp(ep)
+                        .optEtp(1)
+                        .build();
+        assertSameCurve(
+                mixtralOneDevice,
+                folded(MIXTRAL, config, sequenceParallel, exchange),
+                String.format(
+                        "world %d tp %d cp %d ep %d%s %s",
+                        world, tp, cp, ep, sequenceParallel ? " sp" : "", exchange));
     }
 
     @Test

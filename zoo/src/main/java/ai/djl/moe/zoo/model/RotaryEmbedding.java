@@ -52,6 +52,35 @@ public final class RotaryEmbedding {
      * @return the rotated heads, same shape
      */
     public NDArray rotate(NDArray x) {
+        long seq = x.getShape().get(2);
+        NDArray positions =
+                x.getManager().arange(0, (int) seq, 1, DataType.INT64).toType(DataType.FLOAT32, false);
+        return rotateAt(x, positions);
+    }
+
+    /**
+     * Rotates queries or keys by given positions, e.g. the global positions of the chunks of a
+     * sequence that context parallelism gives this rank.
+     *
+     * @param x the heads {@code [batch, heads, seq, headDim]}
+     * @param positions the position of each of the {@code seq} rows
+     * @return the rotated heads, same shape
+     * @throws IllegalArgumentException when the number of positions differs from {@code seq}
+     */
+    public NDArray rotate(NDArray x, long[] positions) {
+        long seq = x.getShape().get(2);
+        if (positions.length != seq) {
+            throw new IllegalArgumentException(
+                    positions.length + " rotary positions for a sequence of " + seq);
+        }
+        float[] values = new float[positions.length];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = positions[i];
+        }
+        return rotateAt(x, x.getManager().create(values));
+    }
+
+    private NDArray rotateAt(NDArray x, NDArray positions) {
         NDManager manager = x.getManager();
         long seq = x.getShape().get(2);
         NDArray exponent =
@@ -60,8 +89,6 @@ public final class RotaryEmbedding {
                         .div(headDim);
         NDArray invFreq =
                 manager.create(theta).pow(exponent).getNDArrayInternal().rdiv(positionScale);
-        NDArray positions =
-                manager.arange(0, (int) seq, 1, DataType.INT64).toType(DataType.FLOAT32, false);
         NDArray freqs = positions.reshape(seq, 1).mul(invFreq.reshape(1, headDim / 2));
         NDArray angles = NDArrays.concat(new NDList(freqs, freqs), -1);
         NDArray cos = angles.cos();

@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.parallel;
 
 import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.context.ContextParallelAttention;
 import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AttentionKernel;
@@ -14,10 +15,16 @@ import ai.djl.nn.Block;
  * @param tp this rank's tensor-parallel group
  * @param sequenceParallel whether activations between the tensor-parallel regions are split along
  *     the sequence
- * @param kernel the attention computation
+ * @param kernel the attention computation without context parallelism
+ * @param contextParallel the attention over the sequence split across the context-parallel group;
+ *     {@code null} when the group has one member
  */
 record LayerSettings(
-        MoeModelConfig config, Communicator tp, boolean sequenceParallel, AttentionKernel kernel) {
+        MoeModelConfig config,
+        Communicator tp,
+        boolean sequenceParallel,
+        AttentionKernel kernel,
+        ContextParallelAttention contextParallel) {
 
     /** A norm over the hidden size. */
     RmsNorm hiddenNorm() {

@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.parallel;
 
+import ai.djl.moe.parallel.context.ContextParallelAttention;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.RowParallelLinear;
 import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
@@ -25,8 +26,12 @@ import ai.djl.util.PairList;
  * Per-head query/key norms are full copies applied to this rank's heads only, so their gradients
  * are summed over the group.
  *
+ * <p>With context parallelism the rank holds two chunks of the sequence ({@link
+ * ai.djl.moe.parallel.context.LoadBalancedChunks}): queries and keys are rotated by their global
+ * positions and attend over the whole sequence through {@link ContextParallelAttention}.
+ *
  * <p>Input and output: {@code [seq, batch, hidden]}, with sequence parallelism {@code [seq / tp,
- * batch, hidden]}.
+ * batch, hidden]}; with context parallelism {@code seq} is this rank's {@code seq / cp} positions.
  */
 final class ParallelAttention extends AbstractBlock {
 
@@ -129,7 +134,17 @@ final class ParallelAttention extends AbstractBlock {
         NDArray k =
                 heads(parameterStore, keyProjection, keyNormBlock, x, localKeyValueHeads, training);
         NDArray v = heads(parameterStore, valueProjection, null, x, localKeyValueHeads, training);
-        NDArray attended = settings.kernel().attend(rotary.rotate(q), rotary.rotate(k), v);
+        NDArray attended;
+        ContextParallelAttention contextParallel = settings.contextParallel();
+        if (contextParallel == null) {
+            attended = settings.kernel().attend(rotary.rotate(q), rotary.rotate(k), v);
+        } else {
+            // this rank's two chunks of the sequence, rotated by their global positions
+            long[] positions = contextParallel.chunks(q.getShape().get(2)).positions();
+            attended =
+                    contextParallel.attend(
+                            rotary.rotate(q, positions), rotary.rotate(k, positions), v);
+        }
         Shape shape = attended.getShape();
         NDArray merged =
                 attended.transpose(2, 0, 1, 3)

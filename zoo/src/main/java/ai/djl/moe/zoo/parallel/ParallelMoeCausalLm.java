@@ -4,6 +4,10 @@ import ai.djl.moe.autograd.GraphCut;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.autograd.ParallelRegions;
+import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.context.ContextParallelAttention;
+import ai.djl.moe.parallel.context.KeyValueExchange;
+import ai.djl.moe.parallel.context.LoadBalancedChunks;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
 import ai.djl.moe.parallel.training.ParallelContext;
@@ -30,12 +34,20 @@ import java.util.List;
  * column-parallel LM head (or the embedding's shard, when tied). Optional sequence parallelism
  * splits the activations outside the tensor-parallel regions along the sequence.
  *
- * <p>Input: int64 token ids {@code [batch, seq]}, the same on every member of a tensor-parallel
- * group. Output: this rank's vocabulary slice of the logits {@code [batch, seq, vocab / tp]}, then
- * the router logits of every sparse layer over this rank's rows of the sequence ({@code [batch *
- * seq / tp, experts]}, tokens in sequence-major order; MoE layers always run on sequence shards).
- * The sequence length must divide by the tensor-parallel size when the model has sparse layers. {@link ParallelMoeCausalLmLoss}
- * is its training loss. Context and pipeline parallelism are not supported.
+ * <p>Context parallelism ({@code cp > 1}) splits the sequence into {@code 2 * cp} chunks; the rank
+ * keeps chunks {@code r} and {@code 2 * cp - 1 - r} of the ids ({@link LoadBalancedChunks}, {@code r}
+ * its CP rank), runs every layer on those {@code seq / cp} positions (the MoE layers route only
+ * these tokens), and its attention sees the whole sequence through {@link
+ * ContextParallelAttention} (ring or all-gather, {@link Builder#optKeyValueExchange}).
+ *
+ * <p>Input: int64 token ids {@code [batch, seq]}, the same on every member of a tensor- and
+ * context-parallel group. Output: this rank's vocabulary slice of the logits at its positions
+ * {@code [batch, seq / cp, vocab / tp]}, then the router logits of every sparse layer over this
+ * rank's rows of its positions ({@code [batch * seq / (cp * tp), experts]}, tokens in
+ * sequence-major order; MoE layers always run on sequence shards). The sequence length must divide
+ * into {@code 2 * cp} chunks, and {@code seq / cp} by the tensor-parallel size when the model has
+ * sparse layers or sequence parallelism. {@link ParallelMoeCausalLmLoss} is its training loss.
+ * Pipeline parallelism is not supported.
  *
  * <pre>{@code
  * ParallelMoeCausalLm block = ParallelMoeCausalLm.builder().setConfig(config).setContext(ctx).build();
@@ -46,6 +58,7 @@ import java.util.List;
 public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecoderLayer> {
 
     private final LayerSettings settings;
+    private final Communicator contextGroup;
     private final VocabParallelEmbedding embedding;
     private final RmsNorm finalNorm;
     private final Block finalNormBlock;
@@ -54,12 +67,19 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     private ParallelMoeCausalLm(Builder builder) {
         super(builder);
         MoeModelConfig config = getConfig();
+        contextGroup = builder.context.communicator(GroupKind.CP);
         settings =
                 new LayerSettings(
                         config,
                         builder.context.communicator(GroupKind.TP),
                         builder.sequenceParallel,
-                        getAttentionKernel());
+                        getAttentionKernel(),
+                        contextGroup.getSize() == 1
+                                ? null
+                                : new ContextParallelAttention(
+                                        contextGroup,
+                                        builder.keyValueExchange,
+                                        config.getSlidingWindow()));
         embedding =
                 addChildBlock(
                         "embed_tokens",
@@ -115,7 +135,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     /** {@inheritDoc} */
     @Override
     protected NDArray embed(ParameterStore parameterStore, NDArray ids, boolean training) {
-        NDList sequenceFirst = new NDList(ids.transpose());
+        NDArray local = localIds(ids);
+        NDList sequenceFirst = new NDList(local.transpose());
         return GraphCut.after(embedding.forward(parameterStore, sequenceFirst, training)).head();
     }
 
@@ -138,6 +159,36 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         return logits.transpose(1, 0, 2);
     }
 
+    /** This rank's positions of the ids: its two chunks under context parallelism. */
+    private NDArray localIds(NDArray ids) {
+        long sequence = ids.getShape().get(1);
+        int cp = contextGroup.getSize();
+        int tp = settings.tp().getSize();
+        LoadBalancedChunks chunks =
+                cp == 1 ? null : LoadBalancedChunks.of(sequence, cp, contextGroup.getRank());
+        long local = cp == 1 ? sequence : chunks.getLocalLength();
+        boolean shardsSequence = settings.sequenceParallel() || hasSparseLayers();
+        if (shardsSequence && local % tp != 0) {
+            throw new IllegalArgumentException(
+                    String.format(
+                            "the %d positions of each of the %d CP ranks (sequence %d) do not divide"
+                                    + " among the %d TP ranks (sequence parallelism and MoE layers"
+                                    + " run on sequence shards)",
+                            local, cp, sequence, tp));
+        }
+        return cp == 1 ? ids : chunks.select(ids, 1);
+    }
+
+    private boolean hasSparseLayers() {
+        MoeModelConfig config = getConfig();
+        for (int i = 0; i < config.getNumHiddenLayers(); i++) {
+            if (config.isSparseLayer(i)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private Parameter tiedWeight() {
         return embedding.getParameters().get("weight");
     }
@@ -147,7 +198,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     protected void initializeChildBlocks(
             NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
-        Shape sequenceFirst = new Shape(ids.get(1), ids.get(0));
+        Shape sequenceFirst = new Shape(ids.get(1) / contextGroup.getSize(), ids.get(0));
         embedding.initialize(manager, dataType, sequenceFirst);
         Shape hidden = embedding.getOutputShapes(new Shape[] {sequenceFirst})[0];
         initializeDecoder(manager, dataType, hidden, finalNormBlock, lmHead);
@@ -156,13 +207,14 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     /** {@inheritDoc} */
     @Override
     protected Shape logitsShape(Shape ids) {
-        return ids.add(getConfig().getVocabSize() / settings.tp().getSize());
+        long local = ids.get(1) / contextGroup.getSize();
+        return new Shape(ids.get(0), local, getConfig().getVocabSize() / settings.tp().getSize());
     }
 
     /** {@inheritDoc} */
     @Override
     protected long routedTokens(Shape ids) {
-        return ids.get(1) / settings.tp().getSize() * ids.get(0);
+        return ids.get(1) / contextGroup.getSize() / settings.tp().getSize() * ids.get(0);
     }
 
     /**
@@ -190,6 +242,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         private ParallelContext context;
         private boolean sequenceParallel;
         private MlpFactory sparseMlpFactory;
+        private KeyValueExchange keyValueExchange = KeyValueExchange.RING;
 
         Builder() {}
 
@@ -237,11 +290,24 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         }
 
         /**
+         * Sets how the attention of a context-parallel group exchanges keys and values (default
+         * {@link KeyValueExchange#RING}); with {@code cp > 1} the attention always runs {@link
+         * ContextParallelAttention}, not the kernel of {@link #optAttentionKernel}.
+         *
+         * @param exchange ring or all-gather
+         * @return this builder
+         */
+        public Builder optKeyValueExchange(KeyValueExchange exchange) {
+            this.keyValueExchange = exchange;
+            return this;
+        }
+
+        /**
          * Builds the model.
          *
          * @return the model
          * @throws IllegalArgumentException when the config or context is missing, the layout has
-         *     context or pipeline parallelism, experts are split without a sparse MLP factory, or
+         *     pipeline parallelism, experts are split without a sparse MLP factory, or
          *     the heads, vocabulary or intermediate sizes do not divide among the TP ranks
          */
         public ParallelMoeCausalLm build() {
@@ -249,13 +315,13 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
                 throw new IllegalArgumentException("ParallelMoeCausalLm needs a config and a context");
             }
             ParallelConfig parallel = context.getConfig();
-            if (parallel.getCp() > 1 || parallel.getPp() > 1) {
+            if (parallel.getPp() > 1) {
                 throw new IllegalArgumentException(
-                        "ParallelMoeCausalLm supports neither context nor pipeline parallelism, got"
-                                + " cp="
-                                + parallel.getCp()
-                                + " pp="
+                        "ParallelMoeCausalLm does not support pipeline parallelism, got pp="
                                 + parallel.getPp());
+            }
+            if (keyValueExchange == null) {
+                throw new IllegalArgumentException("the key/value exchange must not be null");
             }
             boolean expertsSplit = parallel.getEp() > 1 || parallel.getEtp() > 1;
             if (sparseMlpFactory == null) {

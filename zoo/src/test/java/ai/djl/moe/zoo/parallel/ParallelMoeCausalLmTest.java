@@ -37,7 +37,7 @@ class ParallelMoeCausalLmTest {
     private static final int SEQUENCE = 8;
 
     /** Qwen2-MoE: q/k/v biases, 2 key/value heads, a shared expert, layer 1 dense, tied. */
-    private static final MoeModelConfig QWEN =
+    static final MoeModelConfig QWEN =
             MoeModelConfig.parse(
                     "{\"model_type\":\"qwen2_moe\",\"vocab_size\":32,\"hidden_size\":16,"
                             + "\"intermediate_size\":32,\"moe_intermediate_size\":8,"
@@ -143,8 +143,8 @@ class ParallelMoeCausalLmTest {
                 rejection(ParallelConfig.builder().setWorldSize(2).optEp(2).build())
                         .contains("set optSparseMlpFactory"));
         assertTrue(
-                rejection(ParallelConfig.builder().setWorldSize(2).optCp(2).build())
-                        .contains("context nor pipeline parallelism"));
+                rejection(ParallelConfig.builder().setWorldSize(2).optPp(2).build())
+                        .contains("does not support pipeline parallelism"));
     }
 
     @Test
