@@ -26,10 +26,10 @@ import ai.djl.pytorch.jni.JniUtils;
  * and some input requires a gradient, the application is recorded, and the collector's backward
  * calls {@code backward} with the gradients of the outputs (zeros for an output that did not reach
  * the loss) and continues autograd from the inputs with the gradients it returns. With autograd
- * off (inference) only {@code forward} runs. Applying a function to inputs that require gradients
- * while autograd is on but no {@code MoeGradientCollector} is open (DJL's own collector, which
- * cannot call {@code backward}) throws an {@link IllegalStateException} instead of losing the
- * gradients.
+ * off (inference), or without any collector (a metric computed after the step), only {@code
+ * forward} runs. Applying a function to inputs that require gradients while DJL's own collector
+ * is open (it cannot call {@code backward}) throws an {@link IllegalStateException} instead of
+ * losing the gradients.
  *
  * <p>A function may also accumulate gradients into parameters it holds directly (as a fused
  * kernel would), with {@link Autograd#accumulateGradient}; such parameters are not inputs.
@@ -60,15 +60,15 @@ public abstract class Function {
      *
      * @param inputs the inputs
      * @return the outputs: leaves that require gradients when the application is recorded
-     * @throws IllegalStateException when an input requires a gradient and autograd is on, but no
-     *     {@link MoeGradientCollector} is open on this thread
+     * @throws IllegalStateException when an input requires a gradient and DJL's own gradient
+     *     collector is open instead of a {@link MoeGradientCollector}
      */
     public final NDList apply(NDList inputs) {
         GradientTape tape = GradientTape.current();
         boolean gradMode = JniUtils.isGradMode();
         boolean[] needs = new boolean[inputs.size()];
         boolean any = false;
-        if (gradMode) {
+        if (gradMode && (tape != null || DjlCollector.isCollecting())) {
             for (int i = 0; i < needs.length; i++) {
                 needs[i] = Autograd.requiresGradient(inputs.get(i));
                 any |= needs[i];
@@ -79,10 +79,9 @@ public abstract class Function {
                 throw new IllegalStateException(
                         getClass().getName()
                                 + " is a custom autograd function and an input requires a gradient,"
-                                + " but no MoeGradientCollector is open on thread "
-                                + Thread.currentThread().getName()
-                                + ": train with MoeTrainer (or open a MoeGradientCollector instead"
-                                + " of Engine.newGradientCollector())");
+                                + " but DJL's own gradient collector is open instead of a"
+                                + " MoeGradientCollector: train with MoeTrainer (or open a"
+                                + " MoeGradientCollector instead of Engine.newGradientCollector())");
             }
         }
         FunctionContext ctx = new FunctionContext(needs);

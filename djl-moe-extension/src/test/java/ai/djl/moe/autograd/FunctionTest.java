@@ -97,6 +97,15 @@ class FunctionTest {
         // inference (autograd off) still runs forward only
         NDArray y = new Square().apply(new NDList(x)).head();
         assertEquals(x.square().sum().getDouble(), y.sum().getDouble(), 1e-12);
+        // so does a metric computed with autograd on but no collector open (after the step)
+        boolean mode = JniUtils.isGradMode();
+        JniUtils.setGradMode(true);
+        try {
+            NDArray z = new Square().apply(new NDList(x)).head();
+            assertEquals(x.square().sum().getDouble(), z.sum().getDouble(), 1e-12);
+        } finally {
+            JniUtils.setGradMode(mode);
+        }
     }
 
     @Test

@@ -83,12 +83,18 @@ class VerifyResumeCommandTest {
         CliRun divisible = verify("--world-size", "8", "--tp", "3", "--resume-world-size", "1");
         assertEquals(2, divisible.exitCode(), divisible.err());
         assertTrue(divisible.err().contains("divisible"), divisible.err());
-        CliRun context = verify("--world-size", "2", "--cp", "2", "--resume-world-size", "1");
-        assertEquals(2, context.exitCode(), context.err());
-        assertTrue(context.err().contains("neither context nor pipeline"), context.err());
         CliRun pipeline =
                 verify("--world-size", "1", "--resume-world-size", "2", "--resume-pp", "2");
         assertEquals(2, pipeline.exitCode(), pipeline.err());
-        assertTrue(pipeline.err().contains("neither context nor pipeline"), pipeline.err());
+        assertTrue(pipeline.err().contains("pipeline parallelism"), pipeline.err());
+    }
+
+    @Test
+    void contextParallelLayoutResumesOnOneDevice() {
+        CliRun run = verify("--world-size", "2", "--cp", "2", "--resume-world-size", "1");
+        assertEquals(0, run.exitCode(), run.err());
+        JsonObject json = report(run);
+        assertTrue(json.get("loss_max_rel_err").getAsDouble() <= 1e-5, json.toString());
+        assertTrue(json.get("weights_max_rel_err").getAsDouble() <= 1e-5, json.toString());
     }
 }
