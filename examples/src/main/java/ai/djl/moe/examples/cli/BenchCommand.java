@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
             MoeLayerBenchCommand.class,
             DispatchBenchCommand.class,
             GpuBenchCommand.class,
-            ScalingBenchCommand.class
+            ScalingBenchCommand.class,
+            SoakBenchCommand.class
         })
 public final class BenchCommand implements Runnable {
 
@@ -22,6 +23,6 @@ public final class BenchCommand implements Runnable {
     public void run() {
         throw new CommandLine.ParameterException(
                 spec.commandLine(),
-                "missing benchmark name (available: moe-layer, dispatch, gpu, scaling)");
+                "missing benchmark name (available: moe-layer, dispatch, gpu, scaling, soak)");
     }
 }

@@ -50,6 +50,7 @@ public final class ParallelTrainingJob {
     private final ParallelOptions parallel;
     private final TrainingInputs inputs;
     private final PrintStream out;
+    private final TrainingListener rankZeroListener;
 
     /**
      * Creates the job.
@@ -62,6 +63,25 @@ public final class ParallelTrainingJob {
      *     not divide among the tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
+        this(options, parallel, out, null);
+    }
+
+    /**
+     * Creates a job whose rank 0 trains with one more listener in place of DJL's progress bar (a
+     * soak run samples memory this way and keeps standard output to itself).
+     *
+     * @param options the training settings
+     * @param parallel the layout and backend
+     * @param out where rank 0 prints progress
+     * @param rankZeroListener the listener, or {@code null} for the progress bar
+     * @throws IllegalArgumentException as {@link #ParallelTrainingJob(TrainOptions,
+     *     ParallelOptions, PrintStream)} does
+     */
+    public ParallelTrainingJob(
+            TrainOptions options,
+            ParallelOptions parallel,
+            PrintStream out,
+            TrainingListener rankZeroListener) {
         ParallelConfig config = parallel.config();
         if (options.saveDir() != null) {
             throw new IllegalArgumentException(
@@ -97,6 +117,7 @@ public final class ParallelTrainingJob {
         this.parallel = parallel;
         this.inputs = new TrainingInputs(options);
         this.out = out;
+        this.rankZeroListener = rankZeroListener;
     }
 
     /**
@@ -229,10 +250,13 @@ public final class ParallelTrainingJob {
                             // the same listeners everywhere (the loss evaluator runs collectives);
                             // only rank 0 draws the progress bar
                             .addTrainingListeners(
-                                    printing
+                                    printing && rankZeroListener == null
                                             ? TrainingListener.Defaults.logging()
                                             : TrainingListener.Defaults.basic())
                             .addTrainingListeners(monitor);
+            if (printing && rankZeroListener != null) {
+                trainingConfig.addTrainingListeners(rankZeroListener);
+            }
             BatchSampler global =
                     new BatchSampler(new SequenceSampler(), options.batchSize(), false);
             ArrayDataset data =
