@@ -47,6 +47,7 @@ public class MemorySoakTest {
                         "--batch-size", "2", "--seq-len", "8"));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = readAll(process);
+        System.out.print(output);
         assertTrue(process.waitFor(10, TimeUnit.MINUTES), "the soak did not finish");
         assertEquals(process.exitValue(), 0, output);
 
