@@ -27,6 +27,7 @@ import ai.djl.moe.zoo.hf.SafetensorsWriter;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -120,7 +121,16 @@ public class BadInputCatalogueTest {
                     "hidden size 4");
             rejects(
                     IllegalArgumentException.class,
-                    () -> block.forwardWithRouting(store, manager.ones(new Shape(4)), false));
+                    () -> block.forwardWithRouting(store, manager.ones(new Shape(4)), false),
+                    "MoE input must be [..., H]");
+            rejects(
+                    IllegalArgumentException.class,
+                    () ->
+                            block.forwardWithRouting(
+                                    store, manager.ones(new Shape(3, HIDDEN), DataType.INT32),
+                                    false),
+                    "floating point",
+                    "int32");
         }
     }
 
@@ -155,6 +165,53 @@ public class BadInputCatalogueTest {
                 "'hidden_size' must be an integer");
         rejects(ConfigException.class, () -> MoeModelConfig.parse("{"));
         rejects(ConfigException.class, () -> MoeModelConfig.parse("[1]"));
+    }
+
+    @Test
+    public void configValuesOutOfRange() {
+        rejects(
+                ConfigException.class,
+                () -> MoeModelConfig.parse(TINY_MIXTRAL.replace("\"vocab_size\":32", "\"vocab_size\":0")),
+                "vocab_size must be positive, found 0");
+        rejects(
+                ConfigException.class,
+                () ->
+                        MoeModelConfig.parse(
+                                TINY_MIXTRAL.replace(
+                                        "\"num_experts_per_tok\":2", "\"num_experts_per_tok\":5")),
+                "num_experts_per_tok (5) exceeds the number of experts (4)");
+    }
+
+    @Test
+    public void tokenIdsOfTheWrongShapeTypeOrRange() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoeCausalLm model =
+                    MoeCausalLm.builder().setConfig(MoeModelConfig.parse(TINY_MIXTRAL)).build();
+            model.initialize(manager, DataType.FLOAT32, new Shape(1, 4));
+            ParameterStore store = new ParameterStore(manager, false);
+            rejects(
+                    IllegalArgumentException.class,
+                    () ->
+                            model.forward(
+                                    store, new NDList(manager.create(new long[] {1, 2})), false),
+                    "token ids must be [batch, seq], got shape (2)");
+            rejects(
+                    IllegalArgumentException.class,
+                    () ->
+                            model.forward(
+                                    store,
+                                    new NDList(manager.create(new float[] {1, 2}, new Shape(1, 2))),
+                                    false),
+                    "token ids must be integers, got float32");
+            rejects(
+                    IllegalArgumentException.class,
+                    () ->
+                            model.forward(
+                                    store,
+                                    new NDList(manager.create(new long[] {1, 40}, new Shape(1, 2))),
+                                    false),
+                    "token id 40 outside the vocabulary [0, 32)");
+        }
     }
 
     @Test
@@ -336,6 +393,12 @@ public class BadInputCatalogueTest {
         assertBadFlag("--nproc must be at least 1", "launch", "--nproc", "0", "--", "version");
         assertBadFlag("--every must be positive", "bench", "soak", "--every", "0");
         assertBadFlag("leaves no two samples", "bench", "soak", "--steps", "100");
+        assertBadFlag("--save is not supported with --world-size > 1", "train", "--world-size",
+                "2", "--save", "/tmp/djl-moe-never-written");
+        assertBadFlag("--batch-size 3 does not divide among the 2 data-parallel ranks", "train",
+                "--world-size", "2", "--batch-size", "3");
+        assertBadFlag("--seq-len 33 does not divide among the 2 tensor-parallel ranks", "train",
+                "--world-size", "2", "--tp", "2", "--seq-len", "33");
         assertBadFlag("Unknown option: '--no-such-flag'", "train", "--no-such-flag");
         assertBadFlag("Invalid value for option '--steps'", "train", "--steps", "many");
     }
