@@ -3,8 +3,10 @@ package ai.djl.moe.autograd;
 import ai.djl.moe.bridge.AtenOps;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+import java.util.function.Consumer;
 
 /**
  * A {@link GradientCollector} that back-propagates through DJL operations and through {@link
@@ -22,9 +24,22 @@ public final class MoeGradientCollector implements GradientCollector {
 
     private final boolean previousGradMode;
     private final GradientTape tape;
+    private final Consumer<NDArray> targetObserver;
 
     /** Opens a collector on the current thread and turns libtorch's grad mode on for it. */
     public MoeGradientCollector() {
+        this(target -> {});
+    }
+
+    /**
+     * Opens a collector on the current thread that shows every target of {@link
+     * #backward(NDArray)} to an observer first ({@link MoeTrainer} checks that the loss is
+     * finite this way).
+     *
+     * @param targetObserver called with each target (usually the loss) before back-propagating
+     */
+    public MoeGradientCollector(Consumer<NDArray> targetObserver) {
+        this.targetObserver = targetObserver;
         tape = GradientTape.open();
         previousGradMode = JniUtils.isGradMode();
         JniUtils.setGradMode(true);
@@ -51,6 +66,7 @@ public final class MoeGradientCollector implements GradientCollector {
     /** {@inheritDoc} */
     @Override
     public void backward(NDArray target) {
+        targetObserver.accept(target);
         try (NDArray seed = AtenOps.onesLike(target)) {
             backward(target, seed);
         }
@@ -72,15 +88,19 @@ public final class MoeGradientCollector implements GradientCollector {
 
     /**
      * Zeroes the gradients of every array of the engine's system manager (parameters live there),
-     * as DJL's own collector does.
+     * as DJL's own collector does (but in place, so that NaN and infinite gradients become zeros
+     * too).
      */
     @Override
     public void zeroGradients() {
         try (NDManager probe = NDManager.newBaseManager("PyTorch")) {
             for (NDArray array : probe.getParentManager().getManagedArrays()) {
                 if (array.hasGradient()) {
-                    NDArray g = array.getGradient();
-                    g.subi(g);
+                    PtNDArray gradient = JniUtils.getGradient((PtNDArray) array);
+                    if (gradient != null) {
+                        gradient.close();
+                        JniUtils.zeroGrad((PtNDArray) array);
+                    }
                 }
             }
         }

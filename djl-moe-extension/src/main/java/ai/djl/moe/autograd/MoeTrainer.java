@@ -1,9 +1,20 @@
 package ai.djl.moe.autograd;
 
 import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Parameter;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
 import ai.djl.training.TrainingConfig;
+import ai.djl.util.Pair;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BiConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A DJL {@link Trainer} whose gradient collector understands {@link Function}s and may be open on
@@ -15,8 +26,24 @@ import ai.djl.training.TrainingConfig;
  *     EasyTrain.fit(trainer, epochs, trainingSet, validationSet);
  * }
  * }</pre>
+ *
+ * <p><b>Non-finite steps.</b> {@link #step()} refuses a step whose loss (as passed to the
+ * collector's {@code backward}) or any gradient holds a NaN or an infinity: parameters and
+ * optimizer state stay untouched, the gradients are cleared, a warning is logged, {@link
+ * #getRefusedSteps()} counts it and every {@link StepRefusalListener} hears of it. The {@link
+ * NonFinitePolicy} (default {@link NonFinitePolicy#skip()}) may instead throw a {@link
+ * NonFiniteStepException} after some refusals in a row.
  */
 public class MoeTrainer extends Trainer {
+
+    private static final Logger logger = LoggerFactory.getLogger(MoeTrainer.class);
+
+    private final List<StepRefusalListener> refusalListeners = new CopyOnWriteArrayList<>();
+    private NonFinitePolicy nonFinitePolicy = NonFinitePolicy.skip();
+    private boolean lossFinite = true;
+    private long steps;
+    private long refusedSteps;
+    private int consecutiveRefusals;
 
     /**
      * Creates a trainer, as {@code model.newTrainer(config)} would.
@@ -28,9 +55,144 @@ public class MoeTrainer extends Trainer {
         super(model, config);
     }
 
-    /** {@inheritDoc} */
+    /**
+     * Returns a collector that also tells this trainer whether the loss it back-propagates is
+     * finite.
+     *
+     * @return a new collector
+     */
     @Override
     public GradientCollector newGradientCollector() {
-        return new MoeGradientCollector();
+        return new MoeGradientCollector(this::observeLoss);
+    }
+
+    /**
+     * Sets what happens after non-finite steps (the default is {@link NonFinitePolicy#skip()}).
+     *
+     * @param policy the policy
+     */
+    public void setNonFinitePolicy(NonFinitePolicy policy) {
+        nonFinitePolicy = policy;
+    }
+
+    /**
+     * Adds a listener told of every refused step.
+     *
+     * @param listener the listener
+     */
+    public void addStepRefusalListener(StepRefusalListener listener) {
+        refusalListeners.add(listener);
+    }
+
+    /**
+     * Returns how many steps were refused since the trainer was created.
+     *
+     * @return the number of refused steps
+     */
+    public long getRefusedSteps() {
+        return refusedSteps;
+    }
+
+    /**
+     * Updates the parameters from their gradients, unless the loss or a gradient is not finite
+     * (on any rank, see {@link #allRanksFinite}): then the step is refused as the class comment
+     * describes.
+     *
+     * @throws NonFiniteStepException when the policy's limit of refusals in a row is reached
+     */
+    @Override
+    public void step() {
+        long step = steps++;
+        String localProblem = findNonFinite();
+        lossFinite = true;
+        if (allRanksFinite(localProblem == null)) {
+            consecutiveRefusals = 0;
+            beforeUpdate();
+            super.step();
+            return;
+        }
+        clearGradients();
+        ++refusedSteps;
+        RefusedStep refused =
+                new RefusedStep(
+                        step,
+                        ++consecutiveRefusals,
+                        localProblem == null ? "a loss or gradient on another rank" : localProblem);
+        logger.warn("{}; parameters and optimizer state are unchanged", refused);
+        for (StepRefusalListener listener : refusalListeners) {
+            listener.onStepRefused(refused);
+        }
+        if (nonFinitePolicy.fails(consecutiveRefusals)) {
+            throw new NonFiniteStepException(refused, nonFinitePolicy);
+        }
+    }
+
+    /**
+     * Decides whether the step may update the parameters. A trainer of one rank among several
+     * overrides this to agree with the others (all ranks must take or refuse the same steps, or
+     * replicas diverge); every rank calls it once per step.
+     *
+     * @param finiteHere whether this trainer's loss and gradients are finite
+     * @return whether every rank's are
+     */
+    protected boolean allRanksFinite(boolean finiteHere) {
+        return finiteHere;
+    }
+
+    /**
+     * Runs after every rank agreed to take the step, just before the optimizer updates the
+     * parameters (a parallel trainer reduces the gradients here). Does nothing by default.
+     */
+    protected void beforeUpdate() {}
+
+    private void observeLoss(NDArray loss) {
+        if (loss.getDataType().isFloating() && !FiniteValues.isFinite(loss)) {
+            lossFinite = false;
+        }
+    }
+
+    /** Names the first non-finite value of this step, or returns null. */
+    private String findNonFinite() {
+        if (!lossFinite) {
+            return "the loss";
+        }
+        List<String> names = new ArrayList<>();
+        List<NDArray> gradients = new ArrayList<>();
+        try {
+            forEachTrainedValue(
+                    (name, value) -> {
+                        PtNDArray gradient = JniUtils.getGradient((PtNDArray) value);
+                        if (gradient != null) {
+                            names.add(name);
+                            gradients.add(gradient);
+                        }
+                    });
+            int bad = FiniteValues.firstNonFinite(gradients);
+            return bad < 0 ? null : "the gradient of '" + names.get(bad) + "'";
+        } finally {
+            gradients.forEach(NDArray::close);
+        }
+    }
+
+    /** Zeroes the gradients a refused step leaves (the optimizer zeroes them after an update). */
+    private void clearGradients() {
+        forEachTrainedValue(
+                (name, value) -> {
+                    PtNDArray gradient = JniUtils.getGradient((PtNDArray) value);
+                    if (gradient != null) {
+                        gradient.close();
+                        JniUtils.zeroGrad((PtNDArray) value);
+                    }
+                });
+    }
+
+    /** Calls the action with the name and the array of every trained parameter. */
+    private void forEachTrainedValue(BiConsumer<String, NDArray> action) {
+        for (Pair<String, Parameter> entry : getModel().getBlock().getParameters()) {
+            Parameter parameter = entry.getValue();
+            if (parameter.requiresGradient() && parameter.isInitialized()) {
+                action.accept(entry.getKey(), parameter.getArray());
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@
  *
  * <p>The collector is per thread (libtorch's grad mode is thread-local too), so ranks simulated
  * as threads each train with their own. {@link ai.djl.moe.autograd.MoeTrainer} plugs it into
- * DJL's {@code Trainer}, so {@code EasyTrain.fit} works unchanged.
+ * DJL's {@code Trainer}, so {@code EasyTrain.fit} works unchanged; it refuses steps whose loss or
+ * gradients are not finite ({@link ai.djl.moe.autograd.NonFinitePolicy}, {@link
+ * ai.djl.moe.autograd.StepRefusalListener}).
  */
 package ai.djl.moe.autograd;

@@ -1,6 +1,7 @@
 package ai.djl.moe.nn;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.nn.dispatch.DispatchMetadata;
 import ai.djl.moe.nn.dispatch.DispatchedTokens;
 import ai.djl.moe.nn.dispatch.TokenDispatcher;
@@ -103,13 +104,18 @@ public abstract class AbstractMoeBlock extends AbstractBlock {
      * @param input the hidden states {@code [..., H]}
      * @param training whether this is a training pass
      * @return the output, routing and dispatch metadata
-     * @throws IllegalArgumentException if the input shape does not fit the layer
+     * @throws IllegalArgumentException if the input shape does not fit the layer or its type is
+     *     not floating point
      */
     public final RoutedMoeOutput forwardRouted(
             ParameterStore parameterStore, NDArray input, boolean training) {
         Shape shape = input.getShape();
         if (shape.dimension() < 2) {
             throw new IllegalArgumentException("MoE input must be [..., H], got " + shape);
+        }
+        if (!input.getDataType().isFloating() && !BFloat16.isBFloat16(input)) {
+            throw new IllegalArgumentException(
+                    "MoE input must be floating point hidden states, got " + input.getDataType());
         }
         long hidden = shape.get(shape.dimension() - 1);
         long numTokens = shape.size() / Math.max(hidden, 1);

@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
             DispatchBenchCommand.class,
             GpuBenchCommand.class,
             ScalingBenchCommand.class,
-            ActivationMemoryBenchCommand.class
+            ActivationMemoryBenchCommand.class,
+            SoakBenchCommand.class
         })
 public final class BenchCommand implements Runnable {
 
@@ -24,6 +25,6 @@ public final class BenchCommand implements Runnable {
         throw new CommandLine.ParameterException(
                 spec.commandLine(),
                 "missing benchmark name (available: moe-layer, dispatch, gpu, scaling,"
-                        + " activation-memory)");
+                        + " activation-memory, soak)");
     }
 }

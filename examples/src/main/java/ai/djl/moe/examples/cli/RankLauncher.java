@@ -11,12 +11,16 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Starts one process per rank with torchrun's environment ({@code RANK}, {@code WORLD_SIZE},
  * {@code LOCAL_RANK}, {@code LOCAL_WORLD_SIZE}, {@code MASTER_ADDR}, {@code MASTER_PORT}),
  * streams their output prefixed with {@code [rank r]}, and stops all of them as soon as one
- * fails.
+ * fails: a rank that exits with a non-zero code or is killed by a signal is named on the error
+ * stream, every other rank and the processes it started get SIGTERM, and those still alive after
+ * a grace period of 5 seconds get SIGKILL. A rank that stalls is ended
+ * by its own collective timeouts (its exit then stops the others).
  */
 public final class RankLauncher {
 
@@ -154,9 +158,8 @@ public final class RankLauncher {
                 int code = process.exitValue();
                 if (code != 0) {
                     err.printf(
-                            "djl-moe launch: rank %d exited with code %d; stopping the other"
-                                    + " ranks%n",
-                            rank, code);
+                            "djl-moe launch: rank %d %s; stopping the other ranks%n",
+                            rank, describeExit(code));
                     stopAll(processes);
                     return code;
                 }
@@ -165,18 +168,39 @@ public final class RankLauncher {
         return 0;
     }
 
-    private static void stopAll(List<Process> processes) {
-        for (Process process : processes) {
-            process.destroy();
+    /** Java reports a process ended by signal {@code n} as exit code {@code 128 + n}. */
+    static String describeExit(int code) {
+        if (code > 128 && code < 128 + 65) {
+            return "was killed by signal " + (code - 128) + " (exit code " + code + ")";
         }
+        return "exited with code " + code;
+    }
+
+    /**
+     * Asks every rank and its child processes to terminate, waits up to the grace period for each,
+     * then kills what is left.
+     */
+    private static void stopAll(List<Process> processes) {
+        List<ProcessHandle> all = new ArrayList<>();
         for (Process process : processes) {
+            process.descendants().forEach(all::add);
+            all.add(process.toHandle());
+        }
+        for (ProcessHandle handle : all) {
+            handle.destroy();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(STOP_GRACE_SECONDS);
+        for (ProcessHandle handle : all) {
+            long left = deadline - System.nanoTime();
             try {
-                if (!process.waitFor(STOP_GRACE_SECONDS, TimeUnit.SECONDS)) {
-                    process.destroyForcibly();
-                }
+                handle.onExit().get(Math.max(left, 0), TimeUnit.NANOSECONDS);
             } catch (InterruptedException e) {
-                process.destroyForcibly();
                 Thread.currentThread().interrupt();
+            } catch (ExecutionException | TimeoutException e) {
+                // still alive after the grace period: killed below
+            }
+            if (handle.isAlive()) {
+                handle.destroyForcibly();
             }
         }
     }

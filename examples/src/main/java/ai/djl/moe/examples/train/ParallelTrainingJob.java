@@ -59,6 +59,7 @@ public final class ParallelTrainingJob {
     private final TrainingInputs inputs;
     private final CheckpointOptions checkpoints;
     private final PrintStream out;
+    private final TrainingListener rankZeroListener;
 
     /**
      * Creates the job.
@@ -72,7 +73,7 @@ public final class ParallelTrainingJob {
      *     whose {@code seq / cp} positions per rank do not divide among the tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
-        this(options, parallel, CheckpointOptions.NONE, out);
+        this(options, parallel, CheckpointOptions.NONE, out, null);
     }
 
     /**
@@ -91,6 +92,27 @@ public final class ParallelTrainingJob {
             ParallelOptions parallel,
             CheckpointOptions checkpoints,
             PrintStream out) {
+        this(options, parallel, checkpoints, out, null);
+    }
+
+    /**
+     * Creates a job with checkpoints whose rank 0 trains with one more listener in place of DJL's
+     * progress bar (a soak run samples memory this way and keeps standard output to itself).
+     *
+     * @param options the training settings ({@code steps}: the steps to take after the start)
+     * @param parallel the layout and backend
+     * @param checkpoints where to save checkpoints and what to resume from ({@link
+     *     CheckpointOptions#NONE} for none)
+     * @param out where rank 0 prints progress
+     * @param rankZeroListener the listener, or {@code null} for the progress bar
+     * @throws IllegalArgumentException when the options cannot be folded (see above)
+     */
+    public ParallelTrainingJob(
+            TrainOptions options,
+            ParallelOptions parallel,
+            CheckpointOptions checkpoints,
+            PrintStream out,
+            TrainingListener rankZeroListener) {
         ParallelConfig config = parallel.config();
         if (options.precision().isBFloat16()) {
             throw new IllegalArgumentException(
@@ -140,6 +162,7 @@ public final class ParallelTrainingJob {
                                 checkpoints.reshard())
                         : checkpoints;
         this.out = out;
+        this.rankZeroListener = rankZeroListener;
     }
 
     /**
@@ -259,10 +282,13 @@ public final class ParallelTrainingJob {
                             // the same listeners everywhere (the loss evaluator runs collectives);
                             // only rank 0 draws the progress bar
                             .addTrainingListeners(
-                                    printing
+                                    printing && rankZeroListener == null
                                             ? TrainingListener.Defaults.logging()
                                             : TrainingListener.Defaults.basic())
                             .addTrainingListeners(monitor);
+            if (printing && rankZeroListener != null) {
+                trainingConfig.addTrainingListeners(rankZeroListener);
+            }
             BatchSampler global =
                     new BatchSampler(new SequenceSampler(), options.batchSize(), false);
             DataParallelSampler sampler =

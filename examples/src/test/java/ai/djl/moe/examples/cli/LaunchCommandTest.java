@@ -1,12 +1,16 @@
 package ai.djl.moe.examples.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** {@code djl-moe launch} and the {@link RankLauncher} behind it. */
@@ -57,6 +61,64 @@ class LaunchCommandTest {
         assertTrue(seconds < 30, "the other ranks sleep 60 s; took " + seconds + " s");
         String message = err.toString(StandardCharsets.UTF_8);
         assertTrue(message.contains("rank 1 exited with code 7"), message);
+    }
+
+    @Test
+    void aRankKilledBySignalIsNamedAndTheOthersAreStopped() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        RankLauncher launcher =
+                new RankLauncher(
+                        3, "127.0.0.1", 29555, print(new ByteArrayOutputStream()), print(err));
+        long start = System.nanoTime();
+        int code =
+                launcher.run(
+                        List.of(
+                                "sh",
+                                "-c",
+                                "if [ \"$RANK\" = 2 ]; then kill -9 $$; fi; sleep 60"));
+        long seconds = (System.nanoTime() - start) / 1_000_000_000L;
+        assertEquals(128 + 9, code);
+        assertTrue(seconds < 30, "the other ranks sleep 60 s; took " + seconds + " s");
+        String message = err.toString(StandardCharsets.UTF_8);
+        assertTrue(
+                message.contains("rank 2 was killed by signal 9 (exit code 137)"), message);
+    }
+
+    @Test
+    void aRankThatIgnoresTerminationIsKilledAfterTheGracePeriod() throws Exception {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        RankLauncher launcher =
+                new RankLauncher(
+                        2, "127.0.0.1", 29555, print(new ByteArrayOutputStream()), print(err));
+        Path pids = Files.createTempFile("djl-moe-launch", ".pids");
+        long start = System.nanoTime();
+        // rank 0 ignores SIGTERM in a child process that records its pid; rank 1 fails
+        int code =
+                launcher.run(
+                        List.of(
+                                "sh",
+                                "-c",
+                                "if [ \"$RANK\" = 1 ]; then sleep 1; exit 3; fi;"
+                                        + " sh -c 'trap \"\" TERM; echo $$ >> "
+                                        + pids
+                                        + "; while true; do sleep 1; done'"));
+        long seconds = (System.nanoTime() - start) / 1_000_000_000L;
+        assertEquals(3, code);
+        assertTrue(seconds < 30, "took " + seconds + " s");
+        String message = err.toString(StandardCharsets.UTF_8);
+        assertTrue(message.contains("rank 1 exited with code 3"), message);
+        List<String> started = Files.readAllLines(pids);
+        Files.delete(pids);
+        assertEquals(1, started.size(), "rank 0's child recorded its pid");
+        long pid = Long.parseLong(started.get(0).trim());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)
+                && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertFalse(
+                ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false),
+                "the child that ignores SIGTERM was killed");
     }
 
     @Test

@@ -2,6 +2,11 @@ package ai.djl.moe.parallel.training;
 
 import ai.djl.Model;
 import ai.djl.moe.autograd.MoeTrainer;
+import ai.djl.moe.parallel.GroupKind;
+import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.comm.ReduceOp;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.TrainingConfig;
@@ -18,6 +23,11 @@ import java.util.function.Predicate;
  *
  * <p>{@link #initialize} copies every parameter from the first member of its replica groups, so
  * that replicas start identical whatever their initializers drew.
+ *
+ * <p>A step whose loss or gradients are not finite on any rank is refused on every rank (see
+ * {@link MoeTrainer}): the ranks all-reduce a flag over the whole world before reducing the
+ * gradients, so replicas never diverge and no rank waits in a gradient reduction the others
+ * skipped.
  */
 public class ParallelTrainer extends MoeTrainer {
 
@@ -91,10 +101,30 @@ public class ParallelTrainer extends MoeTrainer {
         getSynchronizer().broadcastParameters();
     }
 
-    /** Reduces the gradients over their groups, then updates the parameters. */
+    /** Reduces the gradients over their groups (the step then updates the parameters). */
     @Override
-    public void step() {
+    protected void beforeUpdate() {
         getSynchronizer().synchronize();
-        super.step();
+    }
+
+    /**
+     * Takes the largest "not finite" flag over the world: tensor x data x context parallel, then
+     * pipeline parallel, which together hold every rank.
+     *
+     * @param finiteHere whether this rank's loss and gradients are finite
+     * @return whether every rank's are
+     */
+    @Override
+    protected boolean allRanksFinite(boolean finiteHere) {
+        try (NDManager scratch = getManager().newSubManager()) {
+            NDArray flag = scratch.create(new float[] {finiteHere ? 0f : 1f});
+            for (GroupKind kind : new GroupKind[] {GroupKind.TP_DP_CP, GroupKind.PP}) {
+                Communicator group = context.communicator(kind);
+                if (group.getSize() > 1) {
+                    flag = group.allReduce(flag, ReduceOp.MAX);
+                }
+            }
+            return flag.getFloat() == 0f;
+        }
     }
 }

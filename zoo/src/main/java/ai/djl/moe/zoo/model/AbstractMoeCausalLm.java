@@ -131,7 +131,12 @@ public abstract class AbstractMoeCausalLm<L extends Block> extends AbstractBlock
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        NDArray hidden = embed(parameterStore, inputs.head(), training);
+        NDArray ids = inputs.head();
+        if (ids.getShape().dimension() != 2) {
+            throw new IllegalArgumentException(
+                    "token ids must be [batch, seq], got shape " + ids.getShape());
+        }
+        NDArray hidden = embed(parameterStore, ids, training);
         NDList routerLogits = new NDList();
         for (L layer : layers) {
             NDList out = layer.forward(parameterStore, new NDList(hidden), training);

@@ -86,10 +86,13 @@ final class ReplicatedKeyValueProjection extends AbstractBlock implements Tensor
                         : ParallelRegions.copyToRegion(group, x);
         String range = firstRow + ":" + (firstRow + rows);
         NDArray w = parameterStore.getValue(weight, x.getDevice(), training).get(range);
-        NDArray b =
-                bias == null
-                        ? null
-                        : parameterStore.getValue(bias, x.getDevice(), training).get(range);
+        // the slices belong to the step (the input's manager), not to the model's parameters
+        w.attach(x.getManager());
+        NDArray b = null;
+        if (bias != null) {
+            b = parameterStore.getValue(bias, x.getDevice(), training).get(range);
+            b.attach(x.getManager());
+        }
         return full.getNDArrayInternal().linear(full, w, b);
     }
 
