@@ -3,6 +3,8 @@ package ai.djl.moe.optimizer;
 import ai.djl.moe.cuda.FusedAdam;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.ParameterTracker;
 import ai.djl.training.tracker.Tracker;
@@ -20,7 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * #getMoments}) and takes them back ({@link #restore}).
  *
  * <p>On a CUDA device, dense float32 parameters are updated by {@link FusedAdam}: the same formula
- * in one kernel pass instead of the engine kernel's dozen (equal to it within float rounding);
+ * in one kernel pass instead of the engine kernel's dozen (equal to it within float rounding),
+ * then the gradient is zeroed as the engine kernel does;
  * {@code -Ddjl.moe.fusedAdam=false} turns that off.
  *
  * <p>State is kept per parameter id, for parameters on one device each.
@@ -86,6 +89,8 @@ public final class StatefulAdam extends Optimizer {
                             beta1,
                             beta2,
                             epsilon));
+            // the update consumes the gradient, as the engine kernel's does
+            JniUtils.zeroGrad((PtNDArray) weight);
             return;
         }
         weight.getNDArrayInternal()

@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 
@@ -44,6 +46,31 @@ class StatefulAdamTest {
                 assertArrayEquals(theirs.toFloatArray(), ours.toFloatArray(), "step " + step);
             }
             assertEquals(6, adam.getStep());
+        }
+    }
+
+    @Test
+    void anUpdateConsumesTheWeightsGradientAsDjlsAdamDoes() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            manager.getEngine().setRandomSeed(3);
+            NDArray start = manager.randomNormal(new Shape(64));
+            StatefulAdam adam =
+                    StatefulAdam.builder().optLearningRateTracker(Tracker.fixed(LR)).build();
+            Optimizer djl = Optimizer.adam().optLearningRateTracker(Tracker.fixed(LR)).build();
+            NDArray ours = start.duplicate();
+            NDArray theirs = start.duplicate();
+            ours.setRequiresGradient(true);
+            theirs.setRequiresGradient(true);
+            for (int step = 1; step <= 3; step++) {
+                // each backward adds to the gradient: an update that left it would double it
+                try (GradientCollector collector = new MoeGradientCollector()) {
+                    collector.backward(ours.square().sum().add(theirs.square().sum()));
+                }
+                adam.update("w", ours, ours.getGradient());
+                djl.update("w", theirs, theirs.getGradient());
+                assertEquals(0f, ours.getGradient().abs().sum().getFloat(), "step " + step);
+                assertArrayEquals(theirs.toFloatArray(), ours.toFloatArray(), 1e-6f, "step " + step);
+            }
         }
     }
 

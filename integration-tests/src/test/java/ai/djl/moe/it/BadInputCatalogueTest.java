@@ -393,8 +393,8 @@ public class BadInputCatalogueTest {
         assertBadFlag("--nproc must be at least 1", "launch", "--nproc", "0", "--", "version");
         assertBadFlag("--every must be positive", "bench", "soak", "--every", "0");
         assertBadFlag("leaves no two samples", "bench", "soak", "--steps", "100");
-        assertBadFlag("--save is not supported with --world-size > 1", "train", "--world-size",
-                "2", "--save", "/tmp/djl-moe-never-written");
+        assertBadFlag("--checkpoint-every needs --checkpoint-dir", "train", "--world-size",
+                "2", "--checkpoint-every", "5");
         assertBadFlag("--batch-size 3 does not divide among the 2 data-parallel ranks", "train",
                 "--world-size", "2", "--batch-size", "3");
         assertBadFlag("--seq-len 33 does not divide among the 2 tensor-parallel ranks", "train",
