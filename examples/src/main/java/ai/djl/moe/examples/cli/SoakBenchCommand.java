@@ -128,10 +128,10 @@ public final class SoakBenchCommand implements Callable<Integer> {
         summary.put("steps", steps);
         summary.put("world_size", worldSize);
         summary.put("layout", String.format("tp %d, ep %d, etp %d", tp, ep, etp));
-        summary.put("from_step", growth.warmUp().step());
-        summary.put("to_step", growth.last().step());
-        summary.put("rss_from_mib", growth.warmUp().residentBytes() / MIB);
-        summary.put("rss_to_mib", growth.last().residentBytes() / MIB);
+        summary.put("from_step", growth.fromStep());
+        summary.put("to_step", growth.toStep());
+        summary.put("rss_from_mib", growth.residentFrom() / MIB);
+        summary.put("rss_to_mib", growth.residentTo() / MIB);
         summary.put("rss_growth", growth.relativeResident());
         summary.put("heap_growth", growth.relativeHeap());
         summary.put("max_growth", maxGrowth);

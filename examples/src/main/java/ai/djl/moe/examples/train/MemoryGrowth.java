@@ -1,55 +1,78 @@
 package ai.djl.moe.examples.train;
 
 import java.util.List;
+import java.util.function.ToLongFunction;
 
 /**
- * How much the process grew after warm-up: the last sample against the first sample taken at or
- * after the warm-up step.
+ * How much the process grew after warm-up, robust to the noise of single samples (the garbage
+ * collector and the allocator move the resident set by a few percent from one sample to the
+ * next): the mean of the last quarter of the samples taken at or after the warm-up step against
+ * the mean of the first quarter (at least one sample each). A leak grows the later quarter; noise
+ * averages out.
  *
- * @param warmUp the sample the growth is measured from
- * @param last the last sample
+ * @param fromStep the first sample's step after warm-up
+ * @param toStep the last sample's step
+ * @param residentFrom the mean resident set of the first quarter, in bytes
+ * @param residentTo the mean resident set of the last quarter, in bytes
+ * @param heapFrom the mean Java heap in use of the first quarter, in bytes
+ * @param heapTo the mean Java heap in use of the last quarter, in bytes
  */
-public record MemoryGrowth(MemorySample warmUp, MemorySample last) {
+public record MemoryGrowth(
+        long fromStep,
+        long toStep,
+        double residentFrom,
+        double residentTo,
+        double heapFrom,
+        double heapTo) {
 
     /**
-     * Compares the last sample with the first one at or after {@code warmUpSteps}.
+     * Compares the last quarter of the samples at or after {@code warmUpSteps} with the first.
      *
      * @param samples the samples, in step order
      * @param warmUpSteps the steps after which memory should be flat
      * @return the growth
-     * @throws IllegalArgumentException when no sample was taken after warm-up
+     * @throws IllegalArgumentException when fewer than two samples were taken after warm-up
      */
     public static MemoryGrowth after(List<MemorySample> samples, long warmUpSteps) {
-        for (MemorySample sample : samples) {
-            if (sample.step() >= warmUpSteps) {
-                MemorySample last = samples.get(samples.size() - 1);
-                if (last.step() > sample.step()) {
-                    return new MemoryGrowth(sample, last);
-                }
-                break;
-            }
+        List<MemorySample> flat =
+                samples.stream().filter(sample -> sample.step() >= warmUpSteps).toList();
+        if (flat.size() < 2) {
+            throw new IllegalArgumentException(
+                    "need two memory samples at or after the warm-up of "
+                            + warmUpSteps
+                            + " steps: raise --steps or lower --every/--warmup");
         }
-        throw new IllegalArgumentException(
-                "need two memory samples at or after the warm-up of "
-                        + warmUpSteps
-                        + " steps: raise --steps or lower --every/--warmup");
+        int window = Math.max(1, flat.size() / 4);
+        List<MemorySample> first = flat.subList(0, window);
+        List<MemorySample> last = flat.subList(flat.size() - window, flat.size());
+        return new MemoryGrowth(
+                flat.get(0).step(),
+                flat.get(flat.size() - 1).step(),
+                mean(first, MemorySample::residentBytes),
+                mean(last, MemorySample::residentBytes),
+                mean(first, MemorySample::heapUsedBytes),
+                mean(last, MemorySample::heapUsedBytes));
+    }
+
+    private static double mean(List<MemorySample> samples, ToLongFunction<MemorySample> value) {
+        return samples.stream().mapToLong(value).average().orElseThrow();
     }
 
     /**
      * Returns the relative growth of the resident set.
      *
-     * @return {@code (last - warmUp) / warmUp}, negative when it shrank
+     * @return {@code (to - from) / from}, negative when it shrank
      */
     public double relativeResident() {
-        return (double) (last.residentBytes() - warmUp.residentBytes()) / warmUp.residentBytes();
+        return (residentTo - residentFrom) / residentFrom;
     }
 
     /**
      * Returns the relative growth of the Java heap in use.
      *
-     * @return {@code (last - warmUp) / warmUp}
+     * @return {@code (to - from) / from}
      */
     public double relativeHeap() {
-        return (double) (last.heapUsedBytes() - warmUp.heapUsedBytes()) / warmUp.heapUsedBytes();
+        return (heapTo - heapFrom) / heapFrom;
     }
 }
