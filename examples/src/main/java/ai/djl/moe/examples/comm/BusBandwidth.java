@@ -10,7 +10,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
 
 /**
  * Times all-to-all (even splits) and all-gather the way nccl-tests reports them: for a buffer of
@@ -19,9 +18,9 @@ import java.util.function.Supplier;
  * PyTorch peer ({@code nccl_bandwidth_peer.py}): after the warm-up calls and a barrier, the timed
  * calls are issued back to back and the loop ends with one {@link Communicator#synchronize()}, so an
  * asynchronous backend overlaps its host work with the device's and {@code t} is the mean time per
- * collective on the device. Each result is freed right after its call is issued: its memory goes
- * back to libtorch's caching allocator and serves the next call's result, as the peer reuses one
- * output tensor (reuse is ordered on the stream, so the collective still writes a live buffer).
+ * collective on the device. Results go into one output array per size ({@link
+ * Communicator#allToAllInto}, {@link Communicator#allGatherInto}), as the peer's {@code
+ * all_to_all_single} and {@code all_gather_into_tensor} write into one output tensor.
  */
 public final class BusBandwidth {
 
@@ -76,10 +75,13 @@ public final class BusBandwidth {
                 NDArray all = scratch.ones(new Shape(rows, ROW_FLOATS), DataType.FLOAT32);
                 long[] splits = new long[n];
                 Arrays.fill(splits, rowsPerRank);
-                double allToAll = seconds(() -> comm.allToAll(all, splits, splits), timed);
+                NDArray exchanged = scratch.zeros(all.getShape(), DataType.FLOAT32);
+                double allToAll =
+                        seconds(() -> comm.allToAllInto(all, splits, splits, exchanged), timed);
                 results.add(record("allToAll", rows * ROW_BYTES, allToAll, n));
                 NDArray part = scratch.ones(new Shape(rowsPerRank, ROW_FLOATS), DataType.FLOAT32);
-                double allGather = seconds(() -> comm.allGather(part), timed);
+                NDArray gathered = scratch.zeros(all.getShape(), DataType.FLOAT32);
+                double allGather = seconds(() -> comm.allGatherInto(part, gathered), timed);
                 results.add(record("allGather", rows * ROW_BYTES, allGather, n));
             }
         }
@@ -90,9 +92,9 @@ public final class BusBandwidth {
      * Returns the mean seconds per call: the calls are issued back to back, then the member waits
      * once for all of them (only the warm-up calls when not timed).
      */
-    private double seconds(Supplier<NDArray> call, boolean timed) {
+    private double seconds(Runnable call, boolean timed) {
         for (int i = 0; i < warmup; ++i) {
-            call.get().close();
+            call.run();
         }
         comm.synchronize();
         if (!timed) {
@@ -101,7 +103,7 @@ public final class BusBandwidth {
         comm.barrier();
         long start = System.nanoTime();
         for (int i = 0; i < iterations; ++i) {
-            call.get().close();
+            call.run();
         }
         comm.synchronize();
         return (System.nanoTime() - start) / 1e9 / iterations;

@@ -55,11 +55,13 @@ public final class CollectiveCheck {
         for (ReduceOp op : ReduceOp.values()) {
             outcomes.put("allReduce." + op, outcome(() -> allReduce(op)));
         }
-        outcomes.put("allGather", outcome(this::allGather));
+        outcomes.put("allGather", outcome(() -> allGather(false)));
+        outcomes.put("allGatherInto", outcome(() -> allGather(true)));
         outcomes.put("allGatherVariable", outcome(this::allGatherVariable));
         outcomes.put("reduceScatter.SUM", outcome(this::reduceScatter));
         outcomes.put("allToAll.uneven", outcome(() -> allToAll(false)));
         outcomes.put("allToAll.exchangedSplits", outcome(() -> allToAll(true)));
+        outcomes.put("allToAllInto", outcome(this::allToAllInto));
         outcomes.put("broadcast", outcome(this::broadcast));
         outcomes.put(
                 "sendRecv.ring",
@@ -164,13 +166,20 @@ public final class CollectiveCheck {
         }
     }
 
-    private void allGather() {
+    private void allGather(boolean into) {
         int rows = 2;
         float[] expected = new float[size * rows * COLS];
         for (int r = 0; r < size; ++r) {
             System.arraycopy(values(r, rows), 0, expected, r * rows * COLS, rows * COLS);
         }
-        expectEqual("allGather", expected, comm.allGather(rows(rank, rows)).toFloatArray());
+        NDArray result;
+        if (into) {
+            result = manager.zeros(new Shape(size * rows, COLS), DataType.FLOAT32);
+            comm.allGatherInto(rows(rank, rows), result);
+        } else {
+            result = comm.allGather(rows(rank, rows));
+        }
+        expectEqual(into ? "allGatherInto" : "allGather", expected, result.toFloatArray());
     }
 
     /** Member {@code r} sends {@code r} rows: member 0 sends none. */
@@ -210,30 +219,49 @@ public final class CollectiveCheck {
         return 10_000f * src + 100f * dst + k;
     }
 
-    private void allToAll(boolean exchangeSplits) {
+    /** The uneven exchange of {@link #allToAll} into an output array of the caller's. */
+    private void allToAllInto() {
         long[] send = new long[size];
         long[] recv = new long[size];
-        int sendRows = 0;
-        int recvRows = 0;
         for (int peer = 0; peer < size; ++peer) {
             send[peer] = rowsBetween(rank, peer);
             recv[peer] = rowsBetween(peer, rank);
-            sendRows += (int) send[peer];
-            recvRows += (int) recv[peer];
         }
+        NDArray x = exchangeInput(send);
+        NDArray expected = comm.allToAll(x, send, recv);
+        NDArray out = manager.zeros(expected.getShape(), DataType.FLOAT32);
+        comm.allToAllInto(x, send, recv, out);
+        expectEqual("allToAllInto", expected.toFloatArray(), out.toFloatArray());
+    }
+
+    private NDArray exchangeInput(long[] send) {
+        int sendRows = (int) Arrays.stream(send).sum();
         float[] input = new float[sendRows * COLS];
-        float[] expected = new float[recvRows * COLS];
         int in = 0;
-        int out = 0;
         for (int peer = 0; peer < size; ++peer) {
             for (int k = 0; k < send[peer] * COLS; ++k) {
                 input[in++] = blockValue(rank, peer, k);
             }
+        }
+        return manager.create(input, new Shape(sendRows, COLS));
+    }
+
+    private void allToAll(boolean exchangeSplits) {
+        long[] send = new long[size];
+        long[] recv = new long[size];
+        for (int peer = 0; peer < size; ++peer) {
+            send[peer] = rowsBetween(rank, peer);
+            recv[peer] = rowsBetween(peer, rank);
+        }
+        int recvRows = (int) Arrays.stream(recv).sum();
+        float[] expected = new float[recvRows * COLS];
+        int out = 0;
+        for (int peer = 0; peer < size; ++peer) {
             for (int k = 0; k < recv[peer] * COLS; ++k) {
                 expected[out++] = blockValue(peer, rank, k);
             }
         }
-        NDArray x = manager.create(input, new Shape(sendRows, COLS));
+        NDArray x = exchangeInput(send);
         NDArray result = exchangeSplits ? comm.allToAll(x, send) : comm.allToAll(x, send, recv);
         expectShape("allToAll", new Shape(recvRows, COLS), result);
         expectEqual("allToAll", expected, result.toFloatArray());

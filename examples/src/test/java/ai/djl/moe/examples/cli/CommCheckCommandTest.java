@@ -48,7 +48,7 @@ class CommCheckCommandTest {
             assertEquals(3, report.get("world_size").getAsInt());
             assertTrue(report.get("passed").getAsBoolean());
             JsonObject checks = report.getAsJsonObject("checks");
-            assertEquals(12, checks.size(), checks.toString());
+            assertEquals(14, checks.size(), checks.toString());
             for (Map.Entry<String, JsonElement> check : checks.entrySet()) {
                 assertEquals("pass", check.getValue().getAsString(), check.getKey());
             }

@@ -2,6 +2,7 @@ package ai.djl.moe.parallel.comm;
 
 import ai.djl.moe.parallel.ProcessGroup;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 
 /**
@@ -98,5 +99,56 @@ public final class CollectiveArguments {
             offsets[i] = offsets[i - 1] + splits[i - 1];
         }
         return offsets;
+    }
+
+    /**
+     * Returns a shape with another number of rows.
+     *
+     * @param shape the shape
+     * @param rows the rows
+     * @return the shape
+     */
+    public static Shape withRows(Shape shape, long rows) {
+        // Shape.getShape() is DJL's own array: changing it would change the input's shape
+        long[] dims = shape.getShape().clone();
+        dims[0] = rows;
+        return new Shape(dims);
+    }
+
+    /**
+     * Returns a shape with {@code factor} times its rows.
+     *
+     * @param shape the shape
+     * @param factor the factor
+     * @return the shape
+     */
+    public static Shape scaledRows(Shape shape, int factor) {
+        return withRows(shape, shape.get(0) * factor);
+    }
+
+    /**
+     * Checks the destination of a collective that writes into the caller's array.
+     *
+     * @param operation the collective (for the message)
+     * @param out the destination
+     * @param shape the shape it must have
+     * @param x the input, whose type and device it must have
+     * @throws IllegalArgumentException when it does not
+     */
+    public static void requireOutput(String operation, NDArray out, Shape shape, NDArray x) {
+        if (!out.getShape().equals(shape)
+                || out.getDataType() != x.getDataType()
+                || !out.getDevice().equals(x.getDevice())) {
+            throw new IllegalArgumentException(
+                    String.format(
+                            "%s: the output must be %s %s on %s, got %s %s on %s",
+                            operation,
+                            shape,
+                            x.getDataType(),
+                            x.getDevice(),
+                            out.getShape(),
+                            out.getDataType(),
+                            out.getDevice()));
+        }
     }
 }

@@ -83,6 +83,24 @@ public interface Communicator {
     NDArray allGather(NDArray x);
 
     /**
+     * {@link #allGather} into an array the caller owns (and may reuse across calls, as {@code
+     * torch.distributed.all_gather_into_tensor} does): a backend that can write there directly
+     * saves an allocation per call.
+     *
+     * @param x this member's array (at least one dimension)
+     * @param out the destination: dense, of {@code x}'s type and device, {@code size} times its
+     *     rows
+     * @throws IllegalArgumentException when {@code out} has another shape or type
+     */
+    default void allGatherInto(NDArray x, NDArray out) {
+        CollectiveArguments.requireOutput(
+                "allGatherInto", out, CollectiveArguments.scaledRows(x.getShape(), getSize()), x);
+        try (NDArray gathered = allGather(x)) {
+            gathered.copyTo(out);
+        }
+    }
+
+    /**
      * Gathers arrays whose first dimension may differ between members (even be 0); the other
      * dimensions and the data type must agree.
      *
@@ -112,6 +130,28 @@ public interface Communicator {
      * @return the received rows, concatenated in rank order
      */
     NDArray allToAll(NDArray x, long[] sendSplits, long[] recvSplits);
+
+    /**
+     * {@link #allToAll(NDArray, long[], long[])} into an array the caller owns (as {@code
+     * torch.distributed.all_to_all_single} with an output does).
+     *
+     * @param x this member's array; its first dimension is the sum of {@code sendSplits}
+     * @param sendSplits how many rows go to each member (zeros allowed)
+     * @param recvSplits how many rows come from each member; must equal what they send
+     * @param out the destination: dense, of {@code x}'s type and device, the sum of {@code
+     *     recvSplits} rows
+     * @throws IllegalArgumentException when {@code out} has another shape or type
+     */
+    default void allToAllInto(NDArray x, long[] sendSplits, long[] recvSplits, NDArray out) {
+        CollectiveArguments.requireOutput(
+                "allToAllInto",
+                out,
+                CollectiveArguments.withRows(x.getShape(), Arrays.stream(recvSplits).sum()),
+                x);
+        try (NDArray exchanged = allToAll(x, sendSplits, recvSplits)) {
+            exchanged.copyTo(out);
+        }
+    }
 
     /**
      * Exchanges slices of axis 0, first telling every member how many rows it will receive.

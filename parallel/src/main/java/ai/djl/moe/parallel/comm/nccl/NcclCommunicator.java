@@ -148,22 +148,38 @@ public final class NcclCommunicator implements Communicator {
     @Override
     public NDArray allGather(NDArray x) {
         CollectiveArguments.requireRows(group, "allGather", x);
-        try (Operand in = operand("allGather", x)) {
-            NDArray out = allocate(x.getManager(), scaledRows(x.getShape(), getSize()), in.dtype);
-            long target = address(out);
+        NDArray out =
+                allocate(
+                        x.getManager(),
+                        CollectiveArguments.scaledRows(x.getShape(), getSize()),
+                        TensorInfo.dtype(x));
+        allGatherInto(x, out);
+        return out;
+    }
+
+    /** {@inheritDoc} Writes into {@code out} directly (no allocation). */
+    @Override
+    public void allGatherInto(NDArray x, NDArray out) {
+        CollectiveArguments.requireRows(group, "allGather", x);
+        CollectiveArguments.requireOutput(
+                "allGatherInto", out, CollectiveArguments.scaledRows(x.getShape(), getSize()), x);
+        try (Operand in = operand("allGather", x);
+                Operand target = operand("allGatherInto", out)) {
+            if (target.copy != null) {
+                throw new IllegalArgumentException("allGatherInto: the output must be dense");
+            }
             if (in.count > 0) {
                 run(
                         "allGather",
                         (comm, stream) ->
                                 NcclCalls.ncclAllGather(
-                                                in.address,
-                                                target,
-                                                in.count,
-                                                in.ncclType,
-                                                comm,
-                                                stream));
+                                        in.address,
+                                        target.address,
+                                        in.count,
+                                        in.ncclType,
+                                        comm,
+                                        stream));
             }
-            return out;
         }
     }
 
@@ -183,7 +199,7 @@ public final class NcclCommunicator implements Communicator {
             long[] counts = new long[getSize()];
             for (int src = 0; src < getSize(); ++src) {
                 long rows = headers[src * HEADER];
-                NDArray part = allocate(x.getManager(), withRows(x.getShape(), rows), in.dtype);
+                NDArray part = allocate(x.getManager(), CollectiveArguments.withRows(x.getShape(), rows), in.dtype);
                 parts.add(part);
                 addresses[src] = address(part);
                 counts[src] = rows * rowElements;
@@ -250,7 +266,7 @@ public final class NcclCommunicator implements Communicator {
         try (Operand in = operand("reduceScatter", x)) {
             int redOp = NcclDataType.reduction(op, in.dtype);
             NDArray out =
-                    allocate(x.getManager(), withRows(x.getShape(), rows / getSize()), in.dtype);
+                    allocate(x.getManager(), CollectiveArguments.withRows(x.getShape(), rows / getSize()), in.dtype);
             long target = address(out);
             long count = in.count / getSize();
             if (count > 0) {
@@ -274,17 +290,34 @@ public final class NcclCommunicator implements Communicator {
     @Override
     public NDArray allToAll(NDArray x, long[] sendSplits, long[] recvSplits) {
         CollectiveArguments.requireRows(group, "allToAll", x);
+        CollectiveArguments.checkSplits(group, "recvSplits", recvSplits, -1);
+        NDArray out =
+                allocate(
+                        x.getManager(),
+                        CollectiveArguments.withRows(x.getShape(), Arrays.stream(recvSplits).sum()),
+                        TensorInfo.dtype(x));
+        allToAllInto(x, sendSplits, recvSplits, out);
+        return out;
+    }
+
+    /** {@inheritDoc} Writes into {@code out} directly (no allocation). */
+    @Override
+    public void allToAllInto(NDArray x, long[] sendSplits, long[] recvSplits, NDArray out) {
+        CollectiveArguments.requireRows(group, "allToAll", x);
         CollectiveArguments.checkSplits(group, "sendSplits", sendSplits, x.getShape().get(0));
         CollectiveArguments.checkSplits(group, "recvSplits", recvSplits, -1);
-        try (Operand in = operand("allToAll", x)) {
+        CollectiveArguments.requireOutput(
+                "allToAllInto",
+                out,
+                CollectiveArguments.withRows(x.getShape(), Arrays.stream(recvSplits).sum()),
+                x);
+        try (Operand in = operand("allToAll", x);
+                Operand target = operand("allToAllInto", out)) {
+            if (target.copy != null) {
+                throw new IllegalArgumentException("allToAllInto: the output must be dense");
+            }
             long rowElements = rowElements(x.getShape());
             long rowBytes = rowElements * in.dtype.numBytes();
-            NDArray out =
-                    allocate(
-                            x.getManager(),
-                            withRows(x.getShape(), Arrays.stream(recvSplits).sum()),
-                            in.dtype);
-            long target = address(out);
             long[] sendOffsets = CollectiveArguments.offsets(sendSplits);
             long[] recvOffsets = CollectiveArguments.offsets(recvSplits);
             run(
@@ -296,9 +329,8 @@ public final class NcclCommunicator implements Communicator {
                                     in.ncclType,
                                     peer -> in.address + sendOffsets[peer] * rowBytes,
                                     peer -> sendSplits[peer] * rowElements,
-                                    peer -> target + recvOffsets[peer] * rowBytes,
+                                    peer -> target.address + recvOffsets[peer] * rowBytes,
                                     peer -> recvSplits[peer] * rowElements));
-            return out;
         }
     }
 
@@ -514,17 +546,6 @@ public final class NcclCommunicator implements Communicator {
             n *= shape.get(i);
         }
         return n;
-    }
-
-    private static Shape withRows(Shape shape, long rows) {
-        // Shape.getShape() is DJL's own array: changing it would change the input's shape
-        long[] dims = shape.getShape().clone();
-        dims[0] = rows;
-        return new Shape(dims);
-    }
-
-    private static Shape scaledRows(Shape shape, int factor) {
-        return withRows(shape, shape.get(0) * factor);
     }
 
     /** A dense array's address, element count and types, and the dense copy made for it if any. */
