@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             InspectCommand.class,
             BenchCommand.class,
             VerifyDispatchCommand.class,
+            VerifyModelCommand.class,
             CommCheckCommand.class,
             CommandLine.HelpCommand.class
         })

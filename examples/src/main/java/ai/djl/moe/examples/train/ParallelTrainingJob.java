@@ -2,24 +2,18 @@ package ai.djl.moe.examples.train;
 
 import ai.djl.Device;
 import ai.djl.Model;
-import ai.djl.moe.dispatcher.DispatchOptions;
-import ai.djl.moe.dispatcher.DispatcherKind;
-import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.ParallelMapping;
 import ai.djl.moe.parallel.comm.RankFailedException;
-import ai.djl.moe.parallel.comm.ReduceOp;
 import ai.djl.moe.parallel.comm.nccl.NcclWorld;
+import ai.djl.moe.parallel.pipeline.PipelineTrainer;
 import ai.djl.moe.parallel.training.DataParallelSampler;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParallelTrainer;
 import ai.djl.moe.parallel.training.ParallelTraining;
 import ai.djl.moe.zoo.config.MoeModelConfig;
-import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.parallel.FullWeights;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLmLoss;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -37,12 +31,15 @@ import java.io.PrintStream;
 import java.util.List;
 
 /**
- * The training job folded over ranks: every rank holds its part of a {@link ParallelMoeCausalLm},
- * loaded from the same initial weights as the single-device {@link TrainingJob} draws, trains with
+ * The training job folded over ranks: every rank holds its part of a {@link
+ * ai.djl.moe.zoo.parallel.ParallelMoeCausalLm}, loaded from the same initial weights as the single-device {@link TrainingJob} draws, trains with
  * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
  * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
- * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
- * dispatcher. Rank 0 prints the progress.
+ * etp > 1} the MoE layers are {@link ai.djl.moe.zoo.model.ExpertParallelMoeMlp}s with the dropless all-to-all
+ * dispatcher. With {@code pp > 1} (or several micro-batches) every rank holds a pipeline stage
+ * ({@link ai.djl.moe.zoo.parallel.ParallelMoeCausalLmStage}) trained by a {@link PipelineTrainer}
+ * in 1F1B order; the job then prints every stage's idle share and peak activation memory. Rank 0
+ * prints the progress.
  */
 public final class ParallelTrainingJob {
 
@@ -84,6 +81,16 @@ public final class ParallelTrainingJob {
                             + " does not divide among the "
                             + config.getDp()
                             + " data-parallel ranks");
+        }
+        if (options.batchSize() % (config.getDp() * parallel.microBatches()) != 0) {
+            throw new IllegalArgumentException(
+                    "--batch-size "
+                            + options.batchSize()
+                            + " does not divide into "
+                            + config.getDp()
+                            + " data-parallel ranks x "
+                            + parallel.microBatches()
+                            + " micro-batches");
         }
         if (options.seqLength() % config.getTp() != 0) {
             throw new IllegalArgumentException(
@@ -194,28 +201,12 @@ public final class ParallelTrainingJob {
         boolean printing = ctx.getRank() == 0;
         PrintStream rankOut = printing ? out : new PrintStream(OutputStream.nullOutputStream());
         try (Model model = Model.newInstance("djl-moe-train-rank-" + ctx.getRank(), device)) {
-            ParallelMoeCausalLm.Builder builder =
-                    ParallelMoeCausalLm.builder()
-                            .setConfig(config)
-                            .setContext(ctx)
-                            .optSequenceParallel(parallel.sequenceParallel());
-            ParallelConfig layout = ctx.getConfig();
-            if (layout.getEp() > 1 || layout.getEtp() > 1) {
-                builder.optSparseMlpFactory(
-                        ExpertParallelMoeMlp.factory(
-                                ctx.getMapping(),
-                                ctx::communicator,
-                                DispatchOptions.DROPLESS,
-                                DispatcherKind.ALLTOALL));
-            }
-            ParallelMoeCausalLm block = builder.build();
-            model.setBlock(block);
-            ParallelMoeCausalLmLoss loss =
-                    new ParallelMoeCausalLmLoss(config, ctx);
+            RankModel rankModel = RankModel.of(ctx, config, parallel);
+            model.setBlock(rankModel.block());
             int dp = ctx.getDataParallelSize();
             TrainingMonitor monitor =
                     new TrainingMonitor(
-                            measure(loss, ctx),
+                            rankModel.measure(),
                             config.getNumExperts(),
                             config.getNumExpertsPerToken(),
                             (float) config.getRouterAuxLossCoef(),
@@ -223,7 +214,7 @@ public final class ParallelTrainingJob {
                             dp,
                             rankOut);
             DefaultTrainingConfig trainingConfig =
-                    new DefaultTrainingConfig(loss)
+                    new DefaultTrainingConfig(rankModel.loss())
                             .optDevices(new Device[] {device})
                             .optOptimizer(inputs.optimizer())
                             // the same listeners everywhere (the loss evaluator runs collectives);
@@ -241,9 +232,9 @@ public final class ParallelTrainingJob {
                             corpus,
                             new DataParallelSampler(global, ctx.getDataParallelRank(), dp));
             long start;
-            try (ParallelTrainer trainer = new ParallelTrainer(model, trainingConfig, ctx)) {
+            try (ParallelTrainer trainer = rankModel.newTrainer(model, trainingConfig, ctx)) {
                 trainer.initialize(new Shape(options.batchSize() / dp, options.seqLength()));
-                block.loadFullParameters(weights);
+                rankModel.loadFullParameters(weights);
                 rankOut.printf(
                         "training %s folded over %d ranks (%s%s): %,d parameters, %d steps of"
                                 + " %d x %d tokens, %,d bytes of text%n",
@@ -258,6 +249,10 @@ public final class ParallelTrainingJob {
                         corpus.size());
                 start = System.nanoTime();
                 EasyTrain.fit(trainer, 1, data, null);
+                if (trainer instanceof PipelineTrainer pipelineTrainer) {
+                    rankOut.println();
+                    RankModel.printPipelineStatistics(pipelineTrainer, ctx, rankOut);
+                }
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             rankOut.println();
@@ -266,26 +261,9 @@ public final class ParallelTrainingJob {
         }
     }
 
-    /** The loss parts of the global batch: cross entropy averaged over data-parallel ranks. */
-    private static LossMeasure measure(ParallelMoeCausalLmLoss loss, ParallelContext ctx) {
-        return (labels, predictions) -> {
-            float ce =
-                    ctx.communicator(GroupKind.DP)
-                            .allReduce(
-                                    loss.crossEntropy(predictions.head(), labels.head()),
-                                    ReduceOp.AVG)
-                            .getFloat();
-            float aux =
-                    predictions.size() > 1
-                            ? loss.loadBalancing(predictions.subNDList(1)).getFloat()
-                            : 0f;
-            return new LossMeasure.LossParts(ce, aux);
-        };
-    }
-
     private static String layout(ParallelConfig c) {
         return String.format(
-                "tp %d, cp %d, dp %d | ep %d, etp %d, edp %d",
-                c.getTp(), c.getCp(), c.getDp(), c.getEp(), c.getEtp(), c.getEdp());
+                "tp %d, cp %d, pp %d, dp %d | ep %d, etp %d, edp %d",
+                c.getTp(), c.getCp(), c.getPp(), c.getDp(), c.getEp(), c.getEtp(), c.getEdp());
     }
 }
