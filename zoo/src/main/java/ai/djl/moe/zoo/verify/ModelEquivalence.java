@@ -93,9 +93,15 @@ public final class ModelEquivalence {
 
     private ModelEquivalenceReport run(Duration timeout) {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            List<RankResult> ranks;
+            try {
+                // every rank builds its stage first: a layout the model cannot take fails fast
+                ParallelTraining.run(spec.layout(), timeout, ctx -> stage(ctx).getStage());
+            } catch (RuntimeException e) {
+                throw invalidLayout(e);
+            }
             long[][] batches = batches();
             Reference reference = trainOnOneDevice(manager, batches);
-            List<RankResult> ranks;
             try {
                 ranks =
                         ParallelTraining.run(
