@@ -1,7 +1,9 @@
 package ai.djl.moe.zoo.parallel;
 
 import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
+import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AttentionKernel;
 import ai.djl.moe.zoo.model.RmsNorm;
@@ -18,6 +20,27 @@ import ai.djl.nn.Block;
  */
 record LayerSettings(
         MoeModelConfig config, Communicator tp, boolean sequenceParallel, AttentionKernel kernel) {
+
+    /** The vocabulary-parallel token embedding. */
+    VocabParallelEmbedding embedding() {
+        return VocabParallelEmbedding.builder()
+                .setGroup(tp)
+                .setNumEmbeddings(config.getVocabSize())
+                .setEmbeddingSize(config.getHiddenSize())
+                .optSequenceParallel(sequenceParallel)
+                .build();
+    }
+
+    /** The column-parallel LM head (untied). */
+    ColumnParallelLinear lmHead() {
+        return ColumnParallelLinear.builder()
+                .setGroup(tp)
+                .setInFeatures(config.getHiddenSize())
+                .setOutFeatures(config.getVocabSize())
+                .optBias(false)
+                .optSequenceParallel(sequenceParallel)
+                .build();
+    }
 
     /** A norm over the hidden size. */
     RmsNorm hiddenNorm() {

@@ -6,12 +6,10 @@ import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.autograd.ParallelRegions;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
-import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AbstractMoeCausalLm;
 import ai.djl.moe.zoo.model.MlpFactory;
 import ai.djl.moe.zoo.model.RmsNorm;
-import ai.djl.moe.zoo.model.SparseMoeMlp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -57,18 +55,10 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         settings =
                 new LayerSettings(
                         config,
-                        builder.context.communicator(GroupKind.TP),
-                        builder.sequenceParallel,
+                        builder.getContext().communicator(GroupKind.TP),
+                        builder.isSequenceParallel(),
                         getAttentionKernel());
-        embedding =
-                addChildBlock(
-                        "embed_tokens",
-                        VocabParallelEmbedding.builder()
-                                .setGroup(settings.tp())
-                                .setNumEmbeddings(config.getVocabSize())
-                                .setEmbeddingSize(config.getHiddenSize())
-                                .optSequenceParallel(settings.sequenceParallel())
-                                .build());
+        embedding = addChildBlock("embed_tokens", settings.embedding());
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             boolean sparse = config.isSparseLayer(i);
             Block mlp =
@@ -82,15 +72,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         lmHead =
                 config.isTieWordEmbeddings()
                         ? null
-                        : addChildBlock(
-                                "lm_head",
-                                ColumnParallelLinear.builder()
-                                        .setGroup(settings.tp())
-                                        .setInFeatures(config.getHiddenSize())
-                                        .setOutFeatures(config.getVocabSize())
-                                        .optBias(false)
-                                        .optSequenceParallel(settings.sequenceParallel())
-                                        .build());
+                        : addChildBlock("lm_head", settings.lmHead());
     }
 
     /**
@@ -185,10 +167,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     }
 
     /** Builds a {@link ParallelMoeCausalLm}. */
-    public static final class Builder extends BaseBuilder<Builder> {
+    public static final class Builder extends ParallelModelBuilder<Builder> {
 
-        private ParallelContext context;
-        private boolean sequenceParallel;
         private MlpFactory sparseMlpFactory;
 
         Builder() {}
@@ -196,43 +176,6 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         /** {@inheritDoc} */
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets the rank whose part this model is.
-         *
-         * @param context the rank's parallel context
-         * @return this builder
-         */
-        public Builder setContext(ParallelContext context) {
-            this.context = context;
-            return this;
-        }
-
-        /**
-         * Splits the activations outside the tensor-parallel regions along the sequence (default
-         * false); the sequence length must divide by the tensor-parallel size.
-         *
-         * @param sequenceParallel whether to use sequence parallelism
-         * @return this builder
-         */
-        public Builder optSequenceParallel(boolean sequenceParallel) {
-            this.sequenceParallel = sequenceParallel;
-            return this;
-        }
-
-        /**
-         * Sets the factory of the sparse MLPs: a distributed MoE layer over the expert side of the
-         * mapping, such as {@link ai.djl.moe.zoo.model.ExpertParallelMoeMlp#factory}. Needed when
-         * {@code ep > 1} or {@code etp > 1}; otherwise the default is the single-device {@link
-         * SparseMoeMlp} on every rank. The layers get this rank's rows of the sequence.
-         *
-         * @param factory the factory
-         * @return this builder
-         */
-        public Builder optSparseMlpFactory(MlpFactory factory) {
-            this.sparseMlpFactory = factory;
             return this;
         }
 
@@ -245,10 +188,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
          *     the heads, vocabulary or intermediate sizes do not divide among the TP ranks
          */
         public ParallelMoeCausalLm build() {
-            if (getConfig() == null || context == null) {
-                throw new IllegalArgumentException("ParallelMoeCausalLm needs a config and a context");
-            }
-            ParallelConfig parallel = context.getConfig();
+            sparseMlpFactory = checkedSparseMlpFactory("ParallelMoeCausalLm");
+            ParallelConfig parallel = getContext().getConfig();
             if (parallel.getCp() > 1 || parallel.getPp() > 1) {
                 throw new IllegalArgumentException(
                         "ParallelMoeCausalLm supports neither context nor pipeline parallelism, got"
@@ -256,24 +197,6 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
                                 + parallel.getCp()
                                 + " pp="
                                 + parallel.getPp());
-            }
-            boolean expertsSplit = parallel.getEp() > 1 || parallel.getEtp() > 1;
-            if (sparseMlpFactory == null) {
-                if (expertsSplit) {
-                    throw new IllegalArgumentException(
-                            "ep="
-                                    + parallel.getEp()
-                                    + " etp="
-                                    + parallel.getEtp()
-                                    + " needs a distributed MoE layer: set optSparseMlpFactory");
-                }
-                sparseMlpFactory = SparseMoeMlp.FACTORY;
-            } else if (expertsSplit && sparseMlpFactory == SparseMoeMlp.FACTORY) {
-                throw new IllegalArgumentException(
-                        "the single-device SparseMoeMlp cannot split experts over ep="
-                                + parallel.getEp()
-                                + " etp="
-                                + parallel.getEtp());
             }
             return new ParallelMoeCausalLm(this);
         }

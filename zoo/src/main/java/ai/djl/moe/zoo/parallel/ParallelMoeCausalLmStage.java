@@ -14,7 +14,6 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AbstractMoeCausalLm;
 import ai.djl.moe.zoo.model.MlpFactory;
 import ai.djl.moe.zoo.model.RmsNorm;
-import ai.djl.moe.zoo.model.SparseMoeMlp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -71,7 +70,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
     private ParallelMoeCausalLmStage(Builder builder, LayerSplit split) {
         super(builder);
         MoeModelConfig config = getConfig();
-        ParallelContext context = builder.context;
+        ParallelContext context = builder.getContext();
         stage = context.communicator(GroupKind.PP).getRank();
         stages = split.stages();
         firstLayer = split.first(stage);
@@ -79,19 +78,12 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
                 new LayerSettings(
                         config,
                         context.communicator(GroupKind.TP),
-                        builder.sequenceParallel,
+                        builder.isSequenceParallel(),
                         getAttentionKernel());
         embedding =
                 stage > 0
                         ? null
-                        : addChildBlock(
-                                "embed_tokens",
-                                VocabParallelEmbedding.builder()
-                                        .setGroup(settings.tp())
-                                        .setNumEmbeddings(config.getVocabSize())
-                                        .setEmbeddingSize(config.getHiddenSize())
-                                        .optSequenceParallel(settings.sequenceParallel())
-                                        .build());
+                        : addChildBlock("embed_tokens", settings.embedding());
         for (int i = firstLayer; i < split.end(stage); i++) {
             Block mlp =
                     config.isSparseLayer(i)
@@ -107,18 +99,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
         boolean last = stage == stages - 1;
         finalNorm = last ? settings.hiddenNorm() : null;
         finalNormBlock = last ? addChildBlock("norm", settings.onSequenceShards(finalNorm)) : null;
-        lmHead =
-                last
-                        ? addChildBlock(
-                                "lm_head",
-                                ColumnParallelLinear.builder()
-                                        .setGroup(settings.tp())
-                                        .setInFeatures(config.getHiddenSize())
-                                        .setOutFeatures(config.getVocabSize())
-                                        .optBias(false)
-                                        .optSequenceParallel(settings.sequenceParallel())
-                                        .build())
-                        : null;
+        lmHead = last ? addChildBlock("lm_head", settings.lmHead()) : null;
         loss = last ? new ParallelMoeCausalLmLoss(config, context) : null;
         tokenGroup = context.communicator(GroupKind.TP_DP_CP);
     }
@@ -350,10 +331,8 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
     }
 
     /** Builds a {@link ParallelMoeCausalLmStage}. */
-    public static final class Builder extends BaseBuilder<Builder> {
+    public static final class Builder extends ParallelModelBuilder<Builder> {
 
-        private ParallelContext context;
-        private boolean sequenceParallel;
         private MlpFactory sparseMlpFactory;
         private LayerSplit split;
 
@@ -362,42 +341,6 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
         /** {@inheritDoc} */
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets the rank whose stage this is.
-         *
-         * @param context the rank's parallel context
-         * @return this builder
-         */
-        public Builder setContext(ParallelContext context) {
-            this.context = context;
-            return this;
-        }
-
-        /**
-         * Splits the activations outside the tensor-parallel regions along the sequence (default
-         * false).
-         *
-         * @param sequenceParallel whether to use sequence parallelism
-         * @return this builder
-         */
-        public Builder optSequenceParallel(boolean sequenceParallel) {
-            this.sequenceParallel = sequenceParallel;
-            return this;
-        }
-
-        /**
-         * Sets the factory of the sparse MLPs (see {@link
-         * ParallelMoeCausalLm.Builder#optSparseMlpFactory}); needed when {@code ep > 1} or {@code
-         * etp > 1}. It gets the global layer indices.
-         *
-         * @param factory the factory
-         * @return this builder
-         */
-        public Builder optSparseMlpFactory(MlpFactory factory) {
-            this.sparseMlpFactory = factory;
             return this;
         }
 
@@ -422,12 +365,9 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
          *     factory
          */
         public ParallelMoeCausalLmStage build() {
+            sparseMlpFactory = checkedSparseMlpFactory("ParallelMoeCausalLmStage");
             MoeModelConfig config = getConfig();
-            if (config == null || context == null) {
-                throw new IllegalArgumentException(
-                        "ParallelMoeCausalLmStage needs a config and a context");
-            }
-            ParallelConfig parallel = context.getConfig();
+            ParallelConfig parallel = getContext().getConfig();
             if (parallel.getCp() > 1) {
                 throw new IllegalArgumentException(
                         "the pipeline stage does not support context parallelism, got cp="
@@ -449,17 +389,6 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
                                 + " and the model's "
                                 + layers
                                 + " layers");
-            }
-            if (sparseMlpFactory == null) {
-                if (parallel.getEp() > 1 || parallel.getEtp() > 1) {
-                    throw new IllegalArgumentException(
-                            "ep="
-                                    + parallel.getEp()
-                                    + " etp="
-                                    + parallel.getEtp()
-                                    + " needs a distributed MoE layer: set optSparseMlpFactory");
-                }
-                sparseMlpFactory = SparseMoeMlp.FACTORY;
             }
             return new ParallelMoeCausalLmStage(this, chosen);
         }
