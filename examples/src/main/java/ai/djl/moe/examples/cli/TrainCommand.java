@@ -146,7 +146,7 @@ public final class TrainCommand implements Callable<Integer> {
                         device == null ? null : parseDevice(device),
                         bf16 ? MixedPrecision.BF16 : MixedPrecision.FLOAT32);
         TrainingSummary summary =
-                worldSize == 1 && !backend.isNccl()
+                worldSize == 1 && microBatches == 1 && !backend.isNccl()
                         ? new TrainingJob(options, System.out).run()
                         : new ParallelTrainingJob(options, parallelOptions(), System.out).run();
         if (lossFile != null) {

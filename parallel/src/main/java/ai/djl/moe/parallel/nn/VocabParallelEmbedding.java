@@ -65,6 +65,8 @@ public class VocabParallelEmbedding extends AbstractTensorParallelBlock {
         NDArray local = ids.sub(start).mul(inRange.toType(DataType.INT64, false));
         NDArray table = parameterStore.getValue(weight, ids.getDevice(), training);
         NDArray rows = table.get(local.flatten());
+        // the first operand was the table: keep the activation out of the model's manager
+        rows.attach(inputs.head().getManager());
         NDArray mask = inRange.flatten().toType(rows.getDataType(), false).expandDims(1);
         NDArray partial = rows.mul(mask).reshape(ids.getShape().add(embeddingSize));
         NDArray y =
