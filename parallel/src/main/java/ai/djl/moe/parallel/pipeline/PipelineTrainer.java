@@ -46,7 +46,7 @@ import java.util.List;
  *
  * <p>Every rank of a pipeline gets the same batches (each data-parallel rank its own slice). The
  * local batch must divide by the number of micro-batches. Each step's measurements are kept
- * ({@link #getStatistics()}).
+ * ({@link #getStatistics()}). Evaluation ({@code evaluate}, a validation set) is not supported.
  */
 public class PipelineTrainer extends ParallelTrainer {
 
@@ -128,6 +128,20 @@ public class PipelineTrainer extends ParallelTrainer {
     public NDList forward(NDList input) {
         throw new UnsupportedOperationException(
                 "a PipelineTrainer's forward runs the training schedule and needs the labels");
+    }
+
+    /**
+     * Not supported: evaluation would need a forward-only schedule across the stages (pass no
+     * validation set to {@code EasyTrain.fit}).
+     *
+     * @param input the input
+     * @return never
+     * @throws UnsupportedOperationException always
+     */
+    @Override
+    public NDList evaluate(NDList input) {
+        throw new UnsupportedOperationException(
+                "a PipelineTrainer has no forward-only schedule: train without a validation set");
     }
 
     /**
