@@ -7,6 +7,7 @@ import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AttentionKernel;
 import ai.djl.moe.zoo.model.RmsNorm;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 
 /**
@@ -40,6 +41,16 @@ record LayerSettings(
                 .optBias(false)
                 .optSequenceParallel(sequenceParallel)
                 .build();
+    }
+
+    /** The shape of this rank's logits for token ids of a shape: its vocabulary slice. */
+    Shape logitsShape(Shape ids) {
+        return ids.add(config.getVocabSize() / tp.getSize());
+    }
+
+    /** How many tokens each sparse layer routes on this rank: its rows of the sequence. */
+    long routedTokens(Shape ids) {
+        return ids.get(1) / tp.getSize() * ids.get(0);
     }
 
     /** A norm over the hidden size. */

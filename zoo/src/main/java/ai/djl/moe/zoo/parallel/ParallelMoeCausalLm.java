@@ -138,13 +138,13 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     /** {@inheritDoc} */
     @Override
     protected Shape logitsShape(Shape ids) {
-        return ids.add(getConfig().getVocabSize() / settings.tp().getSize());
+        return settings.logitsShape(ids);
     }
 
     /** {@inheritDoc} */
     @Override
     protected long routedTokens(Shape ids) {
-        return ids.get(1) / settings.tp().getSize() * ids.get(0);
+        return settings.routedTokens(ids);
     }
 
     /**
