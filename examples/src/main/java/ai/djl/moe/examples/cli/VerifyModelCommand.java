@@ -37,6 +37,11 @@ public final class VerifyModelCommand implements Callable<Integer> {
     @Option(names = "--config", description = "config.json of the model (default: the built-in small Mixtral).")
     private Path configFile;
 
+    @Option(
+            names = "--sequence-parallel",
+            description = "Split attention-side activations along the sequence over TP.")
+    private boolean sequenceParallel;
+
     @Option(names = "--steps", defaultValue = "5", description = "Training steps compared (${DEFAULT-VALUE}).")
     private int steps;
 
@@ -86,6 +91,7 @@ public final class VerifyModelCommand implements Callable<Integer> {
                 new ModelEquivalenceSpec(
                         config,
                         parallel,
+                        sequenceParallel,
                         split,
                         microBatches,
                         steps,

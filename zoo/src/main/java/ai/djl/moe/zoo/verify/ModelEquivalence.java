@@ -245,7 +245,10 @@ public final class ModelEquivalence {
 
     private ParallelMoeCausalLmStage stage(ParallelContext ctx) {
         ParallelMoeCausalLmStage.Builder builder =
-                ParallelMoeCausalLmStage.builder().setConfig(spec.config()).setContext(ctx);
+                ParallelMoeCausalLmStage.builder()
+                        .setConfig(spec.config())
+                        .setContext(ctx)
+                        .optSequenceParallel(spec.sequenceParallel());
         if (spec.layerSplit() != null) {
             builder.optLayerSplit(spec.layerSplit());
         }

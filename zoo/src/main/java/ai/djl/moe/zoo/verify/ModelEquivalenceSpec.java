@@ -9,6 +9,8 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
  *
  * @param config the model (fp32, random initial weights from {@code seed})
  * @param layout the parallel layout
+ * @param sequenceParallel whether activations outside the tensor-parallel regions are split along
+ *     the sequence
  * @param layerSplit the layers of each pipeline stage; {@code null} for an even split
  * @param microBatches the micro-batches of every step (per data-parallel rank)
  * @param steps the optimizer steps
@@ -20,6 +22,7 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 public record ModelEquivalenceSpec(
         MoeModelConfig config,
         ParallelConfig layout,
+        boolean sequenceParallel,
         LayerSplit layerSplit,
         int microBatches,
         int steps,

@@ -33,11 +33,12 @@ class PipelineEquivalenceTest {
 
     private static ModelEquivalenceReport check(
             ParallelConfig layout, LayerSplit split, int microBatches, int steps, int batch) {
-        return check(layout, split, microBatches, steps, batch, 7);
+        return check(layout, false, split, microBatches, steps, batch, 7);
     }
 
     private static ModelEquivalenceReport check(
             ParallelConfig layout,
+            boolean sequenceParallel,
             LayerSplit split,
             int microBatches,
             int steps,
@@ -45,7 +46,16 @@ class PipelineEquivalenceTest {
             long seed) {
         return ModelEquivalence.check(
                 new ModelEquivalenceSpec(
-                        MIXTRAL, layout, split, microBatches, steps, batch, 8, 0.01f, seed),
+                        MIXTRAL,
+                        layout,
+                        sequenceParallel,
+                        split,
+                        microBatches,
+                        steps,
+                        batch,
+                        8,
+                        0.01f,
+                        seed),
                 TIMEOUT);
     }
 
@@ -82,7 +92,14 @@ class PipelineEquivalenceTest {
     void pipelineWithTensorParallelismTrainsAsOneDevice() {
         ParallelConfig layout =
                 ParallelConfig.builder().setWorldSize(4).optTp(2).optPp(2).optEtp(1).build();
-        assertEquivalent(check(layout, null, 2, 10, 4, 3), 10);
+        assertEquivalent(check(layout, false, null, 2, 10, 4, 3), 10);
+    }
+
+    @Test
+    void sequenceParallelStagesTrainAsOneDevice() {
+        ParallelConfig layout =
+                ParallelConfig.builder().setWorldSize(4).optTp(2).optPp(2).optEtp(1).build();
+        assertEquivalent(check(layout, true, null, 2, 5, 4, 3), 5);
     }
 
     @Test
