@@ -55,7 +55,7 @@ public final class ParallelTrainingJob {
      * @param parallel the layout and backend
      * @param out where rank 0 prints progress
      * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, bf16
-     *     mixed precision, a chosen device, a global batch that does not divide among the data-parallel ranks, a sequence that does
+     *     mixed precision, a chosen device, a global batch that does not divide among the data-parallel ranks (times the micro-batches), a sequence that does
      *     not divide among the tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
