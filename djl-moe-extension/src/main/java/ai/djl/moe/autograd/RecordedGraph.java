@@ -3,13 +3,14 @@ package ai.djl.moe.autograd;
 import ai.djl.moe.bridge.AtenOps;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+
 import java.util.function.Supplier;
 
 /**
- * The {@link Function} applications of one part of a forward pass, recorded on a tape of their
- * own instead of the thread's {@link MoeGradientCollector}, and back-propagated on their own: a
- * pipeline stage keeps one per micro-batch in flight, and runs each micro-batch's backward when
- * its turn comes, while the forward passes of later micro-batches stay recorded.
+ * The {@link Function} applications of one part of a forward pass, recorded on a tape of their own
+ * instead of the thread's {@link MoeGradientCollector}, and back-propagated on their own: a
+ * pipeline stage keeps one per micro-batch in flight, and runs each micro-batch's backward when its
+ * turn comes, while the forward passes of later micro-batches stay recorded.
  *
  * <pre>{@code
  * try (MoeGradientCollector gc = new MoeGradientCollector()) {
@@ -35,7 +36,8 @@ public final class RecordedGraph {
      */
     public <T> T record(Supplier<T> forward) {
         if (!MoeGradientCollector.isCollecting()) {
-            throw new IllegalStateException("RecordedGraph.record needs an open MoeGradientCollector");
+            throw new IllegalStateException(
+                    "RecordedGraph.record needs an open MoeGradientCollector");
         }
         GradientTape previous = GradientTape.swap(tape);
         try {
@@ -48,9 +50,9 @@ public final class RecordedGraph {
     /**
      * Back-propagates from several arrays at once, each with the gradient of the final objective
      * with respect to it (a vector-Jacobian product through {@code sum_i <targets_i,
-     * gradients_i>}), then through every function recorded by {@link #record}. Gradients
-     * accumulate into the leaves (parameters, inputs marked as requiring gradients). Targets that
-     * do not take part in autograd are skipped.
+     * gradients_i>}), then through every function recorded by {@link #record}. Gradients accumulate
+     * into the leaves (parameters, inputs marked as requiring gradients). Targets that do not take
+     * part in autograd are skipped.
      *
      * @param targets the arrays to differentiate
      * @param gradients one gradient per target, of its shape

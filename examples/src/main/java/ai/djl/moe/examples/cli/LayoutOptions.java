@@ -1,6 +1,7 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.moe.parallel.ParallelConfig;
+
 import picocli.CommandLine.Option;
 
 /**
@@ -9,19 +10,34 @@ import picocli.CommandLine.Option;
  */
 public final class LayoutOptions {
 
-    @Option(names = "--world-size", defaultValue = "1", description = "Simulated ranks (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--world-size",
+            defaultValue = "1",
+            description = "Simulated ranks (${DEFAULT-VALUE}).")
     private int worldSize;
 
-    @Option(names = "--tp", defaultValue = "1", description = "Tensor parallelism (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--tp",
+            defaultValue = "1",
+            description = "Tensor parallelism (${DEFAULT-VALUE}).")
     private int tp;
 
-    @Option(names = "--cp", defaultValue = "1", description = "Context parallelism (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--cp",
+            defaultValue = "1",
+            description = "Context parallelism (${DEFAULT-VALUE}).")
     private int cp;
 
-    @Option(names = "--pp", defaultValue = "1", description = "Pipeline parallelism (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--pp",
+            defaultValue = "1",
+            description = "Pipeline parallelism (${DEFAULT-VALUE}).")
     private int pp;
 
-    @Option(names = "--ep", defaultValue = "1", description = "Expert parallelism (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--ep",
+            defaultValue = "1",
+            description = "Expert parallelism (${DEFAULT-VALUE}).")
     private int ep;
 
     @Option(names = "--etp", description = "Expert tensor parallelism (default: 1).")

@@ -6,6 +6,11 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.verify.ModelEquivalence;
 import ai.djl.moe.zoo.verify.ModelEquivalenceReport;
 import ai.djl.moe.zoo.verify.ModelEquivalenceSpec;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -13,9 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 
 /**
  * {@code djl-moe verify-model}: trains the zoo's small Mixtral-style model (or {@code --config})
@@ -28,13 +30,15 @@ import picocli.CommandLine.Option;
 @Command(
         name = "verify-model",
         description =
-                "Train a few steps on a parallel layout and on one device; print the largest loss and"
-                        + " gradient differences (JSON).")
+                "Train a few steps on a parallel layout and on one device; print the largest loss"
+                    + " and gradient differences (JSON).")
 public final class VerifyModelCommand implements Callable<Integer> {
 
     @Mixin private LayoutOptions layout;
 
-    @Option(names = "--config", description = "config.json of the model (default: the built-in small Mixtral).")
+    @Option(
+            names = "--config",
+            description = "config.json of the model (default: the built-in small Mixtral).")
     private Path configFile;
 
     @Option(
@@ -42,21 +46,34 @@ public final class VerifyModelCommand implements Callable<Integer> {
             description = "Split attention-side activations along the sequence over TP.")
     private boolean sequenceParallel;
 
-    @Option(names = "--steps", defaultValue = "5", description = "Training steps compared (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--steps",
+            defaultValue = "5",
+            description = "Training steps compared (${DEFAULT-VALUE}).")
     private int steps;
 
     @Option(
             names = "--batch-size",
-            description = "Sequences per step (default: one per micro-batch of each data-parallel rank).")
+            description =
+                    "Sequences per step (default: one per micro-batch of each data-parallel rank).")
     private Integer batchSize;
 
-    @Option(names = "--seq-len", defaultValue = "16", description = "Tokens per sequence (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--seq-len",
+            defaultValue = "16",
+            description = "Tokens per sequence (${DEFAULT-VALUE}).")
     private int seqLength;
 
-    @Option(names = "--lr", defaultValue = "0.003", description = "Adam learning rate (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--lr",
+            defaultValue = "0.003",
+            description = "Adam learning rate (${DEFAULT-VALUE}).")
     private float learningRate;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of the weights and token ids (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--seed",
+            defaultValue = "42",
+            description = "Seed of the weights and token ids (${DEFAULT-VALUE}).")
     private long seed;
 
     @Option(
@@ -65,14 +82,18 @@ public final class VerifyModelCommand implements Callable<Integer> {
             description = "Relative tolerance of both errors (${DEFAULT-VALUE}).")
     private double tolerance;
 
-    @Option(names = "--timeout-seconds", defaultValue = "120", description = "Collective timeout (${DEFAULT-VALUE}).")
+    @Option(
+            names = "--timeout-seconds",
+            defaultValue = "120",
+            description = "Collective timeout (${DEFAULT-VALUE}).")
     private int timeoutSeconds;
 
     /** {@inheritDoc} */
     @Override
     public Integer call() throws IOException {
         if (timeoutSeconds <= 0 || tolerance < 0) {
-            throw new UsageException("--timeout-seconds must be positive and --tolerance not negative");
+            throw new UsageException(
+                    "--timeout-seconds must be positive and --tolerance not negative");
         }
         if (configFile != null && !Files.isRegularFile(configFile)) {
             throw new UsageException("--config " + configFile + " is not a file");
@@ -84,7 +105,9 @@ public final class VerifyModelCommand implements Callable<Integer> {
         ParallelConfig parallel = layout.toConfig();
         int[] stageLayers = layout.stageLayers();
         LayerSplit split =
-                stageLayers == null ? null : LayerSplit.of(config.getNumHiddenLayers(), stageLayers);
+                stageLayers == null
+                        ? null
+                        : LayerSplit.of(config.getNumHiddenLayers(), stageLayers);
         int microBatches = layout.microBatches();
         int batch = batchSize == null ? parallel.getDp() * microBatches : batchSize;
         ModelEquivalenceSpec spec =

@@ -32,14 +32,15 @@ import java.util.List;
 
 /**
  * The training job folded over ranks: every rank holds its part of a {@link
- * ai.djl.moe.zoo.parallel.ParallelMoeCausalLm}, loaded from the same initial weights as the single-device {@link TrainingJob} draws, trains with
- * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
- * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
- * etp > 1} the MoE layers are {@link ai.djl.moe.zoo.model.ExpertParallelMoeMlp}s with the dropless all-to-all
- * dispatcher. With {@code pp > 1} (or several micro-batches) every rank holds a pipeline stage
- * ({@link ai.djl.moe.zoo.parallel.ParallelMoeCausalLmStage}) trained by a {@link PipelineTrainer}
- * in 1F1B order; the job then prints every stage's idle share and peak activation memory. Rank 0
- * prints the progress.
+ * ai.djl.moe.zoo.parallel.ParallelMoeCausalLm}, loaded from the same initial weights as the
+ * single-device {@link TrainingJob} draws, trains with its own {@link ParallelTrainer} and {@link
+ * EasyTrain#fit} on its data-parallel slice of the same global batches, so that the loss curve is
+ * the single-device one. With {@code ep > 1} or {@code etp > 1} the MoE layers are {@link
+ * ai.djl.moe.zoo.model.ExpertParallelMoeMlp}s with the dropless all-to-all dispatcher. With {@code
+ * pp > 1} (or several micro-batches) every rank holds a pipeline stage ({@link
+ * ai.djl.moe.zoo.parallel.ParallelMoeCausalLmStage}) trained by a {@link PipelineTrainer} in 1F1B
+ * order; the job then prints every stage's idle share and peak activation memory. Rank 0 prints
+ * the progress.
  */
 public final class ParallelTrainingJob {
 
@@ -55,8 +56,9 @@ public final class ParallelTrainingJob {
      * @param parallel the layout and backend
      * @param out where rank 0 prints progress
      * @throws IllegalArgumentException when the options cannot be folded (saving a checkpoint, bf16
-     *     mixed precision, a chosen device, a global batch that does not divide among the data-parallel ranks (times the micro-batches), a sequence that does
-     *     not divide among the tensor-parallel ranks)
+     *     mixed precision, a chosen device, a global batch that does not divide among the
+     *     data-parallel ranks times the micro-batches, a sequence that does not divide among the
+     *     tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
         ParallelConfig config = parallel.config();

@@ -26,16 +26,17 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.TrainingConfig;
 import ai.djl.training.loss.Loss;
+
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Consumer;
 
 /**
- * What one rank of a {@link ParallelTrainingJob} trains: its block, its loss, how the monitor
- * reads the loss parts, how it loads the full weights, and its trainer. Folded ({@link
- * ParallelMoeCausalLm} + {@link ParallelTrainer}), or pipelined ({@link ParallelMoeCausalLmStage}
- * + {@link PipelineTrainer}, when {@code pp > 1} or there are several micro-batches).
+ * What one rank of a {@link ParallelTrainingJob} trains: its block, its loss, how the monitor reads
+ * the loss parts, how it loads the full weights, and its trainer. Folded ({@link
+ * ParallelMoeCausalLm} + {@link ParallelTrainer}), or pipelined ({@link ParallelMoeCausalLmStage} +
+ * {@link PipelineTrainer}, when {@code pp > 1} or there are several micro-batches).
  */
 final class RankModel {
 
@@ -126,9 +127,9 @@ final class RankModel {
     }
 
     /**
-     * Prints, on the first rank, every pipeline stage's measured idle share (time waiting in
-     * {@code recv} over the schedule's time, mean over the steps after the first) next to the
-     * 1F1B formula, and its peak activation memory (a collective over the pipeline group).
+     * Prints, on the first rank, every pipeline stage's measured idle share (time waiting in {@code
+     * recv} over the schedule's time, mean over the steps after the first) next to the 1F1B
+     * formula, and its peak activation memory (a collective over the pipeline group).
      */
     static void printPipelineStatistics(
             PipelineTrainer trainer, ParallelContext ctx, PrintStream out) {

@@ -4,6 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.moe.parallel.ParallelConfig;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -11,18 +17,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The training job with pipeline stages ({@code EasyTrain.fit} driving a {@code PipelineTrainer}
- * on every rank) follows the single-device job's loss curve within 1e-5 relative for 20 Adam steps
- * in fp32: one micro-batch per step, so that the single-device job's full-batch loss is the
- * reference (with several micro-batches the load-balancing loss is per micro-batch, as in
- * Megatron-Core; {@code ModelEquivalenceTest} in the zoo compares those against one device with the
- * same micro-batches).
+ * The training job with pipeline stages ({@code EasyTrain.fit} driving a {@code PipelineTrainer} on
+ * every rank) follows the single-device job's loss curve within 1e-5 relative for 20 Adam steps in
+ * fp32: one micro-batch per step, so that the single-device job's full-batch loss is the reference
+ * (with several micro-batches the load-balancing loss is per micro-batch, as in Megatron-Core;
+ * {@code ModelEquivalenceTest} in the zoo compares those against one device with the same
+ * micro-batches).
  */
 class PipelineTrainingJobTest {
 
@@ -53,7 +55,8 @@ class PipelineTrainingJobTest {
         Path config = dir.resolve("mixtral-4-layers.json");
         Files.writeString(config, MIXTRAL);
         options = new TrainOptions(null, config, null, STEPS, 4, 8, 0.01f, 7, STEPS, null, null);
-        PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+        PrintStream quiet =
+                new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         oneDevice = losses(new TrainingJob(options, quiet).run());
         assertTrue(oneDevice[STEPS - 1] < oneDevice[0] - 0.5f, "the model learns");
     }
@@ -72,7 +75,12 @@ class PipelineTrainingJobTest {
                         .build();
         ParallelOptions parallel =
                 new ParallelOptions(
-                        config, false, ParallelOptions.Backend.LOCAL, Duration.ofSeconds(60), null, 1);
+                        config,
+                        false,
+                        ParallelOptions.Backend.LOCAL,
+                        Duration.ofSeconds(60),
+                        null,
+                        1);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         float[] folded;
         try (PrintStream out = new PrintStream(log, true, StandardCharsets.UTF_8)) {

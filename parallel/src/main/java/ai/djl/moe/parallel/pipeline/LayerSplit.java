@@ -51,7 +51,8 @@ public final class LayerSplit {
         for (int c : counts) {
             if (c < 1) {
                 throw new IllegalArgumentException(
-                        "every pipeline stage needs at least one layer, got " + Arrays.toString(counts));
+                        "every pipeline stage needs at least one layer, got "
+                                + Arrays.toString(counts));
             }
             sum += c;
         }

@@ -53,8 +53,8 @@ public final class OneForwardOneBackward {
 
     /**
      * Returns the ideal bubble fraction of the schedule, the share of a stage's time spent idle
-     * when forward and backward passes take the same time on every stage: {@code (p - 1) / (m + p
-     * - 1)}.
+     * when forward and backward passes take the same time on every stage: {@code (p - 1) / (m + p -
+     * 1)}.
      *
      * @param stages the number of pipeline stages {@code p}
      * @param microBatches the number of micro-batches {@code m}
@@ -63,7 +63,10 @@ public final class OneForwardOneBackward {
     public static double bubbleFraction(int stages, int microBatches) {
         if (stages < 1 || microBatches < 1) {
             throw new IllegalArgumentException(
-                    "stages and micro-batches must be positive, got " + stages + ", " + microBatches);
+                    "stages and micro-batches must be positive, got "
+                            + stages
+                            + ", "
+                            + microBatches);
         }
         return (stages - 1.0) / (microBatches + stages - 1.0);
     }

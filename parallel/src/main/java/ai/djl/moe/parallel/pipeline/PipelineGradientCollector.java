@@ -5,10 +5,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.training.GradientCollector;
 
 /**
- * The collector {@code EasyTrain} opens around a {@link PipelineTrainer}'s batch: it opens a
- * {@link MoeGradientCollector} (grad mode on, the thread's tape) in which the trainer's forward runs
- * the whole schedule, backward passes included, so {@link #backward} only checks that it is given
- * the loss the schedule returned.
+ * The collector {@code EasyTrain} opens around a {@link PipelineTrainer}'s batch: it opens a {@link
+ * MoeGradientCollector} (grad mode on, the thread's tape) in which the trainer's forward runs the
+ * whole schedule, backward passes included, so {@link #backward} only checks that it is given the
+ * loss the schedule returned.
  */
 final class PipelineGradientCollector implements GradientCollector {
 
@@ -30,9 +30,9 @@ final class PipelineGradientCollector implements GradientCollector {
     public void backward(NDArray target) {
         if (!trainer.isScheduleLoss(target)) {
             throw new IllegalStateException(
-                    "a PipelineTrainer runs the backward passes inside forward: backward accepts only"
-                            + " the loss its forward returned (configure the trainer with a"
-                            + " PipelineLoss)");
+                    "a PipelineTrainer runs the backward passes inside forward: backward accepts"
+                        + " only the loss its forward returned (configure the trainer with a"
+                        + " PipelineLoss)");
         }
     }
 

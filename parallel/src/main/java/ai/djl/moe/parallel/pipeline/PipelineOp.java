@@ -10,7 +10,9 @@ public record PipelineOp(Kind kind, int microBatch) {
 
     /** What a schedule step runs. */
     public enum Kind {
-        /** The forward pass of a micro-batch (receive from the previous stage, send to the next). */
+        /**
+         * The forward pass of a micro-batch (receive from the previous stage, send to the next).
+         */
         FORWARD,
         /** The backward pass (receive the gradient from the next stage, send to the previous). */
         BACKWARD

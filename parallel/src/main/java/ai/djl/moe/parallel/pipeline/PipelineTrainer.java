@@ -19,6 +19,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.TrainingConfig;
+
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -26,14 +27,14 @@ import java.util.List;
 /**
  * A {@link ParallelTrainer} for one rank of a pipeline-parallel job: its model's block is this
  * rank's {@link PipelineStage}, and its {@link #forward(NDList, NDList)} runs a whole step's 1F1B
- * schedule ({@link OneForwardOneBackward}) over the pipeline group ({@link GroupKind#PP}).
- * {@code EasyTrain.fit} drives it unchanged; its {@code trainBatch} maps onto the schedule so:
+ * schedule ({@link OneForwardOneBackward}) over the pipeline group ({@link GroupKind#PP}). {@code
+ * EasyTrain.fit} drives it unchanged; its {@code trainBatch} maps onto the schedule so:
  *
  * <ol>
  *   <li>{@code newGradientCollector()} opens a collector (grad mode on) for the batch;
  *   <li>{@code forward(data, labels)} cuts the batch into the micro-batches, runs every forward
- *       pass (receiving activations from the previous stage with {@code recv}, sending them on
- *       with {@code send}) and every backward pass (each micro-batch's recorded graph, see {@link
+ *       pass (receiving activations from the previous stage with {@code recv}, sending them on with
+ *       {@code send}) and every backward pass (each micro-batch's recorded graph, see {@link
  *       RecordedGraph}, back-propagated with the gradient received from the next stage, the last
  *       stage's objective scaled by {@code 1 / m}) in 1F1B order, so the parameters' gradients
  *       accumulate to those of the whole batch; it returns {@code [loss, reported...]}, the means
@@ -45,8 +46,8 @@ import java.util.List;
  * </ol>
  *
  * <p>Every rank of a pipeline gets the same batches (each data-parallel rank its own slice). The
- * local batch must divide by the number of micro-batches. Each step's measurements are kept
- * ({@link #getStatistics()}). Evaluation ({@code evaluate}, a validation set) is not supported.
+ * local batch must divide by the number of micro-batches. Each step's measurements are kept ({@link
+ * #getStatistics()}). Evaluation ({@code evaluate}, a validation set) is not supported.
  */
 public class PipelineTrainer extends ParallelTrainer {
 
@@ -151,8 +152,8 @@ public class PipelineTrainer extends ParallelTrainer {
      *
      * @param data the batch's data
      * @param labels the batch's labels
-     * @return {@code [loss, reported...]}: scalars, means over the micro-batches, the same on
-     *     every stage
+     * @return {@code [loss, reported...]}: scalars, means over the micro-batches, the same on every
+     *     stage
      * @throws IllegalStateException when no collector is open
      * @throws IllegalArgumentException when the batch does not divide into the micro-batches
      */
@@ -160,17 +161,24 @@ public class PipelineTrainer extends ParallelTrainer {
     public NDList forward(NDList data, NDList labels) {
         if (!MoeGradientCollector.isCollecting()) {
             throw new IllegalStateException(
-                    "PipelineTrainer.forward runs backward passes: open newGradientCollector() first");
+                    "PipelineTrainer.forward runs backward passes: open newGradientCollector()"
+                        + " first");
         }
         long batch = data.head().getShape().get(0);
         if (batch % microBatches != 0) {
             throw new IllegalArgumentException(
-                    "the batch of " + batch + " does not divide into " + microBatches + " micro-batches");
+                    "the batch of "
+                            + batch
+                            + " does not divide into "
+                            + microBatches
+                            + " micro-batches");
         }
         NDManager batchManager = data.head().getManager();
         StageRun run = new StageRun(batch / microBatches, data, labels);
         long start = System.nanoTime();
-        for (PipelineOp op : OneForwardOneBackward.schedule(pipeline.getSize(), pipeline.getRank(), microBatches)) {
+        for (PipelineOp op :
+                OneForwardOneBackward.schedule(
+                        pipeline.getSize(), pipeline.getRank(), microBatches)) {
             if (op.kind() == PipelineOp.Kind.FORWARD) {
                 run.forward(op.microBatch());
             } else {
@@ -227,8 +235,7 @@ public class PipelineTrainer extends ParallelTrainer {
                     inputs.add(received);
                 }
             }
-            NDList out =
-                    mb.graph.record(() -> PipelineTrainer.super.forward(inputs, mbLabels));
+            NDList out = mb.graph.record(() -> PipelineTrainer.super.forward(inputs, mbLabels));
             mb.outputs = out;
             if (isLastStage()) {
                 for (int i = 0; i < sums.length; i++) {
@@ -256,7 +263,11 @@ public class PipelineTrainer extends ParallelTrainer {
                 if (isLastStage()) {
                     NDArray objective = mb.outputs.head();
                     targets.add(objective);
-                    gradients.add(manager.full(objective.getShape(), 1f / microBatches, objective.getDataType()));
+                    gradients.add(
+                            manager.full(
+                                    objective.getShape(),
+                                    1f / microBatches,
+                                    objective.getDataType()));
                 } else {
                     for (NDArray sent : mb.outputs) {
                         if (sent.getDataType().isFloating()) {

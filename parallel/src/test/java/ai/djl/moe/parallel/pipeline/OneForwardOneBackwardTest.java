@@ -4,13 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 
 /** The 1F1B order, its invariants, the bubble formula and the layer split. */
 class OneForwardOneBackwardTest {
@@ -21,9 +22,12 @@ class OneForwardOneBackwardTest {
 
     @Test
     void fourStagesOfEightMicroBatchesWarmUpThenAlternateThenCoolDown() {
-        assertEquals("[F0, F1, F2, F3, B0, F4, B1, F5, B2, F6, B3, F7, B4, B5, B6, B7]", order(4, 0, 8));
-        assertEquals("[F0, F1, F2, B0, F3, B1, F4, B2, F5, B3, F6, B4, F7, B5, B6, B7]", order(4, 1, 8));
-        assertEquals("[F0, B0, F1, B1, F2, B2, F3, B3, F4, B4, F5, B5, F6, B6, F7, B7]", order(4, 3, 8));
+        assertEquals(
+                "[F0, F1, F2, F3, B0, F4, B1, F5, B2, F6, B3, F7, B4, B5, B6, B7]", order(4, 0, 8));
+        assertEquals(
+                "[F0, F1, F2, B0, F3, B1, F4, B2, F5, B3, F6, B4, F7, B5, B6, B7]", order(4, 1, 8));
+        assertEquals(
+                "[F0, B0, F1, B1, F2, B2, F3, B3, F4, B4, F5, B5, F6, B6, F7, B7]", order(4, 3, 8));
     }
 
     @Test
@@ -58,8 +62,8 @@ class OneForwardOneBackwardTest {
     }
 
     /**
-     * Simulates the pipeline with unit-time passes and checks the idle share of every stage
-     * against the formula (p - 1) / (m + p - 1), when backward takes as long as forward.
+     * Simulates the pipeline with unit-time passes and checks the idle share of every stage against
+     * the formula (p - 1) / (m + p - 1), when backward takes as long as forward.
      */
     @ParameterizedTest(name = "p {0}, m {1}")
     @CsvSource({"2, 4", "4, 4", "4, 8", "4, 16", "3, 7"})
@@ -114,7 +118,8 @@ class OneForwardOneBackwardTest {
     void badSizesAreNamed() {
         assertThrows(IllegalArgumentException.class, () -> OneForwardOneBackward.schedule(2, 2, 4));
         assertThrows(IllegalArgumentException.class, () -> OneForwardOneBackward.schedule(2, 0, 0));
-        assertThrows(IllegalArgumentException.class, () -> OneForwardOneBackward.bubbleFraction(0, 1));
+        assertThrows(
+                IllegalArgumentException.class, () -> OneForwardOneBackward.bubbleFraction(0, 1));
     }
 
     @Test

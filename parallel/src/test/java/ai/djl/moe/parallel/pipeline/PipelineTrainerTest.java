@@ -30,15 +30,17 @@ import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.Batchifier;
 import ai.djl.util.PairList;
-import java.time.Duration;
-import java.util.List;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.time.Duration;
+import java.util.List;
+
 /**
- * A two-layer network split over pipeline stages, trained through {@code EasyTrain.trainBatch}
- * by {@link PipelineTrainer}s in 1F1B order, gets the gradients and loss of the whole batch on one
+ * A two-layer network split over pipeline stages, trained through {@code EasyTrain.trainBatch} by
+ * {@link PipelineTrainer}s in 1F1B order, gets the gradients and loss of the whole batch on one
  * device; bad configurations are refused.
  */
 class PipelineTrainerTest {
@@ -124,8 +126,7 @@ class PipelineTrainerTest {
 
     private record StageResult(int stage, float[] gradient, List<PipelineStepStatistics> stats) {}
 
-    private static StageResult trainStage(
-            ParallelContext ctx, int stages, int microBatches) {
+    private static StageResult trainStage(ParallelContext ctx, int stages, int microBatches) {
         int stage = ctx.communicator(GroupKind.PP).getRank();
         try (Model model = Model.newInstance("stage-" + stage, Device.cpu())) {
             TanhStage block = new TanhStage(stage, stages);
@@ -188,7 +189,9 @@ class PipelineTrainerTest {
         ParallelConfig layout = ParallelConfig.builder().setWorldSize(stages).optPp(stages).build();
         List<StageResult> results =
                 ParallelTraining.run(
-                        layout, Duration.ofSeconds(30), ctx -> trainStage(ctx, stages, microBatches));
+                        layout,
+                        Duration.ofSeconds(30),
+                        ctx -> trainStage(ctx, stages, microBatches));
         float[][] expected = oneDevice(stages);
         for (StageResult r : results) {
             float[] want = expected[r.stage()];
@@ -217,7 +220,9 @@ class PipelineTrainerTest {
                         assertTrue(
                                 assertThrows(
                                                 IllegalArgumentException.class,
-                                                () -> new PipelineTrainer(model, pipelineLoss, ctx, 2))
+                                                () ->
+                                                        new PipelineTrainer(
+                                                                model, pipelineLoss, ctx, 2))
                                         .getMessage()
                                         .contains("PipelineStage"));
                         model.setBlock(new TanhStage(0, 1));

@@ -7,8 +7,8 @@ import ai.djl.moe.zoo.model.MlpFactory;
 import ai.djl.moe.zoo.model.SparseMoeMlp;
 
 /**
- * What the builders of one rank's part of a model share: the rank's context, sequence
- * parallelism and the sparse MLPs of the expert side.
+ * What the builders of one rank's part of a model share: the rank's context, sequence parallelism
+ * and the sparse MLPs of the expert side.
  *
  * @param <T> the concrete builder
  */
@@ -49,8 +49,8 @@ public abstract class ParallelModelBuilder<T extends ParallelModelBuilder<T>>
      * Sets the factory of the sparse MLPs: a distributed MoE layer over the expert side of the
      * mapping, such as {@link ai.djl.moe.zoo.model.ExpertParallelMoeMlp#factory}. Needed when
      * {@code ep > 1} or {@code etp > 1}; otherwise the default is the single-device {@link
-     * SparseMoeMlp} on every rank. The layers get this rank's rows of the sequence and their
-     * global layer index.
+     * SparseMoeMlp} on every rank. The layers get this rank's rows of the sequence and their global
+     * layer index.
      *
      * @param factory the factory; {@code null} for the default
      * @return this builder
@@ -84,8 +84,8 @@ public abstract class ParallelModelBuilder<T extends ParallelModelBuilder<T>>
      *
      * @param model the model's name, for the messages
      * @return the factory set, or the single-device {@link SparseMoeMlp}'s
-     * @throws IllegalArgumentException when the config or context is missing, or experts are
-     *     split without a distributed factory
+     * @throws IllegalArgumentException when the config or context is missing, or experts are split
+     *     without a distributed factory
      */
     protected MlpFactory checkedSparseMlpFactory(String model) {
         if (getConfig() == null || context == null) {

@@ -23,6 +23,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+
 import java.util.ArrayList;
 import java.util.List;
 
@@ -38,8 +39,8 @@ import java.util.List;
  *   <li>input: the micro-batch's token ids {@code [batch, seq]}, then, after the first stage, what
  *       the previous stage sent: the hidden states {@code [seq (/ tp when sequence-parallel),
  *       batch, hidden]}, and, when the model has sparse layers, the {@link RouterTotals} of the
- *       earlier stages (probability sums {@code [experts]} float32, choice counts {@code
- *       [experts]} int64);
+ *       earlier stages (probability sums {@code [experts]} float32, choice counts {@code [experts]}
+ *       int64);
  *   <li>labels (the ids): a stage other than the last returns what it sends on (the same three
  *       arrays); the last returns its objective, the causal-LM cross entropy of the micro-batch
  *       plus {@code router_aux_loss_coef} times the load-balancing loss over every sparse layer of
@@ -80,10 +81,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
                         context.communicator(GroupKind.TP),
                         builder.isSequenceParallel(),
                         getAttentionKernel());
-        embedding =
-                stage > 0
-                        ? null
-                        : addChildBlock("embed_tokens", settings.embedding());
+        embedding = stage > 0 ? null : addChildBlock("embed_tokens", settings.embedding());
         for (int i = firstLayer; i < split.end(stage); i++) {
             Block mlp =
                     config.isSparseLayer(i)
@@ -187,16 +185,14 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        NDArray hidden =
-                isFirst() ? embed(parameterStore, inputs.head(), training) : inputs.get(1);
+        NDArray hidden = isFirst() ? embed(parameterStore, inputs.head(), training) : inputs.get(1);
         NDList routerLogits = new NDList();
         for (ParallelDecoderLayer layer : layers()) {
             NDList out = layer.forward(parameterStore, new NDList(hidden), training);
             hidden = out.head();
             routerLogits.addAll(out.subNDList(1));
         }
-        NDList out =
-                new NDList(isLast() ? logits(parameterStore, hidden, training) : hidden);
+        NDList out = new NDList(isLast() ? logits(parameterStore, hidden, training) : hidden);
         out.addAll(routerLogits);
         return out;
     }
@@ -243,10 +239,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
                             routedTokens(ids.getShape()) * sparseLayers,
                             1.0 / settings.tp().getSize(),
                             config.getNumExperts());
-            objective =
-                    crossEntropy.add(
-                            ScalarOps.mul(
-                                    balance, config.getRouterAuxLossCoef()));
+            objective = crossEntropy.add(ScalarOps.mul(balance, config.getRouterAuxLossCoef()));
         }
         return new NDList(objective, crossEntropy.stopGradient(), balance.stopGradient());
     }
@@ -310,8 +303,8 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
     }
 
     /**
-     * Loads this stage's part of every weight from the full weights of the single-device model
-     * (its layers by their global indices). The block must be initialized.
+     * Loads this stage's part of every weight from the full weights of the single-device model (its
+     * layers by their global indices). The block must be initialized.
      *
      * @param weights the full weights by their Hugging Face names (see {@link FullWeights#of})
      * @throws IllegalArgumentException when a weight is missing or has the wrong shape

@@ -78,11 +78,11 @@ record RouterTotals(NDArray probabilities, NDArray selections) {
         double allTokens = (double) routedTokens * tokenGroup.getSize();
         NDArray share =
                 ScalarOps.div(
-                        tokenGroup.allReduce(selections.toType(DataType.FLOAT32, false), ReduceOp.SUM),
+                        tokenGroup.allReduce(
+                                selections.toType(DataType.FLOAT32, false), ReduceOp.SUM),
                         allTokens);
         NDArray detached = probabilities.stopGradient();
-        NDArray globalMean =
-                ScalarOps.div(tokenGroup.allReduce(detached, ReduceOp.SUM), allTokens);
+        NDArray globalMean = ScalarOps.div(tokenGroup.allReduce(detached, ReduceOp.SUM), allTokens);
         double localScale = localShare / routedTokens;
         NDArray mean =
                 ScalarOps.mul(probabilities, localScale)

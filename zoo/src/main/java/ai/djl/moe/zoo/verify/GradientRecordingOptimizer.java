@@ -3,6 +3,7 @@ package ai.djl.moe.zoo.verify;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.optimizer.Optimizer;
+
 import java.util.HashMap;
 import java.util.Map;
 

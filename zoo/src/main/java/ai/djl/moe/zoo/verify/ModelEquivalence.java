@@ -34,6 +34,7 @@ import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.Batchifier;
 import ai.djl.util.Pair;
+
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -41,8 +42,8 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * Trains a model for a few steps on a parallel layout (simulated ranks: threads of this JVM) and
- * on one device, from the same initial weights on the same batches, and reports the largest
+ * Trains a model for a few steps on a parallel layout (simulated ranks: threads of this JVM) and on
+ * one device, from the same initial weights on the same batches, and reports the largest
  * differences of the loss and of the gradients ({@code ./djl-moe verify-model}).
  *
  * <p>Every rank is a {@link ParallelMoeCausalLmStage} (the whole model when {@code pp == 1})
@@ -105,9 +106,7 @@ public final class ModelEquivalence {
             try {
                 ranks =
                         ParallelTraining.run(
-                                spec.layout(),
-                                timeout,
-                                ctx -> trainRank(ctx, batches, reference));
+                                spec.layout(), timeout, ctx -> trainRank(ctx, batches, reference));
             } catch (RuntimeException e) {
                 throw invalidLayout(e);
             }
@@ -235,9 +234,7 @@ public final class ModelEquivalence {
     }
 
     private Optimizer adam() {
-        return Optimizer.adam()
-                .optLearningRateTracker(Tracker.fixed(spec.learningRate()))
-                .build();
+        return Optimizer.adam().optLearningRateTracker(Tracker.fixed(spec.learningRate())).build();
     }
 
     /** What one rank measured. */
@@ -313,8 +310,11 @@ public final class ModelEquivalence {
                     }
                     try (NDArray ce = scratch.create(reported[0][1])) {
                         float meanCe =
-                                ctx.communicator(GroupKind.DP).allReduce(ce, ReduceOp.AVG).getFloat();
-                        losses[step] = meanCe + spec.config().getRouterAuxLossCoef() * reported[0][2];
+                                ctx.communicator(GroupKind.DP)
+                                        .allReduce(ce, ReduceOp.AVG)
+                                        .getFloat();
+                        losses[step] =
+                                meanCe + spec.config().getRouterAuxLossCoef() * reported[0][2];
                     }
                     if (step == 0) {
                         expected.loadFullParameters(reference.firstGradient());

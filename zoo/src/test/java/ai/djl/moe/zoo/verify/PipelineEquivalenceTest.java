@@ -7,15 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.pipeline.LayerSplit;
 import ai.djl.moe.zoo.config.MoeModelConfig;
-import java.time.Duration;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.time.Duration;
+
 /**
  * Pipeline parallelism (alone and with tensor and expert parallelism) trains a 4-layer Mixtral as
- * one device does: the loss of every step and every rank's gradient slice of every step within
- * 1e-5 relative (fp32), with the 1F1B schedule over several micro-batches.
+ * one device does: the loss of every step and every rank's gradient slice of every step within 1e-5
+ * relative (fp32), with the 1F1B schedule over several micro-batches.
  */
 class PipelineEquivalenceTest {
 
@@ -84,9 +86,9 @@ class PipelineEquivalenceTest {
     }
 
     /**
-     * Seed 3: with seed 7 a near-tie of two experts' router scores (top-k is discontinuous) gives
-     * a one-step loss difference of 2.4e-5 at tp 2, the same with pp 1 and pp 2 (measured), so it
-     * is tensor parallelism's fp32 rounding, not the pipeline's.
+     * Seed 3: with seed 7 a near-tie of two experts' router scores (top-k is discontinuous) gives a
+     * one-step loss difference of 2.4e-5 at tp 2, the same with pp 1 and pp 2 (measured), so it is
+     * tensor parallelism's fp32 rounding, not the pipeline's.
      */
     @Test
     void pipelineWithTensorParallelismTrainsAsOneDevice() {
