@@ -46,6 +46,22 @@ final class GradientTape {
         return CURRENT.get();
     }
 
+    /**
+     * Makes {@code next} the current thread's tape.
+     *
+     * @param next the tape to record on; {@code null} for none
+     * @return the tape that was current
+     */
+    static GradientTape swap(GradientTape next) {
+        GradientTape previous = CURRENT.get();
+        if (next == null) {
+            CURRENT.remove();
+        } else {
+            CURRENT.set(next);
+        }
+        return previous;
+    }
+
     static GradientTape open() {
         if (CURRENT.get() != null) {
             throw new IllegalStateException(

@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
             VerifyDispatchCommand.class,
             VerifyResumeCommand.class,
             ExportCheckpointCommand.class,
+            VerifyModelCommand.class,
             CommCheckCommand.class,
             CommandLine.HelpCommand.class
         })

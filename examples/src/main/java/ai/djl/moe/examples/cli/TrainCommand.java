@@ -26,7 +26,9 @@ import picocli.CommandLine.Option;
  * {@code djl-moe train}: trains a Mixtral-style MoE language model with DJL's {@code
  * EasyTrain.fit} on byte-level text (the embedded corpus by default), printing DJL's progress bar
  * and, every few steps, the loss, aux loss, tokens/s and each expert's load. With {@code
- * --world-size N} (and {@code --tp}, {@code --ep}, ...) the model is folded over N ranks: threads of
+ * --world-size N} (and {@code --tp}, {@code --cp}, {@code --pp}, {@code --ep}, {@code --etp}) the
+ * model is folded over N ranks (with {@code --pp > 1} or {@code --micro-batches > 1} as pipeline
+ * stages trained in 1F1B order, printing each stage's idle share and peak activation memory): threads of
  * this JVM ({@code --backend local}) or the processes of {@code djl-moe launch} ({@code --backend
  * nccl}); rank 0 prints. {@code --checkpoint-dir} writes training checkpoints and {@code --resume}
  * continues from one (resharded onto another layout with {@code --reshard}); with them, or with
@@ -109,6 +111,15 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--cp-exchange", defaultValue = "ring", description = "How context-parallel attention exchanges keys and values: ring or all-gather (${DEFAULT-VALUE}).")
     private String cpExchange;
 
+    @Option(names = "--pp", defaultValue = "1", description = "Pipeline parallelism: stages of consecutive layers (${DEFAULT-VALUE}).")
+    private int pp;
+
+    @Option(names = "--pp-layers", description = "Decoder layers of each pipeline stage, e.g. 1,3 (default: even).")
+    private String stageLayers;
+
+    @Option(names = "--micro-batches", defaultValue = "1", description = "Micro-batches of every step, run in 1F1B order (${DEFAULT-VALUE}).")
+    private int microBatches;
+
     @Option(names = "--ep", defaultValue = "1", description = "Expert parallelism (${DEFAULT-VALUE}).")
     private int ep;
 
@@ -156,7 +167,7 @@ public final class TrainCommand implements Callable<Integer> {
         CheckpointOptions checkpoints =
                 new CheckpointOptions(checkpointDir, checkpointEvery, resumeFrom, reshard);
         TrainingSummary summary =
-                worldSize == 1 && !backend.isNccl() && !checkpoints.isActive()
+                worldSize == 1 && microBatches == 1 && !backend.isNccl() && !checkpoints.isActive()
                         ? new TrainingJob(options, System.out).run()
                         : new ParallelTrainingJob(options, parallelOptions(), checkpoints, System.out)
                                 .run();
@@ -196,6 +207,7 @@ public final class TrainCommand implements Callable<Integer> {
                         .setWorldSize(worldSize)
                         .optTp(tp)
                         .optCp(cp)
+                        .optPp(pp)
                         .optEp(ep)
                         .optEtp(etp)
                         .build();
@@ -212,11 +224,16 @@ public final class TrainCommand implements Callable<Integer> {
                             + ") gives dp "
                             + config.getDp());
         }
+        if (microBatches < 1) {
+            throw new UsageException("--micro-batches must be positive, got " + microBatches);
+        }
         return new ParallelOptions(
                 config,
                 sequenceParallel,
                 kind,
                 Duration.ofSeconds(timeoutSeconds),
-                KeyValueExchange.parse(cpExchange));
+                KeyValueExchange.parse(cpExchange),
+                LayoutOptions.parseStageLayers(stageLayers, pp),
+                microBatches);
     }
 }

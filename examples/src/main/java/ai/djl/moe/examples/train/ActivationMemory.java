@@ -6,12 +6,12 @@ import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParallelTraining;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLmLoss;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
@@ -59,7 +59,8 @@ public final class ActivationMemory {
             int batch,
             int sequence) {
         try (NDManager rank = NDManager.newBaseManager()) {
-            ParallelMoeCausalLm block = ParallelTrainingJob.rankModel(config, ctx, parallel);
+            RankModel model = RankModel.of(ctx, config, parallel);
+            Block block = model.block();
             Shape input = new Shape(batch, sequence);
             block.initialize(rank, DataType.FLOAT32, input);
             List<NDArray> parameters = new ArrayList<>();
@@ -75,7 +76,7 @@ public final class ActivationMemory {
                     MoeGradientCollector collector = new MoeGradientCollector()) {
                 NDList ids = new NDList(step.create(tokens, input));
                 NDList out = block.forward(new ParameterStore(rank, false), ids, true);
-                new ParallelMoeCausalLmLoss(config, ctx).evaluate(ids, out);
+                model.loss().evaluate(ids, out);
                 return distinctBytes(rank.getManagedArrays()) - distinctBytes(parameters);
             }
         }

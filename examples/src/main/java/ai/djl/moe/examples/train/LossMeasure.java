@@ -17,6 +17,18 @@ public interface LossMeasure {
     LossParts measure(NDList labels, NDList predictions);
 
     /**
+     * Returns the router logits in a step's predictions, whose top-k choices the monitor shows as
+     * the expert load.
+     *
+     * @param predictions the step's predictions
+     * @return the router logits of every sparse layer (by default, all predictions after the
+     *     first); empty when the predictions hold none
+     */
+    default NDList routerLogits(NDList predictions) {
+        return predictions.subNDList(1);
+    }
+
+    /**
      * The measure of a single-device {@link ai.djl.moe.zoo.model.MoeCausalLm}.
      *
      * @param numExperts experts per MoE layer

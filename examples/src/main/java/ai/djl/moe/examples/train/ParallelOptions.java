@@ -13,13 +13,18 @@ import java.time.Duration;
  * @param timeout how long a collective waits for the other ranks
  * @param keyValueExchange how context-parallel attention exchanges keys and values ({@code cp >
  *     1})
+ * @param stageLayers the decoder layers of each pipeline stage; {@code null} for an even split
+ * @param microBatches the micro-batches of every step (the pipeline schedule runs when {@code pp >
+ *     1} or this is above 1)
  */
 public record ParallelOptions(
         ParallelConfig config,
         boolean sequenceParallel,
         Backend backend,
         Duration timeout,
-        KeyValueExchange keyValueExchange) {
+        KeyValueExchange keyValueExchange,
+        int[] stageLayers,
+        int microBatches) {
 
     /** Where the ranks of a parallel job run. */
     public enum Backend {
@@ -30,14 +35,46 @@ public record ParallelOptions(
     }
 
     /**
+     * Creates the options of a job without pipeline parallelism's choices (an even layer split,
+     * one micro-batch).
+     *
+     * @param config the folded layout
+     * @param sequenceParallel whether attention-side activations are split along the sequence
+     * @param backend where the ranks run
+     * @param timeout how long a collective waits for the other ranks
+     * @param keyValueExchange how context-parallel attention exchanges keys and values
+     */
+    public ParallelOptions(
+            ParallelConfig config,
+            boolean sequenceParallel,
+            Backend backend,
+            Duration timeout,
+            KeyValueExchange keyValueExchange) {
+        this(config, sequenceParallel, backend, timeout, keyValueExchange, null, 1);
+    }
+
+    /**
+     * Returns whether the job trains with the pipeline schedule.
+     *
+     * @return true when {@code pp > 1} or there are several micro-batches
+     */
+    public boolean pipelined() {
+        return config.getPp() > 1 || microBatches > 1;
+    }
+
+    /**
      * Checks the options.
      *
-     * @throws IllegalArgumentException when something is missing or the timeout is not positive
+     * @throws IllegalArgumentException when something is missing or the timeout or micro-batches are
+     *     not positive
      */
     public ParallelOptions {
         if (config == null || backend == null || timeout == null || keyValueExchange == null) {
             throw new IllegalArgumentException(
                     "a parallel job needs a layout, backend, timeout and key/value exchange");
+        }
+        if (microBatches < 1) {
+            throw new IllegalArgumentException("micro-batches must be positive, got " + microBatches);
         }
         if (timeout.isNegative() || timeout.isZero()) {
             throw new IllegalArgumentException("the collective timeout must be positive");

@@ -2,15 +2,12 @@ package ai.djl.moe.examples.train;
 
 import ai.djl.Device;
 import ai.djl.Model;
-import ai.djl.moe.dispatcher.DispatchOptions;
-import ai.djl.moe.dispatcher.DispatcherKind;
 import ai.djl.moe.optimizer.StatefulAdam;
-import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.ParallelMapping;
 import ai.djl.moe.parallel.comm.RankFailedException;
-import ai.djl.moe.parallel.comm.ReduceOp;
 import ai.djl.moe.parallel.comm.nccl.NcclWorld;
+import ai.djl.moe.parallel.pipeline.PipelineTrainer;
 import ai.djl.moe.parallel.training.DataParallelSampler;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParallelTrainer;
@@ -18,11 +15,9 @@ import ai.djl.moe.parallel.training.ParallelTraining;
 import ai.djl.moe.zoo.checkpoint.Checkpoint;
 import ai.djl.moe.zoo.checkpoint.CheckpointExport;
 import ai.djl.moe.zoo.config.MoeModelConfig;
-import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.parallel.FullWeights;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLmLoss;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -41,16 +36,20 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * The training job folded over ranks: every rank holds its part of a {@link ParallelMoeCausalLm},
- * loaded from the same initial weights as the single-device {@link TrainingJob} draws, trains with
- * its own {@link ParallelTrainer} and {@link EasyTrain#fit} on its data-parallel slice of the same
- * global batches, so that the loss curve is the single-device one. With {@code ep > 1} or {@code
- * etp > 1} the MoE layers are {@link ExpertParallelMoeMlp}s with the dropless all-to-all
- * dispatcher. With {@code cp > 1} every rank of a context-parallel group reads the same batches
- * and keeps its two chunks of each sequence ({@link ParallelMoeCausalLm}). Rank 0 prints the
- * progress. With {@link CheckpointOptions} every rank saves its part of the model and Adam's
- * state into a shared checkpoint every few steps and at the end, or starts from a checkpoint of
- * this or (resharded) another layout ({@code ai.djl.moe.zoo.checkpoint}).
+ * The training job folded over ranks: every rank holds its part of a {@link
+ * ai.djl.moe.zoo.parallel.ParallelMoeCausalLm}, loaded from the same initial weights as the
+ * single-device {@link TrainingJob} draws, trains with its own {@link ParallelTrainer} and {@link
+ * EasyTrain#fit} on its data-parallel slice of the same global batches, so that the loss curve is
+ * the single-device one. With {@code ep > 1} or {@code etp > 1} the MoE layers are {@link
+ * ai.djl.moe.zoo.model.ExpertParallelMoeMlp}s with the dropless all-to-all dispatcher. With {@code
+ * cp > 1} every rank of a context-parallel group reads the same batches and keeps its two chunks of
+ * each sequence. With {@code pp > 1} (or several micro-batches) every rank holds a pipeline stage
+ * ({@link ai.djl.moe.zoo.parallel.ParallelMoeCausalLmStage}) trained by a {@link PipelineTrainer}
+ * in 1F1B order; the job then prints every stage's idle share and peak activation memory. Rank 0
+ * prints the progress. With {@link CheckpointOptions} (not with pipeline stages) every rank saves
+ * its part of the model and Adam's state into a shared checkpoint every few steps and at the end,
+ * or starts from a checkpoint of this or (resharded) another layout ({@code
+ * ai.djl.moe.zoo.checkpoint}).
  */
 public final class ParallelTrainingJob {
 
@@ -68,9 +67,10 @@ public final class ParallelTrainingJob {
      * @param parallel the layout and backend
      * @param out where rank 0 prints progress
      * @throws IllegalArgumentException when the options cannot be folded (bf16 mixed precision, a
-     *     chosen device, a global batch that does not divide among the data-parallel ranks, a
-     *     sequence that does not divide into the {@code 2 x cp} chunks of context parallelism or
-     *     whose {@code seq / cp} positions per rank do not divide among the tensor-parallel ranks)
+     *     chosen device, a global batch that does not divide among the data-parallel ranks times
+     *     the micro-batches, a sequence that does not divide into the {@code 2 x cp} chunks of
+     *     context parallelism or whose {@code seq / cp} positions per rank do not divide among the
+     *     tensor-parallel ranks, checkpoints of pipeline stages)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
         this(options, parallel, CheckpointOptions.NONE, out, null);
@@ -131,6 +131,21 @@ public final class ParallelTrainingJob {
                             + " does not divide among the "
                             + config.getDp()
                             + " data-parallel ranks");
+        }
+        if (options.batchSize() % (config.getDp() * parallel.microBatches()) != 0) {
+            throw new IllegalArgumentException(
+                    "--batch-size "
+                            + options.batchSize()
+                            + " does not divide into "
+                            + config.getDp()
+                            + " data-parallel ranks x "
+                            + parallel.microBatches()
+                            + " micro-batches");
+        }
+        if ((checkpoints.isActive() || options.saveDir() != null) && parallel.pipelined()) {
+            throw new IllegalArgumentException(
+                    "checkpoints and --save are not supported with pipeline stages (pp > 1 or"
+                            + " --micro-batches > 1)");
         }
         int cp = config.getCp();
         if (cp > 1 && options.seqLength() % (2 * cp) != 0) {
@@ -260,14 +275,12 @@ public final class ParallelTrainingJob {
         boolean printing = ctx.getRank() == 0;
         PrintStream rankOut = printing ? out : new PrintStream(OutputStream.nullOutputStream());
         try (Model model = Model.newInstance("djl-moe-train-rank-" + ctx.getRank(), device)) {
-            ParallelMoeCausalLm block = rankModel(config, ctx, parallel);
-            model.setBlock(block);
-            ParallelMoeCausalLmLoss loss =
-                    new ParallelMoeCausalLmLoss(config, ctx);
+            RankModel rankModel = RankModel.of(ctx, config, parallel);
+            model.setBlock(rankModel.block());
             int dp = ctx.getDataParallelSize();
             TrainingMonitor monitor =
                     new TrainingMonitor(
-                            measure(loss, ctx),
+                            rankModel.measure(),
                             config.getNumExperts(),
                             config.getNumExpertsPerToken(),
                             (float) config.getRouterAuxLossCoef(),
@@ -276,7 +289,7 @@ public final class ParallelTrainingJob {
                             rankOut);
             StatefulAdam adam = inputs.optimizer();
             DefaultTrainingConfig trainingConfig =
-                    new DefaultTrainingConfig(loss)
+                    new DefaultTrainingConfig(rankModel.loss())
                             .optDevices(new Device[] {device})
                             .optOptimizer(adam)
                             // the same listeners everywhere (the loss evaluator runs collectives);
@@ -297,9 +310,16 @@ public final class ParallelTrainingJob {
                     new RankCheckpoints(checkpoints, options.seed(), config, ctx, device);
             long start;
             Path saved = null;
-            try (ParallelTrainer trainer = new ParallelTrainer(model, trainingConfig, ctx)) {
+            try (ParallelTrainer trainer = rankModel.newTrainer(model, trainingConfig, ctx)) {
                 trainer.initialize(new Shape(options.batchSize() / dp, options.seqLength()));
-                int first = saving.start(block, weights.shapes(), weights, adam);
+                int first;
+                if (rankModel.block() instanceof ParallelMoeCausalLm folded) {
+                    first = saving.start(folded, weights.shapes(), weights, adam);
+                } else {
+                    // a pipeline stage: no checkpoints (refused by the constructor)
+                    rankModel.loadFullParameters(weights);
+                    first = 0;
+                }
                 int end = first + options.steps();
                 rankOut.printf(
                         "training %s folded over %d ranks (%s%s): %,d parameters, %d steps of"
@@ -328,6 +348,10 @@ public final class ParallelTrainingJob {
                         rankOut.println("saved checkpoint " + checkpoint);
                     }
                 }
+                if (trainer instanceof PipelineTrainer pipelineTrainer) {
+                    rankOut.println();
+                    RankModel.printPipelineStatistics(pipelineTrainer, ctx, rankOut);
+                }
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             if (options.saveDir() != null && ctx.getRank() == 0) {
@@ -340,50 +364,9 @@ public final class ParallelTrainingJob {
         }
     }
 
-    /**
-     * Builds one rank's part of the model: expert-parallel MoE layers with the dropless all-to-all
-     * dispatcher when the experts are split.
-     */
-    static ParallelMoeCausalLm rankModel(
-            MoeModelConfig config, ParallelContext ctx, ParallelOptions parallel) {
-        ParallelMoeCausalLm.Builder builder =
-                ParallelMoeCausalLm.builder()
-                        .setConfig(config)
-                        .setContext(ctx)
-                        .optSequenceParallel(parallel.sequenceParallel())
-                        .optKeyValueExchange(parallel.keyValueExchange());
-        ParallelConfig layout = ctx.getConfig();
-        if (layout.getEp() > 1 || layout.getEtp() > 1) {
-            builder.optSparseMlpFactory(
-                    ExpertParallelMoeMlp.factory(
-                            ctx.getMapping(),
-                            ctx::communicator,
-                            DispatchOptions.DROPLESS,
-                            DispatcherKind.ALLTOALL));
-        }
-        return builder.build();
-    }
-
-    /** The loss parts of the global batch: cross entropy averaged over data-parallel ranks. */
-    private static LossMeasure measure(ParallelMoeCausalLmLoss loss, ParallelContext ctx) {
-        return (labels, predictions) -> {
-            float ce =
-                    ctx.communicator(GroupKind.DP)
-                            .allReduce(
-                                    loss.crossEntropy(predictions.head(), labels.head()),
-                                    ReduceOp.AVG)
-                            .getFloat();
-            float aux =
-                    predictions.size() > 1
-                            ? loss.loadBalancing(predictions.subNDList(1)).getFloat()
-                            : 0f;
-            return new LossMeasure.LossParts(ce, aux);
-        };
-    }
-
     private static String layout(ParallelConfig c) {
         return String.format(
-                "tp %d, cp %d, dp %d | ep %d, etp %d, edp %d",
-                c.getTp(), c.getCp(), c.getDp(), c.getEp(), c.getEtp(), c.getEdp());
+                "tp %d, cp %d, pp %d, dp %d | ep %d, etp %d, edp %d",
+                c.getTp(), c.getCp(), c.getPp(), c.getDp(), c.getEp(), c.getEtp(), c.getEdp());
     }
 }

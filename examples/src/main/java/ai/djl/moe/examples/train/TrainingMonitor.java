@@ -80,7 +80,7 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
         LossMeasure.LossParts parts = measure.measure(labels, predictions);
         float ce = parts.crossEntropy();
         float aux = parts.auxLoss();
-        NDList routerLogits = predictions.subNDList(1);
+        NDList routerLogits = measure.routerLogits(predictions);
         float[][] load = new float[routerLogits.size()][];
         for (int l = 0; l < routerLogits.size(); l++) {
             load[l] = expertLoad(routerLogits.get(l));

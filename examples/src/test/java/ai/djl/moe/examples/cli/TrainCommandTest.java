@@ -44,7 +44,7 @@ class TrainCommandTest {
                         "--sequence-parallel", "--losses", losses.toString());
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(
-                run.out().contains("folded over 4 ranks (tp 2, cp 1, dp 2 | ep 1, etp 1, edp 4,"),
+                run.out().contains("folded over 4 ranks (tp 2, cp 1, pp 1, dp 2 | ep 1, etp 1, edp 4,"),
                 run.out());
         assertEquals(1, run.out().split("step    2 \\| loss", -1).length - 1, "one rank prints");
         List<String> lines = Files.readAllLines(losses);

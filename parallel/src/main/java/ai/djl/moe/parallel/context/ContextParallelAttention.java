@@ -48,6 +48,15 @@ public final class ContextParallelAttention {
     }
 
     /**
+     * Returns the size of the context-parallel group.
+     *
+     * @return the number of members the sequence is split among
+     */
+    public int groupSize() {
+        return group.getSize();
+    }
+
+    /**
      * Returns the split of the sequence of which this member holds {@code localLength} positions.
      *
      * @param localLength this member's number of positions

@@ -85,7 +85,9 @@ public final class MoeCausalLmLoss extends Loss {
      * @return the scalar loss
      */
     public static NDArray loadBalancing(NDList routerLogits, int numExperts, int topK) {
-        NDArray logits = NDArrays.concat(routerLogits, 0);
+        // NDArrays.concat of one array is DJL's duplicate(), which autograd does not see through
+        NDArray logits =
+                routerLogits.size() == 1 ? routerLogits.head() : NDArrays.concat(routerLogits, 0);
         NDArray probs = logits.softmax(-1);
         NDArray selected = probs.topK(topK, -1).get(1);
         NDArray tokensPerExpert = selected.oneHot(numExperts).mean(new int[] {0});

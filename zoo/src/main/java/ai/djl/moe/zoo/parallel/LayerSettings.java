@@ -2,10 +2,13 @@ package ai.djl.moe.zoo.parallel;
 
 import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.context.ContextParallelAttention;
+import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
+import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AttentionKernel;
 import ai.djl.moe.zoo.model.RmsNorm;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 
 /**
@@ -25,6 +28,42 @@ record LayerSettings(
         boolean sequenceParallel,
         AttentionKernel kernel,
         ContextParallelAttention contextParallel) {
+
+    /** The vocabulary-parallel token embedding. */
+    VocabParallelEmbedding embedding() {
+        return VocabParallelEmbedding.builder()
+                .setGroup(tp)
+                .setNumEmbeddings(config.getVocabSize())
+                .setEmbeddingSize(config.getHiddenSize())
+                .optSequenceParallel(sequenceParallel)
+                .build();
+    }
+
+    /** The column-parallel LM head (untied). */
+    ColumnParallelLinear lmHead() {
+        return ColumnParallelLinear.builder()
+                .setGroup(tp)
+                .setInFeatures(config.getHiddenSize())
+                .setOutFeatures(config.getVocabSize())
+                .optBias(false)
+                .optSequenceParallel(sequenceParallel)
+                .build();
+    }
+
+    /** The shape of this rank's logits for token ids of a shape: its chunks, its vocabulary slice. */
+    Shape logitsShape(Shape ids) {
+        return new Shape(ids.get(0), ids.get(1) / cp(), config.getVocabSize() / tp.getSize());
+    }
+
+    /** How many tokens each sparse layer routes on this rank: its rows of its chunks. */
+    long routedTokens(Shape ids) {
+        return ids.get(1) / cp() / tp.getSize() * ids.get(0);
+    }
+
+    /** The context-parallel group's size: 1 without context parallelism. */
+    int cp() {
+        return contextParallel == null ? 1 : contextParallel.groupSize();
+    }
 
     /** A norm over the hidden size. */
     RmsNorm hiddenNorm() {

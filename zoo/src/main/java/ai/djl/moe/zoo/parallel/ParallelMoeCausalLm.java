@@ -10,12 +10,10 @@ import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.context.LoadBalancedChunks;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
-import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AbstractMoeCausalLm;
 import ai.djl.moe.zoo.model.MlpFactory;
 import ai.djl.moe.zoo.model.RmsNorm;
-import ai.djl.moe.zoo.model.SparseMoeMlp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -67,12 +65,12 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     private ParallelMoeCausalLm(Builder builder) {
         super(builder);
         MoeModelConfig config = getConfig();
-        contextGroup = builder.context.communicator(GroupKind.CP);
+        contextGroup = builder.getContext().communicator(GroupKind.CP);
         settings =
                 new LayerSettings(
                         config,
-                        builder.context.communicator(GroupKind.TP),
-                        builder.sequenceParallel,
+                        builder.getContext().communicator(GroupKind.TP),
+                        builder.isSequenceParallel(),
                         getAttentionKernel(),
                         contextGroup.getSize() == 1
                                 ? null
@@ -80,15 +78,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
                                         contextGroup,
                                         builder.keyValueExchange,
                                         config.getSlidingWindow()));
-        embedding =
-                addChildBlock(
-                        "embed_tokens",
-                        VocabParallelEmbedding.builder()
-                                .setGroup(settings.tp())
-                                .setNumEmbeddings(config.getVocabSize())
-                                .setEmbeddingSize(config.getHiddenSize())
-                                .optSequenceParallel(settings.sequenceParallel())
-                                .build());
+        embedding = addChildBlock("embed_tokens", settings.embedding());
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             boolean sparse = config.isSparseLayer(i);
             Block mlp =
@@ -102,15 +92,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         lmHead =
                 config.isTieWordEmbeddings()
                         ? null
-                        : addChildBlock(
-                                "lm_head",
-                                ColumnParallelLinear.builder()
-                                        .setGroup(settings.tp())
-                                        .setInFeatures(config.getHiddenSize())
-                                        .setOutFeatures(config.getVocabSize())
-                                        .optBias(false)
-                                        .optSequenceParallel(settings.sequenceParallel())
-                                        .build());
+                        : addChildBlock("lm_head", settings.lmHead());
     }
 
     /**
@@ -207,14 +189,13 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     /** {@inheritDoc} */
     @Override
     protected Shape logitsShape(Shape ids) {
-        long local = ids.get(1) / contextGroup.getSize();
-        return new Shape(ids.get(0), local, getConfig().getVocabSize() / settings.tp().getSize());
+        return settings.logitsShape(ids);
     }
 
     /** {@inheritDoc} */
     @Override
     protected long routedTokens(Shape ids) {
-        return ids.get(1) / contextGroup.getSize() / settings.tp().getSize() * ids.get(0);
+        return settings.routedTokens(ids);
     }
 
     /**
@@ -237,10 +218,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     }
 
     /** Builds a {@link ParallelMoeCausalLm}. */
-    public static final class Builder extends BaseBuilder<Builder> {
+    public static final class Builder extends ParallelModelBuilder<Builder> {
 
-        private ParallelContext context;
-        private boolean sequenceParallel;
         private MlpFactory sparseMlpFactory;
         private KeyValueExchange keyValueExchange = KeyValueExchange.RING;
 
@@ -249,43 +228,6 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         /** {@inheritDoc} */
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets the rank whose part this model is.
-         *
-         * @param context the rank's parallel context
-         * @return this builder
-         */
-        public Builder setContext(ParallelContext context) {
-            this.context = context;
-            return this;
-        }
-
-        /**
-         * Splits the activations outside the tensor-parallel regions along the sequence (default
-         * false); the sequence length must divide by the tensor-parallel size.
-         *
-         * @param sequenceParallel whether to use sequence parallelism
-         * @return this builder
-         */
-        public Builder optSequenceParallel(boolean sequenceParallel) {
-            this.sequenceParallel = sequenceParallel;
-            return this;
-        }
-
-        /**
-         * Sets the factory of the sparse MLPs: a distributed MoE layer over the expert side of the
-         * mapping, such as {@link ai.djl.moe.zoo.model.ExpertParallelMoeMlp#factory}. Needed when
-         * {@code ep > 1} or {@code etp > 1}; otherwise the default is the single-device {@link
-         * SparseMoeMlp} on every rank. The layers get this rank's rows of the sequence.
-         *
-         * @param factory the factory
-         * @return this builder
-         */
-        public Builder optSparseMlpFactory(MlpFactory factory) {
-            this.sparseMlpFactory = factory;
             return this;
         }
 
@@ -311,10 +253,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
          *     the heads, vocabulary or intermediate sizes do not divide among the TP ranks
          */
         public ParallelMoeCausalLm build() {
-            if (getConfig() == null || context == null) {
-                throw new IllegalArgumentException("ParallelMoeCausalLm needs a config and a context");
-            }
-            ParallelConfig parallel = context.getConfig();
+            sparseMlpFactory = checkedSparseMlpFactory("ParallelMoeCausalLm");
+            ParallelConfig parallel = getContext().getConfig();
             if (parallel.getPp() > 1) {
                 throw new IllegalArgumentException(
                         "ParallelMoeCausalLm does not support pipeline parallelism, got pp="
@@ -322,24 +262,6 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
             }
             if (keyValueExchange == null) {
                 throw new IllegalArgumentException("the key/value exchange must not be null");
-            }
-            boolean expertsSplit = parallel.getEp() > 1 || parallel.getEtp() > 1;
-            if (sparseMlpFactory == null) {
-                if (expertsSplit) {
-                    throw new IllegalArgumentException(
-                            "ep="
-                                    + parallel.getEp()
-                                    + " etp="
-                                    + parallel.getEtp()
-                                    + " needs a distributed MoE layer: set optSparseMlpFactory");
-                }
-                sparseMlpFactory = SparseMoeMlp.FACTORY;
-            } else if (expertsSplit && sparseMlpFactory == SparseMoeMlp.FACTORY) {
-                throw new IllegalArgumentException(
-                        "the single-device SparseMoeMlp cannot split experts over ep="
-                                + parallel.getEp()
-                                + " etp="
-                                + parallel.getEtp());
             }
             return new ParallelMoeCausalLm(this);
         }

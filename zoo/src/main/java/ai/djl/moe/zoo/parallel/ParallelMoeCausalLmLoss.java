@@ -138,7 +138,10 @@ public final class ParallelMoeCausalLmLoss extends Loss {
      * @return the scalar loss, the same on every rank
      */
     public NDArray loadBalancing(NDList routerLogits) {
-        NDArray probs = NDArrays.concat(routerLogits, 0).softmax(-1);
+        // NDArrays.concat of one array is DJL's duplicate(), which autograd does not see through
+        NDArray logits =
+                routerLogits.size() == 1 ? routerLogits.head() : NDArrays.concat(routerLogits, 0);
+        NDArray probs = logits.softmax(-1);
         NDArray selected = probs.topK(topK, -1).get(1);
         NDArray routingShare =
                 tokenGroup.allReduce(selected.oneHot(numExperts).mean(new int[] {0}), ReduceOp.AVG);
