@@ -62,7 +62,7 @@ class TrainCommandTest {
                         "--sequence-parallel", "--cp-exchange", "all-gather");
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(
-                run.out().contains("folded over 4 ranks (tp 2, cp 2, dp 1 | ep 1, etp 1, edp 4,"),
+                run.out().contains("folded over 4 ranks (tp 2, cp 2, pp 1, dp 1 | ep 1, etp 1, edp 4,"),
                 run.out());
     }
 

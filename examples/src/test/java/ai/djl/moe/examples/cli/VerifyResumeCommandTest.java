@@ -86,7 +86,7 @@ class VerifyResumeCommandTest {
         CliRun pipeline =
                 verify("--world-size", "1", "--resume-world-size", "2", "--resume-pp", "2");
         assertEquals(2, pipeline.exitCode(), pipeline.err());
-        assertTrue(pipeline.err().contains("pipeline parallelism"), pipeline.err());
+        assertTrue(pipeline.err().contains("pipeline stages"), pipeline.err());
     }
 
     @Test
