@@ -1,6 +1,7 @@
 package ai.djl.moe.examples.cli;
 
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.pipeline.LayerSplit;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.verify.ModelEquivalence;
@@ -45,6 +46,14 @@ public final class VerifyModelCommand implements Callable<Integer> {
             names = "--sequence-parallel",
             description = "Split attention-side activations along the sequence over TP.")
     private boolean sequenceParallel;
+
+    @Option(
+            names = "--cp-exchange",
+            defaultValue = "ring",
+            description =
+                    "How context-parallel attention exchanges keys and values: ring or all-gather"
+                            + " (${DEFAULT-VALUE}).")
+    private String cpExchange;
 
     @Option(
             names = "--steps",
@@ -115,6 +124,7 @@ public final class VerifyModelCommand implements Callable<Integer> {
                         config,
                         parallel,
                         sequenceParallel,
+                        KeyValueExchange.parse(cpExchange),
                         split,
                         microBatches,
                         steps,

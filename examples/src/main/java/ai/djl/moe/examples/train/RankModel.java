@@ -76,6 +76,7 @@ final class RankModel {
                             .setConfig(config)
                             .setContext(ctx)
                             .optSequenceParallel(parallel.sequenceParallel())
+                            .optKeyValueExchange(parallel.keyValueExchange())
                             .optSparseMlpFactory(experts);
             if (parallel.stageLayers() != null) {
                 builder.optLayerSplit(

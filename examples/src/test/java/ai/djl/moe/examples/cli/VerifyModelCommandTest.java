@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -13,7 +15,8 @@ import java.nio.file.Path;
 
 /**
  * {@code djl-moe verify-model} (the JSON line; exit 0 on a match, 1 over the tolerance, 2 for a
- * layout the model cannot take) and {@code djl-moe train --pp} (the pipeline statistics).
+ * layout the model cannot take), also with context parallelism inside pipeline stages, and {@code
+ * djl-moe train --pp} (the pipeline statistics; with {@code --cp} too).
  */
 class VerifyModelCommandTest {
 
@@ -55,17 +58,16 @@ class VerifyModelCommandTest {
                 line);
     }
 
-    @Test
-    void pipelineWithExpertParallelismMatchesOneDevice() {
-        CliRun run = verify("--world-size", "4", "--pp", "2", "--ep", "2", "--steps", "2");
-        assertEquals(0, run.exitCode(), run.out() + run.err());
-        assertJson(run, 2);
-    }
-
-    @Test
-    void unevenThreeStagePipelineMatchesOneDevice() {
-        CliRun run =
-                verify("--world-size", "3", "--pp", "3", "--pp-layers", "2,1,1", "--steps", "2");
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(
+            strings = {
+                "--world-size 4 --pp 2 --ep 2",
+                "--world-size 3 --pp 3 --pp-layers 2,1,1",
+                "--world-size 4 --cp 2 --pp 2",
+                "--world-size 2 --cp 2 --cp-exchange all-gather"
+            })
+    void layoutsMatchOneDevice(String layout) {
+        CliRun run = verify((layout + " --steps 2").split(" "));
         assertEquals(0, run.exitCode(), run.out() + run.err());
         assertJson(run, 2);
     }
@@ -85,9 +87,9 @@ class VerifyModelCommandTest {
         CliRun world = verify("--world-size", "6", "--pp", "4");
         assertEquals(2, world.exitCode());
         assertTrue(world.err().contains("tp*cp*pp"), world.err());
-        CliRun context = verify("--world-size", "4", "--cp", "2", "--pp", "2");
+        CliRun context = verify("--world-size", "8", "--cp", "8");
         assertEquals(2, context.exitCode());
-        assertTrue(context.err().contains("context parallelism"), context.err());
+        assertTrue(context.err().contains("2 x cp = 16 chunks"), context.err());
         CliRun split = verify("--world-size", "2", "--pp", "2", "--pp-layers", "1,2");
         assertEquals(2, split.exitCode());
         assertTrue(split.err().contains("does not add up"), split.err());
@@ -99,13 +101,40 @@ class VerifyModelCommandTest {
         assertTrue(batch.err().contains("micro-batches"), batch.err());
     }
 
+    /** Trains 3 steps of 8 tokens on a layout, printing every step. */
+    private static CliRun train(String... layout) {
+        String[] common = {
+            "train", "--config", config, "--steps", "3", "--seq-len", "8", "--print-every", "1"
+        };
+        String[] args = new String[common.length + layout.length];
+        System.arraycopy(common, 0, args, 0, common.length);
+        System.arraycopy(layout, 0, args, common.length, layout.length);
+        return CliRun.of(args);
+    }
+
+    @Test
+    void trainWithContextParallelPipelineStagesRuns() {
+        CliRun run =
+                train(
+                        "--world-size",
+                        "4",
+                        "--cp",
+                        "2",
+                        "--pp",
+                        "2",
+                        "--micro-batches",
+                        "2",
+                        "--batch-size",
+                        "2");
+        assertEquals(0, run.exitCode(), run.out() + run.err());
+        assertTrue(run.out().contains("tp 1, cp 2, pp 2"), run.out());
+        assertTrue(run.out().contains("1F1B formula 0.333, p 2, m 2"), run.out());
+    }
+
     @Test
     void trainWithPipelineParallelismPrintsEveryStagesIdleShareAndMemory() {
         CliRun run =
-                CliRun.of(
-                        "train",
-                        "--config",
-                        config,
+                train(
                         "--world-size",
                         "4",
                         "--tp",
@@ -114,14 +143,8 @@ class VerifyModelCommandTest {
                         "2",
                         "--micro-batches",
                         "4",
-                        "--steps",
-                        "3",
                         "--batch-size",
-                        "4",
-                        "--seq-len",
-                        "8",
-                        "--print-every",
-                        "1");
+                        "4");
         assertEquals(0, run.exitCode(), run.out() + run.err());
         assertTrue(run.out().contains("tp 2, cp 1, pp 2"), run.out());
         for (int stage = 0; stage < 2; stage++) {

@@ -1,10 +1,13 @@
 package ai.djl.moe.zoo.parallel;
 
+import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.context.ContextParallelAttention;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.SequenceParallelReplicated;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
+import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AttentionKernel;
 import ai.djl.moe.zoo.model.RmsNorm;
@@ -12,7 +15,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 
 /**
- * What every block of one rank's {@link ParallelMoeCausalLm} is built from.
+ * What every block of one rank's {@link ParallelMoeCausalLm} or {@link ParallelMoeCausalLmStage}
+ * is built from.
  *
  * @param config the model configuration
  * @param tp this rank's tensor-parallel group
@@ -28,6 +32,36 @@ record LayerSettings(
         boolean sequenceParallel,
         AttentionKernel kernel,
         ContextParallelAttention contextParallel) {
+
+    /**
+     * The settings of a rank: its tensor-parallel group, and context-parallel attention over its
+     * context-parallel group when that has more than one member.
+     *
+     * @param config the model configuration
+     * @param context the rank's parallel context
+     * @param sequenceParallel whether activations between the tensor-parallel regions are split
+     *     along the sequence
+     * @param kernel the attention computation without context parallelism
+     * @param exchange how context-parallel attention exchanges keys and values
+     * @return the settings
+     */
+    static LayerSettings of(
+            MoeModelConfig config,
+            ParallelContext context,
+            boolean sequenceParallel,
+            AttentionKernel kernel,
+            KeyValueExchange exchange) {
+        Communicator contextGroup = context.communicator(GroupKind.CP);
+        return new LayerSettings(
+                config,
+                context.communicator(GroupKind.TP),
+                sequenceParallel,
+                kernel,
+                contextGroup.getSize() == 1
+                        ? null
+                        : new ContextParallelAttention(
+                                contextGroup, exchange, config.getSlidingWindow()));
+    }
 
     /** The vocabulary-parallel token embedding. */
     VocabParallelEmbedding embedding() {
@@ -63,6 +97,15 @@ record LayerSettings(
     /** The context-parallel group's size: 1 without context parallelism. */
     int cp() {
         return contextParallel == null ? 1 : contextParallel.groupSize();
+    }
+
+    /** How many of the model's decoder layers are sparse (all stages together). */
+    int sparseLayers() {
+        int sparse = 0;
+        for (int i = 0; i < config.getNumHiddenLayers(); i++) {
+            sparse += config.isSparseLayer(i) ? 1 : 0;
+        }
+        return sparse;
     }
 
     /** A norm over the hidden size. */

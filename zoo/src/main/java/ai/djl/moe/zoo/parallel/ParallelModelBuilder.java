@@ -1,14 +1,16 @@
 package ai.djl.moe.zoo.parallel;
 
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.ContextParallelAttention;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.zoo.model.AbstractMoeCausalLm;
 import ai.djl.moe.zoo.model.MlpFactory;
 import ai.djl.moe.zoo.model.SparseMoeMlp;
 
 /**
- * What the builders of one rank's part of a model share: the rank's context, sequence parallelism
- * and the sparse MLPs of the expert side.
+ * What the builders of one rank's part of a model share: the rank's context, sequence parallelism,
+ * the key/value exchange of context parallelism and the sparse MLPs of the expert side.
  *
  * @param <T> the concrete builder
  */
@@ -18,6 +20,7 @@ public abstract class ParallelModelBuilder<T extends ParallelModelBuilder<T>>
     private ParallelContext context;
     private boolean sequenceParallel;
     private MlpFactory sparseMlpFactory;
+    private KeyValueExchange keyValueExchange = KeyValueExchange.RING;
 
     /** Creates a builder with nothing set. */
     protected ParallelModelBuilder() {}
@@ -42,6 +45,19 @@ public abstract class ParallelModelBuilder<T extends ParallelModelBuilder<T>>
      */
     public T optSequenceParallel(boolean sequenceParallel) {
         this.sequenceParallel = sequenceParallel;
+        return self();
+    }
+
+    /**
+     * Sets how the attention of a context-parallel group exchanges keys and values (default
+     * {@link KeyValueExchange#RING}); with {@code cp > 1} the attention always runs {@link
+     * ContextParallelAttention}, not the kernel of {@link #optAttentionKernel}.
+     *
+     * @param exchange ring or all-gather
+     * @return this builder
+     */
+    public T optKeyValueExchange(KeyValueExchange exchange) {
+        this.keyValueExchange = exchange;
         return self();
     }
 
@@ -79,17 +95,29 @@ public abstract class ParallelModelBuilder<T extends ParallelModelBuilder<T>>
     }
 
     /**
-     * Checks that the config and context are set and that experts split over ranks have a
-     * distributed MoE layer, and returns the sparse MLP factory to use.
+     * Returns how context-parallel attention exchanges keys and values.
+     *
+     * @return ring or all-gather
+     */
+    protected KeyValueExchange getKeyValueExchange() {
+        return keyValueExchange;
+    }
+
+    /**
+     * Checks that the config, context and key/value exchange are set and that experts split over
+     * ranks have a distributed MoE layer, and returns the sparse MLP factory to use.
      *
      * @param model the model's name, for the messages
      * @return the factory set, or the single-device {@link SparseMoeMlp}'s
-     * @throws IllegalArgumentException when the config or context is missing, or experts are split
-     *     without a distributed factory
+     * @throws IllegalArgumentException when the config, context or key/value exchange is missing,
+     *     or experts are split without a distributed factory
      */
     protected MlpFactory checkedSparseMlpFactory(String model) {
         if (getConfig() == null || context == null) {
             throw new IllegalArgumentException(model + " needs a config and a context");
+        }
+        if (keyValueExchange == null) {
+            throw new IllegalArgumentException("the key/value exchange must not be null");
         }
         ParallelConfig parallel = context.getConfig();
         boolean expertsSplit = parallel.getEp() > 1 || parallel.getEtp() > 1;

@@ -6,7 +6,6 @@ import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.autograd.ParallelRegions;
 import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.context.ContextParallelAttention;
-import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.context.LoadBalancedChunks;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
@@ -57,6 +56,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
 
     private final LayerSettings settings;
     private final Communicator contextGroup;
+    private final LocalPositions localPositions;
     private final VocabParallelEmbedding embedding;
     private final RmsNorm finalNorm;
     private final Block finalNormBlock;
@@ -67,17 +67,13 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         MoeModelConfig config = getConfig();
         contextGroup = builder.getContext().communicator(GroupKind.CP);
         settings =
-                new LayerSettings(
+                LayerSettings.of(
                         config,
-                        builder.getContext().communicator(GroupKind.TP),
+                        builder.getContext(),
                         builder.isSequenceParallel(),
                         getAttentionKernel(),
-                        contextGroup.getSize() == 1
-                                ? null
-                                : new ContextParallelAttention(
-                                        contextGroup,
-                                        builder.keyValueExchange,
-                                        config.getSlidingWindow()));
+                        builder.getKeyValueExchange());
+        localPositions = new LocalPositions(contextGroup, settings);
         embedding = addChildBlock("embed_tokens", settings.embedding());
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             boolean sparse = config.isSparseLayer(i);
@@ -117,7 +113,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     /** {@inheritDoc} */
     @Override
     protected NDArray embed(ParameterStore parameterStore, NDArray ids, boolean training) {
-        NDArray local = localIds(ids);
+        NDArray local = localPositions.select(ids);
         NDList sequenceFirst = new NDList(local.transpose());
         return GraphCut.after(embedding.forward(parameterStore, sequenceFirst, training)).head();
     }
@@ -139,36 +135,6 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
             logits = lmHead.forward(parameterStore, normed, training).head();
         }
         return logits.transpose(1, 0, 2);
-    }
-
-    /** This rank's positions of the ids: its two chunks under context parallelism. */
-    private NDArray localIds(NDArray ids) {
-        long sequence = ids.getShape().get(1);
-        int cp = contextGroup.getSize();
-        int tp = settings.tp().getSize();
-        LoadBalancedChunks chunks =
-                cp == 1 ? null : LoadBalancedChunks.of(sequence, cp, contextGroup.getRank());
-        long local = cp == 1 ? sequence : chunks.getLocalLength();
-        boolean shardsSequence = settings.sequenceParallel() || hasSparseLayers();
-        if (shardsSequence && local % tp != 0) {
-            throw new IllegalArgumentException(
-                    String.format(
-                            "the %d positions of each of the %d CP ranks (sequence %d) do not divide"
-                                    + " among the %d TP ranks (sequence parallelism and MoE layers"
-                                    + " run on sequence shards)",
-                            local, cp, sequence, tp));
-        }
-        return cp == 1 ? ids : chunks.select(ids, 1);
-    }
-
-    private boolean hasSparseLayers() {
-        MoeModelConfig config = getConfig();
-        for (int i = 0; i < config.getNumHiddenLayers(); i++) {
-            if (config.isSparseLayer(i)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private Parameter tiedWeight() {
@@ -221,26 +187,12 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     public static final class Builder extends ParallelModelBuilder<Builder> {
 
         private MlpFactory sparseMlpFactory;
-        private KeyValueExchange keyValueExchange = KeyValueExchange.RING;
 
         Builder() {}
 
         /** {@inheritDoc} */
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets how the attention of a context-parallel group exchanges keys and values (default
-         * {@link KeyValueExchange#RING}); with {@code cp > 1} the attention always runs {@link
-         * ContextParallelAttention}, not the kernel of {@link #optAttentionKernel}.
-         *
-         * @param exchange ring or all-gather
-         * @return this builder
-         */
-        public Builder optKeyValueExchange(KeyValueExchange exchange) {
-            this.keyValueExchange = exchange;
             return this;
         }
 
@@ -259,9 +211,6 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
                 throw new IllegalArgumentException(
                         "ParallelMoeCausalLm does not support pipeline parallelism, got pp="
                                 + parallel.getPp());
-            }
-            if (keyValueExchange == null) {
-                throw new IllegalArgumentException("the key/value exchange must not be null");
             }
             return new ParallelMoeCausalLm(this);
         }

@@ -31,32 +31,38 @@ import java.util.List;
  * One rank's pipeline stage of a {@link ParallelMoeCausalLm}: the decoder layers {@code [first,
  * end)} of the {@link LayerSplit} (default even) for this rank's stage of the pipeline group, the
  * vocabulary-parallel embedding on the first stage, the final norm and the column-parallel LM head
- * on the last; tensor, sequence and expert parallelism inside the stage as in {@link
- * ParallelMoeCausalLm}. A {@link PipelineStage} for {@link
+ * on the last; tensor, sequence, context and expert parallelism inside the stage as in {@link
+ * ParallelMoeCausalLm} (under context parallelism the first stage embeds this rank's two chunks of
+ * the ids, every stage runs on those {@code seq / cp} positions, and the attention sees the whole
+ * sequence through {@link ai.djl.moe.parallel.context.ContextParallelAttention}, key/value exchange
+ * from {@link Builder#optKeyValueExchange}). A {@link PipelineStage} for {@link
  * ai.djl.moe.parallel.pipeline.PipelineTrainer}:
  *
  * <ul>
  *   <li>input: the micro-batch's token ids {@code [batch, seq]}, then, after the first stage, what
- *       the previous stage sent: the hidden states {@code [seq (/ tp when sequence-parallel),
- *       batch, hidden]}, and, when the model has sparse layers, the {@link RouterTotals} of the
- *       earlier stages (probability sums {@code [experts]} float32, choice counts {@code [experts]}
- *       int64);
+ *       the previous stage sent: the hidden states at this rank's positions {@code [seq / cp (/ tp
+ *       when sequence-parallel), batch, hidden]}, and, when the model has sparse layers, the
+ *       {@link RouterTotals} of the earlier stages (probability sums {@code [experts]} float32,
+ *       choice counts {@code [experts]} int64);
  *   <li>labels (the ids): a stage other than the last returns what it sends on (the same three
  *       arrays); the last returns its objective, the causal-LM cross entropy of the micro-batch
  *       plus {@code router_aux_loss_coef} times the load-balancing loss over every sparse layer of
  *       every stage (the single-device loss of {@link ai.djl.moe.zoo.model.MoeCausalLmLoss} on the
- *       micro-batch), then the cross entropy and the load-balancing loss to report;
+ *       micro-batch; under context parallelism both are collectives over the context-parallel
+ *       group, as in {@link ParallelMoeCausalLmLoss}), then the cross entropy and the
+ *       load-balancing loss to report;
  *   <li>without labels ({@code forward(store, inputs, training)}): the hidden states (the logits,
  *       on the last stage) followed by this stage's router logits.
  * </ul>
  *
- * <p>Initialize it with the token ids' shape on every stage. Tied embeddings and context
- * parallelism are rejected.
+ * <p>Initialize it with the whole token ids' shape {@code [batch, seq]} on every stage. Tied
+ * embeddings are rejected when {@code pp > 1}.
  */
 public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<ParallelDecoderLayer>
         implements PipelineStage {
 
     private final LayerSettings settings;
+    private final LocalPositions localPositions;
     private final int stage;
     private final int stages;
     private final int firstLayer;
@@ -76,12 +82,13 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
         stages = split.stages();
         firstLayer = split.first(stage);
         settings =
-                new LayerSettings(
+                LayerSettings.of(
                         config,
-                        context.communicator(GroupKind.TP),
+                        context,
                         builder.isSequenceParallel(),
                         getAttentionKernel(),
-                        null);
+                        builder.getKeyValueExchange());
+        localPositions = new LocalPositions(context.communicator(GroupKind.CP), settings);
         embedding = stage > 0 ? null : addChildBlock("embed_tokens", settings.embedding());
         for (int i = firstLayer; i < split.end(stage); i++) {
             Block mlp =
@@ -90,11 +97,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
                             : new ParallelSwiGluMlp(settings, config.getDenseIntermediateSize());
             addLayer(new ParallelDecoderLayer(settings, mlp));
         }
-        int sparse = 0;
-        for (int i = 0; i < config.getNumHiddenLayers(); i++) {
-            sparse += config.isSparseLayer(i) ? 1 : 0;
-        }
-        sparseLayers = sparse;
+        sparseLayers = settings.sparseLayers();
         boolean last = stage == stages - 1;
         finalNorm = last ? settings.hiddenNorm() : null;
         finalNormBlock = last ? addChildBlock("norm", settings.onSequenceShards(finalNorm)) : null;
@@ -173,9 +176,13 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
         return 2;
     }
 
-    /** The hidden states between stages, sequence first: {@code [seq (/ tp), batch, hidden]}. */
+    /**
+     * The hidden states between stages, sequence first: this rank's positions, its rows of them
+     * under sequence parallelism: {@code [seq / cp (/ tp), batch, hidden]}.
+     */
     private Shape hiddenShape(Shape ids) {
-        long rows = settings.sequenceParallel() ? ids.get(1) / settings.tp().getSize() : ids.get(1);
+        long local = ids.get(1) / settings.cp();
+        long rows = settings.sequenceParallel() ? local / settings.tp().getSize() : local;
         return new Shape(rows, ids.get(0), getConfig().getHiddenSize());
     }
 
@@ -248,7 +255,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
     /** {@inheritDoc} */
     @Override
     protected NDArray embed(ParameterStore parameterStore, NDArray ids, boolean training) {
-        NDList sequenceFirst = new NDList(ids.transpose());
+        NDList sequenceFirst = new NDList(localPositions.select(ids).transpose());
         return GraphCut.after(embedding.forward(parameterStore, sequenceFirst, training)).head();
     }
 
@@ -265,7 +272,8 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
             NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
         if (embedding != null) {
-            embedding.initialize(manager, dataType, new Shape(ids.get(1), ids.get(0)));
+            embedding.initialize(
+                    manager, dataType, new Shape(ids.get(1) / settings.cp(), ids.get(0)));
         }
         Shape hidden = hiddenShape(ids);
         for (ParallelDecoderLayer layer : layers()) {
@@ -353,8 +361,8 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
          * Builds this rank's stage.
          *
          * @return the stage
-         * @throws IllegalArgumentException when the config or context is missing, the layout has
-         *     context parallelism, the embeddings are tied while {@code pp > 1}, the split does not
+         * @throws IllegalArgumentException when the config, context or key/value exchange is
+         *     missing, the embeddings are tied while {@code pp > 1}, the split does not
          *     match the pipeline or the model's layers, or experts are split without a sparse MLP
          *     factory
          */
@@ -362,11 +370,6 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
             sparseMlpFactory = checkedSparseMlpFactory("ParallelMoeCausalLmStage");
             MoeModelConfig config = getConfig();
             ParallelConfig parallel = getContext().getConfig();
-            if (parallel.getCp() > 1) {
-                throw new IllegalArgumentException(
-                        "the pipeline stage does not support context parallelism, got cp="
-                                + parallel.getCp());
-            }
             if (config.isTieWordEmbeddings() && parallel.getPp() > 1) {
                 throw new IllegalArgumentException(
                         "tied word embeddings are not supported with pp > 1 (the embedding and the"

@@ -49,7 +49,9 @@ import java.util.Random;
  * <p>Every rank is a {@link ParallelMoeCausalLmStage} (the whole model when {@code pp == 1})
  * trained by a {@link PipelineTrainer} through {@code EasyTrain.trainBatch} and {@code step} (what
  * {@code EasyTrain.fit} runs per batch), with expert-parallel MoE layers ({@link
- * ExpertParallelMoeMlp}, dropless all-to-all) when {@code ep > 1} or {@code etp > 1}. Data-parallel
+ * ExpertParallelMoeMlp}, dropless all-to-all) when {@code ep > 1} or {@code etp > 1}, and
+ * context-parallel attention when {@code cp > 1} (every member of a context-parallel group gets
+ * the whole sequences and keeps its two chunks of them). Data-parallel
  * rank {@code r} trains on rows {@code [r B / dp, (r + 1) B / dp)} of each global batch, cut into
  * {@code m} consecutive micro-batches. The single device trains the {@link MoeCausalLm} with
  * gradient accumulation over the same {@code m} micro-batches, micro-batch {@code i} being the
@@ -245,7 +247,8 @@ public final class ModelEquivalence {
                 ParallelMoeCausalLmStage.builder()
                         .setConfig(spec.config())
                         .setContext(ctx)
-                        .optSequenceParallel(spec.sequenceParallel());
+                        .optSequenceParallel(spec.sequenceParallel())
+                        .optKeyValueExchange(spec.keyValueExchange());
         if (spec.layerSplit() != null) {
             builder.optLayerSplit(spec.layerSplit());
         }

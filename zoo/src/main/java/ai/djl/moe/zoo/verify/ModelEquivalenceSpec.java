@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.verify;
 
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.pipeline.LayerSplit;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 
@@ -11,6 +12,8 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
  * @param layout the parallel layout
  * @param sequenceParallel whether activations outside the tensor-parallel regions are split along
  *     the sequence
+ * @param keyValueExchange how context-parallel attention exchanges keys and values ({@code cp >
+ *     1})
  * @param layerSplit the layers of each pipeline stage; {@code null} for an even split
  * @param microBatches the micro-batches of every step (per data-parallel rank)
  * @param steps the optimizer steps
@@ -23,6 +26,7 @@ public record ModelEquivalenceSpec(
         MoeModelConfig config,
         ParallelConfig layout,
         boolean sequenceParallel,
+        KeyValueExchange keyValueExchange,
         LayerSplit layerSplit,
         int microBatches,
         int steps,
@@ -36,11 +40,12 @@ public record ModelEquivalenceSpec(
      *
      * @throws IllegalArgumentException when something is missing, not positive, or the batch does
      *     not divide into data-parallel ranks times micro-batches, or the sequence among the
-     *     tensor-parallel ranks
+     *     tensor-parallel ranks or into {@code 2 * cp} chunks
      */
     public ModelEquivalenceSpec {
-        if (config == null || layout == null) {
-            throw new IllegalArgumentException("the check needs a model config and a layout");
+        if (config == null || layout == null || keyValueExchange == null) {
+            throw new IllegalArgumentException(
+                    "the check needs a model config, a layout and a key/value exchange");
         }
         if (microBatches < 1 || steps < 1 || batch < 1 || sequence < 2 || learningRate <= 0) {
             throw new IllegalArgumentException(
@@ -64,6 +69,14 @@ public record ModelEquivalenceSpec(
                             + " does not divide among "
                             + layout.getTp()
                             + " tensor-parallel ranks");
+        }
+        if (sequence % (2 * layout.getCp()) != 0) {
+            throw new IllegalArgumentException(
+                    "the sequence of "
+                            + sequence
+                            + " does not divide into the 2 x cp = "
+                            + 2 * layout.getCp()
+                            + " chunks of context parallelism");
         }
         if (sequence > config.getMaxPositionEmbeddings()) {
             throw new IllegalArgumentException(

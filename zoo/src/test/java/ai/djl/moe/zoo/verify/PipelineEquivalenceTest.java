@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.moe.parallel.pipeline.LayerSplit;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 
@@ -15,7 +16,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.time.Duration;
 
 /**
- * Pipeline parallelism (alone and with tensor and expert parallelism) trains a 4-layer Mixtral as
+ * Pipeline parallelism (alone and with tensor, context and expert parallelism) trains a 4-layer Mixtral as
  * one device does: the loss of every step and every rank's gradient slice of every step within 1e-5
  * relative (fp32), with the 1F1B schedule over several micro-batches.
  */
@@ -46,11 +47,32 @@ class PipelineEquivalenceTest {
             int steps,
             int batch,
             long seed) {
+        return check(
+                layout,
+                sequenceParallel,
+                KeyValueExchange.RING,
+                split,
+                microBatches,
+                steps,
+                batch,
+                seed);
+    }
+
+    private static ModelEquivalenceReport check(
+            ParallelConfig layout,
+            boolean sequenceParallel,
+            KeyValueExchange exchange,
+            LayerSplit split,
+            int microBatches,
+            int steps,
+            int batch,
+            long seed) {
         return ModelEquivalence.check(
                 new ModelEquivalenceSpec(
                         MIXTRAL,
                         layout,
                         sequenceParallel,
+                        exchange,
                         split,
                         microBatches,
                         steps,
@@ -117,12 +139,31 @@ class PipelineEquivalenceTest {
         assertEquivalent(check(layout, null, 2, 20, 8), 20);
     }
 
-    @Test
-    void contextParallelismIsRefusedByTheStage() {
+    @ParameterizedTest(name = "{0} exchange")
+    @CsvSource({"RING", "ALL_GATHER"})
+    void contextParallelStagesTrainAsOneDevice(KeyValueExchange exchange) {
         ParallelConfig layout = ParallelConfig.builder().setWorldSize(4).optCp(2).optPp(2).build();
-        IllegalArgumentException e =
-                assertThrows(IllegalArgumentException.class, () -> check(layout, null, 1, 1, 2));
-        assertTrue(e.getMessage().contains("context parallelism"), e.getMessage());
+        assertEquivalent(check(layout, false, exchange, null, 2, 3, 4, 7), 3);
+    }
+
+    @Test
+    void contextParallelStagesWithSequenceParallelTensorParallelismTrainAsOneDevice() {
+        ParallelConfig layout =
+                ParallelConfig.builder()
+                        .setWorldSize(8)
+                        .optTp(2)
+                        .optCp(2)
+                        .optPp(2)
+                        .optEtp(1)
+                        .build();
+        assertEquivalent(check(layout, true, null, 2, 3, 4, 3), 3);
+    }
+
+    @Test
+    void contextParallelStagesWithExpertParallelismTrainAsOneDevice() {
+        ParallelConfig layout =
+                ParallelConfig.builder().setWorldSize(4).optCp(2).optPp(2).optEp(2).build();
+        assertEquivalent(check(layout, null, 2, 3, 4), 3);
     }
 
     @Test
