@@ -67,7 +67,8 @@ record RouterTotals(NDArray probabilities, NDArray selections) {
      * ParallelMoeCausalLmLoss#loadBalancing}, so that the trainer's reduction yields the
      * single-device gradient.
      *
-     * @param tokenGroup the ranks whose tokens make up the micro-batch (tensor x data parallel)
+     * @param tokenGroup the ranks whose tokens make up the micro-batch (tensor x data x context
+     *     parallel)
      * @param routedTokens the tokens this rank routed, over all sparse layers
      * @param localShare this rank's share of its tensor-parallel group's tokens
      * @param experts the number of experts
