@@ -29,19 +29,16 @@ final class LocalPositions {
     }
 
     /**
-     * Selects this rank's positions of token ids.
+     * Returns how many positions of a sequence this rank holds.
      *
-     * @param ids the token ids {@code [batch, seq]}
-     * @return the ids at this rank's positions {@code [batch, seq / cp]}
+     * @param sequence the length of the whole sequence
+     * @return {@code sequence / cp}
      * @throws IllegalArgumentException when the sequence does not divide into {@code 2 * cp}
      *     chunks, or the local positions among the tensor-parallel ranks where they are sharded
      */
-    NDArray select(NDArray ids) {
-        long sequence = ids.getShape().get(1);
+    long length(long sequence) {
         int cp = contextGroup.getSize();
-        LoadBalancedChunks chunks =
-                cp == 1 ? null : LoadBalancedChunks.of(sequence, cp, contextGroup.getRank());
-        long local = cp == 1 ? sequence : chunks.getLocalLength();
+        long local = cp == 1 ? sequence : chunks(sequence).getLocalLength();
         if (shardsSequence && local % tp != 0) {
             throw new IllegalArgumentException(
                     String.format(
@@ -50,6 +47,23 @@ final class LocalPositions {
                                     + " run on sequence shards)",
                             local, cp, sequence, tp));
         }
-        return cp == 1 ? ids : chunks.select(ids, 1);
+        return local;
+    }
+
+    /**
+     * Selects this rank's positions of token ids.
+     *
+     * @param ids the token ids {@code [batch, seq]}
+     * @return the ids at this rank's positions {@code [batch, seq / cp]}
+     * @throws IllegalArgumentException when the sequence does not split (see {@link #length})
+     */
+    NDArray select(NDArray ids) {
+        long sequence = ids.getShape().get(1);
+        length(sequence);
+        return contextGroup.getSize() == 1 ? ids : chunks(sequence).select(ids, 1);
+    }
+
+    private LoadBalancedChunks chunks(long sequence) {
+        return LoadBalancedChunks.of(sequence, contextGroup.getSize(), contextGroup.getRank());
     }
 }

@@ -4,7 +4,6 @@ import ai.djl.moe.autograd.GraphCut;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.autograd.ParallelRegions;
-import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.context.ContextParallelAttention;
 import ai.djl.moe.parallel.context.LoadBalancedChunks;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
@@ -55,7 +54,6 @@ import java.util.List;
 public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecoderLayer> {
 
     private final LayerSettings settings;
-    private final Communicator contextGroup;
     private final LocalPositions localPositions;
     private final VocabParallelEmbedding embedding;
     private final RmsNorm finalNorm;
@@ -65,7 +63,6 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     private ParallelMoeCausalLm(Builder builder) {
         super(builder);
         MoeModelConfig config = getConfig();
-        contextGroup = builder.getContext().communicator(GroupKind.CP);
         settings =
                 LayerSettings.of(
                         config,
@@ -73,7 +70,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
                         builder.isSequenceParallel(),
                         getAttentionKernel(),
                         builder.getKeyValueExchange());
-        localPositions = new LocalPositions(contextGroup, settings);
+        localPositions =
+                new LocalPositions(builder.getContext().communicator(GroupKind.CP), settings);
         embedding = addChildBlock("embed_tokens", settings.embedding());
         for (int i = 0; i < config.getNumHiddenLayers(); i++) {
             boolean sparse = config.isSparseLayer(i);
@@ -146,7 +144,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     protected void initializeChildBlocks(
             NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
-        Shape sequenceFirst = new Shape(ids.get(1) / contextGroup.getSize(), ids.get(0));
+        Shape sequenceFirst = new Shape(localPositions.length(ids.get(1)), ids.get(0));
         embedding.initialize(manager, dataType, sequenceFirst);
         Shape hidden = embedding.getOutputShapes(new Shape[] {sequenceFirst})[0];
         initializeDecoder(manager, dataType, hidden, finalNormBlock, lmHead);

@@ -55,8 +55,10 @@ import java.util.List;
  *       on the last stage) followed by this stage's router logits.
  * </ul>
  *
- * <p>Initialize it with the whole token ids' shape {@code [batch, seq]} on every stage. Tied
- * embeddings are rejected when {@code pp > 1}.
+ * <p>Initialize it with the whole token ids' shape {@code [batch, seq]} on every stage: every stage
+ * then checks that the sequence splits into {@code 2 * cp} chunks (and {@code seq / cp} among the
+ * TP ranks when the model has sparse layers or sequence parallelism). Tied embeddings are rejected
+ * when {@code pp > 1}.
  */
 public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<ParallelDecoderLayer>
         implements PipelineStage {
@@ -181,7 +183,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
      * under sequence parallelism: {@code [seq / cp (/ tp), batch, hidden]}.
      */
     private Shape hiddenShape(Shape ids) {
-        long local = ids.get(1) / settings.cp();
+        long local = localPositions.length(ids.get(1));
         long rows = settings.sequenceParallel() ? local / settings.tp().getSize() : local;
         return new Shape(rows, ids.get(0), getConfig().getHiddenSize());
     }
@@ -272,8 +274,8 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
             NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
         if (embedding != null) {
-            embedding.initialize(
-                    manager, dataType, new Shape(ids.get(1) / settings.cp(), ids.get(0)));
+            Shape sequenceFirst = new Shape(localPositions.length(ids.get(1)), ids.get(0));
+            embedding.initialize(manager, dataType, sequenceFirst);
         }
         Shape hidden = hiddenShape(ids);
         for (ParallelDecoderLayer layer : layers()) {

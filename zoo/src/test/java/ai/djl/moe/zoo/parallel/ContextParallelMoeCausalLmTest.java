@@ -384,6 +384,36 @@ class ContextParallelMoeCausalLmTest {
                 shards.getCause().getMessage());
     }
 
+    @Test
+    void everyPipelineStageRefusesASequenceThatDoesNotSplitWhenInitialized() {
+        ParallelConfig layout = ParallelConfig.builder().setWorldSize(4).optCp(2).optPp(2).build();
+        List<String> messages =
+                ParallelTraining.run(
+                        layout,
+                        Duration.ofSeconds(30),
+                        ctx -> {
+                            try (NDManager rankManager = NDManager.newBaseManager()) {
+                                ParallelMoeCausalLmStage stage =
+                                        ParallelMoeCausalLmStage.builder()
+                                                .setConfig(QWEN3)
+                                                .setContext(ctx)
+                                                .build();
+                                return assertThrows(
+                                                IllegalArgumentException.class,
+                                                () ->
+                                                        stage.initialize(
+                                                                rankManager,
+                                                                DataType.FLOAT32,
+                                                                new Shape(1, 6)))
+                                        .getMessage();
+                            }
+                        });
+        assertEquals(4, messages.size());
+        for (String message : messages) {
+            assertTrue(message.contains("6 does not divide into the 2 x cp = 4"), message);
+        }
+    }
+
     private static Void forward(ParallelContext ctx, int sequence) {
         try (NDManager rankManager = NDManager.newBaseManager()) {
             ParallelMoeCausalLm block =
