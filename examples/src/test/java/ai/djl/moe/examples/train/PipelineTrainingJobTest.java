@@ -21,11 +21,11 @@ import java.util.List;
 
 /**
  * The training job with pipeline stages ({@code EasyTrain.fit} driving a {@code PipelineTrainer} on
- * every rank; also with context parallelism inside the stages) follows the single-device job's loss curve within 1e-5 relative for 20 Adam steps in
- * fp32: one micro-batch per step, so that the single-device job's full-batch loss is the reference
- * (with several micro-batches the load-balancing loss is per micro-batch, as in Megatron-Core;
- * {@code ModelEquivalenceTest} in the zoo compares those against one device with the same
- * micro-batches).
+ * every rank; also with context parallelism inside the stages) follows the single-device job's loss
+ * curve within 1e-5 relative for 20 Adam steps in fp32: one micro-batch per step, so that the
+ * single-device job's full-batch loss is the reference (with several micro-batches the
+ * load-balancing loss is per micro-batch, as in Megatron-Core; {@code ModelEquivalenceTest} in the
+ * zoo compares those against one device with the same micro-batches).
  */
 class PipelineTrainingJobTest {
 

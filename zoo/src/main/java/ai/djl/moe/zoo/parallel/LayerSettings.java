@@ -15,8 +15,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 
 /**
- * What every block of one rank's {@link ParallelMoeCausalLm} or {@link ParallelMoeCausalLmStage}
- * is built from.
+ * What every block of one rank's {@link ParallelMoeCausalLm} or {@link ParallelMoeCausalLmStage} is
+ * built from.
  *
  * @param config the model configuration
  * @param tp this rank's tensor-parallel group

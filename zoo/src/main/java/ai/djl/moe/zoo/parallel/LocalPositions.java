@@ -42,9 +42,9 @@ final class LocalPositions {
         if (shardsSequence && local % tp != 0) {
             throw new IllegalArgumentException(
                     String.format(
-                            "the %d positions of each of the %d CP ranks (sequence %d) do not divide"
-                                    + " among the %d TP ranks (sequence parallelism and MoE layers"
-                                    + " run on sequence shards)",
+                            "the %d positions of each of the %d CP ranks (sequence %d) do not"
+                                + " divide among the %d TP ranks (sequence parallelism and MoE"
+                                + " layers run on sequence shards)",
                             local, cp, sequence, tp));
         }
         return local;

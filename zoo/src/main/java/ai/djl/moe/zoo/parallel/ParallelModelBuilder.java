@@ -49,8 +49,8 @@ public abstract class ParallelModelBuilder<T extends ParallelModelBuilder<T>>
     }
 
     /**
-     * Sets how the attention of a context-parallel group exchanges keys and values (default
-     * {@link KeyValueExchange#RING}); with {@code cp > 1} the attention always runs {@link
+     * Sets how the attention of a context-parallel group exchanges keys and values (default {@link
+     * KeyValueExchange#RING}); with {@code cp > 1} the attention always runs {@link
      * ContextParallelAttention}, not the kernel of {@link #optAttentionKernel}.
      *
      * @param exchange ring or all-gather

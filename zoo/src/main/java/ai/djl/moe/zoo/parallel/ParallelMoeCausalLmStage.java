@@ -41,9 +41,9 @@ import java.util.List;
  * <ul>
  *   <li>input: the micro-batch's token ids {@code [batch, seq]}, then, after the first stage, what
  *       the previous stage sent: the hidden states at this rank's positions {@code [seq / cp (/ tp
- *       when sequence-parallel), batch, hidden]}, and, when the model has sparse layers, the
- *       {@link RouterTotals} of the earlier stages (probability sums {@code [experts]} float32,
- *       choice counts {@code [experts]} int64);
+ *       when sequence-parallel), batch, hidden]}, and, when the model has sparse layers, the {@link
+ *       RouterTotals} of the earlier stages (probability sums {@code [experts]} float32, choice
+ *       counts {@code [experts]} int64);
  *   <li>labels (the ids): a stage other than the last returns what it sends on (the same three
  *       arrays); the last returns its objective, the causal-LM cross entropy of the micro-batch
  *       plus {@code router_aux_loss_coef} times the load-balancing loss over every sparse layer of
@@ -364,9 +364,8 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
          *
          * @return the stage
          * @throws IllegalArgumentException when the config, context or key/value exchange is
-         *     missing, the embeddings are tied while {@code pp > 1}, the split does not
-         *     match the pipeline or the model's layers, or experts are split without a sparse MLP
-         *     factory
+         *     missing, the embeddings are tied while {@code pp > 1}, the split does not match the
+         *     pipeline or the model's layers, or experts are split without a sparse MLP factory
          */
         public ParallelMoeCausalLmStage build() {
             sparseMlpFactory = checkedSparseMlpFactory("ParallelMoeCausalLmStage");

@@ -50,15 +50,15 @@ import java.util.Random;
  * trained by a {@link PipelineTrainer} through {@code EasyTrain.trainBatch} and {@code step} (what
  * {@code EasyTrain.fit} runs per batch), with expert-parallel MoE layers ({@link
  * ExpertParallelMoeMlp}, dropless all-to-all) when {@code ep > 1} or {@code etp > 1}, and
- * context-parallel attention when {@code cp > 1} (every member of a context-parallel group gets
- * the whole sequences and keeps its two chunks of them). Data-parallel
- * rank {@code r} trains on rows {@code [r B / dp, (r + 1) B / dp)} of each global batch, cut into
- * {@code m} consecutive micro-batches. The single device trains the {@link MoeCausalLm} with
- * gradient accumulation over the same {@code m} micro-batches, micro-batch {@code i} being the
- * {@code i}-th micro-batch of every data-parallel rank together: each micro-batch's loss is the
- * single-device {@link MoeCausalLmLoss} (cross entropy + {@code router_aux_loss_coef} x the
- * load-balancing loss over the micro-batch's tokens), and the step's loss and gradient are their
- * means, as in Megatron-Core. With {@code m = 1} this is plain full-batch training.
+ * context-parallel attention when {@code cp > 1} (every member of a context-parallel group gets the
+ * whole sequences and keeps its two chunks of them). Data-parallel rank {@code r} trains on rows
+ * {@code [r B / dp, (r + 1) B / dp)} of each global batch, cut into {@code m} consecutive
+ * micro-batches. The single device trains the {@link MoeCausalLm} with gradient accumulation over
+ * the same {@code m} micro-batches, micro-batch {@code i} being the {@code i}-th micro-batch of
+ * every data-parallel rank together: each micro-batch's loss is the single-device {@link
+ * MoeCausalLmLoss} (cross entropy + {@code router_aux_loss_coef} x the load-balancing loss over the
+ * micro-batch's tokens), and the step's loss and gradient are their means, as in Megatron-Core.
+ * With {@code m = 1} this is plain full-batch training.
  *
  * <p>Compared: the loss of every step (the data-parallel mean of the ranks' cross entropy plus
  * {@code router_aux_loss_coef} x the load-balancing loss, on every rank), and the gradient of the

@@ -12,8 +12,7 @@ import ai.djl.moe.zoo.config.MoeModelConfig;
  * @param layout the parallel layout
  * @param sequenceParallel whether activations outside the tensor-parallel regions are split along
  *     the sequence
- * @param keyValueExchange how context-parallel attention exchanges keys and values ({@code cp >
- *     1})
+ * @param keyValueExchange how context-parallel attention exchanges keys and values ({@code cp > 1})
  * @param layerSplit the layers of each pipeline stage; {@code null} for an even split
  * @param microBatches the micro-batches of every step (per data-parallel rank)
  * @param steps the optimizer steps

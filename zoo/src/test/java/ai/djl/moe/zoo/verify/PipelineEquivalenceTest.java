@@ -16,9 +16,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.time.Duration;
 
 /**
- * Pipeline parallelism (alone and with tensor, context and expert parallelism) trains a 4-layer Mixtral as
- * one device does: the loss of every step and every rank's gradient slice of every step within 1e-5
- * relative (fp32), with the 1F1B schedule over several micro-batches.
+ * Pipeline parallelism (alone and with tensor, context and expert parallelism) trains a 4-layer
+ * Mixtral as one device does: the loss of every step and every rank's gradient slice of every step
+ * within 1e-5 relative (fp32), with the 1F1B schedule over several micro-batches.
  */
 class PipelineEquivalenceTest {
 
