@@ -3,6 +3,7 @@ package ai.djl.moe.examples.train;
 import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.optimizer.StatefulAdam;
+import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.moe.parallel.ParallelMapping;
 import ai.djl.moe.parallel.comm.RankFailedException;
@@ -248,6 +249,11 @@ public final class ParallelTrainingJob {
                                 + mapping.getWorldSize()
                                 + " differs from the launcher's WORLD_SIZE "
                                 + world.getEnvironment().getWorldSize());
+            }
+            // splitting is collective: every rank creates every group now, in one order (pipeline
+            // stages would otherwise ask for their groups in different orders and wait forever)
+            for (GroupKind kind : GroupKind.values()) {
+                world.communicator(mapping, kind);
             }
             ParallelContext ctx =
                     new ParallelContext(
