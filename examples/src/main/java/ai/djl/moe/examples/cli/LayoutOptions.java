@@ -61,13 +61,29 @@ public final class LayoutOptions {
      * @throws IllegalArgumentException when the sizes do not fold over the world
      */
     public ParallelConfig toConfig() {
+        return config(worldSize, tp, cp, pp, ep, etp == null ? 1 : etp);
+    }
+
+    /**
+     * Returns the layout of the given sizes (data parallelism derived).
+     *
+     * @param worldSize the ranks
+     * @param tp tensor parallelism
+     * @param cp context parallelism
+     * @param pp pipeline parallelism
+     * @param ep expert parallelism
+     * @param etp expert tensor parallelism
+     * @return the parallel configuration
+     * @throws IllegalArgumentException when the sizes do not fold over the world
+     */
+    static ParallelConfig config(int worldSize, int tp, int cp, int pp, int ep, int etp) {
         return ParallelConfig.builder()
                 .setWorldSize(worldSize)
                 .optTp(tp)
                 .optCp(cp)
                 .optPp(pp)
                 .optEp(ep)
-                .optEtp(etp == null ? 1 : etp)
+                .optEtp(etp)
                 .build();
     }
 

@@ -202,15 +202,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (timeoutSeconds <= 0) {
             throw new UsageException("--timeout-seconds must be positive, got " + timeoutSeconds);
         }
-        ParallelConfig config =
-                ParallelConfig.builder()
-                        .setWorldSize(worldSize)
-                        .optTp(tp)
-                        .optCp(cp)
-                        .optPp(pp)
-                        .optEp(ep)
-                        .optEtp(etp)
-                        .build();
+        ParallelConfig config = LayoutOptions.config(worldSize, tp, cp, pp, ep, etp);
         if (dp != null && dp != config.getDp()) {
             throw new UsageException(
                     "--dp "

@@ -4,7 +4,6 @@ import ai.djl.moe.examples.train.ParallelOptions;
 import ai.djl.moe.examples.train.ResumeReport;
 import ai.djl.moe.examples.train.ResumeVerification;
 import ai.djl.moe.examples.train.TrainOptions;
-import ai.djl.moe.parallel.ParallelConfig;
 import ai.djl.translate.TranslateException;
 
 import picocli.CommandLine.Command;
@@ -185,13 +184,14 @@ public final class VerifyResumeCommand implements Callable<Integer> {
         Duration timeout = Duration.ofSeconds(timeoutSeconds);
         ParallelOptions first =
                 new ParallelOptions(
-                        layout(worldSize, tp, cp, pp, ep, etp),
+                        LayoutOptions.config(worldSize, tp, cp, pp, ep, etp),
                         sequenceParallel,
                         ParallelOptions.Backend.LOCAL,
                         timeout);
         ParallelOptions second =
                 new ParallelOptions(
-                        layout(resumeWorldSize, resumeTp, resumeCp, resumePp, resumeEp, resumeEtp),
+                        LayoutOptions.config(
+                                resumeWorldSize, resumeTp, resumeCp, resumePp, resumeEp, resumeEtp),
                         resumeSequenceParallel,
                         ParallelOptions.Backend.LOCAL,
                         timeout);
@@ -210,17 +210,6 @@ public final class VerifyResumeCommand implements Callable<Integer> {
         }
         stdout.println(report.toJson());
         return report.within(TOLERANCE) ? 0 : 1;
-    }
-
-    private static ParallelConfig layout(int world, int tp, int cp, int pp, int ep, int etp) {
-        return ParallelConfig.builder()
-                .setWorldSize(world)
-                .optTp(tp)
-                .optCp(cp)
-                .optPp(pp)
-                .optEp(ep)
-                .optEtp(etp)
-                .build();
     }
 
     private static void delete(Path directory) throws IOException {

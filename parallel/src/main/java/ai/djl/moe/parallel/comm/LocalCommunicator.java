@@ -16,39 +16,13 @@ import java.util.Arrays;
  * computes its own result from everyone's copies, in rank order: results are exact and the same
  * bits on every member. {@link #send} is buffered and returns at once.
  */
-public final class LocalCommunicator implements Communicator {
+public final class LocalCommunicator extends AbstractCommunicator {
 
     private final LocalFabric fabric;
-    private final ProcessGroup group;
-    private final int rank;
-    private final Duration timeout;
 
     LocalCommunicator(LocalFabric fabric, ProcessGroup group, int rank, Duration timeout) {
-        if (timeout.isNegative() || timeout.isZero()) {
-            throw new IllegalArgumentException("timeout must be positive, got " + timeout);
-        }
+        super(group, rank, timeout);
         this.fabric = fabric;
-        this.group = group;
-        this.rank = rank;
-        this.timeout = timeout;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ProcessGroup getGroup() {
-        return group;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public int getRank() {
-        return rank;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Duration getTimeout() {
-        return timeout;
     }
 
     /** {@inheritDoc} */

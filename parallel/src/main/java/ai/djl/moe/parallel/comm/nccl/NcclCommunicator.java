@@ -6,6 +6,7 @@ import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.bridge.TorchTensors;
 import ai.djl.moe.parallel.ProcessGroup;
+import ai.djl.moe.parallel.comm.AbstractCommunicator;
 import ai.djl.moe.parallel.comm.CollectiveArguments;
 import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.comm.CommunicatorException;
@@ -46,7 +47,7 @@ import java.util.Arrays;
  * two members sending to each other first deadlock until the timeout (use {@link #allToAll}).
  * Instances come from {@link NcclWorld}.
  */
-public final class NcclCommunicator implements Communicator {
+public final class NcclCommunicator extends AbstractCommunicator {
 
     private static final int HEADER = 3;
 
@@ -56,11 +57,8 @@ public final class NcclCommunicator implements Communicator {
     private final CompletionWatchdog.Member member;
     private final int deviceId;
     private final NcclCommHandle handle;
-    private final ProcessGroup group;
-    private final int rank;
     private final Device device;
     private final NDManager manager;
-    private final Duration timeout;
 
     NcclCommunicator(
             NcclLibrary nccl,
@@ -71,38 +69,15 @@ public final class NcclCommunicator implements Communicator {
             int rank,
             NDManager manager,
             Duration timeout) {
-        if (timeout.isNegative() || timeout.isZero()) {
-            throw new IllegalArgumentException("timeout must be positive, got " + timeout);
-        }
+        super(group, rank, timeout);
         this.nccl = nccl;
         this.cuda = cuda;
         this.watchdog = watchdog;
         this.handle = handle;
-        this.group = group;
-        this.rank = rank;
         this.device = manager.getDevice();
         this.deviceId = device.getDeviceId();
         this.member = new CompletionWatchdog.Member(handle, group, rank);
         this.manager = manager;
-        this.timeout = timeout;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ProcessGroup getGroup() {
-        return group;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public int getRank() {
-        return rank;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Duration getTimeout() {
-        return timeout;
     }
 
     /**
