@@ -1,5 +1,6 @@
 // MoE kernels of djl-moe: row permutation with padding/dropping, weighted combine over top-k,
-// their backward passes, expert activations, the fused top-k router and the fused Adam update. Loaded from a fatbin
+// their backward passes, expert activations, the fused top-k router, the fused Adam update and
+// the fused RMS norm. Loaded from a fatbin
 // through the CUDA driver API (ai.djl.moe.cuda.CudaKernels); every entry point is extern "C".
 //
 // Index conventions (int64, as DJL creates them):
@@ -194,13 +195,42 @@ __device__ __forceinline__ float activateGrad(float x, int act) {
 }
 
 // a[r, c] = act(h[r, c]) * h[r, F + c] (gated, h has 2F columns) or act(h[r, c]) (plain).
+__device__ __forceinline__ bool aligned16(const void* p) {
+    return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
+}
+
+// out[r, c] = act(h[r, c]) (* h[r, ffn + c] when gated), h [rows, width], out [rows, ffn]. With
+// ffn a multiple of the vector width and 16-byte aligned buffers, each thread handles one 16-byte
+// vector per pass (8 bf16 or 4 floats); otherwise one element.
 template <typename T>
 __device__ void activationForward(const T* __restrict__ h, T* __restrict__ out, int64_t rows,
                                   int ffn, int gated, int act) {
-    const int64_t n = rows * ffn;
+    constexpr int N = Vec<T>::N;
     const int width = gated ? 2 * ffn : ffn;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += gridDim.x * (int64_t)blockDim.x) {
+    const int64_t step = gridDim.x * (int64_t)blockDim.x;
+    if (ffn % N == 0 && aligned16(h) && aligned16(out)) {
+        const int chunks = ffn / N;
+        const int64_t n = rows * chunks;
+        for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
+            const int64_t r = i / chunks;
+            const int c = (int)(i - r * chunks) * N;
+            const T* in = h + r * width + c;
+            const uint4 gRaw = *reinterpret_cast<const uint4*>(in);
+            const uint4 uRaw = gated ? *reinterpret_cast<const uint4*>(in + ffn) : gRaw;
+            const T* g = reinterpret_cast<const T*>(&gRaw);
+            const T* u = reinterpret_cast<const T*>(&uRaw);
+            float f[N];
+#pragma unroll
+            for (int k = 0; k < N; k++) {
+                const float v = activate(toF(g[k]), act);
+                f[k] = gated ? v * toF(u[k]) : v;
+            }
+            storeVec<T>(out + r * ffn + c, f);
+        }
+        return;
+    }
+    const int64_t n = rows * ffn;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
         const int64_t r = i / ffn;
         const int c = (int)(i - r * ffn);
         const float g = toF(h[r * width + c]);
@@ -209,14 +239,46 @@ __device__ void activationForward(const T* __restrict__ h, T* __restrict__ out, 
     }
 }
 
+// gradH of activationForward from gradOut [rows, ffn]; vectorised as the forward.
 template <typename T>
 __device__ void activationBackward(const T* __restrict__ h, const T* __restrict__ gradOut,
                                    T* __restrict__ gradH, int64_t rows, int ffn, int gated,
                                    int act) {
-    const int64_t n = rows * ffn;
+    constexpr int N = Vec<T>::N;
     const int width = gated ? 2 * ffn : ffn;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
-         i += gridDim.x * (int64_t)blockDim.x) {
+    const int64_t step = gridDim.x * (int64_t)blockDim.x;
+    if (ffn % N == 0 && aligned16(h) && aligned16(gradOut) && aligned16(gradH)) {
+        const int chunks = ffn / N;
+        const int64_t n = rows * chunks;
+        for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
+            const int64_t r = i / chunks;
+            const int c = (int)(i - r * chunks) * N;
+            const T* in = h + r * width + c;
+            const uint4 gRaw = *reinterpret_cast<const uint4*>(in);
+            const uint4 uRaw = gated ? *reinterpret_cast<const uint4*>(in + ffn) : gRaw;
+            const uint4 dRaw = *reinterpret_cast<const uint4*>(gradOut + r * ffn + c);
+            const T* g = reinterpret_cast<const T*>(&gRaw);
+            const T* u = reinterpret_cast<const T*>(&uRaw);
+            const T* d = reinterpret_cast<const T*>(&dRaw);
+            float gradGate[N];
+            float gradUp[N];
+#pragma unroll
+            for (int k = 0; k < N; k++) {
+                const float gk = toF(g[k]);
+                const float dk = toF(d[k]);
+                gradGate[k] = gated ? dk * toF(u[k]) * activateGrad(gk, act)
+                                    : dk * activateGrad(gk, act);
+                gradUp[k] = dk * activate(gk, act);
+            }
+            storeVec<T>(gradH + r * width + c, gradGate);
+            if (gated) {
+                storeVec<T>(gradH + r * width + ffn + c, gradUp);
+            }
+        }
+        return;
+    }
+    const int64_t n = rows * ffn;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
         const int64_t r = i / ffn;
         const int c = (int)(i - r * ffn);
         const float g = toF(h[r * width + c]);
@@ -418,5 +480,86 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_adam_update_f32(
         w[i] = wi;
         m[i] = mi;
         v[i] = vi;
+    }
+}
+
+namespace {
+
+// Sum of v over the block (every thread gets it); blockDim.x == kThreads.
+__device__ __forceinline__ float blockSum(float v, float* shared) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    const int warp = threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    __syncthreads();  // shared may still be read by a previous call
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    float total = 0.f;
+#pragma unroll
+    for (int w = 0; w < kThreads / 32; w++) total += shared[w];
+    return total;
+}
+
+// Columns per thread whose weight-gradient partial sums stay in registers.
+constexpr int kNormColumns = 32;
+
+}  // namespace
+
+// RMS norm over the last axis, float32, one block per row: rstd = 1 / sqrt(mean(x^2) + eps),
+// y = x * rstd * w; rstd is kept for the backward pass.
+extern "C" __global__ void __launch_bounds__(kThreads) moe_rms_norm_fwd_f32(
+    const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y,
+    float* __restrict__ rstd, int64_t rows, int hidden, float eps) {
+    __shared__ float shared[kThreads / 32];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float* in = x + r * hidden;
+        float sum = 0.f;
+        for (int c = threadIdx.x; c < hidden; c += kThreads) sum += in[c] * in[c];
+        const float s = rsqrtf(blockSum(sum, shared) / hidden + eps);
+        float* out = y + r * hidden;
+        for (int c = threadIdx.x; c < hidden; c += kThreads) out[c] = in[c] * s * w[c];
+        if (threadIdx.x == 0) rstd[r] = s;
+    }
+}
+
+// Backward of moe_rms_norm_fwd_f32, one block per row: with xh = x * rstd and g = dy * w,
+// dx = rstd * (g - xh * mean(g * xh)); dw += dy * xh, summed over the block's rows in registers for
+// the first 32 * 256 columns and added to dw (zeroed by the caller) once per block; columns beyond
+// those are added row by row.
+extern "C" __global__ void __launch_bounds__(kThreads) moe_rms_norm_bwd_f32(
+    const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ rstd,
+    const float* __restrict__ dy, float* __restrict__ dx, float* __restrict__ dw, int64_t rows,
+    int hidden) {
+    __shared__ float shared[kThreads / 32];
+    float partial[kNormColumns];
+#pragma unroll
+    for (int k = 0; k < kNormColumns; k++) partial[k] = 0.f;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float* in = x + r * hidden;
+        const float* grad = dy + r * hidden;
+        const float s = rstd[r];
+        float dot = 0.f;
+        for (int c = threadIdx.x; c < hidden; c += kThreads) dot += grad[c] * w[c] * in[c] * s;
+        const float mean = blockSum(dot, shared) / hidden;
+        float* out = dx + r * hidden;
+#pragma unroll
+        for (int k = 0; k < kNormColumns; k++) {
+            const int c = threadIdx.x + k * kThreads;
+            if (c < hidden) {
+                const float xh = in[c] * s;
+                out[c] = s * (grad[c] * w[c] - xh * mean);
+                partial[k] += grad[c] * xh;
+            }
+        }
+        for (int c = threadIdx.x + kNormColumns * kThreads; c < hidden; c += kThreads) {
+            const float xh = in[c] * s;
+            out[c] = s * (grad[c] * w[c] - xh * mean);
+            atomicAdd(dw + c, grad[c] * xh);
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < kNormColumns; k++) {
+        const int c = threadIdx.x + k * kThreads;
+        if (c < hidden) atomicAdd(dw + c, partial[k]);
     }
 }

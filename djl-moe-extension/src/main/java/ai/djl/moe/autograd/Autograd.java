@@ -29,6 +29,17 @@ public final class Autograd {
     }
 
     /**
+     * Returns whether an array is a leaf of libtorch's autograd graph (created by the user, not by
+     * a recorded operation), as {@code Tensor.is_leaf} in PyTorch.
+     *
+     * @param array an array of DJL's PyTorch engine
+     * @return whether it is a leaf
+     */
+    public static boolean isLeaf(NDArray array) {
+        return IS_LEAF.callForBoolean(AtenArg.tensor(array));
+    }
+
+    /**
      * Returns whether libtorch records operations on the current thread (grad mode).
      *
      * @return libtorch's thread-local grad mode

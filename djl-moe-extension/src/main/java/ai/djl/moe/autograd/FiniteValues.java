@@ -1,12 +1,26 @@
 package ai.djl.moe.autograd;
 
+import ai.djl.moe.bridge.AtenArg;
+import ai.djl.moe.bridge.AtenOp;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
+
+import java.util.ArrayList;
 import java.util.List;
 
-/** Tells whether arrays hold only finite values (no NaN, no infinity), reading the host once. */
+/**
+ * Tells whether arrays hold only finite values (no NaN, no infinity): one read-only reduction per
+ * array ({@code aten::aminmax}: NaN propagates into both extremes, an infinity shows in one of
+ * them) and one copy to the host for all of them. A check can start when an array is computed and
+ * finish later, with others ({@link #extremes}, {@link #firstNonFiniteOf}), so that the host does
+ * not wait for the device in between.
+ */
 final class FiniteValues {
+
+    private static final AtenOp AMINMAX = AtenOp.of("aten::aminmax", "");
 
     private FiniteValues() {}
 
@@ -17,9 +31,7 @@ final class FiniteValues {
      * @return false when any element is NaN or infinite
      */
     static boolean isFinite(NDArray x) {
-        try (NDArray bad = nonFinite(x)) {
-            return !bad.getBoolean();
-        }
+        return firstNonFinite(List.of(x)) < 0;
     }
 
     /**
@@ -29,35 +41,78 @@ final class FiniteValues {
      * @return its index, or {@code -1} when all are finite
      */
     static int firstNonFinite(List<NDArray> arrays) {
-        if (arrays.isEmpty()) {
-            return -1;
-        }
-        NDList flags = new NDList(arrays.size());
+        List<NDList> extremes = new ArrayList<>(arrays.size());
         try {
             for (NDArray x : arrays) {
-                flags.add(nonFinite(x));
+                extremes.add(extremes(x));
             }
-            boolean[] bad;
-            try (NDArray stacked = NDArrays.stack(flags)) {
-                bad = stacked.toBooleanArray();
-            }
-            for (int i = 0; i < bad.length; ++i) {
-                if (bad[i]) {
-                    return i;
-                }
-            }
-            return -1;
+            return firstNonFiniteOf(extremes);
         } finally {
-            flags.close();
+            extremes.forEach(NDList::close);
         }
     }
 
-    /** A boolean scalar, true when {@code x} has a NaN or an infinity; intermediates closed. */
-    private static NDArray nonFinite(NDArray x) {
-        try (NDArray nan = x.isNaN();
-                NDArray inf = x.isInfinite();
-                NDArray either = nan.logicalOr(inf)) {
-            return either.any();
+    /**
+     * Starts the check of an array on its device without waiting for it: its minimum and maximum.
+     *
+     * @param x the array (any floating-point type)
+     * @return two 0-d arrays, none for an empty array
+     */
+    static NDList extremes(NDArray x) {
+        if (x.size() == 0) {
+            return new NDList();
+        }
+        return AMINMAX.call(
+                x.getManager(), 2, AtenArg.tensor(x), AtenArg.none(), AtenArg.bool(false));
+    }
+
+    /**
+     * Finishes checks started by {@link #extremes}, with one copy to the host for all of them.
+     *
+     * @param extremes the extremes of each array
+     * @return the index of the first array with a non-finite value, or {@code -1}
+     */
+    static int firstNonFiniteOf(List<NDList> extremes) {
+        NDList all = new NDList();
+        List<Integer> owners = new ArrayList<>();
+        for (int i = 0; i < extremes.size(); i++) {
+            for (NDArray e : extremes.get(i)) {
+                all.add(e);
+                owners.add(i);
+            }
+        }
+        if (all.isEmpty()) {
+            return -1;
+        }
+        double[] values = readAsDoubles(all);
+        for (int j = 0; j < values.length; ++j) {
+            if (!Double.isFinite(values[j])) {
+                return owners.get(j);
+            }
+        }
+        return -1;
+    }
+
+    /** Reads scalars as doubles with one copy to the host (one cast when their types differ). */
+    private static double[] readAsDoubles(NDList scalars) {
+        DataType type = BFloat16.dataType(scalars.head());
+        boolean oneType = true;
+        for (NDArray s : scalars) {
+            oneType &= BFloat16.dataType(s) == type;
+        }
+        NDList sameType = new NDList(scalars.size());
+        try {
+            for (NDArray s : scalars) {
+                sameType.add(oneType ? s : BFloat16.cast(s, DataType.FLOAT64));
+            }
+            try (NDArray stacked = NDArrays.stack(sameType);
+                    NDArray wide = BFloat16.cast(stacked, DataType.FLOAT64)) {
+                return wide.toDoubleArray();
+            }
+        } finally {
+            if (!oneType) {
+                sameType.close();
+            }
         }
     }
 }

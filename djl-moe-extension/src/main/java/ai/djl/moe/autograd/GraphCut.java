@@ -13,6 +13,10 @@ import ai.djl.ndarray.NDList;
  * model the work grows with the square of the depth. Cutting the stream once per layer bounds every
  * traversal to one layer. Several tensors that share their history (a layer's output and its router
  * logits) are cut together.
+ *
+ * <p>Only a {@link MoeGradientCollector}'s backward replays functions, so without one open on the
+ * current thread (inference, DJL's own collector around a model without custom functions) the
+ * arrays are returned as they are.
  */
 public final class GraphCut extends Function {
 
@@ -20,9 +24,13 @@ public final class GraphCut extends Function {
      * Cuts the graph after the given arrays.
      *
      * @param arrays the arrays
-     * @return arrays of the same values, leaves of the graph that follows
+     * @return arrays of the same values, leaves of the graph that follows; {@code arrays} itself
+     *     when no {@link MoeGradientCollector} is open on this thread
      */
     public static NDList after(NDList arrays) {
+        if (GradientTape.current() == null) {
+            return arrays;
+        }
         return new GraphCut().apply(arrays);
     }
 

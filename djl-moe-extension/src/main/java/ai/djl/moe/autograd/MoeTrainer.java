@@ -2,6 +2,7 @@ package ai.djl.moe.autograd;
 
 import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.nn.Parameter;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
@@ -38,8 +39,14 @@ public class MoeTrainer extends Trainer {
 
     private static final Logger logger = LoggerFactory.getLogger(MoeTrainer.class);
 
+    /** Loss checks kept pending before they are finished on the spot (no step for a while). */
+    private static final int MAX_PENDING_LOSS_CHECKS = 64;
+
     private final List<StepRefusalListener> refusalListeners = new CopyOnWriteArrayList<>();
     private NonFinitePolicy nonFinitePolicy = NonFinitePolicy.skip();
+    /** The losses' checks started in backward, finished with the gradients' in step. */
+    private final List<NDList> lossExtremes = new ArrayList<>();
+
     private boolean lossFinite = true;
     private long steps;
     private long refusedSteps;
@@ -104,7 +111,6 @@ public class MoeTrainer extends Trainer {
     public void step() {
         long step = steps++;
         String localProblem = findNonFinite();
-        lossFinite = true;
         if (allRanksFinite(localProblem == null)) {
             consecutiveRefusals = 0;
             beforeUpdate();
@@ -145,19 +151,36 @@ public class MoeTrainer extends Trainer {
      */
     protected void beforeUpdate() {}
 
+    /**
+     * Starts the check of a loss on its device; {@link #step()} finishes it together with the
+     * gradients' (reading it here would make the host wait for the forward pass to finish before
+     * it could queue the backward pass).
+     */
     private void observeLoss(NDArray loss) {
-        if (loss.getDataType().isFloating() && !FiniteValues.isFinite(loss)) {
-            lossFinite = false;
+        if (!loss.getDataType().isFloating()) {
+            return;
         }
+        NDList extremes = FiniteValues.extremes(loss);
+        // the loss's own arrays may be closed before the step
+        extremes.attach(getManager());
+        lossExtremes.add(extremes);
+        if (lossExtremes.size() >= MAX_PENDING_LOSS_CHECKS) {
+            lossFinite &= FiniteValues.firstNonFiniteOf(lossExtremes) < 0;
+            closeLossChecks();
+        }
+    }
+
+    private void closeLossChecks() {
+        lossExtremes.forEach(NDList::close);
+        lossExtremes.clear();
     }
 
     /** Names the first non-finite value of this step, or returns null. */
     private String findNonFinite() {
-        if (!lossFinite) {
-            return "the loss";
-        }
         List<String> names = new ArrayList<>();
         List<NDArray> gradients = new ArrayList<>();
+        List<NDList> checks = new ArrayList<>(lossExtremes);
+        int losses = checks.size();
         try {
             forEachTrainedValue(
                     (name, value) -> {
@@ -165,12 +188,19 @@ public class MoeTrainer extends Trainer {
                         if (gradient != null) {
                             names.add(name);
                             gradients.add(gradient);
+                            checks.add(FiniteValues.extremes(gradient));
                         }
                     });
-            int bad = FiniteValues.firstNonFinite(gradients);
-            return bad < 0 ? null : "the gradient of '" + names.get(bad) + "'";
+            int bad = FiniteValues.firstNonFiniteOf(checks);
+            if (!lossFinite || (bad >= 0 && bad < losses)) {
+                return "the loss";
+            }
+            return bad < 0 ? null : "the gradient of '" + names.get(bad - losses) + "'";
         } finally {
+            checks.subList(losses, checks.size()).forEach(NDList::close);
             gradients.forEach(NDArray::close);
+            closeLossChecks();
+            lossFinite = true;
         }
     }
 

@@ -1,10 +1,13 @@
 package ai.djl.moe.autograd;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 
 /**
- * Multiplication and division by a constant that are safe under autograd.
+ * Addition, multiplication and division by a constant that are safe under autograd and do not
+ * wait for the GPU.
  *
  * <p>DJL's {@code NDArray.mul(Number)} (and {@code div}, {@code pow}) wraps the number in a tensor
  * backed by a Java buffer and closes it at once; autograd keeps that tensor for the backward pass,
@@ -12,10 +15,28 @@ import ai.djl.ndarray.types.DataType;
  * garbage gradients). Here the constant is a 0-d tensor that libtorch allocates and owns. It is
  * float64 for float64 arrays and float32 otherwise (a 0-d operand does not change the result type,
  * so bfloat16 and float16 arrays stay as they are).
+ *
+ * <p>For an array on a GPU the constant stays on the CPU: libtorch takes a 0-d CPU tensor as a
+ * scalar operand of a CUDA operation. Copying it to the device, as DJL does for every number, is a
+ * synchronous copy that waits for all the work queued on the GPU and then leaves it idle while the
+ * host catches up; an RMS norm's epsilon did that twice per decoder layer.
  */
 public final class ScalarOps {
 
     private ScalarOps() {}
+
+    /**
+     * Adds a constant to an array.
+     *
+     * @param x the array
+     * @param value the constant
+     * @return {@code x + value}, differentiable in {@code x}
+     */
+    public static NDArray add(NDArray x, double value) {
+        try (NDArray scalar = scalar(x, value)) {
+            return x.add(scalar);
+        }
+    }
 
     /**
      * Multiplies an array by a constant.
@@ -43,9 +64,15 @@ public final class ScalarOps {
 
     private static NDArray scalar(NDArray x, double value) {
         DataType type = x.getDataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
-        try (NDArray javaBacked = x.getManager().create(value)) {
+        // built on the CPU (DJL would copy a number to the manager's device and wait for it)
+        try (NDManager cpu = x.getManager().newSubManager(Device.cpu())) {
             // a converting copy: storage allocated and owned by libtorch
-            return javaBacked.toType(type, true).toDevice(x.getDevice(), false);
+            NDArray owned = cpu.create(value).toType(type, true);
+            if (!x.getDevice().isGpu() && !x.getDevice().equals(owned.getDevice())) {
+                owned = owned.toDevice(x.getDevice(), false);
+            }
+            owned.attach(x.getManager());
+            return owned;
         }
     }
 }

@@ -1,34 +1,91 @@
 package ai.djl.moe.cuda;
 
+import ai.djl.Device;
 import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.bridge.TorchTensors;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
+import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.PointerByReference;
 
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Row-major matrix products through {@code cublasGemmEx} (float32 or bfloat16 operands, fp32
- * accumulation) on libtorch's current stream, one cuBLAS handle per device.
+ * Row-major matrix products (float32 or bfloat16 operands, fp32 accumulation) on libtorch's current
+ * stream.
+ *
+ * <p>By default through cuBLASLt with an algorithm chosen once per problem class: operand types,
+ * transposes, {@code n}, {@code k}, buffer alignment and {@code m} rounded up to a multiple of 128
+ * (a power of two below that).
+ * {@code cublasGemmEx} runs cuBLAS's heuristic for every shape it has not seen, about 0.2 ms of
+ * host time on the H200 machine, longer than the GEMM itself at MoE sizes; the per-expert row
+ * counts of an MoE layer change every step, so every call was a new shape. With {@code
+ * -Ddjl.moe.cublasLt=false} every product goes through {@code cublasGemmEx} instead.
  */
 final class Cublas {
 
-    private static volatile String library;
-    private static final Map<Integer, Pointer> HANDLES = new ConcurrentHashMap<>();
+    /** Workspace offered to cuBLASLt per device and stream (NVIDIA's advice for Hopper). */
+    private static final long WORKSPACE_BYTES = 32L << 20;
+
+    private static final boolean USE_LT =
+            Boolean.parseBoolean(System.getProperty("djl.moe.cublasLt", "true"));
     private static final Memory ONE = floatConstant(1f);
     private static final Memory ZERO = floatConstant(0f);
+    private static final Map<Integer, Pointer> HANDLES = new ConcurrentHashMap<>();
+    private static final Map<Integer, Pointer> LT_HANDLES = new ConcurrentHashMap<>();
+    private static final Map<PlanKey, Plan> PLANS = new ConcurrentHashMap<>();
+    private static final Map<List<Long>, NDArray> WORKSPACES = new ConcurrentHashMap<>();
+
+    private static volatile String library;
+
+    /** What one algorithm choice is valid for. */
+    private record PlanKey(
+            int device,
+            int abType,
+            int cType,
+            boolean transA,
+            boolean transB,
+            long n,
+            long k,
+            long mClass,
+            int alignment) {}
+
+    /** A chosen algorithm with its operation descriptor. */
+    private record Plan(Pointer desc, Memory algo, long workspaceBytes) {}
+
+    /** A device's handles, stream and workspace, for the calls that follow on one thread. */
+    static final class Context {
+        private final int device;
+        private final Pointer handle;
+        private final Pointer stream;
+
+        private Context(int device, Pointer handle, Pointer stream) {
+            this.device = device;
+            this.handle = handle;
+            this.stream = stream;
+        }
+    }
 
     private Cublas() {}
 
     /**
-     * Returns where cuBLAS was loaded from.
+     * Says which path runs, for reports.
      *
-     * @return its soname or path
+     * @return the API and the library it was loaded from
      */
-    static String source() {
-        return library();
+    static String describe() {
+        String source = library();
+        return USE_LT
+                ? "per-expert cublasLtMatmul (CUBLAS_COMPUTE_32F, algorithm cached per problem"
+                        + " class) from "
+                        + source.replace("libcublas.so", "libcublasLt.so")
+                : "per-expert cublasGemmEx (CUBLAS_COMPUTE_32F) from " + source;
     }
 
     private static String library() {
@@ -36,7 +93,11 @@ final class Cublas {
         if (l == null) {
             synchronized (Cublas.class) {
                 if (library == null) {
-                    library = CublasLibrary.load();
+                    String cublas = CublasLibrary.load();
+                    if (USE_LT) {
+                        CublasLtLibrary.load(cublas);
+                    }
+                    library = cublas;
                 }
                 l = library;
             }
@@ -45,11 +106,30 @@ final class Cublas {
     }
 
     /**
+     * Makes a device's context current and returns what the products on libtorch's current
+     * stream need; valid for the calls that follow on this thread.
+     *
+     * @param device the CUDA device
+     * @return the context
+     */
+    static Context onCurrentStream(int device) {
+        library();
+        CudaKernels.makeCurrent(device);
+        Pointer stream = CudaKernels.stream(device);
+        if (USE_LT) {
+            return new Context(device, ltHandle(device), stream);
+        }
+        Pointer handle = handle(device);
+        check(CublasLibrary.cublasSetStream_v2(handle, stream), "cublasSetStream");
+        return new Context(device, handle, stream);
+    }
+
+    /**
      * {@code C [m, n] = op(A) @ op(B)} for row-major matrices, where {@code op(A)} is {@code A [m,
      * k]} (or {@code A^T} of a stored {@code [k, m]} when {@code transA}) and likewise {@code B [k,
      * n]} (or {@code B^T} of a stored {@code [n, k]}).
      *
-     * @param handle the handle from {@link #onCurrentStream(int)}
+     * @param ctx the context from {@link #onCurrentStream(int)}
      * @param dtype the operands' and result's type
      * @param transA whether A is stored transposed
      * @param transB whether B is stored transposed
@@ -61,7 +141,7 @@ final class Cublas {
      * @param c address of C
      */
     static void gemmRowMajor(
-            Pointer handle,
+            Context ctx,
             TorchDType dtype,
             boolean transA,
             boolean transB,
@@ -71,14 +151,15 @@ final class Cublas {
             long a,
             long b,
             long c) {
-        gemmRowMajor(handle, dtype, dtype, transA, transB, m, n, k, a, b, c);
+        gemmRowMajor(ctx, dtype, dtype, transA, transB, m, n, k, a, b, c, false);
     }
 
     /**
-     * Row-major {@code C = op(A) op(B)} with A and B of one type and C of another (bfloat16
-     * operands into a float32 C is one of cuBLAS's {@code CUBLAS_COMPUTE_32F} combinations).
+     * Row-major {@code C = op(A) op(B)} (or {@code C += op(A) op(B)}) with A and B of one type and
+     * C of another (bfloat16 operands into a float32 C is one of cuBLAS's {@code
+     * CUBLAS_COMPUTE_32F} combinations).
      *
-     * @param handle the cuBLAS handle
+     * @param ctx the context from {@link #onCurrentStream(int)}
      * @param dtype the type of A and B
      * @param outType the type of C: {@code dtype} or float32
      * @param transA whether A is stored transposed
@@ -89,9 +170,11 @@ final class Cublas {
      * @param a address of A
      * @param b address of B
      * @param c address of C
+     * @param accumulate whether to add the product to C ({@code beta = 1}) instead of overwriting
+     *     it
      */
     static void gemmRowMajor(
-            Pointer handle,
+            Context ctx,
             TorchDType dtype,
             TorchDType outType,
             boolean transA,
@@ -101,81 +184,295 @@ final class Cublas {
             long k,
             long a,
             long b,
-            long c) {
+            long c,
+            boolean accumulate) {
         // row-major C = A B is column-major C^T = B^T A^T: swap the operands
-        library();
         int type = cudaType(dtype);
         int cType = cudaType(outType);
-        int ldb = (int) (transB ? k : n);
-        int lda = (int) (transA ? m : k);
-        int status =
-                CublasLibrary.cublasGemmEx(
-                        handle,
-                        transB ? CublasLibrary.OP_T : CublasLibrary.OP_N,
-                        transA ? CublasLibrary.OP_T : CublasLibrary.OP_N,
-                        toInt(n),
-                        toInt(m),
-                        toInt(k),
-                        ONE,
-                        b,
-                        type,
-                        ldb,
-                        a,
-                        type,
-                        lda,
-                        ZERO,
-                        c,
-                        cType,
-                        toInt(n),
-                        CublasLibrary.CUBLAS_COMPUTE_32F,
-                        CublasLibrary.CUBLAS_GEMM_DEFAULT);
+        int status;
+        if (USE_LT) {
+            status = ltGemm(ctx, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
+        } else {
+            status =
+                    CublasLibrary.cublasGemmEx(
+                            ctx.handle,
+                            transB ? CublasLibrary.OP_T : CublasLibrary.OP_N,
+                            transA ? CublasLibrary.OP_T : CublasLibrary.OP_N,
+                            toInt(n),
+                            toInt(m),
+                            toInt(k),
+                            ONE,
+                            b,
+                            type,
+                            (int) (transB ? k : n),
+                            a,
+                            type,
+                            (int) (transA ? m : k),
+                            accumulate ? ONE : ZERO,
+                            c,
+                            cType,
+                            toInt(n),
+                            CublasLibrary.CUBLAS_COMPUTE_32F,
+                            CublasLibrary.CUBLAS_GEMM_DEFAULT);
+        }
         if (status != 0) {
             check(
                     status,
-                    "cublasGemmEx(m="
-                        + m
-                        + ", n="
-                        + n
-                        + ", k="
-                        + k
-                        + ", "
-                        + dtype
-                        + " -> "
-                        + outType
-                        + ")");
+                    (USE_LT ? "cublasLtMatmul" : "cublasGemmEx")
+                            + "(m="
+                            + m
+                            + ", n="
+                            + n
+                            + ", k="
+                            + k
+                            + ", "
+                            + dtype
+                            + " -> "
+                            + outType
+                            + ")");
         }
     }
 
-    private static int cudaType(TorchDType dtype) {
-        return dtype == TorchDType.BFLOAT16 ? CublasLibrary.CUDA_R_16BF : CublasLibrary.CUDA_R_32F;
+    private static int ltGemm(
+            Context ctx,
+            int type,
+            int cType,
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            long a,
+            long b,
+            long c,
+            boolean accumulate) {
+        toInt(m);
+        toInt(n);
+        toInt(k);
+        int alignment = alignment(a, b, c);
+        PlanKey key =
+                new PlanKey(
+                        ctx.device, type, cType, transA, transB, n, k, mClass(m), alignment);
+        Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p, p.mClass()));
+        int status = ltMatmul(ctx, plan, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
+        if (status != 0 && key.mClass() != m) {
+            // the class's algorithm does not take this m: choose one for the exact shape
+            PlanKey exact =
+                    new PlanKey(ctx.device, type, cType, transA, transB, n, k, m, alignment);
+            plan = PLANS.computeIfAbsent(exact, p -> choose(ctx, p, m));
+            status = ltMatmul(ctx, plan, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
+        }
+        return status;
+    }
+
+    private static int ltMatmul(
+            Context ctx,
+            Plan plan,
+            int type,
+            int cType,
+            boolean transA,
+            boolean transB,
+            long m,
+            long n,
+            long k,
+            long a,
+            long b,
+            long c,
+            boolean accumulate) {
+        Layouts layouts = new Layouts(type, cType, transA, transB, m, n, k);
+        try {
+            long workspace = plan.workspaceBytes() == 0 ? 0 : workspace(ctx);
+            return CublasLtLibrary.cublasLtMatmul(
+                    ctx.handle,
+                    plan.desc(),
+                    ONE,
+                    b,
+                    layouts.a,
+                    a,
+                    layouts.b,
+                    accumulate ? ONE : ZERO,
+                    c,
+                    layouts.c,
+                    c,
+                    layouts.c,
+                    plan.algo(),
+                    workspace,
+                    plan.workspaceBytes() == 0 ? 0 : WORKSPACE_BYTES,
+                    ctx.stream);
+        } finally {
+            layouts.destroy();
+        }
+    }
+
+    /** Asks cuBLASLt's heuristic for the best algorithm of a problem class (once per class). */
+    private static Plan choose(Context ctx, PlanKey key, long m) {
+        PointerByReference desc = new PointerByReference();
+        check(
+                CublasLtLibrary.cublasLtMatmulDescCreate(
+                        desc, CublasLibrary.CUBLAS_COMPUTE_32F, CublasLibrary.CUDA_R_32F),
+                "cublasLtMatmulDescCreate");
+        setInt(desc.getValue(), CublasLtLibrary.DESC_TRANSA, key.transB() ? 1 : 0);
+        setInt(desc.getValue(), CublasLtLibrary.DESC_TRANSB, key.transA() ? 1 : 0);
+        PointerByReference preference = new PointerByReference();
+        check(
+                CublasLtLibrary.cublasLtMatmulPreferenceCreate(preference),
+                "cublasLtMatmulPreferenceCreate");
+        Memory bytes = new Memory(8);
+        bytes.setLong(0, WORKSPACE_BYTES);
+        check(
+                CublasLtLibrary.cublasLtMatmulPreferenceSetAttribute(
+                        preference.getValue(), CublasLtLibrary.PREF_MAX_WORKSPACE_BYTES, bytes, 8),
+                "cublasLtMatmulPreferenceSetAttribute");
+        Memory align = new Memory(4);
+        align.setInt(0, key.alignment());
+        for (int i = 0; i < 4; i++) {
+            check(
+                    CublasLtLibrary.cublasLtMatmulPreferenceSetAttribute(
+                            preference.getValue(),
+                            CublasLtLibrary.PREF_MIN_ALIGNMENT_A_BYTES + i,
+                            align,
+                            4),
+                    "cublasLtMatmulPreferenceSetAttribute");
+        }
+        Layouts layouts =
+                new Layouts(
+                        key.abType(), key.cType(), key.transA(), key.transB(), m, key.n(), key.k());
+        Memory result = new Memory(CublasLtLibrary.HEURISTIC_RESULT_BYTES);
+        IntByReference found = new IntByReference();
+        try {
+            check(
+                    CublasLtLibrary.cublasLtMatmulAlgoGetHeuristic(
+                            ctx.handle,
+                            desc.getValue(),
+                            layouts.a,
+                            layouts.b,
+                            layouts.c,
+                            layouts.c,
+                            preference.getValue(),
+                            1,
+                            result,
+                            found),
+                    "cublasLtMatmulAlgoGetHeuristic");
+        } finally {
+            layouts.destroy();
+            CublasLtLibrary.cublasLtMatmulPreferenceDestroy(preference.getValue());
+        }
+        if (found.getValue() < 1 || result.getInt(CublasLtLibrary.RESULT_STATE_OFFSET) != 0) {
+            throw new CudaException(
+                    "cuBLASLt has no algorithm for m="
+                            + m
+                            + ", n="
+                            + key.n()
+                            + ", k="
+                            + key.k()
+                            + " with "
+                            + key.alignment()
+                            + "-byte aligned operands");
+        }
+        Memory algo = new Memory(CublasLtLibrary.ALGO_BYTES);
+        int size = CublasLtLibrary.ALGO_BYTES;
+        algo.write(0, result.getByteArray(0, size), 0, size);
+        long workspace = result.getLong(CublasLtLibrary.RESULT_WORKSPACE_OFFSET);
+        return new Plan(desc.getValue(), algo, workspace);
+    }
+
+    /** The column-major layouts of {@code C^T [n, m] = op(B^T) op(A^T)}. */
+    private static final class Layouts {
+        final Pointer a;
+        final Pointer b;
+        final Pointer c;
+
+        Layouts(int type, int cType, boolean transA, boolean transB, long m, long n, long k) {
+            // cuBLASLt's A is our B: [n, k] column-major when not transposed (ld n), else [k, n]
+            a = transB ? layout(type, k, n, k) : layout(type, n, k, n);
+            // cuBLASLt's B is our A: [k, m] column-major when not transposed (ld k), else [m, k]
+            b = transA ? layout(type, m, k, m) : layout(type, k, m, k);
+            c = layout(cType, n, m, n);
+        }
+
+        void destroy() {
+            CublasLtLibrary.cublasLtMatrixLayoutDestroy(a);
+            CublasLtLibrary.cublasLtMatrixLayoutDestroy(b);
+            CublasLtLibrary.cublasLtMatrixLayoutDestroy(c);
+        }
+
+        private static Pointer layout(int type, long rows, long cols, long ld) {
+            PointerByReference out = new PointerByReference();
+            check(
+                    CublasLtLibrary.cublasLtMatrixLayoutCreate(out, type, rows, cols, ld),
+                    "cublasLtMatrixLayoutCreate");
+            return out.getValue();
+        }
     }
 
     /**
-     * Makes a device's context current and returns its cuBLAS handle bound to libtorch's current
-     * stream; valid for the calls that follow on this thread.
-     *
-     * @param device the CUDA device
-     * @return the handle
+     * Groups row counts for the heuristic: the next power of two up to 128 (at least 16), then the
+     * next multiple of 128, so an algorithm is chosen for a count at most one tile row above the
+     * real one (a class for a power of two far above it picks tiles that waste a wave).
      */
-    static Pointer onCurrentStream(int device) {
-        Pointer handle = handle(device);
-        CudaKernels.makeCurrent(device);
-        check(
-                CublasLibrary.cublasSetStream_v2(handle, CudaKernels.stream(device)),
-                "cublasSetStream");
-        return handle;
+    private static long mClass(long m) {
+        if (m > 128) {
+            return (m + 127) / 128 * 128;
+        }
+        return Math.max(16, Long.highestOneBit(m - 1) << 1);
+    }
+
+    /** The largest power of two up to 256 that divides every address. */
+    private static int alignment(long a, long b, long c) {
+        long bits = a | b | c | 256;
+        return (int) Long.lowestOneBit(bits);
+    }
+
+    /**
+     * The workspace of a device and stream: products on one stream run one after another and can
+     * share it; another stream gets its own. Kept for the life of the process.
+     */
+    private static long workspace(Context ctx) {
+        long stream = Pointer.nativeValue(ctx.stream);
+        NDArray w =
+                WORKSPACES.computeIfAbsent(
+                        List.of((long) ctx.device, stream),
+                        key -> {
+                            Device gpu = Device.gpu(ctx.device);
+                            return TorchTensors.empty(
+                                    NDManager.newBaseManager(gpu, "PyTorch"),
+                                    new Shape(WORKSPACE_BYTES),
+                                    TorchDType.UINT8,
+                                    gpu);
+                        });
+        return DeviceArrays.pointer(w);
+    }
+
+    private static Pointer ltHandle(int device) {
+        return LT_HANDLES.computeIfAbsent(
+                device,
+                d -> {
+                    PointerByReference h = new PointerByReference();
+                    check(CublasLtLibrary.cublasLtCreate(h), "cublasLtCreate");
+                    return h.getValue();
+                });
     }
 
     private static Pointer handle(int device) {
         return HANDLES.computeIfAbsent(
                 device,
                 d -> {
-                    CudaKernels.makeCurrent(d);
                     PointerByReference h = new PointerByReference();
-                    library();
                     check(CublasLibrary.cublasCreate_v2(h), "cublasCreate");
                     return h.getValue();
                 });
+    }
+
+    private static void setInt(Pointer desc, int attribute, int value) {
+        Memory m = new Memory(4);
+        m.setInt(0, value);
+        check(
+                CublasLtLibrary.cublasLtMatmulDescSetAttribute(desc, attribute, m, 4),
+                "cublasLtMatmulDescSetAttribute");
+    }
+
+    private static int cudaType(TorchDType dtype) {
+        return dtype == TorchDType.BFLOAT16 ? CublasLibrary.CUDA_R_16BF : CublasLibrary.CUDA_R_32F;
     }
 
     private static int toInt(long v) {

@@ -10,7 +10,7 @@ import ai.djl.ndarray.NDManager;
 
 /**
  * {@link ExpertCompute} on CUDA: {@code gate_up} grouped GEMM, the fused activation kernel, then
- * the {@code down} grouped GEMM ({@link GroupedGemm}: per-expert {@code cublasGemmEx}, fp32
+ * the {@code down} grouped GEMM ({@link GroupedGemm}: per-expert cuBLAS products, fp32
  * accumulation), each with its backward. The tokens are cast to the compute type (by default the
  * type of the tokens; bfloat16 for speed) and the result back to the type of the tokens. Float32
  * weights with a bfloat16 compute type go to the GEMMs as they are: {@link GroupedGemm} casts them
@@ -54,7 +54,7 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
      * @return a description naming cuBLAS and where it was loaded from
      */
     public static String gemmPath() {
-        return "per-expert cublasGemmEx (CUBLAS_COMPUTE_32F) from " + Cublas.source();
+        return Cublas.describe();
     }
 
     /** {@inheritDoc} */

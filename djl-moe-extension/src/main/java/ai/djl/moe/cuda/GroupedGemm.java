@@ -9,22 +9,26 @@ import ai.djl.moe.bridge.TorchDType;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 
-import com.sun.jna.Pointer;
 
 /**
  * Grouped GEMM with per-expert row counts: {@code y[rows of e] = x[rows of e] @ w[e]^T} for {@code
  * x [N, K]} (rows grouped by expert), {@code w [E, Nout, K]}, {@code y [N, Nout]}; float32 or
- * bfloat16 operands with fp32 accumulation, one {@code cublasGemmEx} per expert that has rows
+ * bfloat16 operands with fp32 accumulation, one cuBLAS product per expert that has rows
  * (empty experts are skipped; their weight gradient is zero).
  *
- * <p>Backward: {@code dx_e = dy_e @ w_e} and {@code dw_e = dy_e^T @ x_e}. The weight gradient is
- * added to {@code w}'s autograd graph directly ({@link Autograd#accumulateGradient}), which keeps
- * the tape from forming an extra product over the (large) weight tensor.
+ * <p>Backward: {@code dx_e = dy_e @ w_e} and {@code dw_e = dy_e^T @ x_e}. When {@code w} is a
+ * parameter whose gradient already exists (every step after the first: optimizers zero gradients
+ * in place), the GEMMs add {@code dw} into it directly ({@code beta = 1}): no temporary of the
+ * weights' size and no separate accumulation pass. Otherwise the weight gradient is added to
+ * {@code w}'s autograd graph ({@link Autograd#accumulateGradient}), which keeps the tape from
+ * forming an extra product over the (large) weight tensor.
  *
  * <p>Mixed precision: with bfloat16 {@code x} and float32 master weights {@code w}, the forward
  * casts {@code w} to bfloat16 outside autograd and the backward writes the weight gradient in
- * float32 straight from the bfloat16 operands ({@code cublasGemmEx} with a float32 C), so no
+ * float32 straight from the bfloat16 operands (cuBLAS with a float32 C), so no
  * bfloat16 weight gradient is materialised and cast back.
  *
  * <p>One instance per application: it remembers the weights it was applied to.
@@ -113,7 +117,7 @@ public final class GroupedGemm extends Function {
         long xp = xi.getDataPointer();
         long wp = DeviceArrays.pointer(w);
         long yp = DeviceArrays.pointer(y);
-        Pointer cublas = Cublas.onCurrentStream(device);
+        Cublas.Context cublas = Cublas.onCurrentStream(device);
         long row = 0;
         for (int e = 0; e < rowsPerExpert.length; e++) {
             long m = rowsPerExpert[e];
@@ -136,6 +140,67 @@ public final class GroupedGemm extends Function {
         return new NDList(y);
     }
 
+    /**
+     * Returns the gradient of {@code w} to add into, when {@code w} is a leaf whose gradient exists
+     * already, contiguous and in the master weights' type (after the first step, gradients are
+     * zeroed in place, not freed); otherwise null.
+     */
+    private PtNDArray accumulatorOf(NDArray w) {
+        if (!JniUtils.requiresGrad((PtNDArray) w) || !Autograd.isLeaf(w)) {
+            return null;
+        }
+        PtNDArray gradient = JniUtils.getGradient((PtNDArray) w);
+        if (gradient == null) {
+            return null;
+        }
+        TensorInfo info = TensorInfo.of(gradient);
+        if (info.getDtype() != weightType
+                || !info.isContiguous()
+                || !gradient.getShape().equals(w.getShape())) {
+            gradient.close();
+            return null;
+        }
+        return gradient;
+    }
+
+    /** {@code dw_e (+)= dy_e^T @ x_e} for every expert; experts without rows get zero. */
+    private void weightGradients(
+            Cublas.Context cublas,
+            TorchDType dtype,
+            long dyp,
+            long xp,
+            long dwp,
+            long nOut,
+            long k,
+            boolean accumulate,
+            int device) {
+        long bytes = dtype.numBytes();
+        long gradientBytes = weightType.numBytes();
+        long row = 0;
+        for (int e = 0; e < rowsPerExpert.length; e++) {
+            long m = rowsPerExpert[e];
+            long block = e * nOut * k * gradientBytes;
+            if (m > 0) {
+                Cublas.gemmRowMajor(
+                        cublas,
+                        dtype,
+                        weightType,
+                        true,
+                        false,
+                        nOut,
+                        k,
+                        m,
+                        dyp + row * nOut * bytes,
+                        xp + row * k * bytes,
+                        dwp + block,
+                        accumulate);
+            } else if (!accumulate) {
+                CudaKernels.zero(device, dwp + block, nOut * k * gradientBytes);
+            }
+            row += m;
+        }
+    }
+
     /** {@inheritDoc} */
     @Override
     protected NDList backward(FunctionContext ctx, NDList outputGradients) {
@@ -151,7 +216,7 @@ public final class GroupedGemm extends Function {
         long xp = DeviceArrays.pointer(x);
         long wp = DeviceArrays.pointer(w);
         long dyp = DeviceArrays.pointer(dy);
-        Pointer cublas = Cublas.onCurrentStream(device);
+        Cublas.Context cublas = Cublas.onCurrentStream(device);
         NDArray dx = null;
         if (ctx.needsInputGradient(0)) {
             dx = DeviceArrays.empty(x, x.getShape(), dtype);
@@ -176,34 +241,21 @@ public final class GroupedGemm extends Function {
             }
         }
         if (ctx.needsInputGradient(1)) {
-            // in the master weights' type (float32 from bfloat16 operands in mixed precision)
-            NDArray dw = DeviceArrays.empty(x, w.getShape(), weightType);
-            long dwp = DeviceArrays.pointer(dw);
-            long gradientBytes = weightType.numBytes();
-            long row = 0;
-            for (int e = 0; e < rowsPerExpert.length; e++) {
-                long m = rowsPerExpert[e];
-                long block = e * nOut * k * gradientBytes;
-                if (m > 0) {
-                    Cublas.gemmRowMajor(
-                            cublas,
-                            dtype,
-                            weightType,
-                            true,
-                            false,
-                            nOut,
-                            k,
-                            m,
-                            dyp + row * nOut * bytes,
-                            xp + row * k * bytes,
-                            dwp + block);
-                } else {
-                    CudaKernels.zero(device, dwp + block, nOut * k * gradientBytes);
-                }
-                row += m;
+            PtNDArray existing = accumulatorOf(weightsWithGraph);
+            if (existing != null) {
+                // the common case in training: add each expert's product into the parameter's
+                // gradient in the GEMM itself (beta = 1), with no temporary and no extra pass
+                long dwp = DeviceArrays.pointer(existing);
+                weightGradients(cublas, dtype, dyp, xp, dwp, nOut, k, true, device);
+                existing.close();
+            } else {
+                // in the master weights' type (float32 from bfloat16 operands in mixed precision)
+                NDArray dw = DeviceArrays.empty(x, w.getShape(), weightType);
+                weightGradients(
+                        cublas, dtype, dyp, xp, DeviceArrays.pointer(dw), nOut, k, false, device);
+                Autograd.accumulateGradient(weightsWithGraph, dw);
+                dw.close();
             }
-            Autograd.accumulateGradient(weightsWithGraph, dw);
-            dw.close();
         }
         weightsWithGraph = null;
         return new NDList(dx, null);

@@ -17,7 +17,10 @@ class ScalarOpsTest {
             NDArray x = m.create(new float[] {1f, -2f, 4f});
             x.setRequiresGradient(true);
             try (MoeGradientCollector gc = new MoeGradientCollector()) {
-                NDArray y = ScalarOps.mul(ScalarOps.div(x, 4.0), 3.0).square().sum();
+                NDArray y =
+                        ScalarOps.add(ScalarOps.mul(ScalarOps.div(x, 4.0), 3.0), 0.5)
+                                .square()
+                                .sum();
                 for (int i = 0; i < 3; i++) {
                     byte[][] churn = new byte[256][];
                     for (int j = 0; j < churn.length; j++) {
@@ -27,9 +30,9 @@ class ScalarOpsTest {
                 }
                 gc.backward(y);
             }
-            // d/dx (3x/4)^2 = 2 * (9/16) x
+            // d/dx (3x/4 + 1/2)^2 = 2 (3x/4 + 1/2) 3/4
             assertArrayEquals(
-                    new float[] {1.125f, -2.25f, 4.5f}, x.getGradient().toFloatArray(), 1e-6f);
+                    new float[] {1.875f, -1.5f, 5.25f}, x.getGradient().toFloatArray(), 1e-6f);
         }
     }
 
@@ -42,6 +45,9 @@ class ScalarOpsTest {
             assertArrayEquals(new double[] {1.0 / 3.0, 1.0}, y.toDoubleArray(), 0.0);
             NDArray half = m.create(new float[] {2f}).toType(DataType.FLOAT16, false);
             assertEquals(DataType.FLOAT16, ScalarOps.mul(half, 0.5).getDataType());
+            // the result stays on the array's device (the constant itself may live on the CPU)
+            assertEquals(x.getDevice(), ScalarOps.add(x, 2.0).getDevice());
+            assertArrayEquals(new double[] {3.0, 5.0}, ScalarOps.add(x, 2.0).toDoubleArray(), 0.0);
         }
     }
 }

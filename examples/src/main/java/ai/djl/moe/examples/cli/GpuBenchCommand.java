@@ -88,6 +88,32 @@ public final class GpuBenchCommand implements Callable<Integer> {
     private int mfuSteps;
 
     @Option(
+            names = "--mfu-warmup",
+            defaultValue = "3",
+            description = "Untimed training steps before the timed ones (default 3).")
+    private int mfuWarmup;
+
+    @Option(
+            names = "--mfu-micro-batches",
+            defaultValue = "1",
+            description =
+                    "Micro-batches of 4 x 2048 tokens per optimizer step of the MFU model"
+                            + " (gradient accumulation; default 1).")
+    private int mfuMicroBatches;
+
+    @Option(
+            names = "--host-profile",
+            description =
+                    "Sample the host's stack during the timed training steps and report the"
+                            + " hottest frames (where a host-bound step spends its time).")
+    private boolean hostProfile;
+
+    @Option(
+            names = "--training-only",
+            description = "Skip the op and layer benchmarks and the peer: only the training MFU.")
+    private boolean trainingOnly;
+
+    @Option(
             names = "--python",
             defaultValue = "python3",
             description = "Python with torch for the peer.")
@@ -96,9 +122,18 @@ public final class GpuBenchCommand implements Callable<Integer> {
     /** {@inheritDoc} */
     @Override
     public Integer call() throws IOException, InterruptedException {
-        if (tokens <= 0 || iterations <= 0 || warmup < 0 || mfuSteps < 0) {
+        if (tokens <= 0
+                || iterations <= 0
+                || warmup < 0
+                || mfuSteps < 0
+                || mfuWarmup < 0
+                || mfuMicroBatches <= 0) {
             throw new UsageException(
-                    "--tokens and --iterations must be positive, --warmup and --mfu-steps >= 0");
+                    "--tokens, --iterations and --mfu-micro-batches must be positive,"
+                            + " --warmup, --mfu-steps and --mfu-warmup >= 0");
+        }
+        if (trainingOnly && mfuSteps == 0) {
+            throw new UsageException("--training-only needs --mfu-steps > 0");
         }
         if (!CudaKernels.isAvailable()) {
             throw new UsageException(
@@ -107,16 +142,18 @@ public final class GpuBenchCommand implements Callable<Integer> {
         JsonObject result = new JsonObject();
         result.addProperty("gemm_path", CudaGroupedExpertCompute.gemmPath());
         result.addProperty("tokens", tokens);
-        JsonObject ours = new JsonObject();
-        for (MoeShape shape : SHAPES) {
-            ours.add(shape.name(), benchShape(shape));
-        }
-        result.add("djl_moe", ours);
         JsonObject peer = null;
-        if (!noPeer) {
-            peer = runPeer();
-            result.add("pytorch_peer", peer);
-            result.add("ratios", ratios(ours, peer));
+        if (!trainingOnly) {
+            JsonObject ours = new JsonObject();
+            for (MoeShape shape : SHAPES) {
+                ours.add(shape.name(), benchShape(shape));
+            }
+            result.add("djl_moe", ours);
+            if (!noPeer) {
+                peer = runPeer();
+                result.add("pytorch_peer", peer);
+                result.add("ratios", ratios(ours, peer));
+            }
         }
         int exitCode = 0;
         if (mfuSteps > 0) {
@@ -136,8 +173,8 @@ public final class GpuBenchCommand implements Callable<Integer> {
         return exitCode;
     }
 
-    private JsonObject trainingMfu(JsonObject peer) {
-        JsonObject mfu = TrainingMfuBench.run(mfuSteps, 3);
+    private JsonObject trainingMfu(JsonObject peer) throws InterruptedException {
+        JsonObject mfu = TrainingMfuBench.run(mfuSteps, mfuWarmup, mfuMicroBatches, hostProfile);
         double djlDense;
         try (NDManager m = NDManager.newBaseManager(Device.gpu(), "PyTorch");
                 CudaTimer timer = new CudaTimer(0)) {

@@ -3,6 +3,7 @@ package ai.djl.moe.examples.cli;
 import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.autograd.MoeTrainer;
+import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.cuda.CudaTimer;
 import ai.djl.moe.nn.precision.MixedPrecision;
@@ -61,9 +62,14 @@ final class TrainingMfuBench {
      *
      * @param steps timed steps
      * @param warmup untimed steps first
+     * @param microBatches forward and backward passes per optimizer step (gradient accumulation)
+     * @param sampleHost whether to sample where the host spends the timed steps ({@link
+     *     HostSampler}, every 500 us)
      * @return the model, the FLOP formula and the figures
+     * @throws InterruptedException when interrupted while the host sampler stops
      */
-    static JsonObject run(int steps, int warmup) {
+    static JsonObject run(int steps, int warmup, int microBatches, boolean sampleHost)
+            throws InterruptedException {
         MoeModelConfig config = MoeModelConfig.parse(CONFIG);
         Device gpu = Device.gpu();
         JsonObject out = new JsonObject();
@@ -87,21 +93,30 @@ final class TrainingMfuBench {
                 double flopsPerToken = describe(out, block, config);
                 float loss = 0;
                 for (int i = 0; i < warmup; i++) {
-                    loss = step(trainer, config);
+                    loss = step(trainer, config, microBatches);
                 }
+                HostSampler sampler =
+                        sampleHost ? new HostSampler(Thread.currentThread(), 500) : null;
                 timer.start();
                 for (int i = 0; i < steps; i++) {
-                    loss = step(trainer, config);
+                    loss = step(trainer, config, microBatches);
                 }
                 double stepMillis = timer.stopMillis() / steps;
-                double tokensPerSecond = BATCH * SEQ / (stepMillis / 1e3);
+                if (sampler != null) {
+                    sampler.close();
+                    out.add("host_profile", sampler.toJson());
+                }
+                long tokensPerStep = (long) microBatches * BATCH * SEQ;
+                double tokensPerSecond = tokensPerStep / (stepMillis / 1e3);
                 double tflops = flopsPerToken * tokensPerSecond / 1e12;
+                out.addProperty("micro_batches_per_step", microBatches);
+                out.addProperty("tokens_per_step", tokensPerStep);
                 out.addProperty("step_ms", stepMillis);
                 out.addProperty("tokens_per_second", tokensPerSecond);
                 out.addProperty("model_tflops", tflops);
                 out.addProperty("mfu_vs_datasheet_989", tflops / H200_DATASHEET_BF16_TFLOPS);
                 out.addProperty("last_loss", loss);
-                out.add("phase_ms", phases(trainer, config, timer, steps));
+                out.add("phase_ms", phases(trainer, config, timer, steps, microBatches));
             }
         }
         return out;
@@ -144,40 +159,39 @@ final class TrainingMfuBench {
 
     /**
      * Times the phases of {@code steps} more steps separately (each phase waits for the device,
-     * so their sum exceeds the pipelined step time a little): forward with the loss, backward, and
-     * the optimizer step; {@code _host} is the time until each phase's call returned.
+     * so their sum exceeds the pipelined step time a little): forward with the loss and backward
+     * (per micro-batch), and the optimizer step; {@code _host} is the time until each phase's call
+     * returned.
      */
     private static JsonObject phases(
-            Trainer trainer, MoeModelConfig config, CudaTimer timer, int steps) {
+            Trainer trainer, MoeModelConfig config, CudaTimer timer, int steps, int microBatches) {
         // device time of each phase (CUDA events, waiting for the device at its end), and the
         // host time until the phase's call returned: close to the device time when the host is
         // what limits it
         double[] device = new double[3];
         double[] host = new double[3];
         for (int i = 0; i < steps; i++) {
-            try (NDManager step = trainer.getManager().newSubManager()) {
-                NDArray ids =
-                        step.randomInteger(
-                                0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
-                try (GradientCollector collector = trainer.newGradientCollector()) {
+            for (int mb = 0; mb < microBatches; mb++) {
+                try (NDManager microBatch = trainer.getManager().newSubManager();
+                        GradientCollector collector = trainer.newGradientCollector()) {
+                    NDArray ids = randomIds(microBatch, config);
                     timer.start();
                     long start = System.nanoTime();
-                    NDList predictions = trainer.forward(new NDList(ids));
-                    NDArray value = trainer.getLoss().evaluate(new NDList(ids), predictions);
-                    host[0] += (System.nanoTime() - start) / 1e6;
-                    device[0] += timer.stopMillis();
+                    NDArray value = microBatchLoss(trainer, ids, microBatches);
+                    host[0] += (System.nanoTime() - start) / 1e6 / microBatches;
+                    device[0] += timer.stopMillis() / microBatches;
                     timer.start();
                     start = System.nanoTime();
                     collector.backward(value);
-                    host[1] += (System.nanoTime() - start) / 1e6;
-                    device[1] += timer.stopMillis();
+                    host[1] += (System.nanoTime() - start) / 1e6 / microBatches;
+                    device[1] += timer.stopMillis() / microBatches;
                 }
-                timer.start();
-                long start = System.nanoTime();
-                trainer.step();
-                host[2] += (System.nanoTime() - start) / 1e6;
-                device[2] += timer.stopMillis();
             }
+            timer.start();
+            long start = System.nanoTime();
+            trainer.step();
+            host[2] += (System.nanoTime() - start) / 1e6;
+            device[2] += timer.stopMillis();
         }
         String[] names = {"forward_and_loss", "backward", "optimizer_step"};
         JsonObject phases = new JsonObject();
@@ -188,21 +202,45 @@ final class TrainingMfuBench {
         return phases;
     }
 
-    private static float step(Trainer trainer, MoeModelConfig config) {
-        float loss;
-        try (NDManager step = trainer.getManager().newSubManager()) {
-            NDArray ids =
-                    step.randomInteger(
-                            0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
-            try (GradientCollector collector = trainer.newGradientCollector()) {
-                NDList predictions = trainer.forward(new NDList(ids));
-                NDArray value = trainer.getLoss().evaluate(new NDList(ids), predictions);
-                collector.backward(value);
-                loss = value.getFloat();
+    /**
+     * One optimizer step over {@code microBatches} micro-batches, each with its own arrays (freed
+     * before the next one starts); returns the last loss.
+     */
+    private static float step(Trainer trainer, MoeModelConfig config, int microBatches) {
+        NDManager microBatch = null;
+        try {
+            NDArray last = null;
+            for (int mb = 0; mb < microBatches; mb++) {
+                if (microBatch != null) {
+                    microBatch.close();
+                }
+                microBatch = trainer.getManager().newSubManager();
+                NDArray ids = randomIds(microBatch, config);
+                try (GradientCollector collector = trainer.newGradientCollector()) {
+                    last = microBatchLoss(trainer, ids, microBatches);
+                    collector.backward(last);
+                }
             }
             trainer.step();
+            // read after the update is queued: the device does not wait for the host in between
+            return last.getFloat() * microBatches;
+        } finally {
+            if (microBatch != null) {
+                microBatch.close();
+            }
         }
-        return loss;
+    }
+
+    /** The loss of one micro-batch, divided by their number (gradients are accumulated). */
+    private static NDArray microBatchLoss(Trainer trainer, NDArray ids, int microBatches) {
+        NDList predictions = trainer.forward(new NDList(ids));
+        NDArray value = trainer.getLoss().evaluate(new NDList(ids), predictions);
+        return microBatches == 1 ? value : ScalarOps.div(value, microBatches);
+    }
+
+    private static NDArray randomIds(NDManager manager, MoeModelConfig config) {
+        return manager.randomInteger(
+                0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
     }
 
     /**

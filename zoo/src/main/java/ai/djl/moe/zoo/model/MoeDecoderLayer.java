@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.autograd.GraphCut;
 import ai.djl.moe.nn.experts.SharedExpert;
 import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.zoo.config.MoeModelConfig;
@@ -21,6 +22,11 @@ import java.util.Map;
  * One pre-norm decoder layer: {@code h = x + attn(norm1(x))}, {@code out = h + mlp(norm2(h))}.
  * Input {@code [batch, seq, hidden]}; output the new hidden states followed by whatever else the
  * MLP returned (the router logits of a sparse MLP).
+ *
+ * <p>The graph is cut ({@link GraphCut}) after the attention's residual, after the second norm and
+ * at the output: the MLP's custom functions then continue autograd only down to the norm, and the
+ * attention's backward runs once per step instead of once per function above it (the work of a
+ * backward pass through an uncut residual stream grows with the square of the depth).
  */
 public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParameters {
 
@@ -100,12 +106,13 @@ public final class MoeDecoderLayer extends AbstractBlock implements HfNamedParam
                                 new NDList(precision.toCompute(normed.head())),
                                 training)
                         .singletonOrThrow();
-        NDArray h = x.add(precision.toFloat32(attended));
-        NDList mlpInput = postAttentionNorm.forward(parameterStore, new NDList(h), training);
+        NDArray h = GraphCut.after(new NDList(x.add(precision.toFloat32(attended)))).head();
+        NDList mlpInput =
+                GraphCut.after(postAttentionNorm.forward(parameterStore, new NDList(h), training));
         NDList mlpOutput = mlp.forward(parameterStore, mlpInput, training);
         NDList out = new NDList(h.add(mlpOutput.head()));
         out.addAll(mlpOutput.subNDList(1));
-        return out;
+        return GraphCut.after(out);
     }
 
     /** {@inheritDoc} */

@@ -1,6 +1,8 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.cuda.FusedRmsNorm;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
@@ -51,7 +53,8 @@ public final class RmsNorm extends AbstractBlock implements HfNamedParameters {
 
     /**
      * Normalises an array with a given weight; a float16/bfloat16 input is normalised in float32
-     * and cast back before the scaling.
+     * and cast back before the scaling. Float32 arrays on a CUDA device take the fused kernel
+     * ({@link FusedRmsNorm}) when it can run.
      *
      * @param x the input, normalised over its last axis
      * @param weight the per-feature scale
@@ -59,12 +62,15 @@ public final class RmsNorm extends AbstractBlock implements HfNamedParameters {
      * @return the normalised and scaled array
      */
     public static NDArray rmsNorm(NDArray x, NDArray weight, float eps) {
+        if (FusedRmsNorm.canRun(x, weight)) {
+            return new FusedRmsNorm(eps).apply(x, weight);
+        }
         DataType type = BFloat16.dataType(x);
         boolean narrow = type != DataType.FLOAT32;
         // half-precision inputs are normalised in float32, as transformers does
         NDArray h = narrow ? BFloat16.toFloat32(x) : x;
         NDArray variance = h.square().mean(new int[] {-1}, true);
-        NDArray normalized = h.div(variance.add(eps).sqrt());
+        NDArray normalized = h.div(ScalarOps.add(variance, eps).sqrt());
         return (narrow ? BFloat16.cast(normalized, type) : normalized).mul(weight);
     }
 

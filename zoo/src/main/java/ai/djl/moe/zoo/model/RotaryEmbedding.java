@@ -1,5 +1,6 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.Device;
 import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.zoo.config.RopeConfig;
 import ai.djl.ndarray.NDArray;
@@ -9,6 +10,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
 /**
  * Rotary position embeddings in the "rotate half" form of {@code transformers}: the first and the
  * second half of each head's features form the pairs, with inverse frequencies {@code 1 /
@@ -16,9 +21,13 @@ import ai.djl.ndarray.types.DataType;
  */
 public final class RotaryEmbedding {
 
+    /** Tables kept per embedding: one per (positions, device, type) in use, e.g. CP chunks. */
+    private static final int MAX_TABLES = 4;
+
     private final int headDim;
     private final float theta;
     private final float positionScale;
+    private final List<Table> tables = new ArrayList<>();
 
     /**
      * Creates the embedding for one head size.
@@ -52,10 +61,11 @@ public final class RotaryEmbedding {
      * @return the rotated heads, same shape
      */
     public NDArray rotate(NDArray x) {
-        long seq = x.getShape().get(2);
-        NDArray positions =
-                x.getManager().arange(0, (int) seq, 1, DataType.INT64).toType(DataType.FLOAT32, false);
-        return rotateAt(x, positions);
+        long[] positions = new long[Math.toIntExact(x.getShape().get(2))];
+        for (int i = 0; i < positions.length; i++) {
+            positions[i] = i;
+        }
+        return rotate(x, positions);
     }
 
     /**
@@ -73,33 +83,76 @@ public final class RotaryEmbedding {
             throw new IllegalArgumentException(
                     positions.length + " rotary positions for a sequence of " + seq);
         }
-        float[] values = new float[positions.length];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = positions[i];
-        }
-        return rotateAt(x, x.getManager().create(values));
+        NDList table = table(x, positions);
+        return x.mul(table.get(0)).add(rotateHalf(x).mul(table.get(1)));
     }
 
-    private NDArray rotateAt(NDArray x, NDArray positions) {
-        NDManager manager = x.getManager();
-        long seq = x.getShape().get(2);
-        NDArray exponent =
-                manager.arange(0, headDim, 2, DataType.INT64)
-                        .toType(DataType.FLOAT32, false)
-                        .div(headDim);
-        NDArray invFreq =
-                manager.create(theta).pow(exponent).getNDArrayInternal().rdiv(positionScale);
-        NDArray freqs = positions.reshape(seq, 1).mul(invFreq.reshape(1, headDim / 2));
-        NDArray angles = NDArrays.concat(new NDList(freqs, freqs), -1);
-        NDArray cos = angles.cos();
-        NDArray sin = angles.sin();
+    /**
+     * The cos and sin tables {@code [seq, headDim]} of some positions, in the heads' type on their
+     * device: computed on the CPU (in float32, as transformers does) and copied to the device once,
+     * then reused while the positions, device and type stay the same (every step of a training
+     * run). Built on the device, every step would wait for the GPU several times over: DJL copies
+     * each number it is given to the device synchronously.
+     */
+    private NDList table(NDArray x, long[] positions) {
         DataType type = BFloat16.dataType(x);
-        if (type != DataType.FLOAT32) {
-            // the angles are computed in float32 and applied in the heads' type, as transformers
-            cos = BFloat16.cast(cos, type);
-            sin = BFloat16.cast(sin, type);
+        synchronized (tables) {
+            for (Table t : tables) {
+                if (t.matches(x.getDevice(), type, positions)) {
+                    return t.cosSin;
+                }
+            }
+            String engine = x.getManager().getEngine().getEngineName();
+            NDManager owner = NDManager.newBaseManager(x.getDevice(), engine);
+            NDList cosSin;
+            try (NDManager cpu = NDManager.newBaseManager(Device.cpu(), engine)) {
+                float[] values = new float[positions.length];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = positions[i];
+                }
+                NDArray exponent =
+                        cpu.arange(0, headDim, 2, DataType.INT64)
+                                .toType(DataType.FLOAT32, false)
+                                .div(headDim);
+                NDArray invFreq =
+                        cpu.create(theta).pow(exponent).getNDArrayInternal().rdiv(positionScale);
+                NDArray freqs =
+                        cpu.create(values)
+                                .reshape(positions.length, 1)
+                                .mul(invFreq.reshape(1, headDim / 2));
+                NDArray angles = NDArrays.concat(new NDList(freqs, freqs), -1);
+                cosSin =
+                        new NDList(
+                                onDevice(angles.cos(), type, owner),
+                                onDevice(angles.sin(), type, owner));
+            }
+            if (tables.size() == MAX_TABLES) {
+                tables.remove(0).owner.close();
+            }
+            tables.add(new Table(x.getDevice(), type, positions.clone(), owner, cosSin));
+            return cosSin;
         }
-        return x.mul(cos).add(rotateHalf(x).mul(sin));
+    }
+
+    /**
+     * Copies a float32 table to the owner's device, then casts it to the heads' type there (the
+     * angles are applied in the heads' type, as transformers does; DJL cannot copy a bfloat16
+     * array between devices).
+     */
+    private static NDArray onDevice(NDArray table, DataType type, NDManager owner) {
+        NDArray moved = table.toDevice(owner.getDevice(), true);
+        NDArray typed = type == DataType.FLOAT32 ? moved : BFloat16.cast(moved, type);
+        typed.attach(owner);
+        return typed;
+    }
+
+    /** One cached pair of tables. */
+    private record Table(
+            Device device, DataType type, long[] positions, NDManager owner, NDList cosSin) {
+
+        boolean matches(Device d, DataType t, long[] p) {
+            return device.equals(d) && type == t && Arrays.equals(positions, p);
+        }
     }
 
     private NDArray rotateHalf(NDArray x) {

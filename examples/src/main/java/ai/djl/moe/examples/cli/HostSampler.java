@@ -1,0 +1,106 @@
+package ai.djl.moe.examples.cli;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A sampling profiler of one thread's host time, for finding where a GPU training step waits on
+ * the host (launch overheads, device-to-host copies that synchronise): every interval it takes the
+ * thread's stack and counts its innermost frame, and the innermost frame of this project's code
+ * ({@code ai.djl.moe}) with its caller. Frames inside native methods (a JNI call, a CUDA copy) are
+ * counted as the Java method that called into native code.
+ */
+final class HostSampler implements AutoCloseable {
+
+    private static final String OURS = "ai.djl.moe.";
+    private static final int TOP = 25;
+
+    private final Thread target;
+    private final long intervalNanos;
+    private final Thread sampler;
+    private final Map<String, Integer> innermost = new HashMap<>();
+    private final Map<String, Integer> ours = new HashMap<>();
+    private volatile boolean running = true;
+    private int samples;
+
+    /**
+     * Starts sampling.
+     *
+     * @param target the thread to sample
+     * @param intervalMicros the sampling interval
+     */
+    HostSampler(Thread target, long intervalMicros) {
+        this.target = target;
+        this.intervalNanos = TimeUnit.MICROSECONDS.toNanos(intervalMicros);
+        sampler = new Thread(this::sample, "host-sampler");
+        sampler.setDaemon(true);
+        sampler.start();
+    }
+
+    private void sample() {
+        while (running) {
+            record(target.getStackTrace());
+            LockSupport.parkNanos(intervalNanos);
+        }
+    }
+
+    private synchronized void record(StackTraceElement[] stack) {
+        if (stack.length == 0) {
+            return;
+        }
+        samples++;
+        innermost.merge(frame(stack[0]), 1, Integer::sum);
+        for (int i = 0; i < stack.length; i++) {
+            if (stack[i].getClassName().startsWith(OURS)) {
+                String caller = i + 1 < stack.length ? " <- " + frame(stack[i + 1]) : "";
+                ours.merge(frame(stack[i]) + caller, 1, Integer::sum);
+                return;
+            }
+        }
+    }
+
+    private static String frame(StackTraceElement e) {
+        String cls = e.getClassName();
+        return cls.substring(cls.lastIndexOf('.') + 1) + '.' + e.getMethodName();
+    }
+
+    /** Stops sampling and waits for the sampler thread. */
+    @Override
+    public void close() throws InterruptedException {
+        running = false;
+        sampler.join();
+    }
+
+    /**
+     * Returns the hottest frames as shares of the samples.
+     *
+     * @return {@code samples}, {@code innermost} and {@code innermost_ours}, top 25 each
+     */
+    synchronized JsonObject toJson() {
+        JsonObject out = new JsonObject();
+        out.addProperty("samples", samples);
+        out.add("innermost", top(innermost));
+        out.add("innermost_ours", top(ours));
+        return out;
+    }
+
+    private JsonArray top(Map<String, Integer> counts) {
+        JsonArray out = new JsonArray();
+        counts.entrySet().stream()
+                .sorted((a, b) -> b.getValue() - a.getValue())
+                .limit(TOP)
+                .forEach(
+                        e -> {
+                            JsonObject o = new JsonObject();
+                            o.addProperty("frame", e.getKey());
+                            o.addProperty("share", (double) e.getValue() / samples);
+                            out.add(o);
+                        });
+        return out;
+    }
+}
