@@ -24,8 +24,7 @@ public final class Autograd {
      */
     public static boolean requiresGradient(NDArray array) {
         // a non-leaf always requires a gradient; DJL's grad_fn query crashes on leaves
-        return JniUtils.requiresGrad((PtNDArray) array)
-                || !IS_LEAF.callForBoolean(AtenArg.tensor(array));
+        return JniUtils.requiresGrad((PtNDArray) array) || !isLeaf(array);
     }
 
     /**

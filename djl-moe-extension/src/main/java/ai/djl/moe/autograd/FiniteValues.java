@@ -14,43 +14,15 @@ import java.util.List;
 /**
  * Tells whether arrays hold only finite values (no NaN, no infinity): one read-only reduction per
  * array ({@code aten::aminmax}: NaN propagates into both extremes, an infinity shows in one of
- * them) and one copy to the host for all of them. A check can start when an array is computed and
- * finish later, with others ({@link #extremes}, {@link #firstNonFiniteOf}), so that the host does
- * not wait for the device in between.
+ * them) and one copy to the host for all of them. A check starts when an array is computed
+ * ({@link #extremes}) and finishes later with others ({@link #firstNonFiniteOf}), so that the host
+ * does not wait for the device in between.
  */
 final class FiniteValues {
 
     private static final AtenOp AMINMAX = AtenOp.of("aten::aminmax", "");
 
     private FiniteValues() {}
-
-    /**
-     * Tells whether an array is finite.
-     *
-     * @param x the array (any floating-point type)
-     * @return false when any element is NaN or infinite
-     */
-    static boolean isFinite(NDArray x) {
-        return firstNonFinite(List.of(x)) < 0;
-    }
-
-    /**
-     * Finds the first array that holds a non-finite value.
-     *
-     * @param arrays the arrays
-     * @return its index, or {@code -1} when all are finite
-     */
-    static int firstNonFinite(List<NDArray> arrays) {
-        List<NDList> extremes = new ArrayList<>(arrays.size());
-        try {
-            for (NDArray x : arrays) {
-                extremes.add(extremes(x));
-            }
-            return firstNonFiniteOf(extremes);
-        } finally {
-            extremes.forEach(NDList::close);
-        }
-    }
 
     /**
      * Starts the check of an array on its device without waiting for it: its minimum and maximum.
