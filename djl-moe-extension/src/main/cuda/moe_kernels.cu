@@ -293,6 +293,42 @@ __device__ void activationBackward(const T* __restrict__ h, const T* __restrict_
     }
 }
 
+// Rotary embedding in the "rotate half" form, one thread per feature pair (i, i + half) of a row
+// (b, h, s) of x [B, H, S, D] with strides (sb, sh, ss, 1); out is contiguous [B, H, S, D]; the
+// tables cos and sin are contiguous [S, D] of T. Forward: out_1 = x_1 c_1 - x_2 s_1 and
+// out_2 = x_2 c_2 + x_1 s_2; backward (x holding the output gradient): dx_1 = g_1 c_1 + g_2 s_2
+// and dx_2 = g_2 c_2 - g_1 s_1. Computed in fp32, rounded once.
+template <typename T>
+__device__ void rotary(const T* __restrict__ x, const T* __restrict__ cosT,
+                       const T* __restrict__ sinT, T* __restrict__ out, int64_t heads,
+                       int64_t seq, int64_t pairs, int dim, int64_t sb, int64_t sh, int64_t ss,
+                       int backward) {
+    const int half = dim / 2;
+    for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < pairs;
+         p += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t row = p / half;
+        const int i = (int)(p - row * half);
+        const int64_t s = row % seq;
+        const int64_t h = (row / seq) % heads;
+        const int64_t b = row / (seq * heads);
+        const T* xr = x + b * sb + h * sh + s * ss;
+        const float x1 = toF(xr[i]);
+        const float x2 = toF(xr[i + half]);
+        const float c1 = toF(cosT[s * dim + i]);
+        const float c2 = toF(cosT[s * dim + i + half]);
+        const float s1 = toF(sinT[s * dim + i]);
+        const float s2 = toF(sinT[s * dim + i + half]);
+        T* o = out + row * dim;
+        if (backward) {
+            o[i] = fromF<T>(x1 * c1 + x2 * s2);
+            o[i + half] = fromF<T>(x2 * c2 - x1 * s1);
+        } else {
+            o[i] = fromF<T>(x1 * c1 - x2 * s1);
+            o[i + half] = fromF<T>(x2 * c2 + x1 * s2);
+        }
+    }
+}
+
 }  // namespace
 
 #define MOE_TYPED_KERNELS(SUFFIX, T)                                                              \
@@ -318,6 +354,11 @@ __device__ void activationBackward(const T* __restrict__ h, const T* __restrict_
     extern "C" __global__ void __launch_bounds__(kThreads) moe_activation_bwd_##SUFFIX(           \
         const T* h, const T* gradOut, T* gradH, int64_t rows, int ffn, int gated, int act) {      \
         activationBackward<T>(h, gradOut, gradH, rows, ffn, gated, act);                          \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_rotary_##SUFFIX(                   \
+        const T* x, const T* cosT, const T* sinT, T* out, int64_t heads, int64_t seq,             \
+        int64_t pairs, int dim, int64_t sb, int64_t sh, int64_t ss, int backward) {               \
+        rotary<T>(x, cosT, sinT, out, heads, seq, pairs, dim, sb, sh, ss, backward);              \
     }
 
 MOE_TYPED_KERNELS(f32, float)
@@ -329,9 +370,29 @@ __device__ __forceinline__ float routerScore(float logit, float maxLogit, float 
     return scoreFn == 0 ? __expf(logit - maxLogit) / denom : 1.f / (1.f + __expf(-logit));
 }
 
+// One token's logits: their maximum and the softmax denominator (1 for sigmoid, or with a
+// non-finite logit); returns how many logits are NaN or infinite.
+__device__ __forceinline__ int routerRow(const float* l, int experts, int scoreFn,
+                                         float& maxLogit, float& denom) {
+    maxLogit = -INFINITY;
+    int nonFinite = 0;
+    for (int e = 0; e < experts; e++) {
+        maxLogit = fmaxf(maxLogit, l[e]);
+        nonFinite += !isfinite(l[e]);
+    }
+    denom = 1.f;
+    if (scoreFn == 0 && nonFinite == 0) {
+        denom = 0.f;
+        for (int e = 0; e < experts; e++) denom += __expf(l[e] - maxLogit);
+    }
+    return nonFinite;
+}
+
 // Fused router, one thread per token: scores = softmax(logits) (scoreFn 0) or sigmoid (1), the
 // top-k by score (ties to the lower expert index), optionally renormalised over the k chosen;
-// counts[e] += tokens routed to e; scoreSum[e] += score of e (the aux-loss statistics).
+// counts[e] += tokens routed to e, counts[experts] += non-finite logits (the caller refuses such a
+// routing; their tokens get experts 0..k-1 with weight 0, so no index is ever out of range);
+// scoreSum[e] += score of e (the aux-loss statistics; skipped when scoreSum is null).
 extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk(
     const float* __restrict__ logits, int64_t tokens, int experts, int topK, int scoreFn,
     int normalize, float* __restrict__ weights, int64_t* __restrict__ indices,
@@ -339,12 +400,17 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk(
     const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (t >= tokens) return;
     const float* l = logits + t * experts;
-    float maxLogit = -INFINITY;
-    for (int e = 0; e < experts; e++) maxLogit = fmaxf(maxLogit, l[e]);
-    float denom = 1.f;
-    if (scoreFn == 0) {
-        denom = 0.f;
-        for (int e = 0; e < experts; e++) denom += __expf(l[e] - maxLogit);
+    float maxLogit;
+    float denom;
+    const int nonFinite = routerRow(l, experts, scoreFn, maxLogit, denom);
+    if (nonFinite > 0) {
+        atomicAdd(counts + experts, nonFinite);
+        for (int j = 0; j < topK; j++) {
+            weights[t * topK + j] = 0.f;
+            indices[t * topK + j] = j;
+            atomicAdd(counts + j, 1);
+        }
+        return;
     }
     float chosenSum = 0.f;
     float prevScore = INFINITY;
@@ -368,12 +434,66 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk(
         atomicAdd(counts + bestIndex, 1);
     }
     if (normalize) {
-        for (int j = 0; j < topK; j++) weights[t * topK + j] /= chosenSum;
+        // sigmoid scores can all underflow to 0: the epsilon of the reference path
+        const float total = scoreFn == 0 ? chosenSum : chosenSum + 1e-20f;
+        for (int j = 0; j < topK; j++) weights[t * topK + j] /= total;
     }
     if (scoreSum) {
         for (int e = 0; e < experts; e++) {
             atomicAdd(scoreSum + e, routerScore(l[e], maxLogit, denom, scoreFn));
         }
+    }
+}
+
+// Backward of moe_router_topk, one thread per token: the weights' gradient through the
+// renormalisation (when normalize), scattered to the chosen experts, plus the score sums' gradient
+// (when gradScoreSum is not null), then through softmax (scoreFn 0) or sigmoid (1) to the logits.
+// A token with non-finite logits (refused by the forward's caller) gets a zero gradient.
+extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk_bwd(
+    const float* __restrict__ logits, const int64_t* __restrict__ indices,
+    const float* __restrict__ gradWeights, const float* __restrict__ gradScoreSum,
+    int64_t tokens, int experts, int topK, int scoreFn, int normalize,
+    float* __restrict__ gradLogits) {
+    const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (t >= tokens) return;
+    const float* l = logits + t * experts;
+    const int64_t* idx = indices + t * topK;
+    const float* g = gradWeights + t * topK;
+    float* out = gradLogits + t * experts;
+    float maxLogit;
+    float denom;
+    if (routerRow(l, experts, scoreFn, maxLogit, denom) > 0) {
+        for (int e = 0; e < experts; e++) out[e] = 0.f;
+        return;
+    }
+    // d weight_j / d chosen score: renormalisation w_j = s_j / total
+    float total = 0.f;
+    float weighted = 0.f;
+    if (normalize) {
+        for (int j = 0; j < topK; j++) total += routerScore(l[idx[j]], maxLogit, denom, scoreFn);
+        if (scoreFn != 0) total += 1e-20f;
+        for (int j = 0; j < topK; j++) {
+            weighted += g[j] * routerScore(l[idx[j]], maxLogit, denom, scoreFn) / total;
+        }
+    }
+    // gradient of the score of expert e, and (softmax) its dot product with the scores
+    float dot = 0.f;
+    if (scoreFn == 0) {
+        for (int e = 0; e < experts; e++) {
+            float gs = gradScoreSum ? gradScoreSum[e] : 0.f;
+            for (int j = 0; j < topK; j++) {
+                if (idx[j] == e) gs += normalize ? (g[j] - weighted) / total : g[j];
+            }
+            dot += gs * routerScore(l[e], maxLogit, denom, scoreFn);
+        }
+    }
+    for (int e = 0; e < experts; e++) {
+        float gs = gradScoreSum ? gradScoreSum[e] : 0.f;
+        for (int j = 0; j < topK; j++) {
+            if (idx[j] == e) gs += normalize ? (g[j] - weighted) / total : g[j];
+        }
+        const float p = routerScore(l[e], maxLogit, denom, scoreFn);
+        out[e] = scoreFn == 0 ? p * (gs - dot) : gs * p * (1.f - p);
     }
 }
 

@@ -21,12 +21,15 @@ import java.util.concurrent.ConcurrentHashMap;
  * stream.
  *
  * <p>By default through cuBLASLt with an algorithm chosen once per problem class: operand types,
- * transposes, {@code n}, {@code k}, buffer alignment and {@code m} rounded up to a multiple of 128
- * (a power of two below that).
- * {@code cublasGemmEx} runs cuBLAS's heuristic for every shape it has not seen, about 0.2 ms of
- * host time on the H200 machine, longer than the GEMM itself at MoE sizes; the per-expert row
- * counts of an MoE layer change every step, so every call was a new shape. With {@code
- * -Ddjl.moe.cublasLt=false} every product goes through {@code cublasGemmEx} instead.
+ * transposes, {@code n}, buffer alignment, and {@code m} and {@code k} rounded up to a multiple of
+ * 128 (a power of two below that) where they are not a leading dimension (which stays exact, so the
+ * algorithm is chosen for the real strides): the forward and data-gradient products of an MoE layer
+ * vary in {@code m} (rows per expert), the weight-gradient products in {@code k}. The classes also
+ * bound the number of cached algorithms over a long run. {@code cublasGemmEx} runs cuBLAS's
+ * heuristic for every shape it has not seen, about 0.2 ms of host time on the H200 machine, longer
+ * than the GEMM itself at MoE sizes; the per-expert row counts of an MoE layer change every step,
+ * so every call was a new shape. With {@code -Ddjl.moe.cublasLt=false} every product goes through
+ * {@code cublasGemmEx} instead.
  */
 final class Cublas {
 
@@ -52,7 +55,7 @@ final class Cublas {
             boolean transA,
             boolean transB,
             long n,
-            long k,
+            long kClass,
             long mClass,
             int alignment) {}
 
@@ -106,8 +109,8 @@ final class Cublas {
     }
 
     /**
-     * Makes a device's context current and returns what the products on libtorch's current
-     * stream need; valid for the calls that follow on this thread.
+     * Makes a device's context current and returns what the products on libtorch's current stream
+     * need; valid for the calls that follow on this thread.
      *
      * @param device the CUDA device
      * @return the context
@@ -252,14 +255,22 @@ final class Cublas {
         int alignment = alignment(a, b, c);
         PlanKey key =
                 new PlanKey(
-                        ctx.device, type, cType, transA, transB, n, k, mClass(m), alignment);
-        Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p, p.mClass()));
+                        ctx.device,
+                        type,
+                        cType,
+                        transA,
+                        transB,
+                        n,
+                        transA && !transB ? sizeClass(k) : k,
+                        transA ? m : sizeClass(m),
+                        alignment);
+        Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p));
         int status = ltMatmul(ctx, plan, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
-        if (status != 0 && key.mClass() != m) {
-            // the class's algorithm does not take this m: choose one for the exact shape
+        if (status != 0 && (key.mClass() != m || key.kClass() != k)) {
+            // the class's algorithm does not take this shape: choose one for the exact shape
             PlanKey exact =
                     new PlanKey(ctx.device, type, cType, transA, transB, n, k, m, alignment);
-            plan = PLANS.computeIfAbsent(exact, p -> choose(ctx, p, m));
+            plan = PLANS.computeIfAbsent(exact, p -> choose(ctx, p));
             status = ltMatmul(ctx, plan, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
         }
         return status;
@@ -305,7 +316,8 @@ final class Cublas {
     }
 
     /** Asks cuBLASLt's heuristic for the best algorithm of a problem class (once per class). */
-    private static Plan choose(Context ctx, PlanKey key, long m) {
+    private static Plan choose(Context ctx, PlanKey key) {
+        long m = key.mClass();
         PointerByReference desc = new PointerByReference();
         check(
                 CublasLtLibrary.cublasLtMatmulDescCreate(
@@ -336,7 +348,13 @@ final class Cublas {
         }
         Layouts layouts =
                 new Layouts(
-                        key.abType(), key.cType(), key.transA(), key.transB(), m, key.n(), key.k());
+                        key.abType(),
+                        key.cType(),
+                        key.transA(),
+                        key.transB(),
+                        m,
+                        key.n(),
+                        key.kClass());
         Memory result = new Memory(CublasLtLibrary.HEURISTIC_RESULT_BYTES);
         IntByReference found = new IntByReference();
         try {
@@ -364,7 +382,7 @@ final class Cublas {
                             + ", n="
                             + key.n()
                             + ", k="
-                            + key.k()
+                            + key.kClass()
                             + " with "
                             + key.alignment()
                             + "-byte aligned operands");
@@ -406,15 +424,15 @@ final class Cublas {
     }
 
     /**
-     * Groups row counts for the heuristic: the next power of two up to 128 (at least 16), then the
-     * next multiple of 128, so an algorithm is chosen for a count at most one tile row above the
+     * Groups a varying size for the heuristic: the next power of two up to 128 (at least 16), then
+     * the next multiple of 128, so an algorithm is chosen for a size at most one tile above the
      * real one (a class for a power of two far above it picks tiles that waste a wave).
      */
-    private static long mClass(long m) {
-        if (m > 128) {
-            return (m + 127) / 128 * 128;
+    private static long sizeClass(long size) {
+        if (size > 128) {
+            return (size + 127) / 128 * 128;
         }
-        return Math.max(16, Long.highestOneBit(m - 1) << 1);
+        return Math.max(16, Long.highestOneBit(size - 1) << 1);
     }
 
     /** The largest power of two up to 256 that divides every address. */

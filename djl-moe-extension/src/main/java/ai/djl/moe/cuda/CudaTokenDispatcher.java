@@ -1,5 +1,8 @@
 package ai.djl.moe.cuda;
 
+import ai.djl.moe.bridge.AtenOps;
+import ai.djl.moe.bridge.TensorInfo;
+import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.nn.dispatch.DispatchMetadata;
 import ai.djl.moe.nn.dispatch.DispatchedTokens;
 import ai.djl.moe.nn.dispatch.LocalTokenDispatcher;
@@ -14,18 +17,41 @@ import ai.djl.ndarray.types.Shape;
  * capacity with its drop policy and padding), carried out by the {@link MoePermute} and {@link
  * MoeUnpermute} kernels instead of gathers. Dropless plans are built on the device ({@link
  * PermuteIndices#dropless}); capacity plans on the host ({@link LocalTokenDispatcher#plan}).
+ *
+ * <p>A dispatcher built with a row type (bfloat16 for experts that compute in bfloat16) casts the
+ * tokens to it before the permutation and the combined result back to the tokens' type after the
+ * unpermutation (both casts differentiable): the rows, {@code k} times the tokens, then move in the
+ * narrower type, and the experts get their operands without a cast of their own.
  */
 public final class CudaTokenDispatcher implements TokenDispatcher<CudaTokenDispatcher.Metadata> {
 
     private final LocalTokenDispatcher planner;
+    private final TorchDType rowType;
 
     /**
-     * Creates a dispatcher that plans like the given local dispatcher.
+     * Creates a dispatcher that plans like the given local dispatcher and moves rows in the tokens'
+     * type.
      *
      * @param planner the capacity, drop policy and padding to follow
      */
     public CudaTokenDispatcher(LocalTokenDispatcher planner) {
+        this(planner, null);
+    }
+
+    /**
+     * Creates a dispatcher that plans like the given local dispatcher and moves rows in a given
+     * type.
+     *
+     * @param planner the capacity, drop policy and padding to follow
+     * @param rowType the type of the dispatched rows and of the experts' outputs (float32 or
+     *     bfloat16), or null for the tokens' type
+     */
+    public CudaTokenDispatcher(LocalTokenDispatcher planner, TorchDType rowType) {
+        if (rowType != null) {
+            DeviceArrays.suffix(rowType, "the row type");
+        }
         this.planner = planner;
+        this.rowType = rowType;
     }
 
     /** {@inheritDoc} */
@@ -54,15 +80,29 @@ public final class CudaTokenDispatcher implements TokenDispatcher<CudaTokenDispa
                             routing.numTokens());
             dropped = plan.droppedSlots();
         }
-        NDArray rows = new MoePermute(indices).apply(tokens);
+        TorchDType tokenType = TensorInfo.dtype(tokens);
+        NDArray rows = new MoePermute(indices).apply(cast(tokens, rowType));
         return new DispatchedTokens<>(
-                rows, indices.rowsPerExpert(), new Metadata(indices, routing.weights(), dropped));
+                rows,
+                indices.rowsPerExpert(),
+                new Metadata(indices, routing.weights(), dropped, tokenType));
     }
 
     /** {@inheritDoc} */
     @Override
     public NDArray combine(NDArray expertOutput, Metadata metadata) {
-        return new MoeUnpermute(metadata.indices()).apply(expertOutput, metadata.weights());
+        NDArray combined =
+                new MoeUnpermute(metadata.indices())
+                        .apply(cast(expertOutput, rowType), metadata.weights());
+        return cast(combined, metadata.tokenType());
+    }
+
+    /** A differentiable cast when the types differ (none when {@code type} is null). */
+    private static NDArray cast(NDArray x, TorchDType type) {
+        if (type == null || TensorInfo.dtype(x) == type) {
+            return x;
+        }
+        return AtenOps.toCopy(x, type);
     }
 
     /**
@@ -71,8 +111,10 @@ public final class CudaTokenDispatcher implements TokenDispatcher<CudaTokenDispa
      * @param indices the device index maps
      * @param weights the routing weights {@code [T, k]} (with autograd)
      * @param droppedSlots the number of dropped assignments
+     * @param tokenType the type of the tokens, which the combined result is returned in
      */
-    public record Metadata(PermuteIndices indices, NDArray weights, long droppedSlots)
+    public record Metadata(
+            PermuteIndices indices, NDArray weights, long droppedSlots, TorchDType tokenType)
             implements DispatchMetadata {
 
         /** {@inheritDoc} */

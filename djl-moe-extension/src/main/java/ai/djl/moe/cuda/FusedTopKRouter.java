@@ -2,29 +2,40 @@ package ai.djl.moe.cuda;
 
 import ai.djl.moe.autograd.Function;
 import ai.djl.moe.autograd.FunctionContext;
-import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.nn.router.ScoreFunction;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Activation;
 
 /**
  * The fused router kernel ({@code moe_router_topk}): scores (softmax or sigmoid of the logits),
  * top-k by score (ties to the lower expert index), optional renormalisation over the k chosen,
- * per-expert token counts and per-expert score sums (the statistics of the load-balancing loss) in
- * one pass, one thread per token.
+ * per-expert token counts, per-expert score sums (the statistics of the load-balancing loss;
+ * optional) and the number of non-finite logits in one pass, one thread per token. {@link #route}
+ * refuses a batch with non-finite logits, as the reference router does.
  *
- * <p>Backward (in libtorch ops): the weight gradient through the renormalisation, scattered to the
- * chosen experts, plus the score-sum gradient for every expert, through the score function.
+ * <p>Backward ({@code moe_router_topk_bwd}, one thread per token): the weight gradient through the
+ * renormalisation, scattered to the chosen experts, plus the score-sum gradient for every expert,
+ * through the score function.
  */
 public final class FusedTopKRouter extends Function {
 
     private final int topK;
     private final ScoreFunction scoreFunction;
     private final boolean normalize;
+    private final boolean scoreSums;
+
+    /**
+     * Creates the router op with score sums.
+     *
+     * @param topK experts per token, {@code 1..E}
+     * @param scoreFunction softmax or sigmoid
+     * @param normalize whether to renormalise the k chosen scores to sum to one
+     */
+    public FusedTopKRouter(int topK, ScoreFunction scoreFunction, boolean normalize) {
+        this(topK, scoreFunction, normalize, true);
+    }
 
     /**
      * Creates the router op.
@@ -32,14 +43,21 @@ public final class FusedTopKRouter extends Function {
      * @param topK experts per token, {@code 1..E}
      * @param scoreFunction softmax or sigmoid
      * @param normalize whether to renormalise the k chosen scores to sum to one
+     * @param scoreSums whether to compute the per-expert score sums ({@link
+     *     FusedRouting#scoreSum()} is null without them)
      */
-    public FusedTopKRouter(int topK, ScoreFunction scoreFunction, boolean normalize) {
+    public FusedTopKRouter(
+            int topK, ScoreFunction scoreFunction, boolean normalize, boolean scoreSums) {
         if (topK <= 0) {
             throw new IllegalArgumentException("top-k must be positive, got " + topK);
+        }
+        if (scoreFunction == null) {
+            throw new IllegalArgumentException("score function must be set");
         }
         this.topK = topK;
         this.scoreFunction = scoreFunction;
         this.normalize = normalize;
+        this.scoreSums = scoreSums;
     }
 
     /**
@@ -47,11 +65,25 @@ public final class FusedTopKRouter extends Function {
      *
      * @param logits float32 {@code [T, E]} on a CUDA device
      * @return the routing
+     * @throws IllegalArgumentException if the logits contain NaN or infinite values
      */
     public FusedRouting route(NDArray logits) {
         NDList out = apply(new NDList(logits));
-        long[] counts = out.get(2).toType(DataType.INT64, false).toLongArray();
-        return new FusedRouting(out.get(0), out.get(1), counts, out.get(3));
+        // the counts and the non-finite count in one device-to-host copy
+        int[] stats = out.get(2).toIntArray();
+        int experts = stats.length - 1;
+        if (stats[experts] > 0) {
+            throw new IllegalArgumentException(
+                    "router logits contain "
+                            + stats[experts]
+                            + " NaN/Inf values (non-finite input or router"
+                            + " weights); refusing to route");
+        }
+        long[] counts = new long[experts];
+        for (int e = 0; e < experts; e++) {
+            counts[e] = stats[e];
+        }
+        return new FusedRouting(out.get(0), out.get(1), counts, scoreSums ? out.get(3) : null);
     }
 
     /** {@inheritDoc} */
@@ -72,10 +104,14 @@ public final class FusedTopKRouter extends Function {
         int device = CudaKernels.deviceOf(logits, "router logits");
         NDArray weights = DeviceArrays.empty(logits, new Shape(tokens, topK), TorchDType.FLOAT32);
         NDArray indices = DeviceArrays.empty(logits, new Shape(tokens, topK), TorchDType.INT64);
-        NDArray counts = DeviceArrays.empty(logits, new Shape(experts), TorchDType.INT32);
-        NDArray scoreSum = DeviceArrays.empty(logits, new Shape(experts), TorchDType.FLOAT32);
-        CudaKernels.zero(device, DeviceArrays.pointer(counts), 4L * experts);
-        CudaKernels.zero(device, DeviceArrays.pointer(scoreSum), 4L * experts);
+        // counts[experts] receives the number of non-finite logits
+        NDArray counts = DeviceArrays.empty(logits, new Shape(experts + 1L), TorchDType.INT32);
+        CudaKernels.zero(device, DeviceArrays.pointer(counts), 4L * (experts + 1));
+        NDArray scoreSum = null;
+        if (scoreSums) {
+            scoreSum = DeviceArrays.empty(logits, new Shape(experts), TorchDType.FLOAT32);
+            CudaKernels.zero(device, DeviceArrays.pointer(scoreSum), 4L * experts);
+        }
         CudaKernels.launch(
                 device,
                 "moe_router_topk",
@@ -90,9 +126,13 @@ public final class FusedTopKRouter extends Function {
                         .pointer(DeviceArrays.pointer(weights))
                         .pointer(DeviceArrays.pointer(indices))
                         .pointer(DeviceArrays.pointer(counts))
-                        .pointer(DeviceArrays.pointer(scoreSum)));
+                        .pointer(scoreSum == null ? 0 : DeviceArrays.pointer(scoreSum)));
         ctx.saveForBackward(logits, indices);
-        return new NDList(weights, indices, counts, scoreSum);
+        NDList out = new NDList(weights, indices, counts);
+        if (scoreSum != null) {
+            out.add(scoreSum);
+        }
+        return out;
     }
 
     /** {@inheritDoc} */
@@ -100,25 +140,27 @@ public final class FusedTopKRouter extends Function {
     protected NDList backward(FunctionContext ctx, NDList outputGradients) {
         NDArray logits = ctx.getSaved().get(0);
         NDArray indices = ctx.getSaved().get(1);
-        NDArray gradWeights = outputGradients.get(0);
-        NDArray gradScoreSum = outputGradients.get(3);
-        boolean softmax = scoreFunction == ScoreFunction.SOFTMAX;
-        NDArray scores = softmax ? logits.softmax(-1) : Activation.sigmoid(logits);
-        NDArray gradChosen = gradWeights;
-        if (normalize) {
-            NDArray chosen = scores.gather(indices, 1);
-            NDArray total = chosen.sum(new int[] {1}, true);
-            NDArray q = chosen.div(total);
-            gradChosen = gradWeights.sub(gradWeights.mul(q).sum(new int[] {1}, true)).div(total);
-        }
-        NDArray gradScores =
-                AtenOps.scatterAdd(scores.zerosLike(), 1, indices, gradChosen)
-                        .add(gradScoreSum.reshape(1, -1));
-        NDArray gradLogits =
-                softmax
-                        ? scores.mul(
-                                gradScores.sub(gradScores.mul(scores).sum(new int[] {1}, true)))
-                        : gradScores.mul(scores).mul(scores.neg().add(1f));
+        NDArray gradWeights = DeviceArrays.contiguous(outputGradients.get(0));
+        DeviceArrays.require(gradWeights, TorchDType.FLOAT32, "the weights' gradient");
+        NDArray gradScoreSum = scoreSums ? DeviceArrays.contiguous(outputGradients.get(3)) : null;
+        Shape s = logits.getShape();
+        long tokens = s.get(0);
+        NDArray gradLogits = DeviceArrays.empty(logits, s, TorchDType.FLOAT32);
+        CudaKernels.launch(
+                CudaKernels.deviceOf(logits, "router logits"),
+                "moe_router_topk_bwd",
+                (tokens + CudaKernels.THREADS - 1) / CudaKernels.THREADS,
+                new KernelArgs()
+                        .pointer(DeviceArrays.pointer(logits))
+                        .pointer(DeviceArrays.pointer(indices))
+                        .pointer(DeviceArrays.pointer(gradWeights))
+                        .pointer(gradScoreSum == null ? 0 : DeviceArrays.pointer(gradScoreSum))
+                        .int64(tokens)
+                        .int32(Math.toIntExact(s.get(1)))
+                        .int32(topK)
+                        .int32(scoreFunction == ScoreFunction.SOFTMAX ? 0 : 1)
+                        .int32(normalize ? 1 : 0)
+                        .pointer(DeviceArrays.pointer(gradLogits)));
         return new NDList(gradLogits);
     }
 
@@ -128,7 +170,8 @@ public final class FusedTopKRouter extends Function {
      * @param weights float32 {@code [T, k]} combine weights (with autograd)
      * @param expertIndices int64 {@code [T, k]} chosen experts, best first
      * @param tokensPerExpert slots routed to each expert (sums to {@code T * k})
-     * @param scoreSum float32 {@code [E]}: each expert's score summed over tokens (with autograd)
+     * @param scoreSum float32 {@code [E]}: each expert's score summed over tokens (with autograd),
+     *     or null when the op was built without score sums
      */
     public record FusedRouting(
             NDArray weights, NDArray expertIndices, long[] tokensPerExpert, NDArray scoreSum) {}

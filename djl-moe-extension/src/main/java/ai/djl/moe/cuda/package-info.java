@@ -5,8 +5,10 @@
  * expert activations ({@link ai.djl.moe.cuda.ExpertActivationKernel}), the fused top-k router
  * ({@link ai.djl.moe.cuda.FusedTopKRouter}) and grouped GEMMs through cuBLAS ({@link
  * ai.djl.moe.cuda.GroupedGemm}), put together as {@link ai.djl.moe.cuda.CudaGroupedExpertCompute}
- * and {@link ai.djl.moe.cuda.CudaTokenDispatcher}. Every op is an {@link
- * ai.djl.moe.autograd.Function} with its backward.
+ * and {@link ai.djl.moe.cuda.CudaTokenDispatcher}; and fused kernels of the model around the MoE
+ * layer: RMS norm ({@link ai.djl.moe.cuda.FusedRmsNorm}), rotary embedding ({@link
+ * ai.djl.moe.cuda.FusedRotary}) and Adam ({@link ai.djl.moe.cuda.FusedAdam}). Every op is an
+ * {@link ai.djl.moe.autograd.Function} with its backward (Adam, an optimizer step, has none).
  *
  * <p>The kernels come from {@code src/main/cuda/*.cu}, compiled by nvcc at build time into a fatbin
  * in this jar; {@link ai.djl.moe.cuda.CudaKernels#isAvailable()} says whether they were built and

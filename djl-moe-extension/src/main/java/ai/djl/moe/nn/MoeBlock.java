@@ -86,13 +86,14 @@ public class MoeBlock extends AbstractMoeBlock {
     /**
      * The dispatcher for a batch: a {@link LocalTokenDispatcher} runs its plan with the CUDA
      * permute kernels ({@link CudaTokenDispatcher}) for tokens on a CUDA device when the kernels
-     * are available; any other dispatcher runs as configured.
+     * are available, moving the rows in the type the experts compute in ({@link
+     * GroupedExperts#cudaRowType}); any other dispatcher runs as configured.
      */
     @Override
     protected TokenDispatcher<?> dispatcherFor(NDArray tokens) {
         TokenDispatcher<?> dispatcher = super.dispatcherFor(tokens);
         if (dispatcher instanceof LocalTokenDispatcher local && CudaKernels.canRun(tokens)) {
-            return new CudaTokenDispatcher(local);
+            return new CudaTokenDispatcher(local, getExperts().cudaRowType(tokens));
         }
         return dispatcher;
     }
@@ -183,8 +184,8 @@ public class MoeBlock extends AbstractMoeBlock {
         }
 
         /**
-         * Sets the token dispatcher (default: dropless {@link LocalTokenDispatcher}, carried out
-         * by the CUDA permute kernels for tokens on a CUDA device).
+         * Sets the token dispatcher (default: dropless {@link LocalTokenDispatcher}, carried out by
+         * the CUDA permute kernels for tokens on a CUDA device).
          *
          * @param dispatcher the dispatcher
          * @return this builder

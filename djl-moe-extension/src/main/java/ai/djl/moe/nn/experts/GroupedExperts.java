@@ -124,6 +124,27 @@ public class GroupedExperts extends AbstractBlock {
         return precision.toFloat32(output);
     }
 
+    /**
+     * Returns the type these experts compute in for tokens like {@code tokens} on the CUDA path, so
+     * that a dispatcher can move the rows in it: bfloat16 under {@link MixedPrecision#BF16} (or
+     * with a {@link CudaGroupedExpertCompute} that has a compute type, that type).
+     *
+     * @param tokens the layer's tokens
+     * @return the rows' type, or null for the tokens' own type (the CPU path, float32 precision, or
+     *     another expert compute)
+     */
+    public TorchDType cudaRowType(NDArray tokens) {
+        if (!CudaKernels.canRun(tokens)) {
+            return null;
+        }
+        if (expertCompute == null) {
+            return precision.isBFloat16() ? TorchDType.BFLOAT16 : null;
+        }
+        return expertCompute instanceof CudaGroupedExpertCompute cuda
+                ? cuda.getComputeType()
+                : null;
+    }
+
     private ExpertCompute computeFor(NDArray tokens) {
         if (expertCompute != null) {
             return expertCompute;
@@ -226,9 +247,8 @@ public class GroupedExperts extends AbstractBlock {
         /**
          * Sets the expert computation (default: {@link CudaGroupedExpertCompute} for tokens on a
          * CUDA device when the CUDA kernels are available, {@link SlicedExpertCompute} otherwise).
-         * With {@link MixedPrecision#BF16} and no expert computation set, tokens on CUDA run
-         * {@link CudaGroupedExpertCompute} in bfloat16, which writes the weight gradients in
-         * float32.
+         * With {@link MixedPrecision#BF16} and no expert computation set, tokens on CUDA run {@link
+         * CudaGroupedExpertCompute} in bfloat16, which writes the weight gradients in float32.
          *
          * @param expertCompute the implementation
          * @return this builder

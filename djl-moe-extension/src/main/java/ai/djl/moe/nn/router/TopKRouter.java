@@ -1,8 +1,11 @@
 package ai.djl.moe.nn.router;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.bridge.AtenOps;
+import ai.djl.moe.cuda.CudaKernels;
+import ai.djl.moe.cuda.FusedTopKRouter;
 import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -13,10 +16,12 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Parameter;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.ConstantInitializer;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -31,6 +36,10 @@ import java.util.Arrays;
  * load-balancing loss (micro-batch, per sequence, global batch); z-loss; aux-loss-free expert bias
  * that shifts selection but not weights (DeepSeek-V3); multiplicative input jitter in training.
  *
+ * <p>On a CUDA device the scores, the top-k, the renormalisation and the expert counts come from
+ * one fused kernel ({@link FusedTopKRouter}) whenever the options allow (no expert bias, no group
+ * limit, scores over all experts); the losses are computed as on the reference path.
+ *
  * <p>{@link #route} returns a {@link RoutingResult}; in training mode the auxiliary losses are also
  * written to the {@link AuxLossRecorder} given to the builder. The block's own {@code forward}
  * takes {@code [T, H]} and returns {@code (expertIndices [T, k], weights [T, k], logits [T, E])}.
@@ -39,6 +48,8 @@ public class TopKRouter extends AbstractBlock {
 
     private static final byte VERSION = 1;
     private static final float SIGMOID_NORM_EPS = 1e-20f;
+    private static final boolean FUSED_ROUTER =
+            Boolean.parseBoolean(System.getProperty("djl.moe.fusedRouter", "true"));
 
     private final int numExperts;
     private final int topK;
@@ -164,9 +175,20 @@ public class TopKRouter extends AbstractBlock {
                 scoreFunction == ScoreFunction.SIGMOID
                         ? Activation.sigmoid(logits)
                         : softmaxBeforeTopK ? logits.softmax(1) : logits;
-        NDArray indices = selectExperts(parameterStore, scores);
-        NDArray weights = combineWeights(scores.gather(indices, 1));
-        long[] tokensPerExpert = hostStatistics(logits, indices);
+        NDArray indices;
+        NDArray weights;
+        long[] tokensPerExpert;
+        if (canFuse(logits)) {
+            FusedTopKRouter.FusedRouting fused =
+                    new FusedTopKRouter(topK, scoreFunction, normalizeTopK, false).route(logits);
+            indices = fused.expertIndices();
+            weights = scale(fused.weights());
+            tokensPerExpert = fused.tokensPerExpert();
+        } else {
+            indices = selectExperts(parameterStore, scores);
+            weights = combineWeights(scores.gather(indices, 1));
+            tokensPerExpert = hostStatistics(logits, indices);
+        }
         if (training && pendingLoad != null) {
             synchronized (this) {
                 for (int e = 0; e < numExperts; e++) {
@@ -187,6 +209,23 @@ public class TopKRouter extends AbstractBlock {
         }
         return new RoutingResult(
                 indices, weights, logits, probabilities, tokensPerExpert, balancingLoss, zLoss);
+    }
+
+    /**
+     * Whether the fused CUDA kernel ({@link FusedTopKRouter}) can route these logits: on a CUDA
+     * device with the kernels loaded, scores over all experts (softmax before top-k, or sigmoid),
+     * no expert bias and no group limit, without autograd or under a {@link MoeGradientCollector}
+     * (DJL's own collector cannot run a custom backward); {@code -Ddjl.moe.fusedRouter=false} turns
+     * it off.
+     */
+    private boolean canFuse(NDArray logits) {
+        return FUSED_ROUTER
+                && expertBias == null
+                && numGroups == 1
+                && softmaxBeforeTopK
+                && logits.getShape().get(0) > 0
+                && CudaKernels.canRun(logits)
+                && (!JniUtils.isGradMode() || MoeGradientCollector.isCollecting());
     }
 
     /** Validates the input and computes the float32 logits {@code [T, E]}. */
@@ -253,6 +292,10 @@ public class TopKRouter extends AbstractBlock {
                                     ? sum.add(SIGMOID_NORM_EPS)
                                     : sum);
         }
+        return scale(weights);
+    }
+
+    private NDArray scale(NDArray weights) {
         return scalingFactor == 1f ? weights : ScalarOps.mul(weights, scalingFactor);
     }
 
@@ -474,7 +517,6 @@ public class TopKRouter extends AbstractBlock {
         NDArray logSumExp = logits.sub(max).exp().sum(new int[] {1}, true).log().add(max);
         return logSumExp.square().mean();
     }
-
 
     /** The builder of {@link TopKRouter}; {@link #build()} validates the combination. */
     public static final class Builder {

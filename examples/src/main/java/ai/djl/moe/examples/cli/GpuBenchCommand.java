@@ -10,13 +10,18 @@ import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.cuda.CudaGroupedExpertCompute;
 import ai.djl.moe.cuda.CudaKernels;
 import ai.djl.moe.cuda.CudaTimer;
+import ai.djl.moe.cuda.CudaTokenDispatcher;
 import ai.djl.moe.cuda.GroupedGemm;
 import ai.djl.moe.cuda.MoePermute;
 import ai.djl.moe.cuda.MoeUnpermute;
 import ai.djl.moe.cuda.PermuteIndices;
 import ai.djl.moe.nn.MoeBlock;
+import ai.djl.moe.nn.dispatch.DispatchedTokens;
+import ai.djl.moe.nn.dispatch.LocalTokenDispatcher;
+import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.GroupedExperts;
 import ai.djl.moe.nn.router.LoadBalancingType;
+import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -43,14 +48,15 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 
 /**
  * {@code djl-moe bench gpu}: the CUDA ops on GPU 0 at Mixtral-8x7B and Qwen2-57B-A14B shapes
  * (permute / unpermute+combine bandwidth, grouped GEMM TFLOP/s, MoE layer forward+backward), with
  * the eager PyTorch peer ({@code gpu_bench_peer.py}, run by {@code python3} in the same command on
- * the same GPU) merged in, and the ratios; then the end-to-end training MFU of a Mixtral-style model
- * ({@link TrainingMfuBench}) against the dense bf16 peak measured in the same run. Prints one JSON
- * object.
+ * the same GPU) merged in, and the ratios; then the end-to-end training MFU of a Mixtral-style
+ * model ({@link TrainingMfuBench}) against the dense bf16 peak measured in the same run. Prints one
+ * JSON object.
  */
 @Command(name = "gpu", description = "CUDA MoE ops vs eager PyTorch on the GPU (JSON).")
 public final class GpuBenchCommand implements Callable<Integer> {
@@ -318,16 +324,23 @@ public final class GpuBenchCommand implements Callable<Integer> {
         a.close();
     }
 
+    /**
+     * The MoE layer's forward+backward two ways: as the peer runs it (bfloat16 tokens and expert
+     * weights, float32 router: router, CUDA dispatcher, grouped-GEMM experts and combine called
+     * directly) and as a {@link MoeBlock} trains in mixed precision (float32 tokens and master
+     * weights, bfloat16 compute, float32 weight gradients).
+     */
     private void layerMillis(JsonObject out, NDManager m, CudaTimer timer, MoeShape s) {
+        TopKRouter router =
+                TopKRouter.builder()
+                        .setNumExperts(s.experts())
+                        .setTopK(s.topK())
+                        .optNormalizeTopKProbabilities(true)
+                        .optLoadBalancing(LoadBalancingType.NONE, 0)
+                        .build();
         MoeBlock block =
                 MoeBlock.builder()
-                        .setRouter(
-                                TopKRouter.builder()
-                                        .setNumExperts(s.experts())
-                                        .setTopK(s.topK())
-                                        .optNormalizeTopKProbabilities(true)
-                                        .optLoadBalancing(LoadBalancingType.NONE, 0)
-                                        .build())
+                        .setRouter(router)
                         .setExperts(
                                 GroupedExperts.builder()
                                         .setNumExperts(s.experts())
@@ -339,6 +352,7 @@ public final class GpuBenchCommand implements Callable<Integer> {
         block.initialize(m, DataType.FLOAT32, new Shape(tokens, s.hidden()));
         ParameterStore store = new ParameterStore(m, false);
         NDArray input = m.randomNormal(new Shape(tokens, s.hidden()));
+        out.addProperty("moe_layer_fwd_bwd_ms", bf16WeightsLayerMillis(m, timer, s, router, input));
         double forward =
                 median(
                         timer,
@@ -350,22 +364,72 @@ public final class GpuBenchCommand implements Callable<Integer> {
                                 return null;
                             }
                         });
-        out.addProperty("moe_layer_fwd_ms", forward);
-        double fwdBwd =
-                median(
+        out.addProperty("fp32_master_moe_layer_fwd_ms", forward);
+        out.addProperty(
+                "fp32_master_moe_layer_fwd_bwd_ms",
+                forwardBackwardMillis(
+                        m, timer, input, x -> block.forwardWithRouting(store, x, true).output()));
+    }
+
+    /**
+     * Median milliseconds of a layer's forward and backward: each sample in its own step manager
+     * and {@link MoeGradientCollector}, from a copy of {@code input} that requires a gradient, the
+     * loss being the sum of the output in float32.
+     */
+    private double forwardBackwardMillis(
+            NDManager m, CudaTimer timer, NDArray input, UnaryOperator<NDArray> layer) {
+        return median(
+                timer,
+                () -> {
+                    try (NDManager step = m.newSubManager();
+                            MoeGradientCollector gc = new MoeGradientCollector()) {
+                        NDArray x = input.duplicate();
+                        x.attach(step);
+                        x.setRequiresGradient(true);
+                        NDArray y = layer.apply(x);
+                        gc.backward((BFloat16.isBFloat16(y) ? BFloat16.toFloat32(y) : y).sum());
+                        return null;
+                    }
+                });
+    }
+
+    /** The layer as the peer's: bfloat16 tokens and expert weights (leaves), float32 router. */
+    private double bf16WeightsLayerMillis(
+            NDManager m, CudaTimer timer, MoeShape s, TopKRouter router, NDArray input) {
+        Shape gateUpShape = new Shape(s.experts(), 2L * s.ffn(), s.hidden());
+        Shape downShape = new Shape(s.experts(), s.hidden(), s.ffn());
+        NDArray gateUp =
+                BFloat16.toBFloat16(m.randomNormal(0, 0.02f, gateUpShape, DataType.FLOAT32));
+        NDArray down = BFloat16.toBFloat16(m.randomNormal(0, 0.02f, downShape, DataType.FLOAT32));
+        gateUp.setRequiresGradient(true);
+        down.setRequiresGradient(true);
+        NDArray tokensBf16 = BFloat16.toBFloat16(input);
+        ParameterStore store = new ParameterStore(m, false);
+        CudaTokenDispatcher dispatcher =
+                new CudaTokenDispatcher(LocalTokenDispatcher.builder().build());
+        CudaGroupedExpertCompute experts = new CudaGroupedExpertCompute(TorchDType.BFLOAT16);
+        double millis =
+                forwardBackwardMillis(
+                        m,
                         timer,
-                        () -> {
-                            try (NDManager step = m.newSubManager();
-                                    MoeGradientCollector gc = new MoeGradientCollector()) {
-                                NDArray x = input.duplicate();
-                                x.attach(step);
-                                x.setRequiresGradient(true);
-                                NDArray y = block.forwardWithRouting(store, x, true).output();
-                                gc.backward(y.sum());
-                                return null;
-                            }
+                        tokensBf16,
+                        x -> {
+                            RoutingResult routing = router.route(store, x, tokens, true);
+                            DispatchedTokens<CudaTokenDispatcher.Metadata> rows =
+                                    dispatcher.dispatch(x, routing);
+                            NDArray y =
+                                    experts.compute(
+                                            rows.expertTokens(),
+                                            rows.tokensPerExpert(),
+                                            gateUp,
+                                            down,
+                                            ExpertActivation.SWIGLU);
+                            return dispatcher.combine(y, rows.metadata());
                         });
-        out.addProperty("moe_layer_fwd_bwd_ms", fwdBwd);
+        gateUp.close();
+        down.close();
+        tokensBf16.close();
+        return millis;
     }
 
     private long[] randomRouting(MoeShape s) {
@@ -407,28 +471,43 @@ public final class GpuBenchCommand implements Callable<Integer> {
 
     /**
      * Median milliseconds per call over samples of {@code batch} back-to-back calls between two
-     * events (host work of one call then overlaps device work of the one before).
+     * events (host work of one call then overlaps device work of the one before). One untimed call
+     * is queued before the start event of each sample, so that the timed calls find the device busy
+     * instead of waiting for the host to launch the first one (the peer does the same). Before the
+     * timed samples, untimed ones run for at least {@code --warmup} samples and {@link
+     * #WARM_UP_MILLIS} of wall time, so that the JIT has compiled the host path of a short op (a
+     * few thousand calls) before it is timed.
      */
     private double median(CudaTimer timer, int batch, Supplier<NDArray> op) {
+        long warmUntil = System.nanoTime() + (long) (WARM_UP_MILLIS * 1e6);
+        for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++) {
+            sampleMillis(timer, batch, op);
+        }
         double[] ms = new double[iterations];
-        NDArray[] results = new NDArray[batch];
-        for (int i = -warmup; i < iterations; i++) {
-            timer.start();
-            for (int b = 0; b < batch; b++) {
-                results[b] = op.get();
-            }
-            double t = timer.stopMillis() / batch;
-            for (NDArray r : results) {
-                if (r != null) {
-                    r.close();
-                }
-            }
-            if (i >= 0) {
-                ms[i] = t;
-            }
+        for (int i = 0; i < iterations; i++) {
+            ms[i] = sampleMillis(timer, batch, op);
         }
         Arrays.sort(ms);
         return ms[iterations / 2];
+    }
+
+    private static double sampleMillis(CudaTimer timer, int batch, Supplier<NDArray> op) {
+        NDArray[] results = new NDArray[batch];
+        NDArray queued = op.get();
+        timer.start();
+        for (int b = 0; b < batch; b++) {
+            results[b] = op.get();
+        }
+        double millis = timer.stopMillis() / batch;
+        if (queued != null) {
+            queued.close();
+        }
+        for (NDArray r : results) {
+            if (r != null) {
+                r.close();
+            }
+        }
+        return millis;
     }
 
     private JsonObject runPeer() throws IOException, InterruptedException {
@@ -522,6 +601,14 @@ public final class GpuBenchCommand implements Callable<Integer> {
                     "layer_speedup_vs_grouped_mm_layer",
                     o,
                     "moe_layer_fwd_bwd_ms",
+                    p,
+                    "grouped_mm_layer_fwd_bwd_ms",
+                    true);
+            ratio(
+                    r,
+                    "fp32_master_layer_speedup_vs_grouped_mm_layer",
+                    o,
+                    "fp32_master_moe_layer_fwd_bwd_ms",
                     p,
                     "grouped_mm_layer_fwd_bwd_ms",
                     true);

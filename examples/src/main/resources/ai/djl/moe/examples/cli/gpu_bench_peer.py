@@ -17,13 +17,16 @@ SHAPES = {
 
 
 def timed(fn, iterations, warmup, batch=1):
-    """Median milliseconds per call over samples of `batch` back-to-back calls."""
+    """Median milliseconds per call over samples of `batch` back-to-back calls; one untimed call
+    is queued before each start event, so the timed calls find the device busy (as on the Java
+    side)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(iterations):
         a = torch.cuda.Event(enable_timing=True)
         b = torch.cuda.Event(enable_timing=True)
+        fn()
         a.record()
         for _ in range(batch):
             fn()

@@ -2,6 +2,7 @@ package ai.djl.moe.zoo.model;
 
 import ai.djl.Device;
 import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.cuda.FusedRotary;
 import ai.djl.moe.zoo.config.RopeConfig;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -17,9 +18,15 @@ import java.util.List;
 /**
  * Rotary position embeddings in the "rotate half" form of {@code transformers}: the first and the
  * second half of each head's features form the pairs, with inverse frequencies {@code 1 /
- * theta^(2i/d)} (divided by the factor for linear scaling).
+ * theta^(2i/d)} (divided by the factor for linear scaling). On a CUDA device (under a {@link
+ * ai.djl.moe.autograd.MoeGradientCollector} or without autograd) the rotation is one kernel ({@link
+ * FusedRotary}).
  */
 public final class RotaryEmbedding {
+
+    /** {@code -Ddjl.moe.fusedRotary=false} keeps the composite form on CUDA too. */
+    private static final boolean FUSED =
+            Boolean.parseBoolean(System.getProperty("djl.moe.fusedRotary", "true"));
 
     /** Tables kept per embedding: one per (positions, device, type) in use, e.g. CP chunks. */
     private static final int MAX_TABLES = 4;
@@ -84,6 +91,9 @@ public final class RotaryEmbedding {
                     positions.length + " rotary positions for a sequence of " + seq);
         }
         NDList table = table(x, positions);
+        if (FUSED && FusedRotary.canRun(x, table.get(0), table.get(1))) {
+            return new FusedRotary(table.get(0), table.get(1)).apply(x);
+        }
         return x.mul(table.get(0)).add(rotateHalf(x).mul(table.get(1)));
     }
 
@@ -136,8 +146,8 @@ public final class RotaryEmbedding {
 
     /**
      * Copies a float32 table to the owner's device, then casts it to the heads' type there (the
-     * angles are applied in the heads' type, as transformers does; DJL cannot copy a bfloat16
-     * array between devices).
+     * angles are applied in the heads' type, as transformers does; DJL cannot copy a bfloat16 array
+     * between devices).
      */
     private static NDArray onDevice(NDArray table, DataType type, NDManager owner) {
         NDArray moved = table.toDevice(owner.getDevice(), true);
