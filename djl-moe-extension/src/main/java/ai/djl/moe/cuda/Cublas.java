@@ -47,17 +47,35 @@ final class Cublas {
 
     private static volatile String library;
 
-    /** What one algorithm choice is valid for. */
-    private record PlanKey(
-            int device,
-            int abType,
-            int cType,
-            boolean transA,
-            boolean transB,
-            long n,
-            long kClass,
-            long mClass,
-            int alignment) {}
+    /**
+     * The types and sizes of a row-major product {@code C [m, n] = op(A) op(B)} (CUDA data types;
+     * {@code transA} / {@code transB}: the operand is stored transposed).
+     */
+    private record Problem(
+            int abType, int cType, boolean transA, boolean transB, long m, long n, long k) {
+
+        /**
+         * The problem's class: {@code m} and {@code k} rounded up (to a multiple of 128, a power of
+         * two below that) where they are not a leading dimension ({@code m} leads A when it is
+         * stored transposed, {@code k} leads A when it is not and B when B is stored transposed).
+         */
+        Problem sizeClass() {
+            return new Problem(
+                    abType,
+                    cType,
+                    transA,
+                    transB,
+                    transA ? m : Cublas.sizeClass(m),
+                    n,
+                    transA && !transB ? Cublas.sizeClass(k) : k);
+        }
+    }
+
+    /** The operands' addresses and whether C is added to ({@code beta = 1}). */
+    private record Operands(long a, long b, long c, boolean accumulate) {}
+
+    /** What one algorithm choice is valid for: a problem (or its class) and the alignment. */
+    private record PlanKey(int device, Problem problem, int alignment) {}
 
     /** A chosen algorithm with its operation descriptor. */
     private record Plan(Pointer desc, Memory algo, long workspaceBytes) {}
@@ -194,7 +212,11 @@ final class Cublas {
         int cType = cudaType(outType);
         int status;
         if (USE_LT) {
-            status = ltGemm(ctx, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
+            status =
+                    ltGemm(
+                            ctx,
+                            new Problem(type, cType, transA, transB, m, n, k),
+                            new Operands(a, b, c, accumulate));
         } else {
             status =
                     CublasLibrary.cublasGemmEx(
@@ -236,75 +258,40 @@ final class Cublas {
         }
     }
 
-    private static int ltGemm(
-            Context ctx,
-            int type,
-            int cType,
-            boolean transA,
-            boolean transB,
-            long m,
-            long n,
-            long k,
-            long a,
-            long b,
-            long c,
-            boolean accumulate) {
-        toInt(m);
-        toInt(n);
-        toInt(k);
-        int alignment = alignment(a, b, c);
-        PlanKey key =
-                new PlanKey(
-                        ctx.device,
-                        type,
-                        cType,
-                        transA,
-                        transB,
-                        n,
-                        transA && !transB ? sizeClass(k) : k,
-                        transA ? m : sizeClass(m),
-                        alignment);
+    private static int ltGemm(Context ctx, Problem problem, Operands operands) {
+        toInt(problem.m());
+        toInt(problem.n());
+        toInt(problem.k());
+        int alignment = alignment(operands.a(), operands.b(), operands.c());
+        PlanKey key = new PlanKey(ctx.device, problem.sizeClass(), alignment);
         Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p));
-        int status = ltMatmul(ctx, plan, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
-        if (status != 0 && (key.mClass() != m || key.kClass() != k)) {
+        int status = ltMatmul(ctx, plan, problem, operands);
+        if (status != 0 && !key.problem().equals(problem)) {
             // the class's algorithm does not take this shape: choose one for the exact shape
-            PlanKey exact =
-                    new PlanKey(ctx.device, type, cType, transA, transB, n, k, m, alignment);
-            plan = PLANS.computeIfAbsent(exact, p -> choose(ctx, p));
-            status = ltMatmul(ctx, plan, type, cType, transA, transB, m, n, k, a, b, c, accumulate);
+            plan =
+                    PLANS.computeIfAbsent(
+                            new PlanKey(ctx.device, problem, alignment), p -> choose(ctx, p));
+            status = ltMatmul(ctx, plan, problem, operands);
         }
         return status;
     }
 
-    private static int ltMatmul(
-            Context ctx,
-            Plan plan,
-            int type,
-            int cType,
-            boolean transA,
-            boolean transB,
-            long m,
-            long n,
-            long k,
-            long a,
-            long b,
-            long c,
-            boolean accumulate) {
-        Layouts layouts = new Layouts(type, cType, transA, transB, m, n, k);
+    private static int ltMatmul(Context ctx, Plan plan, Problem problem, Operands operands) {
+        Layouts layouts = new Layouts(problem);
         try {
             long workspace = plan.workspaceBytes() == 0 ? 0 : workspace(ctx);
             return CublasLtLibrary.cublasLtMatmul(
                     ctx.handle,
                     plan.desc(),
                     ONE,
-                    b,
+                    operands.b(),
                     layouts.a,
-                    a,
+                    operands.a(),
                     layouts.b,
-                    accumulate ? ONE : ZERO,
-                    c,
+                    operands.accumulate() ? ONE : ZERO,
+                    operands.c(),
                     layouts.c,
-                    c,
+                    operands.c(),
                     layouts.c,
                     plan.algo(),
                     workspace,
@@ -317,14 +304,14 @@ final class Cublas {
 
     /** Asks cuBLASLt's heuristic for the best algorithm of a problem class (once per class). */
     private static Plan choose(Context ctx, PlanKey key) {
-        long m = key.mClass();
+        Problem problem = key.problem();
         PointerByReference desc = new PointerByReference();
         check(
                 CublasLtLibrary.cublasLtMatmulDescCreate(
                         desc, CublasLibrary.CUBLAS_COMPUTE_32F, CublasLibrary.CUDA_R_32F),
                 "cublasLtMatmulDescCreate");
-        setInt(desc.getValue(), CublasLtLibrary.DESC_TRANSA, key.transB() ? 1 : 0);
-        setInt(desc.getValue(), CublasLtLibrary.DESC_TRANSB, key.transA() ? 1 : 0);
+        setInt(desc.getValue(), CublasLtLibrary.DESC_TRANSA, problem.transB() ? 1 : 0);
+        setInt(desc.getValue(), CublasLtLibrary.DESC_TRANSB, problem.transA() ? 1 : 0);
         PointerByReference preference = new PointerByReference();
         check(
                 CublasLtLibrary.cublasLtMatmulPreferenceCreate(preference),
@@ -346,15 +333,7 @@ final class Cublas {
                             4),
                     "cublasLtMatmulPreferenceSetAttribute");
         }
-        Layouts layouts =
-                new Layouts(
-                        key.abType(),
-                        key.cType(),
-                        key.transA(),
-                        key.transB(),
-                        m,
-                        key.n(),
-                        key.kClass());
+        Layouts layouts = new Layouts(problem);
         Memory result = new Memory(CublasLtLibrary.HEURISTIC_RESULT_BYTES);
         IntByReference found = new IntByReference();
         try {
@@ -378,11 +357,11 @@ final class Cublas {
         if (found.getValue() < 1 || result.getInt(CublasLtLibrary.RESULT_STATE_OFFSET) != 0) {
             throw new CudaException(
                     "cuBLASLt has no algorithm for m="
-                            + m
+                            + problem.m()
                             + ", n="
-                            + key.n()
+                            + problem.n()
                             + ", k="
-                            + key.kClass()
+                            + problem.k()
                             + " with "
                             + key.alignment()
                             + "-byte aligned operands");
@@ -400,12 +379,15 @@ final class Cublas {
         final Pointer b;
         final Pointer c;
 
-        Layouts(int type, int cType, boolean transA, boolean transB, long m, long n, long k) {
+        Layouts(Problem p) {
+            long m = p.m();
+            long n = p.n();
+            long k = p.k();
             // cuBLASLt's A is our B: [n, k] column-major when not transposed (ld n), else [k, n]
-            a = transB ? layout(type, k, n, k) : layout(type, n, k, n);
+            a = p.transB() ? layout(p.abType(), k, n, k) : layout(p.abType(), n, k, n);
             // cuBLASLt's B is our A: [k, m] column-major when not transposed (ld k), else [m, k]
-            b = transA ? layout(type, m, k, m) : layout(type, k, m, k);
-            c = layout(cType, n, m, n);
+            b = p.transA() ? layout(p.abType(), m, k, m) : layout(p.abType(), k, m, k);
+            c = layout(p.cType(), n, m, n);
         }
 
         void destroy() {
