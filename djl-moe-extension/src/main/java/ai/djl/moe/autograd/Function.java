@@ -56,6 +56,18 @@ public abstract class Function {
     protected abstract NDList backward(FunctionContext ctx, NDList outputGradients);
 
     /**
+     * Tells whether a function may be applied to inputs that require gradients on this thread
+     * now: autograd is off (nothing is recorded), or a {@link MoeGradientCollector} is open (it
+     * runs the backward). Under DJL's own collector {@link #apply} would throw, so optional fused
+     * paths check this and take their composite form instead.
+     *
+     * @return whether custom functions can be used in the current autograd state
+     */
+    public static boolean canApplyNow() {
+        return !JniUtils.isGradMode() || MoeGradientCollector.isCollecting();
+    }
+
+    /**
      * Applies the function.
      *
      * @param inputs the inputs

@@ -8,7 +8,6 @@ import ai.djl.moe.bridge.TorchDType;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.jni.JniUtils;
 
 /**
  * RMS norm over the last axis in one kernel, forward and backward: {@code y = x / sqrt(mean(x^2) +
@@ -51,7 +50,7 @@ public final class FusedRmsNorm extends Function {
                 && TensorInfo.dtype(x) == TorchDType.FLOAT32
                 && TensorInfo.dtype(weight) == TorchDType.FLOAT32
                 && x.getDevice().equals(weight.getDevice())
-                && (!JniUtils.isGradMode() || MoeGradientCollector.isCollecting());
+                && Function.canApplyNow();
     }
 
     /**

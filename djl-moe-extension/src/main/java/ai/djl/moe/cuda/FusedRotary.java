@@ -7,7 +7,6 @@ import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.jni.JniUtils;
 
 /**
  * Rotary position embedding in the "rotate half" form in one kernel ({@code moe_rotary}), forward
@@ -64,7 +63,7 @@ public final class FusedRotary extends Function {
                 && sin.getShape().equals(table)
                 && x.getDevice().equals(cos.getDevice())
                 && x.getDevice().equals(sin.getDevice())
-                && (!JniUtils.isGradMode() || MoeGradientCollector.isCollecting());
+                && Function.canApplyNow();
     }
 
     /**

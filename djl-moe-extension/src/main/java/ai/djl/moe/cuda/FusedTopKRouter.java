@@ -3,6 +3,7 @@ package ai.djl.moe.cuda;
 import ai.djl.moe.autograd.Function;
 import ai.djl.moe.autograd.FunctionContext;
 import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.nn.router.NonFiniteLogitsException;
 import ai.djl.moe.nn.router.ScoreFunction;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -65,7 +66,7 @@ public final class FusedTopKRouter extends Function {
      *
      * @param logits float32 {@code [T, E]} on a CUDA device
      * @return the routing
-     * @throws IllegalArgumentException if the logits contain NaN or infinite values
+     * @throws NonFiniteLogitsException if the logits contain NaN or infinite values
      */
     public FusedRouting route(NDArray logits) {
         NDList out = apply(new NDList(logits));
@@ -73,11 +74,7 @@ public final class FusedTopKRouter extends Function {
         int[] stats = out.get(2).toIntArray();
         int experts = stats.length - 1;
         if (stats[experts] > 0) {
-            throw new IllegalArgumentException(
-                    "router logits contain "
-                            + stats[experts]
-                            + " NaN/Inf values (non-finite input or router"
-                            + " weights); refusing to route");
+            throw new NonFiniteLogitsException(stats[experts]);
         }
         long[] counts = new long[experts];
         for (int e = 0; e < experts; e++) {

@@ -110,6 +110,17 @@ class FunctionTest {
     }
 
     @Test
+    void canApplyNowTellsWhereFusedPathsMayRun() {
+        assertTrue(ai.djl.moe.autograd.Function.canApplyNow(), "autograd off");
+        try (GradientCollector djl = Engine.getEngine("PyTorch").newGradientCollector()) {
+            assertFalse(ai.djl.moe.autograd.Function.canApplyNow(), "DJL's own collector");
+        }
+        try (MoeGradientCollector moe = new MoeGradientCollector()) {
+            assertTrue(ai.djl.moe.autograd.Function.canApplyNow(), "a MoeGradientCollector");
+        }
+    }
+
+    @Test
     void chainOfFunctionsMixedWithDjlOps() {
         NDArray x = param(2, 5);
         NDArray w = param(3, 5);

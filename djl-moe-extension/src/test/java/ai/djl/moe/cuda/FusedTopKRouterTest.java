@@ -10,6 +10,7 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.nn.router.LoadBalancingType;
+import ai.djl.moe.nn.router.NonFiniteLogitsException;
 import ai.djl.moe.nn.router.RoutingResult;
 import ai.djl.moe.nn.router.ScoreFunction;
 import ai.djl.moe.nn.router.TopKRouter;
@@ -147,9 +148,9 @@ class FusedTopKRouterTest {
             float[] values = new float[4 * 8];
             values[13] = bad;
             NDArray logits = gpu.create(values, new Shape(4, 8));
-            IllegalArgumentException e =
+            NonFiniteLogitsException e =
                     assertThrows(
-                            IllegalArgumentException.class,
+                            NonFiniteLogitsException.class,
                             () ->
                                     new FusedTopKRouter(2, ScoreFunction.SOFTMAX, true)
                                             .route(logits));

@@ -10,6 +10,7 @@ import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.nn.dispatch.LocalTokenDispatcher;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.GroupedExperts;
+import ai.djl.moe.nn.router.NonFiniteLogitsException;
 import ai.djl.moe.nn.router.ScoreFunction;
 import ai.djl.moe.nn.router.TopKRouter;
 import ai.djl.ndarray.NDArray;
@@ -117,9 +118,9 @@ class MoeBadInputTest {
                 float[] x = new float[3 * HIDDEN];
                 x[5] = bad;
                 NDArray input = manager.create(x, new Shape(3, HIDDEN));
-                IllegalArgumentException e =
+                NonFiniteLogitsException e =
                         assertThrows(
-                                IllegalArgumentException.class,
+                                NonFiniteLogitsException.class,
                                 () -> block.forwardWithRouting(store, input, true));
                 assertTrue(e.getMessage().contains("NaN/Inf"), e.getMessage());
             }

@@ -1,6 +1,7 @@
 package ai.djl.moe.nn.router;
 
 import ai.djl.MalformedModelException;
+import ai.djl.moe.autograd.Function;
 import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.bridge.AtenOps;
@@ -16,7 +17,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Parameter;
-import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.ConstantInitializer;
 import ai.djl.training.initializer.NormalInitializer;
@@ -165,7 +165,8 @@ public class TopKRouter extends AbstractBlock {
      *     batch is one sequence)
      * @param training whether this is a training pass (jitter, recording, expert-load tracking)
      * @return the routing decision
-     * @throws IllegalArgumentException if the shapes do not fit or the logits are not finite
+     * @throws IllegalArgumentException if the shapes do not fit ({@link NonFiniteLogitsException}
+     *     if the logits are not finite)
      */
     public RoutingResult route(
             ParameterStore parameterStore, NDArray tokens, long sequenceLength, boolean training) {
@@ -225,7 +226,7 @@ public class TopKRouter extends AbstractBlock {
                 && softmaxBeforeTopK
                 && logits.getShape().get(0) > 0
                 && CudaKernels.canRun(logits)
-                && (!JniUtils.isGradMode() || MoeGradientCollector.isCollecting());
+                && Function.canApplyNow();
     }
 
     /** Validates the input and computes the float32 logits {@code [T, E]}. */
@@ -424,11 +425,7 @@ public class TopKRouter extends AbstractBlock {
         long[] stats = counts.concat(bad.toType(DataType.INT64, false)).toLongArray();
         long nonFinite = stats[numExperts];
         if (nonFinite > 0) {
-            throw new IllegalArgumentException(
-                    "router logits contain "
-                            + nonFinite
-                            + " NaN/Inf values (non-finite input or router"
-                            + " weights); refusing to route");
+            throw new NonFiniteLogitsException(nonFinite);
         }
         return Arrays.copyOf(stats, numExperts);
     }
