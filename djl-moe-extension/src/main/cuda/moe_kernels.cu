@@ -1,6 +1,7 @@
 // MoE kernels of djl-moe: row permutation with padding/dropping, weighted combine over top-k,
-// their backward passes, expert activations, the fused top-k router, the fused Adam update and
-// the fused RMS norm. Loaded from a fatbin
+// their backward passes, expert activations, the fused top-k router, the fused Adam update (with
+// the bf16 weight copy), the fused RMS norm, rotary embedding and cross entropy. Loaded from a
+// fatbin
 // through the CUDA driver API (ai.djl.moe.cuda.CudaKernels); every entry point is extern "C".
 //
 // Index conventions (int64, as DJL creates them):
@@ -194,102 +195,112 @@ __device__ __forceinline__ float activateGrad(float x, int act) {
     return x > 0.f ? 1.f : 0.f;
 }
 
-// a[r, c] = act(h[r, c]) * h[r, F + c] (gated, h has 2F columns) or act(h[r, c]) (plain).
 __device__ __forceinline__ bool aligned16(const void* p) {
     return (reinterpret_cast<uintptr_t>(p) & 15) == 0;
 }
 
-// out[r, c] = act(h[r, c]) (* h[r, ffn + c] when gated), h [rows, width], out [rows, ffn]. With
-// ffn a multiple of the vector width and 16-byte aligned buffers, each thread handles one 16-byte
-// vector per pass (8 bf16 or 4 floats); otherwise one element.
-template <typename T>
-__device__ void activationForward(const T* __restrict__ h, T* __restrict__ out, int64_t rows,
-                                  int ffn, int gated, int act) {
-    constexpr int N = Vec<T>::N;
-    const int width = gated ? 2 * ffn : ffn;
-    const int64_t step = gridDim.x * (int64_t)blockDim.x;
-    if (ffn % N == 0 && aligned16(h) && aligned16(out)) {
-        const int chunks = ffn / N;
-        const int64_t n = rows * chunks;
-        for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
-            const int64_t r = i / chunks;
-            const int c = (int)(i - r * chunks) * N;
-            const T* in = h + r * width + c;
-            const uint4 gRaw = *reinterpret_cast<const uint4*>(in);
-            const uint4 uRaw = gated ? *reinterpret_cast<const uint4*>(in + ffn) : gRaw;
-            const T* g = reinterpret_cast<const T*>(&gRaw);
-            const T* u = reinterpret_cast<const T*>(&uRaw);
-            float f[N];
+// W consecutive elements of T at p, as floats: one 16-byte load when W is the vector width (p
+// aligned), else one element.
+template <typename T, int W>
+__device__ __forceinline__ void loadF(const T* p, float (&f)[W]) {
+    if constexpr (W == 1) {
+        f[0] = toF(*p);
+    } else {
+        static_assert(W == Vec<T>::N, "a vector is 16 bytes");
+        const uint4 raw = *reinterpret_cast<const uint4*>(p);
+        const T* v = reinterpret_cast<const T*>(&raw);
 #pragma unroll
-            for (int k = 0; k < N; k++) {
-                const float v = activate(toF(g[k]), act);
-                f[k] = gated ? v * toF(u[k]) : v;
-            }
-            storeVec<T>(out + r * ffn + c, f);
-        }
-        return;
-    }
-    const int64_t n = rows * ffn;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
-        const int64_t r = i / ffn;
-        const int c = (int)(i - r * ffn);
-        const float g = toF(h[r * width + c]);
-        const float v = activate(g, act);
-        out[i] = fromF<T>(gated ? v * toF(h[r * width + ffn + c]) : v);
+        for (int k = 0; k < W; k++) f[k] = toF(v[k]);
     }
 }
 
-// gradH of activationForward from gradOut [rows, ffn]; vectorised as the forward.
-template <typename T>
-__device__ void activationBackward(const T* __restrict__ h, const T* __restrict__ gradOut,
-                                   T* __restrict__ gradH, int64_t rows, int ffn, int gated,
-                                   int act) {
-    constexpr int N = Vec<T>::N;
-    const int width = gated ? 2 * ffn : ffn;
-    const int64_t step = gridDim.x * (int64_t)blockDim.x;
-    if (ffn % N == 0 && aligned16(h) && aligned16(gradOut) && aligned16(gradH)) {
-        const int chunks = ffn / N;
-        const int64_t n = rows * chunks;
-        for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
-            const int64_t r = i / chunks;
-            const int c = (int)(i - r * chunks) * N;
-            const T* in = h + r * width + c;
-            const uint4 gRaw = *reinterpret_cast<const uint4*>(in);
-            const uint4 uRaw = gated ? *reinterpret_cast<const uint4*>(in + ffn) : gRaw;
-            const uint4 dRaw = *reinterpret_cast<const uint4*>(gradOut + r * ffn + c);
-            const T* g = reinterpret_cast<const T*>(&gRaw);
-            const T* u = reinterpret_cast<const T*>(&uRaw);
-            const T* d = reinterpret_cast<const T*>(&dRaw);
-            float gradGate[N];
-            float gradUp[N];
-#pragma unroll
-            for (int k = 0; k < N; k++) {
-                const float gk = toF(g[k]);
-                const float dk = toF(d[k]);
-                gradGate[k] = gated ? dk * toF(u[k]) * activateGrad(gk, act)
-                                    : dk * activateGrad(gk, act);
-                gradUp[k] = dk * activate(gk, act);
-            }
-            storeVec<T>(gradH + r * width + c, gradGate);
-            if (gated) {
-                storeVec<T>(gradH + r * width + ffn + c, gradUp);
-            }
-        }
-        return;
+template <typename T, int W>
+__device__ __forceinline__ void storeF(T* p, const float (&f)[W]) {
+    if constexpr (W == 1) {
+        *p = fromF<T>(f[0]);
+    } else {
+        storeVec<T>(p, f);
     }
-    const int64_t n = rows * ffn;
+}
+
+// Calls body(r, c) for every chunk of W columns c..c+W-1 of every row r of a [rows, cols] grid
+// (W divides cols), spread over the whole launch grid.
+template <int W, typename Body>
+__device__ __forceinline__ void forEachChunk(int64_t rows, int cols, Body body) {
+    const int chunks = cols / W;
+    const int64_t n = rows * chunks;
+    const int64_t step = gridDim.x * (int64_t)blockDim.x;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
-        const int64_t r = i / ffn;
-        const int c = (int)(i - r * ffn);
-        const float g = toF(h[r * width + c]);
-        const float d = toF(gradOut[i]);
-        if (gated) {
-            const float u = toF(h[r * width + ffn + c]);
-            gradH[r * width + c] = fromF<T>(d * u * activateGrad(g, act));
-            gradH[r * width + ffn + c] = fromF<T>(d * activate(g, act));
-        } else {
-            gradH[i] = fromF<T>(d * activateGrad(g, act));
+        const int64_t r = i / chunks;
+        body(r, (int)(i - r * chunks) * W);
+    }
+}
+
+// out[r, c] = act(h[r, c]) * h[r, ffn + c] (gated: h has 2 ffn columns) or act(h[r, c]) (plain),
+// h [rows, width], out [rows, ffn], W columns per thread and pass.
+template <typename T, int W>
+__device__ void activationForwardW(const T* __restrict__ h, T* __restrict__ out, int64_t rows,
+                                   int ffn, int gated, int act) {
+    const int width = gated ? 2 * ffn : ffn;
+    forEachChunk<W>(rows, ffn, [&](int64_t r, int c) {
+        float g[W];
+        float u[W];
+        float f[W];
+        loadF<T, W>(h + r * width + c, g);
+        if (gated) loadF<T, W>(h + r * width + ffn + c, u);
+#pragma unroll
+        for (int k = 0; k < W; k++) {
+            const float v = activate(g[k], act);
+            f[k] = gated ? v * u[k] : v;
         }
+        storeF<T, W>(out + r * ffn + c, f);
+    });
+}
+
+// gradH of activationForwardW from gradOut [rows, ffn].
+template <typename T, int W>
+__device__ void activationBackwardW(const T* __restrict__ h, const T* __restrict__ gradOut,
+                                    T* __restrict__ gradH, int64_t rows, int ffn, int gated,
+                                    int act) {
+    const int width = gated ? 2 * ffn : ffn;
+    forEachChunk<W>(rows, ffn, [&](int64_t r, int c) {
+        float g[W];
+        float u[W];
+        float d[W];
+        float gradGate[W];
+        float gradUp[W];
+        loadF<T, W>(h + r * width + c, g);
+        if (gated) loadF<T, W>(h + r * width + ffn + c, u);
+        loadF<T, W>(gradOut + r * ffn + c, d);
+#pragma unroll
+        for (int k = 0; k < W; k++) {
+            gradGate[k] = gated ? d[k] * u[k] * activateGrad(g[k], act)
+                                : d[k] * activateGrad(g[k], act);
+            gradUp[k] = d[k] * activate(g[k], act);
+        }
+        storeF<T, W>(gradH + r * width + c, gradGate);
+        if (gated) storeF<T, W>(gradH + r * width + ffn + c, gradUp);
+    });
+}
+
+// The activation kernels take 16-byte vectors (8 bf16 or 4 floats) when ffn is a multiple of the
+// vector width and the buffers are 16-byte aligned, single elements otherwise.
+template <typename T>
+__device__ void activationForward(const T* h, T* out, int64_t rows, int ffn, int gated, int act) {
+    if (ffn % Vec<T>::N == 0 && aligned16(h) && aligned16(out)) {
+        activationForwardW<T, Vec<T>::N>(h, out, rows, ffn, gated, act);
+    } else {
+        activationForwardW<T, 1>(h, out, rows, ffn, gated, act);
+    }
+}
+
+template <typename T>
+__device__ void activationBackward(const T* h, const T* gradOut, T* gradH, int64_t rows, int ffn,
+                                   int gated, int act) {
+    if (ffn % Vec<T>::N == 0 && aligned16(h) && aligned16(gradOut) && aligned16(gradH)) {
+        activationBackwardW<T, Vec<T>::N>(h, gradOut, gradH, rows, ffn, gated, act);
+    } else {
+        activationBackwardW<T, 1>(h, gradOut, gradH, rows, ffn, gated, act);
     }
 }
 
@@ -571,10 +582,12 @@ __device__ __forceinline__ void adamElement(float& w, float g, float& m, float& 
     w -= m * lr / (sqrtf(v) + eps);
 }
 
+// copy (optional, null for none): the updated weight rounded to bfloat16, for the forward passes
+// that compute in bfloat16 (WeightCopies), written in the same pass.
 extern "C" __global__ void __launch_bounds__(kThreads) moe_adam_update_f32(
     float* __restrict__ w, const float* __restrict__ g, float* __restrict__ m,
-    float* __restrict__ v, int64_t n, float lr, float wd, float rescale, float clip, float beta1,
-    float beta2, float eps, int vec4) {
+    float* __restrict__ v, __nv_bfloat16* __restrict__ copy, int64_t n, float lr, float wd,
+    float rescale, float clip, float beta1, float beta2, float eps, int vec4) {
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     const int64_t first = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (vec4) {
@@ -591,6 +604,13 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_adam_update_f32(
             w4[i] = wi;
             m4[i] = mi;
             v4[i] = vi;
+            if (copy != nullptr) {
+                uint2 raw;
+                __nv_bfloat162* pair = reinterpret_cast<__nv_bfloat162*>(&raw);
+                pair[0] = __floats2bfloat162_rn(wi.x, wi.y);
+                pair[1] = __floats2bfloat162_rn(wi.z, wi.w);
+                reinterpret_cast<uint2*>(copy)[i] = raw;
+            }
         }
         return;
     }
@@ -600,6 +620,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_adam_update_f32(
         w[i] = wi;
         m[i] = mi;
         v[i] = vi;
+        if (copy != nullptr) copy[i] = __float2bfloat16(wi);
     }
 }
 
@@ -683,3 +704,147 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_rms_norm_bwd_f32(
         if (c < hidden) atomicAdd(dw + c, partial[k]);
     }
 }
+
+namespace {
+
+// Merges the running pair (m2, s2) into (m, s), each a maximum m and the sum s of exp(x - m) over
+// some elements; rows of -inf keep s = 0, NaN and inf - inf reach s as NaN.
+__device__ __forceinline__ void mergeMaxSum(float& m, float& s, float m2, float s2) {
+    const float top = fmaxf(m, m2);
+    if (top == -INFINITY) {
+        s += s2;
+        return;
+    }
+    s = s * expf(m - top) + s2 * expf(m2 - top);
+    m = top;
+}
+
+// (max, sum of exp(x - max)) over the block (every thread gets it); blockDim.x == kThreads.
+__device__ __forceinline__ void blockMaxSum(float& m, float& s, float* shared) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m, offset);
+        const float s2 = __shfl_xor_sync(0xffffffffu, s, offset);
+        mergeMaxSum(m, s, m2, s2);
+    }
+    constexpr int kWarps = kThreads / 32;
+    const int warp = threadIdx.x / 32;
+    __syncthreads();  // shared may still be read by a previous call
+    if (threadIdx.x % 32 == 0) {
+        shared[warp] = m;
+        shared[kWarps + warp] = s;
+    }
+    __syncthreads();
+    m = shared[0];
+    s = shared[kWarps];
+#pragma unroll
+    for (int w = 1; w < kWarps; w++) mergeMaxSum(m, s, shared[w], shared[kWarps + w]);
+}
+
+// Cross entropy of each row of logits [rows, vocab] with its target, one block per row in one
+// pass (online softmax): lse[r] = log(sum(exp(x))), rowLoss[r] = lse[r] - x[target], 0 for the
+// ignored target, NaN for a target outside [0, vocab) (counted in *invalid).
+template <typename T, int W>
+__device__ void crossEntropyForwardW(const T* __restrict__ logits,
+                                     const int64_t* __restrict__ targets,
+                                     float* __restrict__ rowLoss, float* __restrict__ lse,
+                                     int* __restrict__ invalid, int64_t rows, int vocab,
+                                     int64_t ignoreIndex) {
+    __shared__ float shared[2 * (kThreads / 32)];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* row = logits + r * vocab;
+        float m = -INFINITY;
+        float s = 0.f;
+        for (int c = threadIdx.x * W; c < vocab; c += kThreads * W) {
+            float f[W];
+            loadF<T, W>(row + c, f);
+#pragma unroll
+            for (int k = 0; k < W; k++) {
+                if (f[k] > m) {
+                    s = s * expf(m - f[k]) + 1.f;
+                    m = f[k];
+                } else if (f[k] != -INFINITY) {
+                    s += expf(f[k] - m);
+                }
+            }
+        }
+        blockMaxSum(m, s, shared);
+        if (threadIdx.x == 0) {
+            const float l = m + logf(s);
+            const int64_t t = targets[r];
+            lse[r] = l;
+            if (t == ignoreIndex) {
+                rowLoss[r] = 0.f;
+            } else if (t >= 0 && t < vocab) {
+                rowLoss[r] = l - toF(row[t]);
+            } else {
+                rowLoss[r] = NAN;
+                atomicAdd(invalid, 1);
+            }
+        }
+    }
+}
+
+// Gradient of the row losses: gradLogits[r, c] = gradRow[r] * (exp(x - lse[r]) - [c == target]),
+// zero for rows whose target is ignored or invalid.
+template <typename T, int W>
+__device__ void crossEntropyBackwardW(const T* __restrict__ logits,
+                                      const int64_t* __restrict__ targets,
+                                      const float* __restrict__ lse,
+                                      const float* __restrict__ gradRow,
+                                      T* __restrict__ gradLogits, int64_t rows, int vocab,
+                                      int64_t ignoreIndex) {
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int64_t t = targets[r];
+        const bool kept = t != ignoreIndex && t >= 0 && t < vocab;
+        const float g = kept ? gradRow[r] : 0.f;
+        const float l = lse[r];
+        const T* row = logits + r * vocab;
+        T* out = gradLogits + r * vocab;
+        for (int c = threadIdx.x * W; c < vocab; c += kThreads * W) {
+            float f[W];
+            if (kept) {
+                loadF<T, W>(row + c, f);
+#pragma unroll
+                for (int k = 0; k < W; k++) {
+                    f[k] = g * (expf(f[k] - l) - (c + k == t ? 1.f : 0.f));
+                }
+            } else {
+#pragma unroll
+                for (int k = 0; k < W; k++) f[k] = 0.f;
+            }
+            storeF<T, W>(out + c, f);
+        }
+    }
+}
+
+}  // namespace
+
+// Fused cross entropy, forward and backward; 16-byte vectors when vocab is a multiple of the vector
+// width and the buffers are aligned.
+#define MOE_CROSS_ENTROPY_KERNELS(SUFFIX, T)                                                      \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_cross_entropy_fwd_##SUFFIX(        \
+        const T* logits, const int64_t* targets, float* rowLoss, float* lse, int* invalid,       \
+        int64_t rows, int vocab, int64_t ignoreIndex) {                                           \
+        if (vocab % Vec<T>::N == 0 && aligned16(logits)) {                                        \
+            crossEntropyForwardW<T, Vec<T>::N>(logits, targets, rowLoss, lse, invalid, rows,      \
+                                               vocab, ignoreIndex);                               \
+        } else {                                                                                  \
+            crossEntropyForwardW<T, 1>(logits, targets, rowLoss, lse, invalid, rows, vocab,       \
+                                       ignoreIndex);                                              \
+        }                                                                                         \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_cross_entropy_bwd_##SUFFIX(        \
+        const T* logits, const int64_t* targets, const float* lse, const float* gradRow,         \
+        T* gradLogits, int64_t rows, int vocab, int64_t ignoreIndex) {                            \
+        if (vocab % Vec<T>::N == 0 && aligned16(logits) && aligned16(gradLogits)) {               \
+            crossEntropyBackwardW<T, Vec<T>::N>(logits, targets, lse, gradRow, gradLogits, rows,  \
+                                                vocab, ignoreIndex);                              \
+        } else {                                                                                  \
+            crossEntropyBackwardW<T, 1>(logits, targets, lse, gradRow, gradLogits, rows, vocab,   \
+                                        ignoreIndex);                                             \
+        }                                                                                         \
+    }
+
+MOE_CROSS_ENTROPY_KERNELS(f32, float)
+MOE_CROSS_ENTROPY_KERNELS(bf16, __nv_bfloat16)

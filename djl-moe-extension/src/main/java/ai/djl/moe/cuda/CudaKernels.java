@@ -25,6 +25,9 @@ public final class CudaKernels {
     /** Threads per block of every kernel (their {@code __launch_bounds__}). */
     static final int THREADS = 256;
 
+    /** Blocks of the kernels that give each row a block and loop over rows: 132 SMs x 8. */
+    private static final long MAX_ROW_BLOCKS = 132L * 8;
+
     private static final String FATBIN = "/ai/djl/moe/cuda/moe_kernels.fatbin";
     private static final int MAX_GRID = 1 << 20;
 
@@ -131,6 +134,17 @@ public final class CudaKernels {
     }
 
     /**
+     * Returns the grid of a kernel that gives each row a block: one block per row, at most {@value
+     * #MAX_ROW_BLOCKS} (the blocks loop over the remaining rows).
+     *
+     * @param rows the rows
+     * @return the number of blocks
+     */
+    static long rowBlocks(long rows) {
+        return Math.min(rows, MAX_ROW_BLOCKS);
+    }
+
+    /**
      * Launches a kernel with one-dimensional blocks of {@link #THREADS} threads on the current
      * stream of a device.
      *
@@ -169,7 +183,9 @@ public final class CudaKernels {
         }
         Loaded l = require();
         l.module(device);
-        check(CudaDriver.cuMemsetD8Async(address, (byte) 0, bytes, stream(device)), "cuMemsetD8Async");
+        check(
+                CudaDriver.cuMemsetD8Async(address, (byte) 0, bytes, stream(device)),
+                "cuMemsetD8Async");
     }
 
     /**

@@ -5,12 +5,14 @@ import ai.djl.moe.bridge.TorchDType;
 import ai.djl.ndarray.NDArray;
 
 /**
- * DJL's Adam step on a CUDA device in one kernel pass: reads the weight, gradient and both
- * moments once and writes the weight and moments once (28 bytes per float32 value), where DJL's
- * {@code adamUpdate} runs about a dozen element-wise passes. Same formula as DJL's (without
- * AdamW's decoupled decay): {@code g' = min(rescale * g, clip) + wd * w} ({@code clip < 0}: no
- * clipping), {@code m = b1 m + (1 - b1) g'}, {@code v = b2 v + (1 - b2) g'^2}, {@code w -= lr * m /
- * (sqrt(v) + eps)}, with {@code lr} already bias-corrected.
+ * DJL's Adam step on a CUDA device in one kernel pass: reads the weight, gradient and both moments
+ * once and writes the weight and moments once (28 bytes per float32 value), where DJL's {@code
+ * adamUpdate} runs about a dozen element-wise passes. Same formula as DJL's (without AdamW's
+ * decoupled decay): {@code g' = min(rescale * g, clip) + wd * w} ({@code clip < 0}: no clipping),
+ * {@code m = b1 m + (1 - b1) g'}, {@code v = b2 v + (1 - b2) g'^2}, {@code w -= lr * m / (sqrt(v) +
+ * eps)}, with {@code lr} already bias-corrected. Where the forward passes keep a bfloat16 copy of
+ * the weight ({@code WeightCopies}), the same pass writes it (2 bytes more per value), so the next
+ * forward pass need not cast the weight again.
  */
 public final class FusedAdam {
 
@@ -48,7 +50,8 @@ public final class FusedAdam {
     }
 
     /**
-     * Updates the weight and moments in place on their device's current stream.
+     * Updates the weight and moments in place on their device's current stream, and the weight's
+     * kept bfloat16 copy if it has one.
      *
      * @param weight the weight (updated)
      * @param grad its gradient (read only)
@@ -73,8 +76,10 @@ public final class FusedAdam {
         long g = TensorInfo.dataPointer(grad);
         long m = TensorInfo.dataPointer(mean);
         long v = TensorInfo.dataPointer(variance);
+        // the kept bfloat16 copy of the weight, if any, is written in the same pass
+        long copy = WeightCopies.refreshTarget(weight);
         long n = weight.size();
-        boolean vec4 = n % 4 == 0 && ((w | g | m | v) & 15) == 0;
+        boolean vec4 = n % 4 == 0 && ((w | g | m | v) & 15) == 0 && (copy & 7) == 0;
         long work = vec4 ? n / 4 : n;
         CudaKernels.launch(
                 weight.getDevice().getDeviceId(),
@@ -85,6 +90,7 @@ public final class FusedAdam {
                         .pointer(g)
                         .pointer(m)
                         .pointer(v)
+                        .pointer(copy)
                         .int64(n)
                         .float32(hyper.learningRate())
                         .float32(hyper.weightDecay())

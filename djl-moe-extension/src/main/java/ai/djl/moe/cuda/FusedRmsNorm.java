@@ -17,9 +17,6 @@ import ai.djl.ndarray.types.Shape;
  */
 public final class FusedRmsNorm extends Function {
 
-    /** One block per row, at most this many blocks (132 SMs x 8); each loops over its rows. */
-    private static final long MAX_BLOCKS = 132L * 8;
-
     private final float eps;
 
     /**
@@ -78,7 +75,7 @@ public final class FusedRmsNorm extends Function {
         CudaKernels.launch(
                 CudaKernels.deviceOf(x, "the RMS norm's input"),
                 "moe_rms_norm_fwd_f32",
-                Math.min(rows, MAX_BLOCKS),
+                CudaKernels.rowBlocks(rows),
                 new KernelArgs()
                         .pointer(DeviceArrays.pointer(x))
                         .pointer(DeviceArrays.pointer(w))
@@ -109,7 +106,7 @@ public final class FusedRmsNorm extends Function {
         CudaKernels.launch(
                 device,
                 "moe_rms_norm_bwd_f32",
-                Math.min(rows, MAX_BLOCKS),
+                CudaKernels.rowBlocks(rows),
                 new KernelArgs()
                         .pointer(DeviceArrays.pointer(x))
                         .pointer(DeviceArrays.pointer(w))

@@ -13,8 +13,9 @@ import ai.djl.ndarray.types.Shape;
  * The fused router kernel ({@code moe_router_topk}): scores (softmax or sigmoid of the logits),
  * top-k by score (ties to the lower expert index), optional renormalisation over the k chosen,
  * per-expert token counts, per-expert score sums (the statistics of the load-balancing loss;
- * optional) and the number of non-finite logits in one pass, one thread per token. {@link #route}
- * refuses a batch with non-finite logits, as the reference router does.
+ * optional) and the number of non-finite logits in one pass, one thread per token. The counts are
+ * read back when first asked for ({@link FusedRouting#tokensPerExpert()}), which refuses a batch
+ * with non-finite logits, as the reference router does.
  *
  * <p>Backward ({@code moe_router_topk_bwd}, one thread per token): the weight gradient through the
  * renormalisation, scattered to the chosen experts, plus the score-sum gradient for every expert,
@@ -62,25 +63,16 @@ public final class FusedTopKRouter extends Function {
     }
 
     /**
-     * Routes a batch, with autograd to the logits through the weights and the score sums.
+     * Routes a batch, with autograd to the logits through the weights and the score sums. Nothing
+     * is read back to the host here: {@link FusedRouting#tokensPerExpert()} reads the counts (and
+     * waits for the device) when first asked, so the caller can queue more work first.
      *
      * @param logits float32 {@code [T, E]} on a CUDA device
      * @return the routing
-     * @throws NonFiniteLogitsException if the logits contain NaN or infinite values
      */
     public FusedRouting route(NDArray logits) {
         NDList out = apply(new NDList(logits));
-        // the counts and the non-finite count in one device-to-host copy
-        int[] stats = out.get(2).toIntArray();
-        int experts = stats.length - 1;
-        if (stats[experts] > 0) {
-            throw new NonFiniteLogitsException(stats[experts]);
-        }
-        long[] counts = new long[experts];
-        for (int e = 0; e < experts; e++) {
-            counts[e] = stats[e];
-        }
-        return new FusedRouting(out.get(0), out.get(1), counts, scoreSums ? out.get(3) : null);
+        return new FusedRouting(out.get(0), out.get(1), out.get(2), scoreSums ? out.get(3) : null);
     }
 
     /** {@inheritDoc} */
@@ -161,15 +153,71 @@ public final class FusedTopKRouter extends Function {
         return new NDList(gradLogits);
     }
 
-    /**
-     * The router's decision for a batch.
-     *
-     * @param weights float32 {@code [T, k]} combine weights (with autograd)
-     * @param expertIndices int64 {@code [T, k]} chosen experts, best first
-     * @param tokensPerExpert slots routed to each expert (sums to {@code T * k})
-     * @param scoreSum float32 {@code [E]}: each expert's score summed over tokens (with autograd),
-     *     or null when the op was built without score sums
-     */
-    public record FusedRouting(
-            NDArray weights, NDArray expertIndices, long[] tokensPerExpert, NDArray scoreSum) {}
+    /** The router's decision for a batch; the expert counts stay on the device until asked for. */
+    public static final class FusedRouting {
+
+        private final NDArray weights;
+        private final NDArray expertIndices;
+        private final NDArray counts;
+        private final NDArray scoreSum;
+        private long[] tokensPerExpert;
+
+        FusedRouting(NDArray weights, NDArray expertIndices, NDArray counts, NDArray scoreSum) {
+            this.weights = weights;
+            this.expertIndices = expertIndices;
+            this.counts = counts;
+            this.scoreSum = scoreSum;
+        }
+
+        /**
+         * Returns the combine weights.
+         *
+         * @return float32 {@code [T, k]} (with autograd)
+         */
+        public NDArray weights() {
+            return weights;
+        }
+
+        /**
+         * Returns the chosen experts.
+         *
+         * @return int64 {@code [T, k]}, best first
+         */
+        public NDArray expertIndices() {
+            return expertIndices;
+        }
+
+        /**
+         * Returns each expert's score summed over tokens.
+         *
+         * @return float32 {@code [E]} (with autograd), or null when the op was built without score
+         *     sums
+         */
+        public NDArray scoreSum() {
+            return scoreSum;
+        }
+
+        /**
+         * Returns the slots routed to each expert, read back from the device on the first call (the
+         * counts and the number of non-finite logits in one copy).
+         *
+         * @return the counts, summing to {@code T * k}
+         * @throws NonFiniteLogitsException if the logits contain NaN or infinite values
+         */
+        public long[] tokensPerExpert() {
+            if (tokensPerExpert == null) {
+                int[] stats = counts.toIntArray();
+                int experts = stats.length - 1;
+                if (stats[experts] > 0) {
+                    throw new NonFiniteLogitsException(stats[experts]);
+                }
+                long[] read = new long[experts];
+                for (int e = 0; e < experts; e++) {
+                    read[e] = stats[e];
+                }
+                tokensPerExpert = read;
+            }
+            return tokensPerExpert.clone();
+        }
+    }
 }

@@ -12,24 +12,24 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 
-
 /**
  * Grouped GEMM with per-expert row counts: {@code y[rows of e] = x[rows of e] @ w[e]^T} for {@code
  * x [N, K]} (rows grouped by expert), {@code w [E, Nout, K]}, {@code y [N, Nout]}; float32 or
- * bfloat16 operands with fp32 accumulation, one cuBLAS product per expert that has rows
- * (empty experts are skipped; their weight gradient is zero).
+ * bfloat16 operands with fp32 accumulation, one cuBLAS product per expert that has rows (empty
+ * experts are skipped; their weight gradient is zero).
  *
  * <p>Backward: {@code dx_e = dy_e @ w_e} and {@code dw_e = dy_e^T @ x_e}. When {@code w} is a
- * parameter whose gradient already exists (every step after the first: optimizers zero gradients
- * in place), the GEMMs add {@code dw} into it directly ({@code beta = 1}): no temporary of the
- * weights' size and no separate accumulation pass. Otherwise the weight gradient is added to
- * {@code w}'s autograd graph ({@link Autograd#accumulateGradient}), which keeps the tape from
- * forming an extra product over the (large) weight tensor.
+ * parameter whose gradient already exists (every step after the first: optimizers zero gradients in
+ * place), the GEMMs add {@code dw} into it directly ({@code beta = 1}): no temporary of the
+ * weights' size and no separate accumulation pass. Otherwise the weight gradient is added to {@code
+ * w}'s autograd graph ({@link Autograd#accumulateGradient}), which keeps the tape from forming an
+ * extra product over the (large) weight tensor.
  *
  * <p>Mixed precision: with bfloat16 {@code x} and float32 master weights {@code w}, the forward
- * casts {@code w} to bfloat16 outside autograd and the backward writes the weight gradient in
- * float32 straight from the bfloat16 operands (cuBLAS with a float32 C), so no
- * bfloat16 weight gradient is materialised and cast back.
+ * takes a bfloat16 copy of {@code w} outside autograd (kept between steps while it matches the
+ * master, see {@code WeightCopies}) and the backward writes the weight gradient in float32 straight
+ * from the bfloat16 operands (cuBLAS with a float32 C), so no bfloat16 weight gradient is
+ * materialised and cast back.
  *
  * <p>One instance per application: it remembers the weights it was applied to.
  */
@@ -57,8 +57,8 @@ public final class GroupedGemm extends Function {
      * Computes {@code y = x @ w^T} per expert block, with autograd.
      *
      * @param x {@code [N, K]}
-     * @param w {@code [E, Nout, K]} of the same type, or float32 master weights for bfloat16
-     *     {@code x}
+     * @param w {@code [E, Nout, K]} of the same type, or float32 master weights for bfloat16 {@code
+     *     x}
      * @return {@code [N, Nout]}
      */
     public NDArray apply(NDArray x, NDArray w) {
@@ -76,7 +76,8 @@ public final class GroupedGemm extends Function {
     @Override
     protected NDList forward(FunctionContext ctx, NDList inputs) {
         NDArray x = DeviceArrays.contiguous(inputs.get(0));
-        NDArray w = DeviceArrays.contiguous(inputs.get(1));
+        NDArray master = inputs.get(1);
+        NDArray w = DeviceArrays.contiguous(master);
         Shape xs = x.getShape();
         Shape ws = w.getShape();
         if (xs.dimension() != 2 || ws.dimension() != 3 || ws.get(2) != xs.get(1)) {
@@ -103,9 +104,14 @@ public final class GroupedGemm extends Function {
         DeviceArrays.suffix(xi.getDtype(), "x");
         weightType = TensorInfo.dtype(w);
         if (xi.getDtype() == TorchDType.BFLOAT16 && weightType == TorchDType.FLOAT32) {
-            // forward runs outside autograd: the copy has no graph; it lives as long as the step
-            w = AtenOps.toCopy(w, TorchDType.BFLOAT16);
-            w.attach(x.getManager());
+            if (w == master) {
+                // kept between steps while it matches the master (refreshed by FusedAdam)
+                w = WeightCopies.bfloat16Of(w, x.getManager());
+            } else {
+                // a contiguous copy of a strided master: cast for this step only (no graph)
+                w = AtenOps.toCopy(w, TorchDType.BFLOAT16);
+                w.attach(x.getManager());
+            }
         } else {
             DeviceArrays.require(w, xi.getDtype(), "w");
         }

@@ -7,7 +7,9 @@
  * ai.djl.moe.cuda.GroupedGemm}), put together as {@link ai.djl.moe.cuda.CudaGroupedExpertCompute}
  * and {@link ai.djl.moe.cuda.CudaTokenDispatcher}; and fused kernels of the model around the MoE
  * layer: RMS norm ({@link ai.djl.moe.cuda.FusedRmsNorm}), rotary embedding ({@link
- * ai.djl.moe.cuda.FusedRotary}) and Adam ({@link ai.djl.moe.cuda.FusedAdam}). Every op is an
+ * ai.djl.moe.cuda.FusedRotary}), the language-model cross entropy ({@link
+ * ai.djl.moe.cuda.FusedCrossEntropy}) and Adam ({@link ai.djl.moe.cuda.FusedAdam}, which also
+ * refreshes the bfloat16 copies of the expert weights that the forward passes keep). Every op is an
  * {@link ai.djl.moe.autograd.Function} with its backward (Adam, an optimizer step, has none).
  *
  * <p>The kernels come from {@code src/main/cuda/*.cu}, compiled by nvcc at build time into a fatbin

@@ -1,10 +1,14 @@
 package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.Device;
+import ai.djl.moe.bridge.BFloat16;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -20,7 +24,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The fused Adam kernel against DJL's own {@code adamUpdate} on the same GPU, over several steps:
  * weights and both moments, with and without weight decay, gradient rescaling and clipping, on
- * sizes that take the vectorised and the scalar path.
+ * sizes that take the vectorised and the scalar path; and the kept bfloat16 copy of the weight it
+ * writes in the same pass.
  */
 class FusedAdamTest {
 
@@ -30,12 +35,7 @@ class FusedAdamTest {
     }
 
     @ParameterizedTest
-    @CsvSource({
-        "4096, 0, 1, -1",
-        "1001, 0.01, 1, -1",
-        "777, 0.1, 0.5, 0.2",
-        "64, 0, 2, 0.05"
-    })
+    @CsvSource({"4096, 0, 1, -1", "1001, 0.01, 1, -1", "777, 0.1, 0.5, 0.2", "64, 0, 2, 0.05"})
     void matchesDjlsAdamOverSteps(int n, float weightDecay, float rescale, float clip) {
         try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
             gpu.getEngine().setRandomSeed(n);
@@ -51,7 +51,11 @@ class FusedAdamTest {
             float eps = 1e-8f;
             for (int t = 1; t <= 5; t++) {
                 NDArray g = gpu.randomNormal(new Shape(n)).mul(0.1);
-                float lr = (float) (1e-2 * Math.sqrt(1 - Math.pow(beta2, t)) / (1 - Math.pow(beta1, t)));
+                float lr =
+                        (float)
+                                (1e-2
+                                        * Math.sqrt(1 - Math.pow(beta2, t))
+                                        / (1 - Math.pow(beta1, t)));
                 wRef.getNDArrayInternal()
                         .adamUpdate(
                                 new NDList(wRef, g, mRef, vRef),
@@ -76,6 +80,26 @@ class FusedAdamTest {
             assertClose("weight", wRef, w, 1e-6);
             assertClose("first moment", mRef, m, 1e-6);
             assertClose("second moment", vRef, v, 1e-6);
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"4096", "1001"})
+    void writesTheKeptBFloat16CopyWithTheWeight(int n) {
+        try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
+            gpu.getEngine().setRandomSeed(n);
+            NDArray w = gpu.randomNormal(new Shape(n));
+            NDArray m = gpu.zeros(new Shape(n));
+            NDArray v = gpu.zeros(new Shape(n));
+            NDArray copy = WeightCopies.bfloat16Of(w, gpu);
+            FusedAdam.Hyper hyper = new FusedAdam.Hyper(1e-2f, 0, 1, -1, 0.9f, 0.999f, 1e-8f);
+            for (int t = 0; t < 3; t++) {
+                FusedAdam.update(w, gpu.randomNormal(new Shape(n)), m, v, hyper);
+            }
+            // the raw update leaves the version alone: the kept copy stays in use, refreshed
+            assertSame(copy, WeightCopies.bfloat16Of(w, gpu));
+            float[] expected = GpuTestSupport.values(BFloat16.toBFloat16(w));
+            assertArrayEquals(expected, GpuTestSupport.values(copy));
         }
     }
 

@@ -3,6 +3,7 @@ package ai.djl.moe.cuda;
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -153,7 +154,8 @@ class FusedTopKRouterTest {
                             NonFiniteLogitsException.class,
                             () ->
                                     new FusedTopKRouter(2, ScoreFunction.SOFTMAX, true)
-                                            .route(logits));
+                                            .route(logits)
+                                            .tokensPerExpert());
             assertTrue(e.getMessage().contains("1 NaN/Inf"), e.getMessage());
         }
     }
@@ -175,6 +177,10 @@ class FusedTopKRouterTest {
         ParameterStore store = new ParameterStore(manager, false);
         RoutingResult r;
         try (MoeGradientCollector gc = new MoeGradientCollector()) {
+            assertEquals(
+                    device.isGpu(),
+                    router.routesWithFusedKernel(input),
+                    "the fused kernel routes on the GPU, the reference path on the CPU");
             r = router.route(store, input, x.getShape().get(0), true);
             NDArray loss =
                     r.weights()

@@ -105,22 +105,20 @@ public class GroupedExperts extends AbstractBlock {
             throw new IllegalArgumentException(
                     "experts expect rows [N, " + hidden + "], got " + tokens.getShape());
         }
-        if (!precision.isBFloat16()) {
-            return computeFor(tokens).compute(tokens, tokensPerExpert, gateUp, down, activation);
-        }
-        if (expertCompute == null && CudaKernels.canRun(tokens)) {
-            // casts inside; weight gradients written in float32 straight to the master weights
-            return CUDA_BF16_COMPUTE.compute(tokens, tokensPerExpert, gateUp, down, activation);
+        ExpertCompute chosen = computeFor(tokens);
+        if (!precision.isBFloat16() || chosen == CUDA_BF16_COMPUTE) {
+            // the bfloat16 CUDA compute casts inside and writes the weight gradients in float32
+            // straight to the master weights
+            return chosen.compute(tokens, tokensPerExpert, gateUp, down, activation);
         }
         NDManager stepManager = tokens.getManager();
         NDArray output =
-                computeFor(tokens)
-                        .compute(
-                                precision.toCompute(tokens),
-                                tokensPerExpert,
-                                computeCopy(gateUp, stepManager),
-                                computeCopy(down, stepManager),
-                                activation);
+                chosen.compute(
+                        precision.toCompute(tokens),
+                        tokensPerExpert,
+                        computeCopy(gateUp, stepManager),
+                        computeCopy(down, stepManager),
+                        activation);
         return precision.toFloat32(output);
     }
 
@@ -134,22 +132,24 @@ public class GroupedExperts extends AbstractBlock {
      *     another expert compute)
      */
     public TorchDType cudaRowType(NDArray tokens) {
-        if (!CudaKernels.canRun(tokens)) {
-            return null;
-        }
-        if (expertCompute == null) {
-            return precision.isBFloat16() ? TorchDType.BFLOAT16 : null;
-        }
-        return expertCompute instanceof CudaGroupedExpertCompute cuda
+        return CudaKernels.canRun(tokens)
+                        && computeFor(tokens) instanceof CudaGroupedExpertCompute cuda
                 ? cuda.getComputeType()
                 : null;
     }
 
+    /**
+     * The compute for these tokens: the one set, else on a CUDA device the CUDA compute (in
+     * bfloat16 under {@link MixedPrecision#BF16}), else the sliced one.
+     */
     private ExpertCompute computeFor(NDArray tokens) {
         if (expertCompute != null) {
             return expertCompute;
         }
-        return CudaKernels.canRun(tokens) ? CUDA_COMPUTE : SLICED_COMPUTE;
+        if (!CudaKernels.canRun(tokens)) {
+            return SLICED_COMPUTE;
+        }
+        return precision.isBFloat16() ? CUDA_BF16_COMPUTE : CUDA_COMPUTE;
     }
 
     /** A weight's bfloat16 copy belongs to the step, not to the model. */

@@ -178,18 +178,21 @@ public class TopKRouter extends AbstractBlock {
                         : softmaxBeforeTopK ? logits.softmax(1) : logits;
         NDArray indices;
         NDArray weights;
-        long[] tokensPerExpert;
+        FusedTopKRouter.FusedRouting fused = null;
         if (canFuse(logits)) {
-            FusedTopKRouter.FusedRouting fused =
-                    new FusedTopKRouter(topK, scoreFunction, normalizeTopK, false).route(logits);
+            fused = new FusedTopKRouter(topK, scoreFunction, normalizeTopK, false).route(logits);
             indices = fused.expertIndices();
             weights = scale(fused.weights());
-            tokensPerExpert = fused.tokensPerExpert();
         } else {
             indices = selectExperts(parameterStore, scores);
             weights = combineWeights(scores.gather(indices, 1));
-            tokensPerExpert = hostStatistics(logits, indices);
         }
+        // queued before the counts are read back, which waits for the device: on a GPU the host
+        // issues these while the device finishes the layer's earlier work
+        NDArray probabilities = balancingProbabilities(logits, scores);
+        NDArray zLoss = zLossCoefficient > 0 && numTokens > 0 ? zLoss(logits) : null;
+        long[] tokensPerExpert =
+                fused != null ? fused.tokensPerExpert() : hostStatistics(logits, indices);
         if (training && pendingLoad != null) {
             synchronized (this) {
                 for (int e = 0; e < numExperts; e++) {
@@ -197,19 +200,31 @@ public class TopKRouter extends AbstractBlock {
                 }
             }
         }
-        NDArray probabilities = balancingProbabilities(logits, scores);
         NDArray balancingLoss =
                 numTokens == 0
                         ? null
                         : loadBalancingLoss(
                                 probabilities, indices, tokensPerExpert, sequenceLength, training);
-        NDArray zLoss = zLossCoefficient > 0 && numTokens > 0 ? zLoss(logits) : null;
         if (training && recorder != null) {
             record("load_balancing", balancingLoss, loadBalancingCoefficient);
             record("z_loss", zLoss, zLossCoefficient);
         }
         return new RoutingResult(
                 indices, weights, logits, probabilities, tokensPerExpert, balancingLoss, zLoss);
+    }
+
+    /**
+     * Tells whether {@link #route} takes the fused CUDA kernel ({@link FusedTopKRouter}) for these
+     * tokens in the current autograd state, rather than the reference path of DJL operations.
+     *
+     * @param tokens the hidden states {@code [T, H]} about to be routed
+     * @return true on a CUDA device with the kernels loaded when the router's options allow it
+     *     (scores over all experts, no expert bias, no group limit), {@code T > 0}, and autograd
+     *     off or a {@link MoeGradientCollector} open
+     */
+    public boolean routesWithFusedKernel(NDArray tokens) {
+        // the logits are float32 [T, E] on the tokens' device: the same conditions hold for them
+        return canFuse(tokens);
     }
 
     /**

@@ -103,9 +103,15 @@ public final class GpuBenchCommand implements Callable<Integer> {
             names = "--mfu-micro-batches",
             defaultValue = "1",
             description =
-                    "Micro-batches of 4 x 2048 tokens per optimizer step of the MFU model"
-                            + " (gradient accumulation; default 1).")
+                    "Micro-batches per optimizer step of the MFU model (gradient accumulation;"
+                            + " default 1).")
     private int mfuMicroBatches;
+
+    @Option(
+            names = "--mfu-batch",
+            defaultValue = "4",
+            description = "Sequences of 2048 tokens per micro-batch of the MFU model (default 4).")
+    private int mfuBatch;
 
     @Option(
             names = "--host-profile",
@@ -133,9 +139,10 @@ public final class GpuBenchCommand implements Callable<Integer> {
                 || warmup < 0
                 || mfuSteps < 0
                 || mfuWarmup < 0
-                || mfuMicroBatches <= 0) {
+                || mfuMicroBatches <= 0
+                || mfuBatch <= 0) {
             throw new UsageException(
-                    "--tokens, --iterations and --mfu-micro-batches must be positive,"
+                    "--tokens, --iterations, --mfu-micro-batches and --mfu-batch must be positive,"
                             + " --warmup, --mfu-steps and --mfu-warmup >= 0");
         }
         if (trainingOnly && mfuSteps == 0) {
@@ -180,7 +187,8 @@ public final class GpuBenchCommand implements Callable<Integer> {
     }
 
     private JsonObject trainingMfu(JsonObject peer) throws InterruptedException {
-        JsonObject mfu = TrainingMfuBench.run(mfuSteps, mfuWarmup, mfuMicroBatches, hostProfile);
+        JsonObject mfu =
+                TrainingMfuBench.run(mfuSteps, mfuWarmup, mfuMicroBatches, mfuBatch, hostProfile);
         double djlDense;
         try (NDManager m = NDManager.newBaseManager(Device.gpu(), "PyTorch");
                 CudaTimer timer = new CudaTimer(0)) {

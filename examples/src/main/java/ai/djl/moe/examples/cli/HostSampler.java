@@ -4,16 +4,19 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A sampling profiler of one thread's host time, for finding where a GPU training step waits on
- * the host (launch overheads, device-to-host copies that synchronise): every interval it takes the
+ * A sampling profiler of one thread's host time, for finding where a GPU training step waits on the
+ * host (launch overheads, device-to-host copies that synchronise): every interval it takes the
  * thread's stack and counts its innermost frame, and the innermost frame of this project's code
- * ({@code ai.djl.moe}) with its caller. Frames inside native methods (a JNI call, a CUDA copy) are
- * counted as the Java method that called into native code.
+ * ({@code ai.djl.moe}) with its caller, and every method of this project on the stack (inclusive
+ * time). Frames inside native methods (a JNI call, a CUDA copy) are counted as the Java method that
+ * called into native code.
  */
 final class HostSampler implements AutoCloseable {
 
@@ -25,6 +28,7 @@ final class HostSampler implements AutoCloseable {
     private final Thread sampler;
     private final Map<String, Integer> innermost = new HashMap<>();
     private final Map<String, Integer> ours = new HashMap<>();
+    private final Map<String, Integer> inclusive = new HashMap<>();
     private volatile boolean running = true;
     private int samples;
 
@@ -55,11 +59,19 @@ final class HostSampler implements AutoCloseable {
         }
         samples++;
         innermost.merge(frame(stack[0]), 1, Integer::sum);
+        boolean first = true;
+        Set<String> seen = new HashSet<>();
         for (int i = 0; i < stack.length; i++) {
             if (stack[i].getClassName().startsWith(OURS)) {
-                String caller = i + 1 < stack.length ? " <- " + frame(stack[i + 1]) : "";
-                ours.merge(frame(stack[i]) + caller, 1, Integer::sum);
-                return;
+                String frame = frame(stack[i]);
+                if (first) {
+                    String caller = i + 1 < stack.length ? " <- " + frame(stack[i + 1]) : "";
+                    ours.merge(frame + caller, 1, Integer::sum);
+                    first = false;
+                }
+                if (seen.add(frame)) {
+                    inclusive.merge(frame, 1, Integer::sum);
+                }
             }
         }
     }
@@ -79,21 +91,24 @@ final class HostSampler implements AutoCloseable {
     /**
      * Returns the hottest frames as shares of the samples.
      *
-     * @return {@code samples}, {@code innermost} and {@code innermost_ours}, top 25 each
+     * @return {@code samples}, {@code innermost} and {@code innermost_ours} (top 25 each), and
+     *     {@code inclusive_ours}: the share of samples with each method of this project anywhere on
+     *     the stack (top 50: where a phase's host time goes, layer by layer)
      */
     synchronized JsonObject toJson() {
         JsonObject out = new JsonObject();
         out.addProperty("samples", samples);
-        out.add("innermost", top(innermost));
-        out.add("innermost_ours", top(ours));
+        out.add("innermost", top(innermost, TOP));
+        out.add("innermost_ours", top(ours, TOP));
+        out.add("inclusive_ours", top(inclusive, 2 * TOP));
         return out;
     }
 
-    private JsonArray top(Map<String, Integer> counts) {
+    private JsonArray top(Map<String, Integer> counts, int limit) {
         JsonArray out = new JsonArray();
         counts.entrySet().stream()
                 .sorted((a, b) -> b.getValue() - a.getValue())
-                .limit(TOP)
+                .limit(limit)
                 .forEach(
                         e -> {
                             JsonObject o = new JsonObject();

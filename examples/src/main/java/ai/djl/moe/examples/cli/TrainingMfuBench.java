@@ -30,8 +30,8 @@ import java.util.Map;
  * End-to-end training throughput and model FLOP utilisation (MFU) of a Mixtral-style model that
  * fits one H200 with fp32 master weights and Adam: 8 layers, hidden 2048, 16 query heads and 4
  * key/value heads of 128, 8 experts of FFN 7168 with top-2 routing (Mixtral-8x7B's ratios at half
- * the width), vocabulary 32,000, sequences of 2048 tokens, 4 per step, bf16 mixed precision
- * ({@link MixedPrecision#BF16}).
+ * the width), vocabulary 32,000, sequences of 2048 tokens (4 per micro-batch unless asked
+ * otherwise), bf16 mixed precision ({@link MixedPrecision#BF16}).
  *
  * <p>Model FLOPs per token (PaLM, appendix B): {@code 6 N + 12 L d S}, with {@code N} the
  * parameters a token passes through in matrix products (attention projections, router, the top-k
@@ -44,7 +44,6 @@ final class TrainingMfuBench {
     /** NVIDIA's H200 SXM datasheet: dense BF16 tensor-core TFLOP/s (without sparsity). */
     static final double H200_DATASHEET_BF16_TFLOPS = 989;
 
-    private static final int BATCH = 4;
     private static final int SEQ = 2048;
     private static final String CONFIG =
             "{\"model_type\":\"mixtral\",\"vocab_size\":32000,\"hidden_size\":2048,"
@@ -57,18 +56,19 @@ final class TrainingMfuBench {
     private TrainingMfuBench() {}
 
     /**
-     * Trains {@code warmup + steps} steps on random token ids and times the last {@code steps}
-     * with CUDA events.
+     * Trains {@code warmup + steps} steps on random token ids and times the last {@code steps} with
+     * CUDA events.
      *
      * @param steps timed steps
      * @param warmup untimed steps first
      * @param microBatches forward and backward passes per optimizer step (gradient accumulation)
+     * @param batch sequences of {@value #SEQ} tokens per micro-batch
      * @param sampleHost whether to sample where the host spends the timed steps ({@link
      *     HostSampler}, every 500 us)
      * @return the model, the FLOP formula and the figures
      * @throws InterruptedException when interrupted while the host sampler stops
      */
-    static JsonObject run(int steps, int warmup, int microBatches, boolean sampleHost)
+    static JsonObject run(int steps, int warmup, int microBatches, int batch, boolean sampleHost)
             throws InterruptedException {
         MoeModelConfig config = MoeModelConfig.parse(CONFIG);
         Device gpu = Device.gpu();
@@ -89,24 +89,24 @@ final class TrainingMfuBench {
                                             .build())
                             .optDevices(new Device[] {gpu});
             try (Trainer trainer = new MoeTrainer(model, training)) {
-                trainer.initialize(new Shape(BATCH, SEQ));
-                double flopsPerToken = describe(out, block, config);
+                trainer.initialize(new Shape(batch, SEQ));
+                double flopsPerToken = describe(out, block, config, batch);
                 float loss = 0;
                 for (int i = 0; i < warmup; i++) {
-                    loss = step(trainer, config, microBatches);
+                    loss = step(trainer, config, microBatches, batch);
                 }
                 HostSampler sampler =
                         sampleHost ? new HostSampler(Thread.currentThread(), 500) : null;
                 timer.start();
                 for (int i = 0; i < steps; i++) {
-                    loss = step(trainer, config, microBatches);
+                    loss = step(trainer, config, microBatches, batch);
                 }
                 double stepMillis = timer.stopMillis() / steps;
                 if (sampler != null) {
                     sampler.close();
                     out.add("host_profile", sampler.toJson());
                 }
-                long tokensPerStep = (long) microBatches * BATCH * SEQ;
+                long tokensPerStep = (long) microBatches * batch * SEQ;
                 double tokensPerSecond = tokensPerStep / (stepMillis / 1e3);
                 double tflops = flopsPerToken * tokensPerSecond / 1e12;
                 out.addProperty("micro_batches_per_step", microBatches);
@@ -116,14 +116,15 @@ final class TrainingMfuBench {
                 out.addProperty("model_tflops", tflops);
                 out.addProperty("mfu_vs_datasheet_989", tflops / H200_DATASHEET_BF16_TFLOPS);
                 out.addProperty("last_loss", loss);
-                out.add("phase_ms", phases(trainer, config, timer, steps, microBatches));
+                out.add("phase_ms", phases(trainer, config, timer, steps, microBatches, batch));
             }
         }
         return out;
     }
 
     /** Writes the model and FLOP formula into {@code out}; returns the FLOPs per token. */
-    private static double describe(JsonObject out, MoeCausalLm block, MoeModelConfig config) {
+    private static double describe(
+            JsonObject out, MoeCausalLm block, MoeModelConfig config, int batch) {
         long total = 0;
         double active = 0;
         double expertShare = (double) config.getNumExpertsPerToken() / config.getNumExperts();
@@ -143,7 +144,9 @@ final class TrainingMfuBench {
         out.addProperty(
                 "model",
                 "Mixtral-style: 8 layers, hidden 2048, 16 heads (4 kv) x 128, 8 experts of FFN 7168"
-                        + " top-2, vocab 32000, batch 4 x seq 2048, bf16 mixed precision (fp32"
+                        + " top-2, vocab 32000, batch "
+                        + batch
+                        + " x seq 2048, bf16 mixed precision (fp32"
                         + " master weights, Adam as one fused CUDA kernel), one GPU");
         out.addProperty("parameters", total);
         out.addProperty("active_matmul_parameters_per_token", active);
@@ -158,13 +161,18 @@ final class TrainingMfuBench {
     }
 
     /**
-     * Times the phases of {@code steps} more steps separately (each phase waits for the device,
-     * so their sum exceeds the pipelined step time a little): forward with the loss and backward
-     * (per micro-batch), and the optimizer step; {@code _host} is the time until each phase's call
+     * Times the phases of {@code steps} more steps separately (each phase waits for the device, so
+     * their sum exceeds the pipelined step time a little): forward with the loss and backward (per
+     * micro-batch), and the optimizer step; {@code _host} is the time until each phase's call
      * returned.
      */
     private static JsonObject phases(
-            Trainer trainer, MoeModelConfig config, CudaTimer timer, int steps, int microBatches) {
+            Trainer trainer,
+            MoeModelConfig config,
+            CudaTimer timer,
+            int steps,
+            int microBatches,
+            int batch) {
         // device time of each phase (CUDA events, waiting for the device at its end), and the
         // host time until the phase's call returned: close to the device time when the host is
         // what limits it
@@ -174,7 +182,7 @@ final class TrainingMfuBench {
             for (int mb = 0; mb < microBatches; mb++) {
                 try (NDManager microBatch = trainer.getManager().newSubManager();
                         GradientCollector collector = trainer.newGradientCollector()) {
-                    NDArray ids = randomIds(microBatch, config);
+                    NDArray ids = randomIds(microBatch, config, batch);
                     timer.start();
                     long start = System.nanoTime();
                     NDArray value = microBatchLoss(trainer, ids, microBatches);
@@ -206,7 +214,7 @@ final class TrainingMfuBench {
      * One optimizer step over {@code microBatches} micro-batches, each with its own arrays (freed
      * before the next one starts); returns the last loss.
      */
-    private static float step(Trainer trainer, MoeModelConfig config, int microBatches) {
+    private static float step(Trainer trainer, MoeModelConfig config, int microBatches, int batch) {
         NDManager microBatch = null;
         try {
             NDArray last = null;
@@ -215,7 +223,7 @@ final class TrainingMfuBench {
                     microBatch.close();
                 }
                 microBatch = trainer.getManager().newSubManager();
-                NDArray ids = randomIds(microBatch, config);
+                NDArray ids = randomIds(microBatch, config, batch);
                 try (GradientCollector collector = trainer.newGradientCollector()) {
                     last = microBatchLoss(trainer, ids, microBatches);
                     collector.backward(last);
@@ -238,9 +246,9 @@ final class TrainingMfuBench {
         return microBatches == 1 ? value : ScalarOps.div(value, microBatches);
     }
 
-    private static NDArray randomIds(NDManager manager, MoeModelConfig config) {
+    private static NDArray randomIds(NDManager manager, MoeModelConfig config, int batch) {
         return manager.randomInteger(
-                0, config.getVocabSize(), new Shape(BATCH, SEQ), DataType.INT64);
+                0, config.getVocabSize(), new Shape(batch, SEQ), DataType.INT64);
     }
 
     /**

@@ -19,6 +19,9 @@ class GpuBenchCommandTest {
         CliRun microBatches = CliRun.of("bench", "gpu", "--mfu-micro-batches", "0");
         assertEquals(2, microBatches.exitCode());
         assertTrue(microBatches.err().contains("--mfu-micro-batches"), microBatches.err());
+        CliRun batch = CliRun.of("bench", "gpu", "--mfu-batch", "0");
+        assertEquals(2, batch.exitCode());
+        assertTrue(batch.err().contains("--mfu-batch"), batch.err());
         CliRun warmup = CliRun.of("bench", "gpu", "--mfu-warmup", "-1");
         assertEquals(2, warmup.exitCode());
         assertTrue(warmup.err().contains("--mfu-warmup"), warmup.err());
