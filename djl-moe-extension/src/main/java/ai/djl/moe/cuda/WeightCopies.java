@@ -22,9 +22,10 @@ import java.util.Map;
  * <p>A copy is used only while it provably matches its master: the same array object, the same
  * storage, and libtorch's version counter of the master unchanged since the copy was made. Every
  * write through libtorch (DJL operations, in-place copies, a checkpoint load, DJL's own optimizer
- * update) bumps that counter, and the next use casts again. The one writer that bypasses libtorch
- * is the fused Adam kernel, which writes the copy together with the master. A copy belongs to its
- * master's manager and is dropped when the master is closed.
+ * update) bumps that counter, and the next use casts again; the stale copy then goes with the
+ * arrays of that step (a backward pass may still read it) rather than being freed at once. The one
+ * writer that bypasses libtorch is the fused Adam kernel, which writes the copy together with the
+ * master. A kept copy belongs to its master's manager and is dropped when the master is closed.
  *
  * <p>{@code -Ddjl.moe.keepWeightCopies=false} turns the cache off (each use casts).
  */
@@ -61,7 +62,9 @@ final class WeightCopies {
                 return kept.copy;
             }
             if (kept != null) {
-                COPIES.remove(pointer).close();
+                // a backward pass of this step may still read the stale copy: it goes with the
+                // step's arrays instead of being freed now
+                COPIES.remove(pointer).handOver(stepManager);
             }
             dropReleased();
             NDArray copy = cast(master, master.getManager());
@@ -150,6 +153,12 @@ final class WeightCopies {
         void close() {
             if (!copy.isReleased()) {
                 copy.close();
+            }
+        }
+
+        void handOver(NDManager owner) {
+            if (!copy.isReleased()) {
+                copy.attach(owner);
             }
         }
     }

@@ -39,12 +39,18 @@ class WeightCopiesTest {
     void everyWriteThroughLibtorchMakesANewCopy() {
         try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
             NDArray master = manager.randomNormal(new Shape(16));
-            NDArray first = WeightCopies.bfloat16Of(master, manager);
-            master.addi(1);
-            NDArray second = WeightCopies.bfloat16Of(master, manager);
-            assertNotSame(first, second);
-            assertTrue(first.isReleased(), "the stale copy is freed");
-            assertArrayEquals(bf16Values(master), BFloat16.toFloat32(second).toFloatArray());
+            NDArray first;
+            NDArray second;
+            try (NDManager step = manager.newSubManager()) {
+                first = WeightCopies.bfloat16Of(master, step);
+                master.addi(1);
+                second = WeightCopies.bfloat16Of(master, step);
+                assertNotSame(first, second);
+                assertTrue(!first.isReleased(), "a backward pass of the step may still read it");
+                assertArrayEquals(bf16Values(master), BFloat16.toFloat32(second).toFloatArray());
+            }
+            assertTrue(first.isReleased(), "the stale copy goes with the step's arrays");
+            assertTrue(!second.isReleased(), "the kept copy belongs to the master's manager");
             master.set(new NDIndex("3"), 42f);
             // a writer about to update the master in place finds no copy to refresh
             assertEquals(0, WeightCopies.refreshTarget(master));
