@@ -402,12 +402,11 @@ __device__ __forceinline__ int routerRow(const float* l, int experts, int scoreF
 // Fused router, one thread per token: scores = softmax(logits) (scoreFn 0) or sigmoid (1), the
 // top-k by score (ties to the lower expert index), optionally renormalised over the k chosen;
 // counts[e] += tokens routed to e, counts[experts] += non-finite logits (the caller refuses such a
-// routing; their tokens get experts 0..k-1 with weight 0, so no index is ever out of range);
-// scoreSum[e] += score of e (the aux-loss statistics; skipped when scoreSum is null).
+// routing; their tokens get experts 0..k-1 with weight 0, so no index is ever out of range).
 extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk(
     const float* __restrict__ logits, int64_t tokens, int experts, int topK, int scoreFn,
     int normalize, float* __restrict__ weights, int64_t* __restrict__ indices,
-    int* __restrict__ counts, float* __restrict__ scoreSum) {
+    int* __restrict__ counts) {
     const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (t >= tokens) return;
     const float* l = logits + t * experts;
@@ -449,22 +448,17 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk(
         const float total = scoreFn == 0 ? chosenSum : chosenSum + 1e-20f;
         for (int j = 0; j < topK; j++) weights[t * topK + j] /= total;
     }
-    if (scoreSum) {
-        for (int e = 0; e < experts; e++) {
-            atomicAdd(scoreSum + e, routerScore(l[e], maxLogit, denom, scoreFn));
-        }
-    }
 }
 
 // Backward of moe_router_topk, one thread per token: the weights' gradient through the
-// renormalisation (when normalize), scattered to the chosen experts, plus the score sums' gradient
-// (when gradScoreSum is not null), then through softmax (scoreFn 0) or sigmoid (1) to the logits.
-// A token with non-finite logits (refused by the forward's caller) gets a zero gradient.
+// renormalisation (when normalize) to the chosen experts' scores, then through softmax (scoreFn 0:
+// d logit_e = p_e (gs_e - sum_j gs_j p_j), gs nonzero for the k chosen experts only) or sigmoid (1)
+// to the logits. A token with non-finite logits (refused by the forward's caller) gets a zero
+// gradient.
 extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk_bwd(
     const float* __restrict__ logits, const int64_t* __restrict__ indices,
-    const float* __restrict__ gradWeights, const float* __restrict__ gradScoreSum,
-    int64_t tokens, int experts, int topK, int scoreFn, int normalize,
-    float* __restrict__ gradLogits) {
+    const float* __restrict__ gradWeights, int64_t tokens, int experts, int topK, int scoreFn,
+    int normalize, float* __restrict__ gradLogits) {
     const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
     if (t >= tokens) return;
     const float* l = logits + t * experts;
@@ -487,24 +481,21 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk_bwd(
             weighted += g[j] * routerScore(l[idx[j]], maxLogit, denom, scoreFn) / total;
         }
     }
-    // gradient of the score of expert e, and (softmax) its dot product with the scores
     float dot = 0.f;
     if (scoreFn == 0) {
-        for (int e = 0; e < experts; e++) {
-            float gs = gradScoreSum ? gradScoreSum[e] : 0.f;
-            for (int j = 0; j < topK; j++) {
-                if (idx[j] == e) gs += normalize ? (g[j] - weighted) / total : g[j];
-            }
-            dot += gs * routerScore(l[e], maxLogit, denom, scoreFn);
+        for (int j = 0; j < topK; j++) {
+            const float gs = normalize ? (g[j] - weighted) / total : g[j];
+            dot += gs * routerScore(l[idx[j]], maxLogit, denom, scoreFn);
         }
     }
     for (int e = 0; e < experts; e++) {
-        float gs = gradScoreSum ? gradScoreSum[e] : 0.f;
-        for (int j = 0; j < topK; j++) {
-            if (idx[j] == e) gs += normalize ? (g[j] - weighted) / total : g[j];
-        }
-        const float p = routerScore(l[e], maxLogit, denom, scoreFn);
-        out[e] = scoreFn == 0 ? p * (gs - dot) : gs * p * (1.f - p);
+        out[e] = scoreFn == 0 ? -routerScore(l[e], maxLogit, denom, scoreFn) * dot : 0.f;
+    }
+    // the k chosen experts are distinct
+    for (int j = 0; j < topK; j++) {
+        const float gs = normalize ? (g[j] - weighted) / total : g[j];
+        const float p = routerScore(l[idx[j]], maxLogit, denom, scoreFn);
+        out[idx[j]] += scoreFn == 0 ? p * gs : gs * p * (1.f - p);
     }
 }
 

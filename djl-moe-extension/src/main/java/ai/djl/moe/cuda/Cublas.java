@@ -15,6 +15,7 @@ import com.sun.jna.ptr.PointerByReference;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.ToIntFunction;
 
 /**
  * Row-major matrix products (float32 or bfloat16 operands, fp32 accumulation) on libtorch's current
@@ -80,18 +81,11 @@ final class Cublas {
     /** A chosen algorithm with its operation descriptor. */
     private record Plan(Pointer desc, Memory algo, long workspaceBytes) {}
 
-    /** A device's handles, stream and workspace, for the calls that follow on one thread. */
-    static final class Context {
-        private final int device;
-        private final Pointer handle;
-        private final Pointer stream;
-
-        private Context(int device, Pointer handle, Pointer stream) {
-            this.device = device;
-            this.handle = handle;
-            this.stream = stream;
-        }
-    }
+    /**
+     * A device, its cuBLAS (or cuBLASLt) handle and libtorch's current stream, for the calls that
+     * follow on one thread.
+     */
+    record Context(int device, Pointer handle, Pointer stream) {}
 
     private Cublas() {}
 
@@ -220,7 +214,7 @@ final class Cublas {
         } else {
             status =
                     CublasLibrary.cublasGemmEx(
-                            ctx.handle,
+                            ctx.handle(),
                             transB ? CublasLibrary.OP_T : CublasLibrary.OP_N,
                             transA ? CublasLibrary.OP_T : CublasLibrary.OP_N,
                             toInt(n),
@@ -263,14 +257,14 @@ final class Cublas {
         toInt(problem.n());
         toInt(problem.k());
         int alignment = alignment(operands.a(), operands.b(), operands.c());
-        PlanKey key = new PlanKey(ctx.device, problem.sizeClass(), alignment);
+        PlanKey key = new PlanKey(ctx.device(), problem.sizeClass(), alignment);
         Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p));
         int status = ltMatmul(ctx, plan, problem, operands);
         if (status != 0 && !key.problem().equals(problem)) {
             // the class's algorithm does not take this shape: choose one for the exact shape
             plan =
                     PLANS.computeIfAbsent(
-                            new PlanKey(ctx.device, problem, alignment), p -> choose(ctx, p));
+                            new PlanKey(ctx.device(), problem, alignment), p -> choose(ctx, p));
             status = ltMatmul(ctx, plan, problem, operands);
         }
         return status;
@@ -281,7 +275,7 @@ final class Cublas {
         try {
             long workspace = plan.workspaceBytes() == 0 ? 0 : workspace(ctx);
             return CublasLtLibrary.cublasLtMatmul(
-                    ctx.handle,
+                    ctx.handle(),
                     plan.desc(),
                     ONE,
                     operands.b(),
@@ -296,7 +290,7 @@ final class Cublas {
                     plan.algo(),
                     workspace,
                     plan.workspaceBytes() == 0 ? 0 : WORKSPACE_BYTES,
-                    ctx.stream);
+                    ctx.stream());
         } finally {
             layouts.destroy();
         }
@@ -339,7 +333,7 @@ final class Cublas {
         try {
             check(
                     CublasLtLibrary.cublasLtMatmulAlgoGetHeuristic(
-                            ctx.handle,
+                            ctx.handle(),
                             desc.getValue(),
                             layouts.a,
                             layouts.b,
@@ -428,12 +422,12 @@ final class Cublas {
      * share it; another stream gets its own. Kept for the life of the process.
      */
     private static long workspace(Context ctx) {
-        long stream = Pointer.nativeValue(ctx.stream);
+        long stream = Pointer.nativeValue(ctx.stream());
         NDArray w =
                 WORKSPACES.computeIfAbsent(
-                        List.of((long) ctx.device, stream),
+                        List.of((long) ctx.device(), stream),
                         key -> {
-                            Device gpu = Device.gpu(ctx.device);
+                            Device gpu = Device.gpu(ctx.device());
                             return TorchTensors.empty(
                                     NDManager.newBaseManager(gpu, "PyTorch"),
                                     new Shape(WORKSPACE_BYTES),
@@ -444,21 +438,24 @@ final class Cublas {
     }
 
     private static Pointer ltHandle(int device) {
-        return LT_HANDLES.computeIfAbsent(
-                device,
-                d -> {
-                    PointerByReference h = new PointerByReference();
-                    check(CublasLtLibrary.cublasLtCreate(h), "cublasLtCreate");
-                    return h.getValue();
-                });
+        return handleOf(LT_HANDLES, device, CublasLtLibrary::cublasLtCreate, "cublasLtCreate");
     }
 
     private static Pointer handle(int device) {
-        return HANDLES.computeIfAbsent(
+        return handleOf(HANDLES, device, CublasLibrary::cublasCreate_v2, "cublasCreate");
+    }
+
+    /** A device's handle from a cache, created by {@code create} on first use; kept for good. */
+    private static Pointer handleOf(
+            Map<Integer, Pointer> cache,
+            int device,
+            ToIntFunction<PointerByReference> create,
+            String call) {
+        return cache.computeIfAbsent(
                 device,
                 d -> {
                     PointerByReference h = new PointerByReference();
-                    check(CublasLibrary.cublasCreate_v2(h), "cublasCreate");
+                    check(create.applyAsInt(h), call);
                     return h.getValue();
                 });
     }

@@ -12,32 +12,19 @@ import ai.djl.ndarray.types.Shape;
 /**
  * The fused router kernel ({@code moe_router_topk}): scores (softmax or sigmoid of the logits),
  * top-k by score (ties to the lower expert index), optional renormalisation over the k chosen,
- * per-expert token counts, per-expert score sums (the statistics of the load-balancing loss;
- * optional) and the number of non-finite logits in one pass, one thread per token. The counts are
- * read back when first asked for ({@link FusedRouting#tokensPerExpert()}), which refuses a batch
- * with non-finite logits, as the reference router does.
+ * per-expert token counts and the number of non-finite logits in one pass, one thread per token.
+ * The counts are read back when first asked for ({@link FusedRouting#tokensPerExpert()}), which
+ * refuses a batch with non-finite logits, as the reference router does. (The load-balancing and
+ * z-losses are left to the router's DJL operations: they need the scores with autograd anyway.)
  *
  * <p>Backward ({@code moe_router_topk_bwd}, one thread per token): the weight gradient through the
- * renormalisation, scattered to the chosen experts, plus the score-sum gradient for every expert,
- * through the score function.
+ * renormalisation to the chosen experts' scores, then through the score function.
  */
 public final class FusedTopKRouter extends Function {
 
     private final int topK;
     private final ScoreFunction scoreFunction;
     private final boolean normalize;
-    private final boolean scoreSums;
-
-    /**
-     * Creates the router op with score sums.
-     *
-     * @param topK experts per token, {@code 1..E}
-     * @param scoreFunction softmax or sigmoid
-     * @param normalize whether to renormalise the k chosen scores to sum to one
-     */
-    public FusedTopKRouter(int topK, ScoreFunction scoreFunction, boolean normalize) {
-        this(topK, scoreFunction, normalize, true);
-    }
 
     /**
      * Creates the router op.
@@ -45,11 +32,8 @@ public final class FusedTopKRouter extends Function {
      * @param topK experts per token, {@code 1..E}
      * @param scoreFunction softmax or sigmoid
      * @param normalize whether to renormalise the k chosen scores to sum to one
-     * @param scoreSums whether to compute the per-expert score sums ({@link
-     *     FusedRouting#scoreSum()} is null without them)
      */
-    public FusedTopKRouter(
-            int topK, ScoreFunction scoreFunction, boolean normalize, boolean scoreSums) {
+    public FusedTopKRouter(int topK, ScoreFunction scoreFunction, boolean normalize) {
         if (topK <= 0) {
             throw new IllegalArgumentException("top-k must be positive, got " + topK);
         }
@@ -59,20 +43,19 @@ public final class FusedTopKRouter extends Function {
         this.topK = topK;
         this.scoreFunction = scoreFunction;
         this.normalize = normalize;
-        this.scoreSums = scoreSums;
     }
 
     /**
-     * Routes a batch, with autograd to the logits through the weights and the score sums. Nothing
-     * is read back to the host here: {@link FusedRouting#tokensPerExpert()} reads the counts (and
-     * waits for the device) when first asked, so the caller can queue more work first.
+     * Routes a batch, with autograd to the logits through the weights. Nothing is read back to the
+     * host here: {@link FusedRouting#tokensPerExpert()} reads the counts (and waits for the device)
+     * when first asked, so the caller can queue more work first.
      *
      * @param logits float32 {@code [T, E]} on a CUDA device
      * @return the routing
      */
     public FusedRouting route(NDArray logits) {
         NDList out = apply(new NDList(logits));
-        return new FusedRouting(out.get(0), out.get(1), out.get(2), scoreSums ? out.get(3) : null);
+        return new FusedRouting(out.get(0), out.get(1), out.get(2));
     }
 
     /** {@inheritDoc} */
@@ -96,11 +79,6 @@ public final class FusedTopKRouter extends Function {
         // counts[experts] receives the number of non-finite logits
         NDArray counts = DeviceArrays.empty(logits, new Shape(experts + 1L), TorchDType.INT32);
         CudaKernels.zero(device, DeviceArrays.pointer(counts), 4L * (experts + 1));
-        NDArray scoreSum = null;
-        if (scoreSums) {
-            scoreSum = DeviceArrays.empty(logits, new Shape(experts), TorchDType.FLOAT32);
-            CudaKernels.zero(device, DeviceArrays.pointer(scoreSum), 4L * experts);
-        }
         CudaKernels.launch(
                 device,
                 "moe_router_topk",
@@ -114,14 +92,9 @@ public final class FusedTopKRouter extends Function {
                         .int32(normalize ? 1 : 0)
                         .pointer(DeviceArrays.pointer(weights))
                         .pointer(DeviceArrays.pointer(indices))
-                        .pointer(DeviceArrays.pointer(counts))
-                        .pointer(scoreSum == null ? 0 : DeviceArrays.pointer(scoreSum)));
+                        .pointer(DeviceArrays.pointer(counts)));
         ctx.saveForBackward(logits, indices);
-        NDList out = new NDList(weights, indices, counts);
-        if (scoreSum != null) {
-            out.add(scoreSum);
-        }
-        return out;
+        return new NDList(weights, indices, counts);
     }
 
     /** {@inheritDoc} */
@@ -131,7 +104,6 @@ public final class FusedTopKRouter extends Function {
         NDArray indices = ctx.getSaved().get(1);
         NDArray gradWeights = DeviceArrays.contiguous(outputGradients.get(0));
         DeviceArrays.require(gradWeights, TorchDType.FLOAT32, "the weights' gradient");
-        NDArray gradScoreSum = scoreSums ? DeviceArrays.contiguous(outputGradients.get(3)) : null;
         Shape s = logits.getShape();
         long tokens = s.get(0);
         NDArray gradLogits = DeviceArrays.empty(logits, s, TorchDType.FLOAT32);
@@ -143,7 +115,6 @@ public final class FusedTopKRouter extends Function {
                         .pointer(DeviceArrays.pointer(logits))
                         .pointer(DeviceArrays.pointer(indices))
                         .pointer(DeviceArrays.pointer(gradWeights))
-                        .pointer(gradScoreSum == null ? 0 : DeviceArrays.pointer(gradScoreSum))
                         .int64(tokens)
                         .int32(Math.toIntExact(s.get(1)))
                         .int32(topK)
@@ -159,14 +130,12 @@ public final class FusedTopKRouter extends Function {
         private final NDArray weights;
         private final NDArray expertIndices;
         private final NDArray counts;
-        private final NDArray scoreSum;
         private long[] tokensPerExpert;
 
-        FusedRouting(NDArray weights, NDArray expertIndices, NDArray counts, NDArray scoreSum) {
+        FusedRouting(NDArray weights, NDArray expertIndices, NDArray counts) {
             this.weights = weights;
             this.expertIndices = expertIndices;
             this.counts = counts;
-            this.scoreSum = scoreSum;
         }
 
         /**
@@ -185,16 +154,6 @@ public final class FusedTopKRouter extends Function {
          */
         public NDArray expertIndices() {
             return expertIndices;
-        }
-
-        /**
-         * Returns each expert's score summed over tokens.
-         *
-         * @return float32 {@code [E]} (with autograd), or null when the op was built without score
-         *     sums
-         */
-        public NDArray scoreSum() {
-            return scoreSum;
         }
 
         /**

@@ -62,9 +62,7 @@ class CudaMoeLayerTest {
                 yc = cpuBlock.forwardWithRouting(new ParameterStore(cpu, false), xc, true).output();
                 gc.backward(yc.mul(g).sum());
             }
-            NDArray xg = x.toDevice(Device.gpu(), true);
-            xg.attach(gpu);
-            xg.setRequiresGradient(true);
+            NDArray xg = GpuTestSupport.leafOnGpu(x, gpu);
             NDArray yg;
             try (MoeGradientCollector gc = new MoeGradientCollector()) {
                 yg = gpuBlock.forwardWithRouting(new ParameterStore(gpu, false), xg, true).output();

@@ -1,6 +1,7 @@
 package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,8 +23,8 @@ import org.junit.jupiter.api.TestInfo;
 
 /**
  * The fused RMS norm against the composite form in float64 on the CPU: output, input gradient and
- * weight gradient, for a hidden size the register path covers, an odd one and one beyond the
- * 8,192 columns summed in registers.
+ * weight gradient, for a hidden size the register path covers, an odd one and one beyond the 8,192
+ * columns summed in registers.
  */
 class FusedRmsNormTest {
 
@@ -85,12 +86,8 @@ class FusedRmsNormTest {
                 gc.backward(expected.mul(g.toType(DataType.FLOAT64, true)).sum());
             }
 
-            NDArray xg = x.toDevice(Device.gpu(), true);
-            NDArray wg = w.toDevice(Device.gpu(), true);
-            xg.attach(gpu);
-            wg.attach(gpu);
-            xg.setRequiresGradient(true);
-            wg.setRequiresGradient(true);
+            NDArray xg = GpuTestSupport.leafOnGpu(x, gpu);
+            NDArray wg = GpuTestSupport.leafOnGpu(w, gpu);
             NDArray actual;
             try (MoeGradientCollector gc = new MoeGradientCollector()) {
                 assertTrue(FusedRmsNorm.canRun(xg, wg));

@@ -7,6 +7,7 @@ import ai.djl.Device;
 import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.testing.TestDevices;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,6 +31,20 @@ final class GpuTestSupport {
         }
         assumeTrue(TestDevices.hasCuda(), TestDevices.NO_GPU);
         assertTrue(CudaKernels.isAvailable(), CudaKernels.availability());
+    }
+
+    /**
+     * Copies an array to the GPU as a leaf that requires a gradient.
+     *
+     * @param x the array (on the CPU)
+     * @param gpu the manager that will own the copy
+     * @return the copy on the GPU
+     */
+    static NDArray leafOnGpu(NDArray x, NDManager gpu) {
+        NDArray copy = x.toDevice(Device.gpu(), true);
+        copy.attach(gpu);
+        copy.setRequiresGradient(true);
+        return copy;
     }
 
     /**

@@ -1,6 +1,7 @@
 package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.Device;
@@ -113,10 +114,7 @@ class GroupedExpertComputeTest {
 
             NDList dev = leaves(x, w1, w2);
             for (int i = 0; i < 3; i++) {
-                NDArray onGpu = dev.get(i).toDevice(Device.gpu(), true);
-                onGpu.attach(gpu);
-                onGpu.setRequiresGradient(true);
-                dev.set(i, onGpu);
+                dev.set(i, GpuTestSupport.leafOnGpu(dev.get(i), gpu));
             }
             NDArray gOnGpu = g.toDevice(Device.gpu(), true);
             NDArray y = backwardOnGpu(dev, counts, activation, computeType, gOnGpu);

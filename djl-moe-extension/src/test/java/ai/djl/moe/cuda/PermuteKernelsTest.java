@@ -129,12 +129,8 @@ class PermuteKernelsTest {
             }
 
             // kernels on the GPU
-            NDArray xg = x.toDevice(Device.gpu(), true);
-            NDArray wg = w.toDevice(Device.gpu(), true);
-            xg.attach(gpu);
-            wg.attach(gpu);
-            xg.setRequiresGradient(true);
-            wg.setRequiresGradient(true);
+            NDArray xg = GpuTestSupport.leafOnGpu(x, gpu);
+            NDArray wg = GpuTestSupport.leafOnGpu(w, gpu);
             CudaTokenDispatcher cuda = new CudaTokenDispatcher(local);
             NDArray out;
             NDArray permuted;

@@ -180,7 +180,7 @@ public class TopKRouter extends AbstractBlock {
         NDArray weights;
         FusedTopKRouter.FusedRouting fused = null;
         if (canFuse(logits)) {
-            fused = new FusedTopKRouter(topK, scoreFunction, normalizeTopK, false).route(logits);
+            fused = new FusedTopKRouter(topK, scoreFunction, normalizeTopK).route(logits);
             indices = fused.expertIndices();
             weights = scale(fused.weights());
         } else {
