@@ -1,5 +1,6 @@
 package ai.djl.moe.autograd;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -9,13 +10,16 @@ import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
 import ai.djl.training.TrainingConfig;
+import ai.djl.training.optimizer.Optimizer;
 import ai.djl.util.Pair;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BiConsumer;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * A DJL {@link Trainer} whose gradient collector understands {@link Function}s and may be open on
@@ -44,9 +48,12 @@ public class MoeTrainer extends Trainer {
 
     private final List<StepRefusalListener> refusalListeners = new CopyOnWriteArrayList<>();
     private NonFinitePolicy nonFinitePolicy = NonFinitePolicy.skip();
+
     /** The losses' checks started in backward, finished with the gradients' in step. */
     private final List<NDList> lossExtremes = new ArrayList<>();
 
+    private final Optimizer optimizer;
+    private boolean updatedOnce;
     private boolean lossFinite = true;
     private long steps;
     private long refusedSteps;
@@ -60,6 +67,7 @@ public class MoeTrainer extends Trainer {
      */
     public MoeTrainer(Model model, TrainingConfig config) {
         super(model, config);
+        optimizer = config.getOptimizer();
     }
 
     /**
@@ -101,8 +109,8 @@ public class MoeTrainer extends Trainer {
     }
 
     /**
-     * Updates the parameters from their gradients, unless the loss or a gradient is not finite
-     * (on any rank, see {@link #allRanksFinite}): then the step is refused as the class comment
+     * Updates the parameters from their gradients, unless the loss or a gradient is not finite (on
+     * any rank, see {@link #allRanksFinite}): then the step is refused as the class comment
      * describes.
      *
      * @throws NonFiniteStepException when the policy's limit of refusals in a row is reached
@@ -114,7 +122,7 @@ public class MoeTrainer extends Trainer {
         if (allRanksFinite(localProblem == null)) {
             consecutiveRefusals = 0;
             beforeUpdate();
-            super.step();
+            updateParameters();
             return;
         }
         clearGradients();
@@ -153,8 +161,8 @@ public class MoeTrainer extends Trainer {
 
     /**
      * Starts the check of a loss on its device; {@link #step()} finishes it together with the
-     * gradients' (reading it here would make the host wait for the forward pass to finish before
-     * it could queue the backward pass).
+     * gradients' (reading it here would make the host wait for the forward pass to finish before it
+     * could queue the backward pass).
      */
     private void observeLoss(NDArray loss) {
         if (!loss.getDataType().isFloating()) {
@@ -202,6 +210,49 @@ public class MoeTrainer extends Trainer {
             closeLossChecks();
             lossFinite = true;
         }
+    }
+
+    /**
+     * Hands every trained parameter and its gradient to the optimizer. The first step goes through
+     * DJL's {@code Trainer.step()} (its check that {@code backward} ran, then its parameter
+     * server); later ones skip the parameter server when there is one device and the parameters
+     * live on it: DJL's {@code LocalParameterServer} copies each gradient before the update (for
+     * sums over devices), which is a copy of the whole model's gradients every step (12 GB, about 6
+     * ms on an H200, for 3 billion float32 parameters). The optimizer sees the same arrays and
+     * values either way.
+     */
+    private void updateParameters() {
+        if (!updatedOnce || !updatesDirectly()) {
+            super.step();
+            updatedOnce = true;
+            return;
+        }
+        long begin = System.nanoTime();
+        for (Pair<String, Parameter> entry : getModel().getBlock().getParameters()) {
+            Parameter parameter = entry.getValue();
+            if (parameter.requiresGradient() && parameter.isInitialized()) {
+                NDArray weight = parameter.getArray();
+                try (NDArray gradient = weight.getGradient()) {
+                    optimizer.update(parameter.getId(), weight, gradient);
+                }
+            }
+        }
+        addMetric("step", begin);
+    }
+
+    /** Whether the parameter server's arrays are the parameters' own (one device, theirs). */
+    private boolean updatesDirectly() {
+        Device[] devices = getDevices();
+        if (devices.length != 1) {
+            return false;
+        }
+        for (Pair<String, Parameter> entry : getModel().getBlock().getParameters()) {
+            Parameter parameter = entry.getValue();
+            if (parameter.isInitialized() && !parameter.getArray().getDevice().equals(devices[0])) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Zeroes the gradients a refused step leaves (the optimizer zeroes them after an update). */
