@@ -22,17 +22,17 @@ import ai.djl.pytorch.jni.JniUtils;
  * }</pre>
  *
  * <p>{@code forward} runs with autograd off (it must not modify its inputs in place); its
- * floating-point outputs become leaves that require gradients. When a {@link MoeGradientCollector} is open on the current thread
- * and some input requires a gradient, the application is recorded, and the collector's backward
- * calls {@code backward} with the gradients of the outputs (zeros for an output that did not reach
- * the loss) and continues autograd from the inputs with the gradients it returns. With autograd
- * off (inference), or without any collector (a metric computed after the step), only {@code
- * forward} runs. Applying a function to inputs that require gradients while DJL's own collector
- * is open (it cannot call {@code backward}) throws an {@link IllegalStateException} instead of
- * losing the gradients.
+ * floating-point outputs become leaves that require gradients. When a {@link MoeGradientCollector}
+ * is open on the current thread and some input requires a gradient, the application is recorded,
+ * and the collector's backward calls {@code backward} with the gradients of the outputs (zeros for
+ * an output that did not reach the loss) and continues autograd from the inputs with the gradients
+ * it returns. With autograd off (inference), or without any collector (a metric computed after the
+ * step), only {@code forward} runs. Applying a function to inputs that require gradients while
+ * DJL's own collector is open (it cannot call {@code backward}) throws an {@link
+ * IllegalStateException} instead of losing the gradients.
  *
- * <p>A function may also accumulate gradients into parameters it holds directly (as a fused
- * kernel would), with {@link Autograd#accumulateGradient}; such parameters are not inputs.
+ * <p>A function may also accumulate gradients into parameters it holds directly (as a fused kernel
+ * would), with {@link Autograd#accumulateGradient}; such parameters are not inputs.
  */
 public abstract class Function {
 
@@ -56,10 +56,10 @@ public abstract class Function {
     protected abstract NDList backward(FunctionContext ctx, NDList outputGradients);
 
     /**
-     * Tells whether a function may be applied to inputs that require gradients on this thread
-     * now: autograd is off (nothing is recorded), or a {@link MoeGradientCollector} is open (it
-     * runs the backward). Under DJL's own collector {@link #apply} would throw, so optional fused
-     * paths check this and take their composite form instead.
+     * Tells whether a function may be applied to inputs that require gradients on this thread now:
+     * autograd is off (nothing is recorded), or a {@link MoeGradientCollector} is open (it runs the
+     * backward). Under DJL's own collector {@link #apply} would throw, so optional fused paths
+     * check this and take their composite form instead.
      *
      * @return whether custom functions can be used in the current autograd state
      */
@@ -93,7 +93,8 @@ public abstract class Function {
                                 + " is a custom autograd function and an input requires a gradient,"
                                 + " but DJL's own gradient collector is open instead of a"
                                 + " MoeGradientCollector: train with MoeTrainer (or open a"
-                                + " MoeGradientCollector instead of Engine.newGradientCollector())");
+                                + " MoeGradientCollector instead of"
+                                + " Engine.newGradientCollector())");
             }
         }
         FunctionContext ctx = new FunctionContext(needs);
@@ -117,8 +118,11 @@ public abstract class Function {
             differentiable[i] = GradientTape.isFloating(out);
             if (differentiable[i]) {
                 if (containsSame(inputs, out)) {
-                    // an input passed through: give the output its own autograd identity
-                    out = out.duplicate();
+                    // an input passed through: give the output its own autograd identity, an
+                    // alias of the same memory (as PyTorch's Function does; libtorch's version
+                    // counter, shared by aliases, still catches a later in-place write that a
+                    // saved input would miss)
+                    out = out.stopGradient();
                     outputs.set(i, out);
                 }
                 out.setRequiresGradient(true);

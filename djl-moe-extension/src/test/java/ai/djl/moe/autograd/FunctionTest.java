@@ -2,6 +2,7 @@ package ai.djl.moe.autograd;
 
 import static ai.djl.moe.testing.GradientChecks.maxScaledError;
 import static ai.djl.moe.testing.GradientChecks.numericGradient;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -11,11 +12,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
-import ai.djl.moe.testing.TestDevices;
 import ai.djl.moe.autograd.TestFunctions.Multiply;
 import ai.djl.moe.autograd.TestFunctions.ScaleByOwnedParameter;
 import ai.djl.moe.autograd.TestFunctions.SplitWithIndex;
 import ai.djl.moe.autograd.TestFunctions.Square;
+import ai.djl.moe.testing.TestDevices;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -24,10 +25,12 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
-import java.util.function.Function;
+
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+
+import java.util.function.Function;
 
 class FunctionTest {
 
@@ -91,8 +94,7 @@ class FunctionTest {
         try (GradientCollector djl = Engine.getEngine("PyTorch").newGradientCollector()) {
             IllegalStateException e =
                     assertThrows(
-                            IllegalStateException.class,
-                            () -> new Square().apply(new NDList(x)));
+                            IllegalStateException.class, () -> new Square().apply(new NDList(x)));
             assertTrue(e.getMessage().contains("MoeGradientCollector"), e.getMessage());
         }
         // inference (autograd off) still runs forward only
@@ -137,6 +139,39 @@ class FunctionTest {
         double[] gw = gradient(w, a -> loss.apply(x));
         double[] nw = numericGradient(w, () -> value(x, loss), EPS);
         assertTrue(maxScaledError(nw, gw) < 1e-6);
+    }
+
+    @Test
+    void gradientsPassFromFunctionToFunctionDirectly() {
+        NDArray x = param(21, 5);
+        NDArray h;
+        try (MoeGradientCollector gc = new MoeGradientCollector()) {
+            h = new Square().apply(new NDList(x.mul(2))).head();
+            NDArray y = new Square().apply(new NDList(h)).head();
+            gc.backward(y.sum());
+        }
+        // handed from the second function's backward to the first's, never into h's .grad
+        assertNull(JniUtils.getGradient((PtNDArray) h));
+        double[] expected = x.pow(3).mul(64).toDoubleArray(); // d/dx (2x)^4
+        assertArrayEquals(expected, x.getGradient().toDoubleArray(), 1e-9);
+    }
+
+    @Test
+    void aParameterWithAGradientGetsEachContributionAdded() {
+        NDArray x = param(22, 4);
+        NDArray w = param(23, 4);
+        double[][] seen = new double[2][];
+        for (int round = 0; round < 2; round++) {
+            try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                NDArray y = new Multiply().apply(new NDList(x.mul(1), w)).head();
+                gc.backward(y.sum());
+            }
+            seen[round] = w.getGradient().toDoubleArray();
+        }
+        // the first backward creates w's gradient through the engine, the second adds into it
+        assertArrayEquals(x.toDoubleArray(), seen[0], 1e-12);
+        assertArrayEquals(x.mul(2).toDoubleArray(), seen[1], 1e-12);
+        assertArrayEquals(w.mul(2).toDoubleArray(), x.getGradient().toDoubleArray(), 1e-12);
     }
 
     @Test
