@@ -91,17 +91,21 @@ final class TrainingMfuBench {
             try (Trainer trainer = new MoeTrainer(model, training)) {
                 trainer.initialize(new Shape(batch, SEQ));
                 double flopsPerToken = describe(out, block, config, batch);
-                float loss = 0;
+                // the loss is read once, after the timed steps (as Megatron reads it at its log
+                // interval): a read in every step would make the host wait for the optimizer
+                // before it queues the next forward pass
+                NDArray loss = null;
                 for (int i = 0; i < warmup; i++) {
-                    loss = step(trainer, config, microBatches, batch);
+                    loss = replace(loss, step(trainer, config, microBatches, batch));
                 }
                 HostSampler sampler =
                         sampleHost ? new HostSampler(Thread.currentThread(), 500) : null;
                 timer.start();
                 for (int i = 0; i < steps; i++) {
-                    loss = step(trainer, config, microBatches, batch);
+                    loss = replace(loss, step(trainer, config, microBatches, batch));
                 }
                 double stepMillis = timer.stopMillis() / steps;
+                float lastLoss = loss == null ? Float.NaN : loss.getFloat() * microBatches;
                 if (sampler != null) {
                     sampler.close();
                     out.add("host_profile", sampler.toJson());
@@ -115,7 +119,7 @@ final class TrainingMfuBench {
                 out.addProperty("tokens_per_second", tokensPerSecond);
                 out.addProperty("model_tflops", tflops);
                 out.addProperty("mfu_vs_datasheet_989", tflops / H200_DATASHEET_BF16_TFLOPS);
-                out.addProperty("last_loss", loss);
+                out.addProperty("last_loss", lastLoss);
                 out.add("phase_ms", phases(trainer, config, timer, steps, microBatches, batch));
             }
         }
@@ -210,11 +214,21 @@ final class TrainingMfuBench {
         return phases;
     }
 
+    /** Closes the previous step's loss and returns the new one. */
+    private static NDArray replace(NDArray previous, NDArray next) {
+        if (previous != null) {
+            previous.close();
+        }
+        return next;
+    }
+
     /**
      * One optimizer step over {@code microBatches} micro-batches, each with its own arrays (freed
-     * before the next one starts); returns the last loss.
+     * before the next one starts); returns the last micro-batch's loss (divided by the number of
+     * micro-batches), not read, in the trainer's manager.
      */
-    private static float step(Trainer trainer, MoeModelConfig config, int microBatches, int batch) {
+    private static NDArray step(
+            Trainer trainer, MoeModelConfig config, int microBatches, int batch) {
         NDManager microBatch = null;
         try {
             NDArray last = null;
@@ -230,8 +244,8 @@ final class TrainingMfuBench {
                 }
             }
             trainer.step();
-            // read after the update is queued: the device does not wait for the host in between
-            return last.getFloat() * microBatches;
+            last.attach(trainer.getManager());
+            return last;
         } finally {
             if (microBatch != null) {
                 microBatch.close();
