@@ -500,21 +500,29 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk_bwd(
 }
 
 // Dropless dispatch maps on the device, one block per expert e: the assignments routed to e, in
-// assignment order, take rows rowOffsets[e], rowOffsets[e] + 1, ... (the order of the host plan);
+// assignment order, take rows from counts[0] + ... + counts[e - 1] on (the order of the host plan;
+// counts is int32, on the device, as the fused router leaves it);
 // slot[a] = row and rowSource[row] = a. Each pass ranks kItems assignments per thread with a
 // block-wide exclusive scan of the per-thread match counts.
 extern "C" __global__ void __launch_bounds__(kThreads) moe_build_indices(
-    const int64_t* __restrict__ expertOf, int64_t assignments,
-    const int64_t* __restrict__ rowOffsets, int64_t* __restrict__ slot,
-    int64_t* __restrict__ rowSource) {
+    const int64_t* __restrict__ expertOf, int64_t assignments, const int* __restrict__ counts,
+    int64_t* __restrict__ slot, int64_t* __restrict__ rowSource) {
     constexpr int kItems = 8;
     __shared__ int warpOffset[kThreads / 32];
     __shared__ int passTotal;
+    __shared__ unsigned long long firstRow;
     const int64_t e = blockIdx.x;
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
     const int warps = blockDim.x >> 5;
-    int64_t next = rowOffsets[e];
+    if (threadIdx.x == 0) firstRow = 0;
+    __syncthreads();
+    // the expert's first row: the counts of the experts before it
+    unsigned long long before = 0;
+    for (int64_t j = threadIdx.x; j < e; j += blockDim.x) before += (unsigned)counts[j];
+    if (before != 0) atomicAdd(&firstRow, before);
+    __syncthreads();
+    int64_t next = (int64_t)firstRow;
     for (int64_t start = 0; start < assignments; start += (int64_t)blockDim.x * kItems) {
         const int64_t first = start + (int64_t)threadIdx.x * kItems;
         bool mine[kItems];

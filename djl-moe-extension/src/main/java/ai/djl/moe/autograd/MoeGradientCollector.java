@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+
 import java.util.function.Consumer;
 
 /**
@@ -32,9 +33,8 @@ public final class MoeGradientCollector implements GradientCollector {
     }
 
     /**
-     * Opens a collector on the current thread that shows every target of {@link
-     * #backward(NDArray)} to an observer first ({@link MoeTrainer} checks that the loss is
-     * finite this way).
+     * Opens a collector on the current thread that shows every target of {@link #backward(NDArray)}
+     * to an observer first ({@link MoeTrainer} checks that the loss is finite this way).
      *
      * @param targetObserver called with each target (usually the loss) before back-propagating
      */
@@ -106,10 +106,38 @@ public final class MoeGradientCollector implements GradientCollector {
         }
     }
 
-    /** {@inheritDoc} */
+    /**
+     * Runs {@code check} when the collector open on this thread closes, or now when none is open.
+     * Checks of values computed on the device (input ids in range, targets valid) use it so that
+     * the host does not wait for the device in the middle of a training pass.
+     *
+     * @param check throws the exception that names the problem, if any
+     */
+    public static void finishOnClose(Runnable check) {
+        GradientTape tape = GradientTape.current();
+        if (tape == null) {
+            check.run();
+        } else {
+            tape.atClose(check);
+        }
+    }
+
+    /**
+     * Finishes the deferred checks ({@link #finishOnClose}) and closes the collector. When a check
+     * fails, the gradients are zeroed (they came from invalid input) and its exception is thrown.
+     */
     @Override
     public void close() {
-        tape.close();
-        JniUtils.setGradMode(previousGradMode);
+        RuntimeException failure;
+        try {
+            failure = tape.runAtClose();
+        } finally {
+            tape.close();
+            JniUtils.setGradMode(previousGradMode);
+        }
+        if (failure != null) {
+            zeroGradients();
+            throw failure;
+        }
     }
 }

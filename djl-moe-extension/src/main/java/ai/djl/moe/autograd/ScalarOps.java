@@ -6,8 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 
 /**
- * Addition, multiplication and division by a constant that are safe under autograd and do not
- * wait for the GPU.
+ * Addition, multiplication and division by a constant (and, for integer arrays, a comparison and a
+ * clamp) that are safe under autograd and do not wait for the GPU.
  *
  * <p>DJL's {@code NDArray.mul(Number)} (and {@code div}, {@code pow}) wraps the number in a tensor
  * backed by a Java buffer and closes it at once; autograd keeps that tensor for the backward pass,
@@ -60,6 +60,48 @@ public final class ScalarOps {
      */
     public static NDArray div(NDArray x, double value) {
         return mul(x, 1.0 / value);
+    }
+
+    /**
+     * Compares an integer array with a constant.
+     *
+     * @param x an integer array
+     * @param value the constant
+     * @return the boolean array {@code x != value}
+     */
+    public static NDArray neq(NDArray x, long value) {
+        try (NDArray scalar = integerScalar(x, value)) {
+            return x.neq(scalar);
+        }
+    }
+
+    /**
+     * Clamps an integer array into a range (DJL's {@code clip} copies both bounds to the device and
+     * reads them back).
+     *
+     * @param x an integer array
+     * @param min the lower bound
+     * @param max the upper bound
+     * @return {@code min(max(x, min), max)}, of the type of {@code x}
+     */
+    public static NDArray clip(NDArray x, long min, long max) {
+        try (NDArray low = integerScalar(x, min);
+                NDArray high = integerScalar(x, max);
+                NDArray raised = x.maximum(low)) {
+            return raised.minimum(high);
+        }
+    }
+
+    private static NDArray integerScalar(NDArray x, long value) {
+        DataType type = x.getDataType();
+        if (!type.isInteger()) {
+            throw new IllegalArgumentException("expected an integer array, got " + type);
+        }
+        try (NDManager cpu = x.getManager().newSubManager(Device.cpu())) {
+            NDArray owned = cpu.create(value).toType(type, true);
+            owned.attach(x.getManager());
+            return owned;
+        }
     }
 
     private static NDArray scalar(NDArray x, double value) {

@@ -57,6 +57,11 @@ final class CudaDriver {
 
     static native int cuMemsetD8Async(long devicePointer, byte value, long count, Pointer stream);
 
+    static native int cuMemHostAlloc(PointerByReference hostPointer, long bytes, int flags);
+
+    static native int cuMemcpyDtoHAsync_v2(
+            Pointer hostDestination, long deviceSource, long bytes, Pointer stream);
+
     static native int cuEventCreate(PointerByReference event, int flags);
 
     static native int cuEventRecord(Pointer event, Pointer stream);

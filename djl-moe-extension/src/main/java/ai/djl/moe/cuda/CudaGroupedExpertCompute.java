@@ -5,8 +5,11 @@ import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.nn.experts.ExpertActivation;
 import ai.djl.moe.nn.experts.ExpertCompute;
+import ai.djl.moe.nn.router.TokenCounts;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 
 /**
  * {@link ExpertCompute} on CUDA: {@code gate_up} grouped GEMM, the fused activation kernel, then
@@ -65,16 +68,50 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
             NDArray gateUpProj,
             NDArray downProj,
             ExpertActivation activation) {
+        return compute(tokens, TokenCounts.of(tokensPerExpert), gateUpProj, downProj, activation);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Counts still on the device (a fused router's) give both GEMMs their group ends there
+     * ({@link GroupedGemm#GroupedGemm(TokenCounts, NDArray)}): the host queues the experts without
+     * waiting for the counts.
+     */
+    @Override
+    public NDArray compute(
+            NDArray tokens,
+            TokenCounts counts,
+            NDArray gateUpProj,
+            NDArray downProj,
+            ExpertActivation activation) {
         TorchDType outType = TensorInfo.dtype(tokens);
         TorchDType type = computeType == null ? outType : computeType;
         NDManager manager = tokens.getManager();
         NDArray x = cast(tokens, type, manager);
-        NDArray hidden =
-                new GroupedGemm(tokensPerExpert).apply(x, weights(gateUpProj, type, manager));
+        NDArray ends = groupEnds(counts, type, x);
+        NDArray hidden = new GroupedGemm(counts, ends).apply(x, weights(gateUpProj, type, manager));
         NDArray activated = new ExpertActivationKernel(activation).apply(hidden);
         NDArray y =
-                new GroupedGemm(tokensPerExpert).apply(activated, weights(downProj, type, manager));
+                new GroupedGemm(counts, ends).apply(activated, weights(downProj, type, manager));
         return outType == type ? y : AtenOps.toCopy(y, outType);
+    }
+
+    /**
+     * int32 cumulative row ends on the device while the counts are only there and the GEMMs can
+     * read them there (bfloat16, {@code aten::_grouped_mm} loaded); else null.
+     */
+    private static NDArray groupEnds(TokenCounts counts, TorchDType type, NDArray x) {
+        NDArray onDevice = counts.onDevice();
+        if (onDevice == null
+                || counts.isKnown()
+                || type != TorchDType.BFLOAT16
+                || !AtenOps.hasGroupedMm(x.getManager(), x.getDevice())) {
+            return null;
+        }
+        return onDevice.get(new NDIndex(":" + counts.numExperts()))
+                .cumSum(0)
+                .toType(DataType.INT32, false);
     }
 
     /** Float32 master weights stay as they are for bfloat16 GEMMs; others are cast if needed. */

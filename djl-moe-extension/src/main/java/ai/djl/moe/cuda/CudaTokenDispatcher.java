@@ -16,7 +16,8 @@ import ai.djl.ndarray.types.Shape;
  * Single-device dispatcher on CUDA: the same plan as {@link LocalTokenDispatcher} (dropless, or
  * capacity with its drop policy and padding), carried out by the {@link MoePermute} and {@link
  * MoeUnpermute} kernels instead of gathers. Dropless plans are built on the device ({@link
- * PermuteIndices#dropless}); capacity plans on the host ({@link LocalTokenDispatcher#plan}).
+ * PermuteIndices#dropless}), from the router's device counts when it counted there (the host does
+ * not wait for them); capacity plans on the host ({@link LocalTokenDispatcher#plan}).
  *
  * <p>A dispatcher built with a row type (bfloat16 for experts that compute in bfloat16) casts the
  * tokens to it before the permutation and the combined result back to the tokens' type after the
@@ -68,7 +69,7 @@ public final class CudaTokenDispatcher implements TokenDispatcher<CudaTokenDispa
                                 + ", H] matching the routing, got "
                                 + shape);
             }
-            indices = PermuteIndices.dropless(routing.expertIndices(), routing.tokensPerExpert());
+            indices = PermuteIndices.dropless(routing.expertIndices(), routing.counts());
         } else {
             SlotAssignment plan = planner.plan(tokens, routing);
             indices =
@@ -84,7 +85,7 @@ public final class CudaTokenDispatcher implements TokenDispatcher<CudaTokenDispa
         NDArray rows = new MoePermute(indices).apply(cast(tokens, rowType));
         return new DispatchedTokens<>(
                 rows,
-                indices.rowsPerExpert(),
+                indices.counts(),
                 new Metadata(indices, routing.weights(), dropped, tokenType));
     }
 

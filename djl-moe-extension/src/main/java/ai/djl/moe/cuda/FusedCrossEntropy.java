@@ -70,21 +70,25 @@ public final class FusedCrossEntropy extends Function {
      * @return float32 {@code [rows]}: {@code logsumexp(logits[r]) - logits[r, target[r]]}, 0 where
      *     the target is ignored
      * @throws IllegalArgumentException if a target is neither the ignore index nor in {@code [0,
-     *     vocab)}
+     *     vocab)} (in a training pass, when the collector closes: see {@link DeviceChecks}; the
+     *     losses of such rows are NaN)
      */
     public NDArray rowLosses(NDArray logits, NDArray targets) {
         NDList out = apply(new NDList(logits, targets));
+        long vocab = logits.getShape().get(1);
         try (NDArray invalid = out.get(1)) {
-            int count = invalid.toIntArray()[0];
-            if (count > 0) {
-                out.get(0).close();
-                throw new IllegalArgumentException(
-                        count
-                                + " target(s) outside [0, "
-                                + logits.getShape().get(1)
-                                + ") and not the ignore index "
-                                + ignoreIndex);
-            }
+            DeviceChecks.check(
+                    invalid,
+                    count -> {
+                        if (count[0] > 0) {
+                            throw new IllegalArgumentException(
+                                    count[0]
+                                            + " target(s) outside [0, "
+                                            + vocab
+                                            + ") and not the ignore index "
+                                            + ignoreIndex);
+                        }
+                    });
         }
         return out.get(0);
     }

@@ -5,6 +5,7 @@ import ai.djl.moe.autograd.FunctionContext;
 import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.nn.router.NonFiniteLogitsException;
 import ai.djl.moe.nn.router.ScoreFunction;
+import ai.djl.moe.nn.router.TokenCounts;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
@@ -13,9 +14,11 @@ import ai.djl.ndarray.types.Shape;
  * The fused router kernel ({@code moe_router_topk}): scores (softmax or sigmoid of the logits),
  * top-k by score (ties to the lower expert index), optional renormalisation over the k chosen,
  * per-expert token counts and the number of non-finite logits in one pass, one thread per token.
- * The counts are read back when first asked for ({@link FusedRouting#tokensPerExpert()}), which
- * refuses a batch with non-finite logits, as the reference router does. (The load-balancing and
- * z-losses are left to the router's DJL operations: they need the scores with autograd anyway.)
+ * The counts are copied to the host without waiting and read when first asked for ({@link
+ * FusedRouting#tokensPerExpert()}), which refuses a batch with non-finite logits, as the reference
+ * router does; until then they serve on the device ({@link FusedRouting#tokenCounts()}). (The
+ * load-balancing and z-losses are left to the router's DJL operations: they need the scores with
+ * autograd anyway.)
  *
  * <p>Backward ({@code moe_router_topk_bwd}, one thread per token): the weight gradient through the
  * renormalisation to the chosen experts' scores, then through the score function.
@@ -55,7 +58,13 @@ public final class FusedTopKRouter extends Function {
      */
     public FusedRouting route(NDArray logits) {
         NDList out = apply(new NDList(logits));
-        return new FusedRouting(out.get(0), out.get(1), out.get(2));
+        NDArray counts = out.get(2);
+        HostCopy copy =
+                HostCopy.start(
+                        CudaKernels.deviceOf(counts, "router counts"),
+                        DeviceArrays.pointer(counts),
+                        Math.toIntExact(counts.size() * Integer.BYTES));
+        return new FusedRouting(out.get(0), out.get(1), counts, copy);
     }
 
     /** {@inheritDoc} */
@@ -130,12 +139,14 @@ public final class FusedTopKRouter extends Function {
         private final NDArray weights;
         private final NDArray expertIndices;
         private final NDArray counts;
+        private final HostCopy copy;
         private long[] tokensPerExpert;
 
-        FusedRouting(NDArray weights, NDArray expertIndices, NDArray counts) {
+        FusedRouting(NDArray weights, NDArray expertIndices, NDArray counts, HostCopy copy) {
             this.weights = weights;
             this.expertIndices = expertIndices;
             this.counts = counts;
+            this.copy = copy;
         }
 
         /**
@@ -157,15 +168,16 @@ public final class FusedTopKRouter extends Function {
         }
 
         /**
-         * Returns the slots routed to each expert, read back from the device on the first call (the
-         * counts and the number of non-finite logits in one copy).
+         * Returns the slots routed to each expert, read on the first call from the copy queued
+         * after the kernel (the counts and the number of non-finite logits; the host waits for the
+         * router kernel only, not for work queued after it).
          *
          * @return the counts, summing to {@code T * k}
          * @throws NonFiniteLogitsException if the logits contain NaN or infinite values
          */
-        public long[] tokensPerExpert() {
+        public synchronized long[] tokensPerExpert() {
             if (tokensPerExpert == null) {
-                int[] stats = counts.toIntArray();
+                int[] stats = copy.readInts();
                 int experts = stats.length - 1;
                 if (stats[experts] > 0) {
                     throw new NonFiniteLogitsException(stats[experts]);
@@ -177,6 +189,18 @@ public final class FusedTopKRouter extends Function {
                 tokensPerExpert = read;
             }
             return tokensPerExpert.clone();
+        }
+
+        /**
+         * Returns the counts as they serve the dispatch: on the device (int32, {@code [E + 1]}, the
+         * last entry the number of non-finite logits), read by {@link #tokensPerExpert()} when the
+         * host first needs them.
+         *
+         * @return the counts
+         */
+        public TokenCounts tokenCounts() {
+            return TokenCounts.pending(
+                    Math.toIntExact(counts.size() - 1), counts, this::tokensPerExpert);
         }
     }
 }

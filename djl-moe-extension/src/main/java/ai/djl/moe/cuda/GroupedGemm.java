@@ -6,6 +6,7 @@ import ai.djl.moe.autograd.FunctionContext;
 import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.nn.router.TokenCounts;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
@@ -16,7 +17,10 @@ import ai.djl.pytorch.jni.JniUtils;
  * Grouped GEMM with per-expert row counts: {@code y[rows of e] = x[rows of e] @ w[e]^T} for {@code
  * x [N, K]} (rows grouped by expert), {@code w [E, Nout, K]}, {@code y [N, Nout]}; float32 or
  * bfloat16 operands with fp32 accumulation, one cuBLAS product per expert that has rows (empty
- * experts are skipped; their weight gradient is zero).
+ * experts are skipped; their weight gradient is zero). A bfloat16 forward whose counts are still on
+ * the device (a fused router's, in a training pass) runs instead as libtorch's {@code
+ * aten::_grouped_mm} (2.8 and later), which reads the group ends there: the host queues it without
+ * waiting for the device.
  *
  * <p>Backward: {@code dx_e = dy_e @ w_e} and {@code dw_e = dy_e^T @ x_e}. When {@code w} is a
  * parameter whose gradient already exists (every step after the first: optimizers zero gradients in
@@ -35,7 +39,9 @@ import ai.djl.pytorch.jni.JniUtils;
  */
 public final class GroupedGemm extends Function {
 
-    private final long[] rowsPerExpert;
+    private final TokenCounts counts;
+    private final NDArray groupEnds;
+    private long[] rowsPerExpert;
     private NDArray weightsWithGraph;
     private TorchDType weightType;
 
@@ -45,12 +51,28 @@ public final class GroupedGemm extends Function {
      * @param rowsPerExpert rows of {@code x} per expert, in order (zeros allowed)
      */
     public GroupedGemm(long[] rowsPerExpert) {
-        for (long r : rowsPerExpert) {
-            if (r < 0) {
-                throw new IllegalArgumentException("negative row count in grouped GEMM: " + r);
+        this(TokenCounts.of(rowsPerExpert), null);
+    }
+
+    /**
+     * Creates the op for one batch whose row counts may still be on the device. While they are (and
+     * the loaded libtorch has {@code aten::_grouped_mm}), a bfloat16 forward runs as one {@code
+     * _grouped_mm} that reads the group ends from device memory, so the host queues it without
+     * waiting for the counts; the backward reads them.
+     *
+     * @param counts rows of {@code x} per expert, in order (zeros allowed)
+     * @param groupEnds int32 {@code [E]} cumulative row ends on the device, or null
+     */
+    public GroupedGemm(TokenCounts counts, NDArray groupEnds) {
+        if (counts.isKnown()) {
+            for (long r : counts.get()) {
+                if (r < 0) {
+                    throw new IllegalArgumentException("negative row count in grouped GEMM: " + r);
+                }
             }
         }
-        this.rowsPerExpert = rowsPerExpert.clone();
+        this.counts = counts;
+        this.groupEnds = groupEnds;
     }
 
     /**
@@ -84,23 +106,27 @@ public final class GroupedGemm extends Function {
             throw new IllegalArgumentException(
                     "grouped GEMM needs x [N, K] and w [E, Nout, K], got " + xs + " and " + ws);
         }
-        if (ws.get(0) != rowsPerExpert.length) {
+        if (ws.get(0) != counts.numExperts()) {
             throw new IllegalArgumentException(
                     "w has "
                             + ws.get(0)
                             + " experts but "
-                            + rowsPerExpert.length
+                            + counts.numExperts()
                             + " row counts were given");
         }
-        long total = 0;
-        for (long r : rowsPerExpert) {
-            total += r;
-        }
-        if (total != xs.get(0)) {
-            throw new IllegalArgumentException(
-                    "row counts sum to " + total + " but x has " + xs.get(0) + " rows");
-        }
         TensorInfo xi = TensorInfo.of(x);
+        boolean fromDevice = !counts.isKnown() && runsGroupedMm(x, xi.getDtype());
+        if (!fromDevice) {
+            rowsPerExpert = counts.get();
+            long total = 0;
+            for (long r : rowsPerExpert) {
+                total += r;
+            }
+            if (total != xs.get(0)) {
+                throw new IllegalArgumentException(
+                        "row counts sum to " + total + " but x has " + xs.get(0) + " rows");
+            }
+        }
         DeviceArrays.suffix(xi.getDtype(), "x");
         weightType = TensorInfo.dtype(w);
         if (xi.getDtype() == TorchDType.BFLOAT16 && weightType == TorchDType.FLOAT32) {
@@ -114,6 +140,13 @@ public final class GroupedGemm extends Function {
             }
         } else {
             DeviceArrays.require(w, xi.getDtype(), "w");
+        }
+        if (fromDevice) {
+            ctx.saveForBackward(x, w);
+            NDArray wt = w.transpose(0, 2, 1);
+            // the view of a kept weight copy belongs to the step, not to the model
+            wt.attach(x.getManager());
+            return new NDList(AtenOps.groupedMm(x, wt, groupEnds));
         }
         int device = CudaKernels.deviceOf(x, "x");
         long k = xs.get(1);
@@ -144,6 +177,13 @@ public final class GroupedGemm extends Function {
         }
         ctx.saveForBackward(x, w);
         return new NDList(y);
+    }
+
+    /** Whether the forward can take its group sizes from the device: bfloat16, with group ends. */
+    private boolean runsGroupedMm(NDArray x, TorchDType type) {
+        return groupEnds != null
+                && type == TorchDType.BFLOAT16
+                && AtenOps.hasGroupedMm(x.getManager(), x.getDevice());
     }
 
     /**
@@ -210,6 +250,10 @@ public final class GroupedGemm extends Function {
     /** {@inheritDoc} */
     @Override
     protected NDList backward(FunctionContext ctx, NDList outputGradients) {
+        if (rowsPerExpert == null) {
+            // the forward ran from the device counts; their copy landed long ago
+            rowsPerExpert = counts.get();
+        }
         NDArray x = ctx.getSaved().get(0);
         NDArray w = ctx.getSaved().get(1);
         NDArray dy = DeviceArrays.contiguous(outputGradients.get(0));

@@ -2,6 +2,7 @@ package ai.djl.moe.cuda;
 
 import ai.djl.Device;
 import ai.djl.moe.bridge.TorchDType;
+import ai.djl.moe.nn.router.TokenCounts;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -17,10 +18,11 @@ import java.util.Arrays;
  * @param slot int64 {@code [T * k]}: the row of each assignment, or {@code -1} if dropped
  * @param numTokens {@code T}
  * @param topK {@code k}
- * @param rowsPerExpert the rows per expert (padding included), summing to {@code rows}
+ * @param counts the rows per expert (padding included), summing to {@code rows}; see {@link
+ *     #rowsPerExpert()}
  */
 public record PermuteIndices(
-        NDArray rowSource, NDArray slot, long numTokens, int topK, long[] rowsPerExpert) {
+        NDArray rowSource, NDArray slot, long numTokens, int topK, TokenCounts counts) {
 
     /**
      * Builds the maps from a host-side plan.
@@ -78,7 +80,7 @@ public record PermuteIndices(
                 manager.create(slot).toDevice(device, false),
                 numTokens,
                 topK,
-                rowsPerExpert.clone());
+                TokenCounts.of(rowsPerExpert));
     }
 
     /**
@@ -92,6 +94,20 @@ public record PermuteIndices(
      * @throws IllegalArgumentException if the counts do not fit the indices
      */
     public static PermuteIndices dropless(NDArray expertIndices, long[] tokensPerExpert) {
+        return dropless(expertIndices, TokenCounts.of(tokensPerExpert));
+    }
+
+    /**
+     * Builds dropless maps as {@link #dropless(NDArray, long[])} does, from counts that may still
+     * be on the device only (a fused router's): the kernel then reads them there, and the host does
+     * not wait for them.
+     *
+     * @param expertIndices int64 {@code [T, k]} chosen experts on a CUDA device
+     * @param counts assignments per expert (they sum to {@code T * k})
+     * @return the maps
+     * @throws IllegalArgumentException if counts known on the host do not fit the indices
+     */
+    public static PermuteIndices dropless(NDArray expertIndices, TokenCounts counts) {
         NDArray indices = DeviceArrays.contiguous(expertIndices);
         DeviceArrays.require(indices, TorchDType.INT64, "expert indices");
         Shape shape = indices.getShape();
@@ -99,37 +115,59 @@ public record PermuteIndices(
             throw new IllegalArgumentException("expert indices must be [T, k], got " + shape);
         }
         long assignments = shape.size();
-        long[] offsets = new long[tokensPerExpert.length];
-        long total = 0;
-        for (int e = 0; e < tokensPerExpert.length; e++) {
-            offsets[e] = total;
-            total += tokensPerExpert[e];
-        }
-        if (total != assignments) {
-            throw new IllegalArgumentException(
-                    "tokens per expert sum to "
-                            + total
-                            + " but there are "
-                            + assignments
-                            + " assignments");
+        NDArray deviceCounts = counts.onDevice();
+        NDArray uploaded = null;
+        if (deviceCounts == null || counts.isKnown()) {
+            long[] host = counts.get();
+            int[] narrow = new int[host.length];
+            long total = 0;
+            for (int e = 0; e < host.length; e++) {
+                narrow[e] = Math.toIntExact(host[e]);
+                total += host[e];
+            }
+            if (total != assignments) {
+                throw new IllegalArgumentException(
+                        "tokens per expert sum to "
+                                + total
+                                + " but there are "
+                                + assignments
+                                + " assignments");
+            }
+            if (deviceCounts == null) {
+                uploaded = indices.getManager().create(narrow).toDevice(indices.getDevice(), false);
+                deviceCounts = uploaded;
+            }
+        } else {
+            DeviceArrays.require(deviceCounts, TorchDType.INT32, "device counts");
         }
         int device = CudaKernels.deviceOf(indices, "expert indices");
         NDArray slot = DeviceArrays.empty(indices, new Shape(assignments), TorchDType.INT64);
         NDArray rowSource = DeviceArrays.empty(indices, new Shape(assignments), TorchDType.INT64);
-        NDArray rowOffsets =
-                indices.getManager().create(offsets).toDevice(indices.getDevice(), false);
         CudaKernels.launch(
                 device,
                 "moe_build_indices",
-                tokensPerExpert.length,
+                counts.numExperts(),
                 new KernelArgs()
                         .pointer(DeviceArrays.pointer(indices))
                         .int64(assignments)
-                        .pointer(DeviceArrays.pointer(rowOffsets))
+                        .pointer(DeviceArrays.pointer(deviceCounts))
                         .pointer(DeviceArrays.pointer(slot))
                         .pointer(DeviceArrays.pointer(rowSource)));
-        return new PermuteIndices(
-                rowSource, slot, shape.get(0), (int) shape.get(1), tokensPerExpert.clone());
+        if (uploaded != null) {
+            // freed in stream order: the kernel has read it before any later reuse
+            uploaded.close();
+        }
+        return new PermuteIndices(rowSource, slot, shape.get(0), (int) shape.get(1), counts);
+    }
+
+    /**
+     * Returns the rows per expert, reading them from the device on first use where they were
+     * counted there.
+     *
+     * @return a copy of the counts (padding included)
+     */
+    public long[] rowsPerExpert() {
+        return counts.get();
     }
 
     /**

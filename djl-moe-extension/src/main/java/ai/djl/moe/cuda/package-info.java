@@ -12,6 +12,12 @@
  * refreshes the bfloat16 copies of the expert weights that the forward passes keep). Every op is an
  * {@link ai.djl.moe.autograd.Function} with its backward (Adam, an optimizer step, has none).
  *
+ * <p>A training pass queues its work without waiting for the device: the router's counts serve the
+ * dispatch and the expert GEMMs from device memory and reach the host through a copy queued behind
+ * the router ({@code HostCopy}), read in the backward pass; checks of values computed on the device
+ * (invalid token ids and targets) finish when the gradient collector closes ({@link
+ * ai.djl.moe.cuda.DeviceChecks}).
+ *
  * <p>The kernels come from {@code src/main/cuda/*.cu}, compiled by nvcc at build time into a fatbin
  * in this jar; {@link ai.djl.moe.cuda.CudaKernels#isAvailable()} says whether they were built and
  * can run here.

@@ -104,8 +104,8 @@ public abstract class AbstractMoeBlock extends AbstractBlock {
      * @param input the hidden states {@code [..., H]}
      * @param training whether this is a training pass
      * @return the output, routing and dispatch metadata
-     * @throws IllegalArgumentException if the input shape does not fit the layer or its type is
-     *     not floating point
+     * @throws IllegalArgumentException if the input shape does not fit the layer or its type is not
+     *     floating point
      */
     public final RoutedMoeOutput forwardRouted(
             ParameterStore parameterStore, NDArray input, boolean training) {
@@ -163,7 +163,7 @@ public abstract class AbstractMoeBlock extends AbstractBlock {
     protected NDArray computeExperts(
             ParameterStore parameterStore, DispatchedTokens<?> dispatched, boolean training) {
         return experts.compute(
-                parameterStore, dispatched.expertTokens(), dispatched.tokensPerExpert(), training);
+                parameterStore, dispatched.expertTokens(), dispatched.counts(), training);
     }
 
     /**

@@ -2,11 +2,13 @@ package ai.djl.moe.autograd;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.moe.testing.TestDevices;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+
 import org.junit.jupiter.api.Test;
 
 class ScalarOpsTest {
@@ -48,6 +50,23 @@ class ScalarOpsTest {
             // the result stays on the array's device (the constant itself may live on the CPU)
             assertEquals(x.getDevice(), ScalarOps.add(x, 2.0).getDevice());
             assertArrayEquals(new double[] {3.0, 5.0}, ScalarOps.add(x, 2.0).toDoubleArray(), 0.0);
+        }
+    }
+
+    @Test
+    void integerComparisonAndClampKeepTheTypeAndRefuseFloats() {
+        try (NDManager manager = NDManager.newBaseManager(TestDevices.device(), "PyTorch")) {
+            NDArray ids = manager.create(new long[] {-3, 0, 7, 12, -100});
+            NDArray clipped = ScalarOps.clip(ids, 0, 9);
+            assertEquals(DataType.INT64, clipped.getDataType());
+            assertArrayEquals(new long[] {0, 0, 7, 9, 0}, clipped.toLongArray());
+            NDArray kept = ScalarOps.neq(ids, -100);
+            assertArrayEquals(new boolean[] {true, true, true, true, false}, kept.toBooleanArray());
+            NDArray narrow = manager.create(new int[] {5, 40});
+            assertArrayEquals(new int[] {5, 31}, ScalarOps.clip(narrow, 0, 31).toIntArray());
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> ScalarOps.clip(manager.create(new float[] {1f}), 0, 1));
         }
     }
 }

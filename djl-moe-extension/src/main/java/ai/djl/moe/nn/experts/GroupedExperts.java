@@ -5,6 +5,7 @@ import ai.djl.moe.bridge.TorchDType;
 import ai.djl.moe.cuda.CudaGroupedExpertCompute;
 import ai.djl.moe.cuda.CudaKernels;
 import ai.djl.moe.nn.precision.MixedPrecision;
+import ai.djl.moe.nn.router.TokenCounts;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -91,12 +92,27 @@ public class GroupedExperts extends AbstractBlock {
             NDArray tokens,
             long[] tokensPerExpert,
             boolean training) {
-        if (tokensPerExpert.length != numExperts) {
+        return compute(parameterStore, tokens, TokenCounts.of(tokensPerExpert), training);
+    }
+
+    /**
+     * Runs the experts with row counts that may still be on their way from the device (the CUDA
+     * compute queues its work without waiting for them where it can).
+     *
+     * @param parameterStore the parameter store
+     * @param tokens the rows {@code [N, H]} grouped by expert
+     * @param counts the rows per expert
+     * @param training whether this is a training pass
+     * @return the outputs {@code [N, H]}
+     */
+    public NDArray compute(
+            ParameterStore parameterStore, NDArray tokens, TokenCounts counts, boolean training) {
+        if (counts.numExperts() != numExperts) {
             throw new IllegalArgumentException(
                     "expected row counts for "
                             + numExperts
                             + " experts, got "
-                            + tokensPerExpert.length);
+                            + counts.numExperts());
         }
         NDArray gateUp = parameterStore.getValue(gateUpProj, tokens.getDevice(), training);
         NDArray down = parameterStore.getValue(downProj, tokens.getDevice(), training);
@@ -109,13 +125,13 @@ public class GroupedExperts extends AbstractBlock {
         if (!precision.isBFloat16() || chosen == CUDA_BF16_COMPUTE) {
             // the bfloat16 CUDA compute casts inside and writes the weight gradients in float32
             // straight to the master weights
-            return chosen.compute(tokens, tokensPerExpert, gateUp, down, activation);
+            return chosen.compute(tokens, counts, gateUp, down, activation);
         }
         NDManager stepManager = tokens.getManager();
         NDArray output =
                 chosen.compute(
                         precision.toCompute(tokens),
-                        tokensPerExpert,
+                        counts,
                         computeCopy(gateUp, stepManager),
                         computeCopy(down, stepManager),
                         activation);

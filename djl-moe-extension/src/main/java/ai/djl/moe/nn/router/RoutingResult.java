@@ -10,7 +10,8 @@ import ai.djl.ndarray.NDArray;
  *     already normalised and scaled as configured)
  * @param logits the router logits, {@code [T, E]} float32
  * @param probabilities the per-expert probabilities the load-balancing loss uses, {@code [T, E]}
- * @param tokensPerExpert the number of routed slots per expert (sums to {@code T * k})
+ * @param counts the number of routed slots per expert (sums to {@code T * k}); see {@link
+ *     #tokensPerExpert()}
  * @param loadBalancingLoss the unscaled load-balancing loss, or null if disabled
  * @param zLoss the unscaled z-loss, or null if disabled
  */
@@ -19,9 +20,48 @@ public record RoutingResult(
         NDArray weights,
         NDArray logits,
         NDArray probabilities,
-        long[] tokensPerExpert,
+        TokenCounts counts,
         NDArray loadBalancingLoss,
         NDArray zLoss) {
+
+    /**
+     * Creates a result whose counts are known on the host.
+     *
+     * @param expertIndices the chosen experts per token, {@code [T, k]} int64
+     * @param weights the combine weights of the chosen experts, {@code [T, k]} float32
+     * @param logits the router logits, {@code [T, E]} float32
+     * @param probabilities the per-expert probabilities the load-balancing loss uses
+     * @param tokensPerExpert the number of routed slots per expert (sums to {@code T * k})
+     * @param loadBalancingLoss the unscaled load-balancing loss, or null if disabled
+     * @param zLoss the unscaled z-loss, or null if disabled
+     */
+    public RoutingResult(
+            NDArray expertIndices,
+            NDArray weights,
+            NDArray logits,
+            NDArray probabilities,
+            long[] tokensPerExpert,
+            NDArray loadBalancingLoss,
+            NDArray zLoss) {
+        this(
+                expertIndices,
+                weights,
+                logits,
+                probabilities,
+                TokenCounts.of(tokensPerExpert),
+                loadBalancingLoss,
+                zLoss);
+    }
+
+    /**
+     * Returns the number of routed slots per expert, reading them from the device on first use
+     * where the router counted them there.
+     *
+     * @return a copy of the counts (they sum to {@code T * k})
+     */
+    public long[] tokensPerExpert() {
+        return counts.get();
+    }
 
     /**
      * Returns the number of routed tokens.
@@ -47,6 +87,6 @@ public record RoutingResult(
      * @return {@code E}
      */
     public int numExperts() {
-        return tokensPerExpert.length;
+        return counts.numExperts();
     }
 }

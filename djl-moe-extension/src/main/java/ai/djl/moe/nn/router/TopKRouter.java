@@ -12,6 +12,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
@@ -191,9 +192,18 @@ public class TopKRouter extends AbstractBlock {
         // issues these while the device finishes the layer's earlier work
         NDArray probabilities = balancingProbabilities(logits, scores);
         NDArray zLoss = zLossCoefficient > 0 && numTokens > 0 ? zLoss(logits) : null;
-        long[] tokensPerExpert =
-                fused != null ? fused.tokensPerExpert() : hostStatistics(logits, indices);
+        TokenCounts counts;
+        if (fused != null) {
+            counts = fused.tokenCounts();
+            if (!training || !MoeGradientCollector.isCollecting() || needsHostCounts(training)) {
+                // read now: refuses non-finite logits here, as the reference path does
+                counts.get();
+            }
+        } else {
+            counts = TokenCounts.of(hostStatistics(logits, indices));
+        }
         if (training && pendingLoad != null) {
+            long[] tokensPerExpert = counts.get();
             synchronized (this) {
                 for (int e = 0; e < numExperts; e++) {
                     pendingLoad[e] += tokensPerExpert[e];
@@ -204,13 +214,13 @@ public class TopKRouter extends AbstractBlock {
                 numTokens == 0
                         ? null
                         : loadBalancingLoss(
-                                probabilities, indices, tokensPerExpert, sequenceLength, training);
+                                probabilities, indices, counts, sequenceLength, training);
         if (training && recorder != null) {
             record("load_balancing", balancingLoss, loadBalancingCoefficient);
             record("z_loss", zLoss, zLossCoefficient);
         }
         return new RoutingResult(
-                indices, weights, logits, probabilities, tokensPerExpert, balancingLoss, zLoss);
+                indices, weights, logits, probabilities, counts, balancingLoss, zLoss);
     }
 
     /**
@@ -474,31 +484,54 @@ public class TopKRouter extends AbstractBlock {
         return softmaxBeforeTopK ? scores : logits.softmax(1);
     }
 
+    /**
+     * Whether a training pass needs the counts on the host before it returns (the device copy
+     * serves the micro-batch loss; the global-batch statistics and the aux-loss-free bias update
+     * are kept on the host).
+     */
+    private boolean needsHostCounts(boolean training) {
+        return pendingLoad != null || (training && loadBalancing == LoadBalancingType.GLOBAL_BATCH);
+    }
+
     private NDArray loadBalancingLoss(
             NDArray probabilities,
             NDArray indices,
-            long[] tokensPerExpert,
+            TokenCounts counts,
             long sequenceLength,
             boolean training) {
         long t = probabilities.getShape().get(0);
         return switch (loadBalancing) {
             case NONE -> null;
             case MICRO_BATCH ->
-                    weightedMeanProbability(probabilities, fractions(tokensPerExpert, t));
+                    counts.isKnown()
+                            ? weightedMeanProbability(probabilities, fractions(counts.get(), t))
+                            : weightedMeanProbability(probabilities, deviceFractions(counts, t));
             case GLOBAL_BATCH ->
                     weightedMeanProbability(
                             probabilities,
                             training
-                                    ? globalStatistics.accumulate(tokensPerExpert, t)
-                                    : fractions(tokensPerExpert, t));
+                                    ? globalStatistics.accumulate(counts.get(), t)
+                                    : fractions(counts.get(), t));
             case SEQUENCE -> perSequenceLoss(probabilities, indices.toLongArray(), sequenceLength);
         };
     }
 
+    /** The fractions {@code count_e / T} computed where the counts are, as float32 on the host. */
+    private NDArray deviceFractions(TokenCounts counts, long tokens) {
+        NDArray fractions =
+                counts.onDevice()
+                        .get(new NDIndex(":" + numExperts))
+                        .toType(DataType.FLOAT32, false);
+        return ScalarOps.div(fractions, tokens);
+    }
+
     /** {@code E * sum_e fraction_e * mean_t(p_te)}. */
     private NDArray weightedMeanProbability(NDArray probabilities, float[] fractions) {
-        NDArray f = probabilities.getManager().create(fractions);
-        return ScalarOps.mul(probabilities.mean(new int[] {0}).mul(f).sum(), numExperts);
+        return weightedMeanProbability(probabilities, probabilities.getManager().create(fractions));
+    }
+
+    private NDArray weightedMeanProbability(NDArray probabilities, NDArray fractions) {
+        return ScalarOps.mul(probabilities.mean(new int[] {0}).mul(fractions).sum(), numExperts);
     }
 
     /** The micro-batch loss of each sequence, averaged over the sequences. */

@@ -78,7 +78,7 @@ public final class MoeCausalLmLoss extends Loss {
             NDArray targets = shiftedTargets(labels);
             if (FusedCrossEntropy.canRun(rows, targets)) {
                 NDArray losses = new FusedCrossEntropy(IGNORE_INDEX).rowLosses(rows, targets);
-                NDArray kept = targets.neq(IGNORE_INDEX).toType(DataType.FLOAT32, false);
+                NDArray kept = ScalarOps.neq(targets, IGNORE_INDEX).toType(DataType.FLOAT32, false);
                 return losses.sum().div(kept.sum());
             }
         }

@@ -1,10 +1,11 @@
 package ai.djl.moe.zoo.model;
 
+import ai.djl.moe.autograd.ScalarOps;
+import ai.djl.moe.cuda.DeviceChecks;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
@@ -72,20 +73,15 @@ public final class TokenEmbedding extends AbstractBlock implements HfNamedParame
                     "token ids must be integers, got " + ids.getDataType());
         }
         if (!ids.isEmpty()) {
-            // one copy to the host (one wait for a GPU) for both bounds
-            long[] bounds =
-                    NDArrays.stack(new NDList(ids.min(), ids.max()))
-                            .toType(DataType.INT64, false)
-                            .toLongArray();
-            long min = bounds[0];
-            long max = bounds[1];
-            if (min < 0 || max >= vocabSize) {
-                throw new IllegalArgumentException(
-                        "token id "
-                                + (min < 0 ? min : max)
-                                + " outside the vocabulary [0, "
-                                + vocabSize
-                                + ")");
+            // both bounds in one copy to the host; in a training pass on a GPU checked when the
+            // collector closes (the host does not wait for the device here), the ids clamped
+            // until then so that the lookup stays inside the table
+            boolean checkedNow;
+            try (NDArray bounds = NDArrays.stack(new NDList(ids.min(), ids.max()))) {
+                checkedNow = DeviceChecks.check(bounds, this::requireInVocabulary);
+            }
+            if (!checkedNow) {
+                ids = ScalarOps.clip(ids, 0, vocabSize - 1);
             }
         }
         NDArray table = parameterStore.getValue(weight, ids.getDevice(), training);
@@ -93,6 +89,19 @@ public final class TokenEmbedding extends AbstractBlock implements HfNamedParame
         // the rows belong to the request (the ids' manager), not to the model's parameters
         rows.attach(ids.getManager());
         return new NDList(rows.reshape(ids.getShape().add(hiddenSize)));
+    }
+
+    private void requireInVocabulary(long[] bounds) {
+        long min = bounds[0];
+        long max = bounds[1];
+        if (min < 0 || max >= vocabSize) {
+            throw new IllegalArgumentException(
+                    "token id "
+                            + (min < 0 ? min : max)
+                            + " outside the vocabulary [0, "
+                            + vocabSize
+                            + ")");
+        }
     }
 
     /** {@inheritDoc} */
