@@ -305,15 +305,15 @@ __device__ void activationBackward(const T* h, const T* gradOut, T* gradH, int64
 }
 
 // Rotary embedding in the "rotate half" form, one thread per feature pair (i, i + half) of a row
-// (b, h, s) of x [B, H, S, D] with strides (sb, sh, ss, 1); out is contiguous [B, H, S, D]; the
-// tables cos and sin are contiguous [S, D] of T. Forward: out_1 = x_1 c_1 - x_2 s_1 and
+// (b, h, s) of x [B, H, S, D] with strides (sb, sh, ss, 1); out [B, H, S, D] has strides (ob, oh,
+// os, 1) (the caller gives it the layout of x); the tables cos and sin are contiguous [S, D] of T. Forward: out_1 = x_1 c_1 - x_2 s_1 and
 // out_2 = x_2 c_2 + x_1 s_2; backward (x holding the output gradient): dx_1 = g_1 c_1 + g_2 s_2
 // and dx_2 = g_2 c_2 - g_1 s_1. Computed in fp32, rounded once.
 template <typename T>
 __device__ void rotary(const T* __restrict__ x, const T* __restrict__ cosT,
                        const T* __restrict__ sinT, T* __restrict__ out, int64_t heads,
                        int64_t seq, int64_t pairs, int dim, int64_t sb, int64_t sh, int64_t ss,
-                       int backward) {
+                       int64_t ob, int64_t oh, int64_t os, int backward) {
     const int half = dim / 2;
     for (int64_t p = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; p < pairs;
          p += (int64_t)gridDim.x * blockDim.x) {
@@ -329,7 +329,7 @@ __device__ void rotary(const T* __restrict__ x, const T* __restrict__ cosT,
         const float c2 = toF(cosT[s * dim + i + half]);
         const float s1 = toF(sinT[s * dim + i]);
         const float s2 = toF(sinT[s * dim + i + half]);
-        T* o = out + row * dim;
+        T* o = out + b * ob + h * oh + s * os;
         if (backward) {
             o[i] = fromF<T>(x1 * c1 + x2 * s2);
             o[i + half] = fromF<T>(x2 * c2 - x1 * s1);
@@ -368,8 +368,9 @@ __device__ void rotary(const T* __restrict__ x, const T* __restrict__ cosT,
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(kThreads) moe_rotary_##SUFFIX(                   \
         const T* x, const T* cosT, const T* sinT, T* out, int64_t heads, int64_t seq,             \
-        int64_t pairs, int dim, int64_t sb, int64_t sh, int64_t ss, int backward) {               \
-        rotary<T>(x, cosT, sinT, out, heads, seq, pairs, dim, sb, sh, ss, backward);              \
+        int64_t pairs, int dim, int64_t sb, int64_t sh, int64_t ss, int64_t ob, int64_t oh,       \
+        int64_t os, int backward) {                                                               \
+        rotary<T>(x, cosT, sinT, out, heads, seq, pairs, dim, sb, sh, ss, ob, oh, os, backward);  \
     }
 
 MOE_TYPED_KERNELS(f32, float)

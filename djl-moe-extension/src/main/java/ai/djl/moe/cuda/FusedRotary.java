@@ -13,9 +13,11 @@ import ai.djl.ndarray.types.Shape;
  * and backward: {@code out = x * cos + rotateHalf(x) * sin} for heads {@code x [B, H, S, D]} and
  * tables {@code cos, sin [S, D]} of the heads' type (float32 or bfloat16) on a CUDA device. The
  * heads may be a strided view (the transpose of {@code [B, S, H, D]}) with unit stride on {@code
- * D}; the result is contiguous. Computed in float32 and rounded once (the composite form is five
- * operations forward and as many backward, each a pass over the heads for the device and a call for
- * the host). The tables are constants: they get no gradient.
+ * D}; the result then has the same layout (so that attention's output, which cuDNN lays out as its
+ * query, merges its heads back without a copy), and is contiguous otherwise. Computed in float32
+ * and rounded once (the composite form is five operations forward and as many backward, each a pass
+ * over the heads for the device and a call for the host). The tables are constants: they get no
+ * gradient.
  */
 public final class FusedRotary extends Function {
 
@@ -70,7 +72,8 @@ public final class FusedRotary extends Function {
      * Rotates, with autograd to {@code x}.
      *
      * @param x the heads {@code [B, H, S, D]}
-     * @return the rotated heads, contiguous
+     * @return the rotated heads, in the layout of {@code x} when it is the transpose of {@code [B,
+     *     S, H, D]}, else contiguous
      */
     public NDArray apply(NDArray x) {
         return apply(new NDList(x)).singletonOrThrow();
@@ -101,7 +104,23 @@ public final class FusedRotary extends Function {
         long[] size = xi.getSizes();
         long[] stride = xi.getStrides();
         long pairs = size[0] * size[1] * size[2] * (size[3] / 2);
-        NDArray out = DeviceArrays.empty(x, x.getShape(), xi.getDtype());
+        boolean sequenceMajor = isSequenceMajor(size, stride);
+        NDArray out;
+        long[] outStride;
+        if (sequenceMajor) {
+            // the layout of x, the heads view of [B, S, H, D]: attention's output then comes in
+            // that layout too, and merging its heads back needs no copy
+            NDArray bshd =
+                    DeviceArrays.empty(
+                            x, new Shape(size[0], size[2], size[1], size[3]), xi.getDtype());
+            out = bshd.transpose(0, 2, 1, 3);
+            out.attach(x.getManager());
+            bshd.close();
+            outStride = new long[] {size[2] * size[1] * size[3], size[3], size[1] * size[3]};
+        } else {
+            out = DeviceArrays.empty(x, x.getShape(), xi.getDtype());
+            outStride = new long[] {size[1] * size[2] * size[3], size[2] * size[3], size[3]};
+        }
         if (pairs == 0) {
             return out;
         }
@@ -121,7 +140,19 @@ public final class FusedRotary extends Function {
                         .int64(stride[0])
                         .int64(stride[1])
                         .int64(stride[2])
+                        .int64(outStride[0])
+                        .int64(outStride[1])
+                        .int64(outStride[2])
                         .int32(backward ? 1 : 0));
         return out;
+    }
+
+    /** Whether heads {@code [B, H, S, D]} lie in memory as {@code [B, S, H, D]} (a transpose). */
+    private static boolean isSequenceMajor(long[] size, long[] stride) {
+        return size[1] > 1
+                && stride[3] == 1
+                && stride[1] == size[3]
+                && stride[2] == size[1] * size[3]
+                && stride[0] == size[2] * size[1] * size[3];
     }
 }

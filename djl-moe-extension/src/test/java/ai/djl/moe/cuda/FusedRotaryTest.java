@@ -2,6 +2,7 @@ package ai.djl.moe.cuda;
 
 import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,6 +10,7 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -114,6 +116,14 @@ class FusedRotaryTest {
             String what = (bfloat16 ? "bf16" : "fp32") + (strided ? " strided" : "");
             assertClose(what + " output", expected, actual, tol);
             assertClose(what + " input gradient", ref.getGradient(), heads4.getGradient(), tol);
+            long[] expectedStrides =
+                    strided
+                            ? new long[] {seq * heads * dim, dim, heads * dim, 1}
+                            : new long[] {heads * seq * dim, seq * dim, dim, 1};
+            assertArrayEquals(
+                    expectedStrides,
+                    TensorInfo.of(actual).getStrides(),
+                    "the output keeps the heads' layout");
         }
     }
 
