@@ -89,7 +89,8 @@ public final class GroupedQueryAttention extends AbstractBlock implements HfName
         NDArray q = heads(parameterStore, queryProjection, queryNorm, x, numHeads, training);
         NDArray k = heads(parameterStore, keyProjection, keyNorm, x, numKeyValueHeads, training);
         NDArray v = heads(parameterStore, valueProjection, null, x, numKeyValueHeads, training);
-        NDArray attended = kernel.attend(rotary.rotate(q), rotary.rotate(k), v);
+        NDManager tables = parameterStore.getManager();
+        NDArray attended = kernel.attend(rotary.rotate(q, tables), rotary.rotate(k, tables), v);
         NDArray merged =
                 attended.transpose(0, 2, 1, 3).reshape(batch, seq, (long) numHeads * headDim);
         return outputProjection.forward(parameterStore, new NDList(merged), training);

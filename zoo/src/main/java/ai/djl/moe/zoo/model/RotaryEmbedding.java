@@ -28,7 +28,10 @@ public final class RotaryEmbedding {
     private static final boolean FUSED =
             Boolean.parseBoolean(System.getProperty("djl.moe.fusedRotary", "true"));
 
-    /** Tables kept per embedding: one per (positions, device, type) in use, e.g. CP chunks. */
+    /**
+     * Tables kept per embedding: one per (positions, device, type, owning manager) in use, e.g. CP
+     * chunks.
+     */
     private static final int MAX_TABLES = 4;
 
     private final int headDim;
@@ -65,14 +68,16 @@ public final class RotaryEmbedding {
      * Rotates queries or keys by their positions {@code 0 .. seq-1}.
      *
      * @param x the heads {@code [batch, heads, seq, headDim]}
+     * @param tables the manager the cached cos/sin tables belong to: they are reused while it is
+     *     open and freed with it (a layer passes its parameter store's manager)
      * @return the rotated heads, same shape
      */
-    public NDArray rotate(NDArray x) {
+    public NDArray rotate(NDArray x, NDManager tables) {
         long[] positions = new long[Math.toIntExact(x.getShape().get(2))];
         for (int i = 0; i < positions.length; i++) {
             positions[i] = i;
         }
-        return rotate(x, positions);
+        return rotate(x, positions, tables);
     }
 
     /**
@@ -81,16 +86,18 @@ public final class RotaryEmbedding {
      *
      * @param x the heads {@code [batch, heads, seq, headDim]}
      * @param positions the position of each of the {@code seq} rows
+     * @param tables the manager the cached cos/sin tables belong to: they are reused while it is
+     *     open and freed with it (a layer passes its parameter store's manager)
      * @return the rotated heads, same shape
      * @throws IllegalArgumentException when the number of positions differs from {@code seq}
      */
-    public NDArray rotate(NDArray x, long[] positions) {
+    public NDArray rotate(NDArray x, long[] positions, NDManager tables) {
         long seq = x.getShape().get(2);
         if (positions.length != seq) {
             throw new IllegalArgumentException(
                     positions.length + " rotary positions for a sequence of " + seq);
         }
-        NDList table = table(x, positions);
+        NDList table = table(x, positions, tables);
         if (FUSED && FusedRotary.canRun(x, table.get(0), table.get(1))) {
             return new FusedRotary(table.get(0), table.get(1)).apply(x);
         }
@@ -100,20 +107,22 @@ public final class RotaryEmbedding {
     /**
      * The cos and sin tables {@code [seq, headDim]} of some positions, in the heads' type on their
      * device: computed on the CPU (in float32, as transformers does) and copied to the device once,
-     * then reused while the positions, device and type stay the same (every step of a training
-     * run). Built on the device, every step would wait for the GPU several times over: DJL copies
-     * each number it is given to the device synchronously.
+     * then reused while the positions, device and type stay the same (every step of a training run)
+     * and the owner's parent is open. Built on the device, every step would wait for the GPU
+     * several times over: DJL copies each number it is given to the device synchronously.
      */
-    private NDList table(NDArray x, long[] positions) {
+    private NDList table(NDArray x, long[] positions, NDManager parent) {
         DataType type = BFloat16.dataType(x);
         synchronized (tables) {
+            // tables whose manager was closed (a trainer or predictor that ended) are gone
+            tables.removeIf(t -> !t.owner.isOpen());
             for (Table t : tables) {
-                if (t.matches(x.getDevice(), type, positions)) {
+                if (t.matches(x.getDevice(), type, positions, parent)) {
                     return t.cosSin;
                 }
             }
             String engine = x.getManager().getEngine().getEngineName();
-            NDManager owner = NDManager.newBaseManager(x.getDevice(), engine);
+            NDManager owner = parent.newSubManager(x.getDevice());
             NDList cosSin;
             try (NDManager cpu = NDManager.newBaseManager(Device.cpu(), engine)) {
                 float[] values = new float[positions.length];
@@ -139,8 +148,20 @@ public final class RotaryEmbedding {
             if (tables.size() == MAX_TABLES) {
                 tables.remove(0).owner.close();
             }
-            tables.add(new Table(x.getDevice(), type, positions.clone(), owner, cosSin));
+            tables.add(new Table(x.getDevice(), type, positions.clone(), parent, owner, cosSin));
             return cosSin;
+        }
+    }
+
+    /**
+     * Returns how many tables are cached (for tests).
+     *
+     * @return the tables whose manager is still open
+     */
+    int cachedTables() {
+        synchronized (tables) {
+            tables.removeIf(t -> !t.owner.isOpen());
+            return tables.size();
         }
     }
 
@@ -158,10 +179,15 @@ public final class RotaryEmbedding {
 
     /** One cached pair of tables. */
     private record Table(
-            Device device, DataType type, long[] positions, NDManager owner, NDList cosSin) {
+            Device device,
+            DataType type,
+            long[] positions,
+            NDManager parent,
+            NDManager owner,
+            NDList cosSin) {
 
-        boolean matches(Device d, DataType t, long[] p) {
-            return device.equals(d) && type == t && Arrays.equals(positions, p);
+        boolean matches(Device d, DataType t, long[] p, NDManager m) {
+            return device.equals(d) && type == t && parent == m && Arrays.equals(positions, p);
         }
     }
 

@@ -136,14 +136,18 @@ final class ParallelAttention extends AbstractBlock {
         NDArray v = heads(parameterStore, valueProjection, null, x, localKeyValueHeads, training);
         NDArray attended;
         ContextParallelAttention contextParallel = settings.contextParallel();
+        NDManager tables = parameterStore.getManager();
         if (contextParallel == null) {
-            attended = settings.kernel().attend(rotary.rotate(q), rotary.rotate(k), v);
+            attended =
+                    settings.kernel().attend(rotary.rotate(q, tables), rotary.rotate(k, tables), v);
         } else {
             // this rank's two chunks of the sequence, rotated by their global positions
             long[] positions = contextParallel.chunks(q.getShape().get(2)).positions();
             attended =
                     contextParallel.attend(
-                            rotary.rotate(q, positions), rotary.rotate(k, positions), v);
+                            rotary.rotate(q, positions, tables),
+                            rotary.rotate(k, positions, tables),
+                            v);
         }
         Shape shape = attended.getShape();
         NDArray merged =
@@ -154,7 +158,12 @@ final class ParallelAttention extends AbstractBlock {
 
     /** Projects {@code [seq, batch, hidden]} to heads {@code [batch, heads, seq, headDim]}. */
     private NDArray heads(
-            ParameterStore ps, Block projection, Block norm, NDList x, int count, boolean training) {
+            ParameterStore ps,
+            Block projection,
+            Block norm,
+            NDList x,
+            int count,
+            boolean training) {
         NDArray projected = projection.forward(ps, x, training).singletonOrThrow();
         Shape shape = projected.getShape();
         NDArray split = projected.reshape(shape.get(0), shape.get(1), count, headDim);
