@@ -516,7 +516,10 @@ public class TopKRouter extends AbstractBlock {
         };
     }
 
-    /** The fractions {@code count_e / T} computed where the counts are, as float32 on the host. */
+    /**
+     * The fractions {@code count_e / T} computed on the device from its counts, in float32 as the
+     * host path computes them (times {@code 1 / T}: within one rounding of the host's quotient).
+     */
     private NDArray deviceFractions(TokenCounts counts, long tokens) {
         NDArray fractions =
                 counts.onDevice()
