@@ -117,7 +117,7 @@ public abstract class Function {
             NDArray out = outputs.get(i);
             differentiable[i] = GradientTape.isFloating(out);
             if (differentiable[i]) {
-                if (containsSame(inputs, out)) {
+                if (GradientTape.containsSame(inputs, out)) {
                     // an input passed through: give the output its own autograd identity, an
                     // alias of the same memory (as PyTorch's Function does; libtorch's version
                     // counter, shared by aliases, still catches a later in-place write that a
@@ -130,15 +130,6 @@ public abstract class Function {
         }
         tape.record(this, ctx, inputs, outputs, differentiable);
         return outputs;
-    }
-
-    private static boolean containsSame(NDList list, NDArray array) {
-        for (NDArray a : list) {
-            if (a == array) {
-                return true;
-            }
-        }
-        return false;
     }
 
     NDList runBackward(FunctionContext ctx, NDList outputGradients) {

@@ -337,7 +337,8 @@ final class GradientTape {
         return true;
     }
 
-    private static boolean containsSame(Iterable<NDArray> arrays, NDArray array) {
+    /** Whether {@code arrays} holds {@code array} itself (not an equal array). */
+    static boolean containsSame(Iterable<NDArray> arrays, NDArray array) {
         for (NDArray a : arrays) {
             if (a == array) {
                 return true;

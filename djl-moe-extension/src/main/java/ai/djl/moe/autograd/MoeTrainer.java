@@ -19,7 +19,6 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.BiConsumer;
 
 /**
  * A DJL {@link Trainer} whose gradient collector understands {@link Function}s and may be open on
@@ -190,15 +189,15 @@ public class MoeTrainer extends Trainer {
         List<NDList> checks = new ArrayList<>(lossExtremes);
         int losses = checks.size();
         try {
-            forEachTrainedValue(
-                    (name, value) -> {
-                        PtNDArray gradient = JniUtils.getGradient((PtNDArray) value);
-                        if (gradient != null) {
-                            names.add(name);
-                            gradients.add(gradient);
-                            checks.add(FiniteValues.extremes(gradient));
-                        }
-                    });
+            for (Pair<String, Parameter> trained : trainedParameters()) {
+                PtNDArray gradient =
+                        JniUtils.getGradient((PtNDArray) trained.getValue().getArray());
+                if (gradient != null) {
+                    names.add(trained.getKey());
+                    gradients.add(gradient);
+                    checks.add(FiniteValues.extremes(gradient));
+                }
+            }
             int bad = FiniteValues.firstNonFiniteOf(checks);
             if (!lossFinite || (bad >= 0 && bad < losses)) {
                 return "the loss";
@@ -228,13 +227,10 @@ public class MoeTrainer extends Trainer {
             return;
         }
         long begin = System.nanoTime();
-        for (Pair<String, Parameter> entry : getModel().getBlock().getParameters()) {
-            Parameter parameter = entry.getValue();
-            if (parameter.requiresGradient() && parameter.isInitialized()) {
-                NDArray weight = parameter.getArray();
-                try (NDArray gradient = weight.getGradient()) {
-                    optimizer.update(parameter.getId(), weight, gradient);
-                }
+        for (Pair<String, Parameter> trained : trainedParameters()) {
+            NDArray weight = trained.getValue().getArray();
+            try (NDArray gradient = weight.getGradient()) {
+                optimizer.update(trained.getValue().getId(), weight, gradient);
             }
         }
         addMetric("step", begin);
@@ -246,9 +242,8 @@ public class MoeTrainer extends Trainer {
         if (devices.length != 1) {
             return false;
         }
-        for (Pair<String, Parameter> entry : getModel().getBlock().getParameters()) {
-            Parameter parameter = entry.getValue();
-            if (parameter.isInitialized() && !parameter.getArray().getDevice().equals(devices[0])) {
+        for (Pair<String, Parameter> trained : trainedParameters()) {
+            if (!trained.getValue().getArray().getDevice().equals(devices[0])) {
                 return false;
             }
         }
@@ -257,23 +252,25 @@ public class MoeTrainer extends Trainer {
 
     /** Zeroes the gradients a refused step leaves (the optimizer zeroes them after an update). */
     private void clearGradients() {
-        forEachTrainedValue(
-                (name, value) -> {
-                    PtNDArray gradient = JniUtils.getGradient((PtNDArray) value);
-                    if (gradient != null) {
-                        gradient.close();
-                        JniUtils.zeroGrad((PtNDArray) value);
-                    }
-                });
+        for (Pair<String, Parameter> trained : trainedParameters()) {
+            PtNDArray value = (PtNDArray) trained.getValue().getArray();
+            PtNDArray gradient = JniUtils.getGradient(value);
+            if (gradient != null) {
+                gradient.close();
+                JniUtils.zeroGrad(value);
+            }
+        }
     }
 
-    /** Calls the action with the name and the array of every trained parameter. */
-    private void forEachTrainedValue(BiConsumer<String, NDArray> action) {
+    /** The parameters that are trained (they require a gradient and are initialized), by name. */
+    private List<Pair<String, Parameter>> trainedParameters() {
+        List<Pair<String, Parameter>> trained = new ArrayList<>();
         for (Pair<String, Parameter> entry : getModel().getBlock().getParameters()) {
             Parameter parameter = entry.getValue();
             if (parameter.requiresGradient() && parameter.isInitialized()) {
-                action.accept(entry.getKey(), parameter.getArray());
+                trained.add(entry);
             }
         }
+        return trained;
     }
 }

@@ -97,15 +97,16 @@ public final class ScalarOps {
         if (!type.isInteger()) {
             throw new IllegalArgumentException("expected an integer array, got " + type);
         }
-        try (NDManager cpu = x.getManager().newSubManager(Device.cpu())) {
-            NDArray owned = cpu.create(value).toType(type, true);
-            owned.attach(x.getManager());
-            return owned;
-        }
+        return constant(x, value, type);
     }
 
     private static NDArray scalar(NDArray x, double value) {
         DataType type = x.getDataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
+        return constant(x, value, type);
+    }
+
+    /** A 0-d constant of the given type for operations with {@code x}, in {@code x}'s manager. */
+    private static NDArray constant(NDArray x, Number value, DataType type) {
         // built on the CPU (DJL would copy a number to the manager's device and wait for it)
         try (NDManager cpu = x.getManager().newSubManager(Device.cpu())) {
             // a converting copy: storage allocated and owned by libtorch

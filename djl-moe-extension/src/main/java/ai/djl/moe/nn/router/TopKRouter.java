@@ -195,8 +195,12 @@ public class TopKRouter extends AbstractBlock {
         TokenCounts counts;
         if (fused != null) {
             counts = fused.tokenCounts();
-            if (!training || !MoeGradientCollector.isCollecting() || needsHostCounts(training)) {
-                // read now: refuses non-finite logits here, as the reference path does
+            // read now outside a training pass (refusing non-finite logits here, as the reference
+            // path does) and for global-batch statistics, which are kept on the host; the fused
+            // router has no expert bias, so no aux-loss-free load to count
+            if (!training
+                    || !MoeGradientCollector.isCollecting()
+                    || loadBalancing == LoadBalancingType.GLOBAL_BATCH) {
                 counts.get();
             }
         } else {
@@ -482,15 +486,6 @@ public class TopKRouter extends AbstractBlock {
             return scores.div(scores.sum(new int[] {1}, true).add(SIGMOID_NORM_EPS));
         }
         return softmaxBeforeTopK ? scores : logits.softmax(1);
-    }
-
-    /**
-     * Whether a training pass needs the counts on the host before it returns (the device copy
-     * serves the micro-batch loss; the global-batch statistics and the aux-loss-free bias update
-     * are kept on the host).
-     */
-    private boolean needsHostCounts(boolean training) {
-        return pendingLoad != null || (training && loadBalancing == LoadBalancingType.GLOBAL_BATCH);
     }
 
     private NDArray loadBalancingLoss(
