@@ -12,9 +12,11 @@ import com.sun.jna.Pointer;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.PointerByReference;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.ToIntFunction;
 
 /**
@@ -31,6 +33,13 @@ import java.util.function.ToIntFunction;
  * than the GEMM itself at MoE sizes; the per-expert row counts of an MoE layer change every step,
  * so every call was a new shape. With {@code -Ddjl.moe.cublasLt=false} every product goes through
  * {@code cublasGemmEx} instead.
+ *
+ * <p>The algorithm of a class is the fastest of up to eight that cuBLASLt's heuristic proposes,
+ * each timed on the first product of the class (into a scratch C, a few runs each, which makes the
+ * host wait for the device once per class): on the H200 the heuristic's first choice for the expert
+ * weight gradients (bfloat16 operands added into a float32 C) ran at 543-616 TFLOP/s where another
+ * of its candidates ran at 680-710. Products under a GFLOP, and every product with {@code
+ * -Ddjl.moe.cublasLtTuning=false}, take the heuristic's first choice untimed.
  */
 final class Cublas {
 
@@ -39,12 +48,36 @@ final class Cublas {
 
     private static final boolean USE_LT =
             Boolean.parseBoolean(System.getProperty("djl.moe.cublasLt", "true"));
+
+    /** Whether the heuristic's candidates are timed (the fastest kept) or its first is taken. */
+    private static final boolean TUNE =
+            Boolean.parseBoolean(System.getProperty("djl.moe.cublasLtTuning", "true"));
+
+    /** Candidates asked of cuBLASLt's heuristic per problem class. */
+    private static final int CANDIDATES = 8;
+
+    /** Products below this many FLOPs take the heuristic's first candidate untimed. */
+    private static final double TUNE_MIN_FLOPS = 1e9;
+
+    /**
+     * Products whose varying size (rows per expert) is below this take the heuristic's first
+     * candidate untimed: few rows want other tiles than the many that the timed choice serves.
+     */
+    private static final long TUNE_MIN_ROWS = 256;
+
+    /** Bytes cleared before each timed run, above the L2 of current GPUs (50 MB on Hopper). */
+    private static final long FLUSH_BYTES = 128L << 20;
+
     private static final Memory ONE = floatConstant(1f);
     private static final Memory ZERO = floatConstant(0f);
     private static final Map<Integer, Pointer> HANDLES = new ConcurrentHashMap<>();
     private static final Map<Integer, Pointer> LT_HANDLES = new ConcurrentHashMap<>();
     private static final Map<PlanKey, Plan> PLANS = new ConcurrentHashMap<>();
+    private static final Map<PlanKey, Plan> TUNED = new ConcurrentHashMap<>();
+    private static final Map<PlanKey, Plan> EXACT_PLANS = new ConcurrentHashMap<>();
+    private static final AtomicInteger EXACT_SHAPE_FALLBACKS = new AtomicInteger();
     private static final Map<List<Long>, NDArray> WORKSPACES = new ConcurrentHashMap<>();
+    private static final AtomicInteger TIMED_CLASSES = new AtomicInteger();
 
     private static volatile String library;
 
@@ -70,16 +103,36 @@ final class Cublas {
                     n,
                     transA && !transB ? Cublas.sizeClass(k) : k);
         }
+
+        /**
+         * The coarser class whose timed choice its size classes share: every size of the varying
+         * dimension (the algorithm that was fastest at 2,048 rows per expert runs the products of
+         * 500 or 4,000 rows too; timing each size class would make the host wait for the device
+         * again whenever a new one turned up, for the first time maybe hundreds of steps into a
+         * training run).
+         */
+        Problem tuningClass() {
+            return new Problem(
+                    abType, cType, transA, transB, transA ? m : 0, n, transA && !transB ? 0 : k);
+        }
+
+        /** The size that varies between an MoE layer's products: rows, or the shared dimension. */
+        long varyingSize() {
+            return transA && !transB ? k : m;
+        }
     }
 
     /** The operands' addresses and whether C is added to ({@code beta = 1}). */
     private record Operands(long a, long b, long c, boolean accumulate) {}
 
-    /** What one algorithm choice is valid for: a problem (or its class) and the alignment. */
-    private record PlanKey(int device, Problem problem, int alignment) {}
+    /**
+     * What one algorithm choice is valid for: a problem (or its class), the alignment and whether C
+     * is added to (which changes the epilogue's traffic, and so which candidate is fastest).
+     */
+    private record PlanKey(int device, Problem problem, int alignment, boolean accumulate) {}
 
     /** A chosen algorithm with its operation descriptor. */
-    private record Plan(Pointer desc, Memory algo, long workspaceBytes) {}
+    private record Plan(Pointer desc, Memory algo) {}
 
     /**
      * A device, its cuBLAS (or cuBLASLt) handle and libtorch's current stream, for the calls that
@@ -98,7 +151,9 @@ final class Cublas {
         String source = library();
         return USE_LT
                 ? "per-expert cublasLtMatmul (CUBLAS_COMPUTE_32F, algorithm cached per problem"
-                        + " class) from "
+                        + " class, "
+                        + (TUNE ? "the fastest of the heuristic's candidates" : "heuristic's first")
+                        + ") from "
                         + source.replace("libcublas.so", "libcublasLt.so")
                 : "per-expert cublasGemmEx (CUBLAS_COMPUTE_32F) from " + source;
     }
@@ -257,14 +312,19 @@ final class Cublas {
         toInt(problem.n());
         toInt(problem.k());
         int alignment = alignment(operands.a(), operands.b(), operands.c());
-        PlanKey key = new PlanKey(ctx.device(), problem.sizeClass(), alignment);
-        Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p));
+        boolean accumulate = operands.accumulate();
+        PlanKey key = new PlanKey(ctx.device(), problem.sizeClass(), alignment, accumulate);
+        Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p, problem, operands));
         int status = ltMatmul(ctx, plan, problem, operands);
-        if (status != 0 && !key.problem().equals(problem)) {
-            // the class's algorithm does not take this shape: choose one for the exact shape
+        if (status != 0) {
+            // the class's algorithm (chosen for another size of the class, or timed on one) does
+            // not take this exact shape: the heuristic's first for it, kept apart from the
+            // classes (an exact shape can be a class of its own)
+            EXACT_SHAPE_FALLBACKS.incrementAndGet();
             plan =
-                    PLANS.computeIfAbsent(
-                            new PlanKey(ctx.device(), problem, alignment), p -> choose(ctx, p));
+                    EXACT_PLANS.computeIfAbsent(
+                            new PlanKey(ctx.device(), problem, alignment, accumulate),
+                            p -> candidates(ctx, p).get(0));
             status = ltMatmul(ctx, plan, problem, operands);
         }
         return status;
@@ -273,7 +333,9 @@ final class Cublas {
     private static int ltMatmul(Context ctx, Plan plan, Problem problem, Operands operands) {
         Layouts layouts = new Layouts(problem);
         try {
-            long workspace = plan.workspaceBytes() == 0 ? 0 : workspace(ctx);
+            // always offered: an algorithm that needed none at the size it was chosen for can
+            // need some at another size of its class
+            long workspace = workspace(ctx);
             return CublasLtLibrary.cublasLtMatmul(
                     ctx.handle(),
                     plan.desc(),
@@ -289,15 +351,44 @@ final class Cublas {
                     layouts.c,
                     plan.algo(),
                     workspace,
-                    plan.workspaceBytes() == 0 ? 0 : WORKSPACE_BYTES,
+                    WORKSPACE_BYTES,
                     ctx.stream());
         } finally {
             layouts.destroy();
         }
     }
 
-    /** Asks cuBLASLt's heuristic for the best algorithm of a problem class (once per class). */
-    private static Plan choose(Context ctx, PlanKey key) {
+    /**
+     * Chooses the algorithm of a problem class (once per class): the heuristic's first candidate,
+     * or, for products of a GFLOP and {@value #TUNE_MIN_ROWS} rows and more while tuning is on, the
+     * fastest of its candidates as timed on the first such product of the class's tuning class
+     * ({@link Problem#tuningClass()}).
+     */
+    private static Plan choose(Context ctx, PlanKey key, Problem exact, Operands operands) {
+        double flops = 2.0 * exact.m() * exact.n() * exact.k();
+        if (!TUNE || flops < TUNE_MIN_FLOPS || exact.varyingSize() < TUNE_MIN_ROWS) {
+            return candidates(ctx, key).get(0);
+        }
+        PlanKey tuning =
+                new PlanKey(
+                        key.device(),
+                        key.problem().tuningClass(),
+                        key.alignment(),
+                        key.accumulate());
+        return TUNED.computeIfAbsent(
+                tuning,
+                t -> {
+                    List<Plan> plans = candidates(ctx, key);
+                    if (plans.size() == 1) {
+                        return plans.get(0);
+                    }
+                    TIMED_CLASSES.incrementAndGet();
+                    return plans.get(fastest(ctx, plans, exact, operands));
+                });
+    }
+
+    /** Asks cuBLASLt's heuristic for up to {@value #CANDIDATES} algorithms of a problem class. */
+    private static List<Plan> candidates(Context ctx, PlanKey key) {
         Problem problem = key.problem();
         PointerByReference desc = new PointerByReference();
         check(
@@ -328,7 +419,8 @@ final class Cublas {
                     "cublasLtMatmulPreferenceSetAttribute");
         }
         Layouts layouts = new Layouts(problem);
-        Memory result = new Memory(CublasLtLibrary.HEURISTIC_RESULT_BYTES);
+        int resultBytes = CublasLtLibrary.HEURISTIC_RESULT_BYTES;
+        Memory results = new Memory((long) resultBytes * CANDIDATES);
         IntByReference found = new IntByReference();
         try {
             check(
@@ -340,15 +432,28 @@ final class Cublas {
                             layouts.c,
                             layouts.c,
                             preference.getValue(),
-                            1,
-                            result,
+                            CANDIDATES,
+                            results,
                             found),
                     "cublasLtMatmulAlgoGetHeuristic");
         } finally {
             layouts.destroy();
             CublasLtLibrary.cublasLtMatmulPreferenceDestroy(preference.getValue());
         }
-        if (found.getValue() < 1 || result.getInt(CublasLtLibrary.RESULT_STATE_OFFSET) != 0) {
+        List<Plan> plans = new ArrayList<>();
+        for (int i = 0; i < found.getValue(); i++) {
+            long offset = (long) i * resultBytes;
+            if (results.getInt(offset + CublasLtLibrary.RESULT_STATE_OFFSET) == 0) {
+                Memory algo = new Memory(CublasLtLibrary.ALGO_BYTES);
+                algo.write(
+                        0,
+                        results.getByteArray(offset, CublasLtLibrary.ALGO_BYTES),
+                        0,
+                        CublasLtLibrary.ALGO_BYTES);
+                plans.add(new Plan(desc.getValue(), algo));
+            }
+        }
+        if (plans.isEmpty()) {
             throw new CudaException(
                     "cuBLASLt has no algorithm for m="
                             + problem.m()
@@ -360,11 +465,56 @@ final class Cublas {
                             + key.alignment()
                             + "-byte aligned operands");
         }
-        Memory algo = new Memory(CublasLtLibrary.ALGO_BYTES);
-        int size = CublasLtLibrary.ALGO_BYTES;
-        algo.write(0, result.getByteArray(0, size), 0, size);
-        long workspace = result.getLong(CublasLtLibrary.RESULT_WORKSPACE_OFFSET);
-        return new Plan(desc.getValue(), algo, workspace);
+        return plans;
+    }
+
+    /**
+     * Counts the tuning classes whose algorithm was chosen by timing, for reports and tests.
+     *
+     * @return classes timed since the process started
+     */
+    static int timedClasses() {
+        return TIMED_CLASSES.get();
+    }
+
+    /**
+     * Counts the products whose class algorithm did not take their exact shape, so that the
+     * heuristic's first choice for that shape ran instead.
+     *
+     * @return such products since the process started
+     */
+    static int exactShapeFallbacks() {
+        return EXACT_SHAPE_FALLBACKS.get();
+    }
+
+    /**
+     * The index of the fastest plan on {@code exact}'s operands; C is a scratch array of C's size,
+     * so that the real C is neither read nor written (a product that adds into C would otherwise
+     * add several times). Before each timed run {@value #FLUSH_BYTES} bytes are cleared, which
+     * evicts the operands from L2 (an expert's product meets its weights cold: timed warm, small
+     * products favour algorithms that are not the fastest in a layer).
+     */
+    private static int fastest(Context ctx, List<Plan> plans, Problem exact, Operands operands) {
+        long cBytes = exact.m() * exact.n() * (exact.cType() == CublasLibrary.CUDA_R_32F ? 4 : 2);
+        Device gpu = Device.gpu(ctx.device());
+        try (NDManager manager = NDManager.newBaseManager(gpu, "PyTorch")) {
+            NDArray scratch = TorchTensors.empty(manager, new Shape(cBytes), TorchDType.UINT8, gpu);
+            long flush =
+                    DeviceArrays.pointer(
+                            TorchTensors.empty(
+                                    manager, new Shape(FLUSH_BYTES), TorchDType.UINT8, gpu));
+            Operands timed =
+                    new Operands(
+                            operands.a(),
+                            operands.b(),
+                            DeviceArrays.pointer(scratch),
+                            operands.accumulate());
+            return AlgorithmTiming.fastest(
+                    ctx.device(),
+                    plans.size(),
+                    i -> ltMatmul(ctx, plans.get(i), exact, timed) == 0,
+                    () -> CudaKernels.zero(ctx.device(), flush, FLUSH_BYTES));
+        }
     }
 
     /** The column-major layouts of {@code C^T [n, m] = op(B^T) op(A^T)}. */

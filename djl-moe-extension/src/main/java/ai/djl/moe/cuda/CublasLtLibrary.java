@@ -32,9 +32,6 @@ final class CublasLtLibrary {
     /** Bytes of {@code cublasLtMatmulHeuristicResult_t}: algo, workspace size, state, waves. */
     static final int HEURISTIC_RESULT_BYTES = 96;
 
-    /** Offset of {@code workspaceSize} in the heuristic result. */
-    static final int RESULT_WORKSPACE_OFFSET = 64;
-
     /** Offset of {@code state} in the heuristic result. */
     static final int RESULT_STATE_OFFSET = 72;
 

@@ -60,6 +60,28 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
         return Cublas.describe();
     }
 
+    /**
+     * Counts the GEMM sites whose cuBLASLt algorithm was chosen by timing its candidates, each of
+     * which made the host wait for the device once (a benchmark checks that none fell into its
+     * timed steps).
+     *
+     * @return sites timed since the process started
+     */
+    public static int timedGemmSites() {
+        return Cublas.timedClasses();
+    }
+
+    /**
+     * Counts the GEMMs whose site's cuBLASLt algorithm did not take their exact shape (cuBLASLt
+     * refuses some algorithms for some sizes), so that the heuristic's first choice for the exact
+     * shape ran instead.
+     *
+     * @return such GEMMs since the process started
+     */
+    public static int exactShapeGemmFallbacks() {
+        return Cublas.exactShapeFallbacks();
+    }
+
     /** {@inheritDoc} */
     @Override
     public NDArray compute(

@@ -114,6 +114,20 @@ public final class GpuBenchCommand implements Callable<Integer> {
     private int mfuBatch;
 
     @Option(
+            names = "--mfu-model",
+            defaultValue = "half-width",
+            description =
+                    "The MFU model: half-width (Mixtral-8x7B's ratios at hidden 2048, 8 layers;"
+                            + " default) or mixtral-8x7b-layers (Mixtral-8x7B's own layers, 3).")
+    private String mfuModel;
+
+    @Option(
+            names = "--mfu-layers",
+            defaultValue = "0",
+            description = "Decoder layers of the MFU model (default: the model's own, 8 or 3).")
+    private int mfuLayers;
+
+    @Option(
             names = "--host-profile",
             description =
                     "Sample the host's stack during the timed training steps and report the"
@@ -140,11 +154,13 @@ public final class GpuBenchCommand implements Callable<Integer> {
                 || mfuSteps < 0
                 || mfuWarmup < 0
                 || mfuMicroBatches <= 0
-                || mfuBatch <= 0) {
+                || mfuBatch <= 0
+                || mfuLayers < 0) {
             throw new UsageException(
                     "--tokens, --iterations, --mfu-micro-batches and --mfu-batch must be positive,"
-                            + " --warmup, --mfu-steps and --mfu-warmup >= 0");
+                            + " --warmup, --mfu-steps, --mfu-warmup and --mfu-layers >= 0");
         }
+        MfuModel model = MfuModel.of(mfuModel);
         if (trainingOnly && mfuSteps == 0) {
             throw new UsageException("--training-only needs --mfu-steps > 0");
         }
@@ -172,7 +188,10 @@ public final class GpuBenchCommand implements Callable<Integer> {
         if (mfuSteps > 0) {
             // last: the peer's process has given its GPU memory back
             try {
-                result.add("training_mfu", trainingMfu(peer));
+                result.add(
+                        "training_mfu",
+                        trainingMfu(
+                                peer, model, mfuLayers == 0 ? model.defaultLayers() : mfuLayers));
             } catch (RuntimeException e) {
                 // the figures above still get printed; the failed part says why
                 JsonObject failed = new JsonObject();
@@ -186,9 +205,11 @@ public final class GpuBenchCommand implements Callable<Integer> {
         return exitCode;
     }
 
-    private JsonObject trainingMfu(JsonObject peer) throws InterruptedException {
+    private JsonObject trainingMfu(JsonObject peer, MfuModel model, int layers)
+            throws InterruptedException {
         JsonObject mfu =
-                TrainingMfuBench.run(mfuSteps, mfuWarmup, mfuMicroBatches, mfuBatch, hostProfile);
+                TrainingMfuBench.run(
+                        model, layers, mfuSteps, mfuWarmup, mfuMicroBatches, mfuBatch, hostProfile);
         double djlDense;
         try (NDManager m = NDManager.newBaseManager(Device.gpu(), "PyTorch");
                 CudaTimer timer = new CudaTimer(0)) {

@@ -5,6 +5,7 @@ import ai.djl.Model;
 import ai.djl.moe.autograd.MoeTrainer;
 import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.bridge.BFloat16;
+import ai.djl.moe.cuda.CudaGroupedExpertCompute;
 import ai.djl.moe.cuda.CudaTimer;
 import ai.djl.moe.nn.precision.MixedPrecision;
 import ai.djl.moe.optimizer.StatefulAdam;
@@ -28,10 +29,9 @@ import java.util.Map;
 
 /**
  * End-to-end training throughput and model FLOP utilisation (MFU) of a Mixtral-style model that
- * fits one H200 with fp32 master weights and Adam: 8 layers, hidden 2048, 16 query heads and 4
- * key/value heads of 128, 8 experts of FFN 7168 with top-2 routing (Mixtral-8x7B's ratios at half
- * the width), vocabulary 32,000, sequences of 2048 tokens (4 per micro-batch unless asked
- * otherwise), bf16 mixed precision ({@link MixedPrecision#BF16}).
+ * fits one H200 with fp32 master weights and Adam ({@link MfuModel}: Mixtral-8x7B's ratios at half
+ * the width in 8 layers, or Mixtral-8x7B's own layers, 3 of them), sequences of 2048 tokens (4 per
+ * micro-batch unless asked otherwise), bf16 mixed precision ({@link MixedPrecision#BF16}).
  *
  * <p>Model FLOPs per token (PaLM, appendix B): {@code 6 N + 12 L d S}, with {@code N} the
  * parameters a token passes through in matrix products (attention projections, router, the top-k
@@ -45,13 +45,6 @@ final class TrainingMfuBench {
     static final double H200_DATASHEET_BF16_TFLOPS = 989;
 
     private static final int SEQ = 2048;
-    private static final String CONFIG =
-            "{\"model_type\":\"mixtral\",\"vocab_size\":32000,\"hidden_size\":2048,"
-                    + "\"intermediate_size\":7168,\"num_hidden_layers\":8,"
-                    + "\"num_attention_heads\":16,\"num_key_value_heads\":4,"
-                    + "\"num_local_experts\":8,\"num_experts_per_tok\":2,"
-                    + "\"max_position_embeddings\":4096,\"rope_theta\":1000000.0,"
-                    + "\"router_aux_loss_coef\":0.02,\"tie_word_embeddings\":false}";
 
     private TrainingMfuBench() {}
 
@@ -59,6 +52,8 @@ final class TrainingMfuBench {
      * Trains {@code warmup + steps} steps on random token ids and times the last {@code steps} with
      * CUDA events.
      *
+     * @param mfuModel the model
+     * @param layers its decoder layers
      * @param steps timed steps
      * @param warmup untimed steps first
      * @param microBatches forward and backward passes per optimizer step (gradient accumulation)
@@ -68,9 +63,16 @@ final class TrainingMfuBench {
      * @return the model, the FLOP formula and the figures
      * @throws InterruptedException when interrupted while the host sampler stops
      */
-    static JsonObject run(int steps, int warmup, int microBatches, int batch, boolean sampleHost)
+    static JsonObject run(
+            MfuModel mfuModel,
+            int layers,
+            int steps,
+            int warmup,
+            int microBatches,
+            int batch,
+            boolean sampleHost)
             throws InterruptedException {
-        MoeModelConfig config = MoeModelConfig.parse(CONFIG);
+        MoeModelConfig config = mfuModel.config(layers);
         Device gpu = Device.gpu();
         JsonObject out = new JsonObject();
         try (Model model = Model.newInstance("mfu", gpu, "PyTorch");
@@ -90,7 +92,8 @@ final class TrainingMfuBench {
                             .optDevices(new Device[] {gpu});
             try (Trainer trainer = new MoeTrainer(model, training)) {
                 trainer.initialize(new Shape(batch, SEQ));
-                double flopsPerToken = describe(out, block, config, batch);
+                double flopsPerToken =
+                        describe(out, block, config, mfuModel.describe(layers), batch);
                 // the loss is read once, after the timed steps (as Megatron reads it at its log
                 // interval): a read in every step would make the host wait for the optimizer
                 // before it queues the next forward pass
@@ -100,11 +103,20 @@ final class TrainingMfuBench {
                 }
                 HostSampler sampler =
                         sampleHost ? new HostSampler(Thread.currentThread(), 500) : null;
+                int timedSites = CudaGroupedExpertCompute.timedGemmSites();
+                int fallbacks = CudaGroupedExpertCompute.exactShapeGemmFallbacks();
                 timer.start();
                 for (int i = 0; i < steps; i++) {
                     loss = replace(loss, step(trainer, config, microBatches, batch));
                 }
                 double stepMillis = timer.stopMillis() / steps;
+                out.addProperty("gemm_sites_timed_before_timed_steps", timedSites);
+                out.addProperty(
+                        "gemm_sites_timed_in_timed_steps",
+                        CudaGroupedExpertCompute.timedGemmSites() - timedSites);
+                out.addProperty(
+                        "gemm_exact_shape_fallbacks_in_timed_steps",
+                        CudaGroupedExpertCompute.exactShapeGemmFallbacks() - fallbacks);
                 float lastLoss = loss == null ? Float.NaN : loss.getFloat() * microBatches;
                 if (sampler != null) {
                     sampler.close();
@@ -128,7 +140,7 @@ final class TrainingMfuBench {
 
     /** Writes the model and FLOP formula into {@code out}; returns the FLOPs per token. */
     private static double describe(
-            JsonObject out, MoeCausalLm block, MoeModelConfig config, int batch) {
+            JsonObject out, MoeCausalLm block, MoeModelConfig config, String model, int batch) {
         long total = 0;
         double active = 0;
         double expertShare = (double) config.getNumExpertsPerToken() / config.getNumExperts();
@@ -147,8 +159,8 @@ final class TrainingMfuBench {
         double flopsPerToken = 6 * active + attention;
         out.addProperty(
                 "model",
-                "Mixtral-style: 8 layers, hidden 2048, 16 heads (4 kv) x 128, 8 experts of FFN 7168"
-                        + " top-2, vocab 32000, batch "
+                model
+                        + ", batch "
                         + batch
                         + " x seq 2048, bf16 mixed precision (fp32"
                         + " master weights, Adam as one fused CUDA kernel), one GPU");

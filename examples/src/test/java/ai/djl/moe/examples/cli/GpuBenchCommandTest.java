@@ -25,6 +25,14 @@ class GpuBenchCommandTest {
         CliRun warmup = CliRun.of("bench", "gpu", "--mfu-warmup", "-1");
         assertEquals(2, warmup.exitCode());
         assertTrue(warmup.err().contains("--mfu-warmup"), warmup.err());
+        CliRun layers = CliRun.of("bench", "gpu", "--mfu-layers", "-1");
+        assertEquals(2, layers.exitCode());
+        assertTrue(layers.err().contains("--mfu-layers"), layers.err());
+        CliRun model = CliRun.of("bench", "gpu", "--mfu-model", "mixtral-8x22b");
+        assertEquals(2, model.exitCode());
+        assertTrue(
+                model.err().contains("half-width, mixtral-8x7b-layers, not 'mixtral-8x22b'"),
+                model.err());
         CliRun nothing = CliRun.of("bench", "gpu", "--training-only", "--mfu-steps", "0");
         assertEquals(2, nothing.exitCode());
         assertTrue(nothing.err().contains("--training-only needs --mfu-steps"), nothing.err());
@@ -33,7 +41,8 @@ class GpuBenchCommandTest {
     @Test
     void withoutTheKernelsItSaysWhy() {
         assumeFalse(
-                CudaKernels.isAvailable(), "on a GPU machine the bench runs instead (README figures)");
+                CudaKernels.isAvailable(),
+                "on a GPU machine the bench runs instead (README figures)");
         CliRun run = CliRun.of("bench", "gpu", "--training-only", "--host-profile");
         assertEquals(2, run.exitCode());
         assertTrue(run.err().contains("needs the CUDA kernels"), run.err());
