@@ -34,12 +34,15 @@ import java.util.function.ToIntFunction;
  * so every call was a new shape. With {@code -Ddjl.moe.cublasLt=false} every product goes through
  * {@code cublasGemmEx} instead.
  *
- * <p>The algorithm of a class is the fastest of up to eight that cuBLASLt's heuristic proposes,
- * each timed on the first product of the class (into a scratch C, a few runs each, which makes the
- * host wait for the device once per class): on the H200 the heuristic's first choice for the expert
- * weight gradients (bfloat16 operands added into a float32 C) ran at 543-616 TFLOP/s where another
- * of its candidates ran at 680-710. Products under a GFLOP, and every product with {@code
- * -Ddjl.moe.cublasLtTuning=false}, take the heuristic's first choice untimed.
+ * <p>For products of a GFLOP and 256 rows and more, the algorithm is the fastest of up to eight
+ * that cuBLASLt's heuristic proposes, timed on the first such product of each site (types,
+ * transposes, whether C is added to, the fixed sizes; every row count shares the choice): into a
+ * scratch C, with L2 cleared before each of a few runs, which makes the host wait for the device a
+ * few times in the first step of a training run. On the H200 the heuristic's first choice for the
+ * expert weight gradients (bfloat16 operands added into a float32 C) ran at 543-616 TFLOP/s where
+ * another of its candidates ran at 680-710. cuBLASLt refuses some algorithms at some sizes: such a
+ * product runs the heuristic's first choice for its exact shape. Smaller products, and every
+ * product with {@code -Ddjl.moe.cublasLtTuning=false}, take the heuristic's first choice untimed.
  */
 final class Cublas {
 
@@ -77,7 +80,7 @@ final class Cublas {
     private static final Map<PlanKey, Plan> EXACT_PLANS = new ConcurrentHashMap<>();
     private static final AtomicInteger EXACT_SHAPE_FALLBACKS = new AtomicInteger();
     private static final Map<List<Long>, NDArray> WORKSPACES = new ConcurrentHashMap<>();
-    private static final AtomicInteger TIMED_CLASSES = new AtomicInteger();
+    private static final AtomicInteger TIMED_SITES = new AtomicInteger();
 
     private static volatile String library;
 
@@ -382,7 +385,7 @@ final class Cublas {
                     if (plans.size() == 1) {
                         return plans.get(0);
                     }
-                    TIMED_CLASSES.incrementAndGet();
+                    TIMED_SITES.incrementAndGet();
                     return plans.get(fastest(ctx, plans, exact, operands));
                 });
     }
@@ -469,12 +472,13 @@ final class Cublas {
     }
 
     /**
-     * Counts the tuning classes whose algorithm was chosen by timing, for reports and tests.
+     * Counts the sites (tuning classes) whose algorithm was chosen by timing, for reports and
+     * tests.
      *
-     * @return classes timed since the process started
+     * @return sites timed since the process started
      */
-    static int timedClasses() {
-        return TIMED_CLASSES.get();
+    static int timedSites() {
+        return TIMED_SITES.get();
     }
 
     /**

@@ -68,7 +68,7 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
      * @return sites timed since the process started
      */
     public static int timedGemmSites() {
-        return Cublas.timedClasses();
+        return Cublas.timedSites();
     }
 
     /**

@@ -70,7 +70,7 @@ class CublasTuningTest {
         long rows = counts[0] + counts[1];
         long in = 1280;
         long out = 1536;
-        int timedBefore = Cublas.timedClasses();
+        int timedBefore = Cublas.timedSites();
         try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
             gpu.getEngine().setRandomSeed(11);
             NDArray x = BFloat16.toBFloat16(gpu.randomNormal(new Shape(rows, in)));
@@ -84,7 +84,7 @@ class CublasTuningTest {
                 }
             }
             assertTrue(
-                    Cublas.timedClasses() >= timedBefore + 2,
+                    Cublas.timedSites() >= timedBefore + 2,
                     "the weight gradient's classes, overwriting and adding, were timed");
             NDArray xf = BFloat16.toFloat32(x);
             NDArray dyf = BFloat16.toFloat32(dy);
