@@ -107,21 +107,19 @@ public final class FusedCrossEntropy extends Function {
         NDArray logSumExp = DeviceArrays.empty(logits, new Shape(rows), TorchDType.FLOAT32);
         NDArray invalid = DeviceArrays.empty(logits, new Shape(1), TorchDType.INT32);
         CudaKernels.zero(device, DeviceArrays.pointer(invalid), Integer.BYTES);
-        if (rows > 0) {
-            CudaKernels.launch(
-                    device,
-                    "moe_cross_entropy_fwd_" + suffix,
-                    CudaKernels.rowBlocks(rows),
-                    new KernelArgs()
-                            .pointer(DeviceArrays.pointer(logits))
-                            .pointer(DeviceArrays.pointer(targets))
-                            .pointer(DeviceArrays.pointer(losses))
-                            .pointer(DeviceArrays.pointer(logSumExp))
-                            .pointer(DeviceArrays.pointer(invalid))
-                            .int64(rows)
-                            .int32(vocab)
-                            .int64(ignoreIndex));
-        }
+        CudaKernels.launch(
+                device,
+                "moe_cross_entropy_fwd_" + suffix,
+                CudaKernels.rowBlocks(rows),
+                new KernelArgs()
+                        .pointer(DeviceArrays.pointer(logits))
+                        .pointer(DeviceArrays.pointer(targets))
+                        .pointer(DeviceArrays.pointer(losses))
+                        .pointer(DeviceArrays.pointer(logSumExp))
+                        .pointer(DeviceArrays.pointer(invalid))
+                        .int64(rows)
+                        .int32(vocab)
+                        .int64(ignoreIndex));
         ctx.saveForBackward(logits, targets, logSumExp);
         return new NDList(losses, invalid);
     }
@@ -138,21 +136,19 @@ public final class FusedCrossEntropy extends Function {
         long rows = logits.getShape().get(0);
         int vocab = Math.toIntExact(logits.getShape().get(1));
         NDArray gradLogits = DeviceArrays.empty(logits, logits.getShape(), type);
-        if (rows > 0) {
-            CudaKernels.launch(
-                    CudaKernels.deviceOf(logits, "the logits"),
-                    "moe_cross_entropy_bwd_" + DeviceArrays.suffix(type, "the logits"),
-                    CudaKernels.rowBlocks(rows),
-                    new KernelArgs()
-                            .pointer(DeviceArrays.pointer(logits))
-                            .pointer(DeviceArrays.pointer(targets))
-                            .pointer(DeviceArrays.pointer(logSumExp))
-                            .pointer(DeviceArrays.pointer(gradRows))
-                            .pointer(DeviceArrays.pointer(gradLogits))
-                            .int64(rows)
-                            .int32(vocab)
-                            .int64(ignoreIndex));
-        }
+        CudaKernels.launch(
+                CudaKernels.deviceOf(logits, "the logits"),
+                "moe_cross_entropy_bwd_" + DeviceArrays.suffix(type, "the logits"),
+                CudaKernels.rowBlocks(rows),
+                new KernelArgs()
+                        .pointer(DeviceArrays.pointer(logits))
+                        .pointer(DeviceArrays.pointer(targets))
+                        .pointer(DeviceArrays.pointer(logSumExp))
+                        .pointer(DeviceArrays.pointer(gradRows))
+                        .pointer(DeviceArrays.pointer(gradLogits))
+                        .int64(rows)
+                        .int32(vocab)
+                        .int64(ignoreIndex));
         return new NDList(gradLogits, null);
     }
 }

@@ -2,6 +2,8 @@ package ai.djl.moe.examples.cli;
 
 import ai.djl.moe.zoo.config.MoeModelConfig;
 
+import com.google.gson.JsonObject;
+
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.stream.Collectors;
@@ -74,20 +76,21 @@ enum MfuModel {
      * @return the configuration
      */
     MoeModelConfig config(int layers) {
-        return MoeModelConfig.parse(
-                "{\"model_type\":\"mixtral\",\"vocab_size\":32000,\"hidden_size\":"
-                        + hidden
-                        + ",\"intermediate_size\":"
-                        + ffn
-                        + ",\"num_hidden_layers\":"
-                        + layers
-                        + ",\"num_attention_heads\":"
-                        + heads
-                        + ",\"num_key_value_heads\":"
-                        + kvHeads
-                        + ",\"num_local_experts\":8,\"num_experts_per_tok\":2,"
-                        + "\"max_position_embeddings\":4096,\"rope_theta\":1000000.0,"
-                        + "\"router_aux_loss_coef\":0.02,\"tie_word_embeddings\":false}");
+        JsonObject json = new JsonObject();
+        json.addProperty("model_type", "mixtral");
+        json.addProperty("vocab_size", 32000);
+        json.addProperty("hidden_size", hidden);
+        json.addProperty("intermediate_size", ffn);
+        json.addProperty("num_hidden_layers", layers);
+        json.addProperty("num_attention_heads", heads);
+        json.addProperty("num_key_value_heads", kvHeads);
+        json.addProperty("num_local_experts", 8);
+        json.addProperty("num_experts_per_tok", 2);
+        json.addProperty("max_position_embeddings", 4096);
+        json.addProperty("rope_theta", 1000000.0);
+        json.addProperty("router_aux_loss_coef", 0.02);
+        json.addProperty("tie_word_embeddings", false);
+        return MoeModelConfig.fromJson(json);
     }
 
     /**

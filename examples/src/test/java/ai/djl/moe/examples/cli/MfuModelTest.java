@@ -24,6 +24,8 @@ class MfuModelTest {
         assertEquals(8, config.getNumExperts());
         assertEquals(2, config.getNumExpertsPerToken());
         assertEquals(32000, config.getVocabSize());
+        assertEquals(4096, config.getMaxPositionEmbeddings());
+        assertEquals(0.02, config.getRouterAuxLossCoef(), 1e-12);
     }
 
     @Test
