@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongUnaryOperator;
 import java.util.function.ToIntFunction;
 
 /**
@@ -97,14 +98,7 @@ final class Cublas {
          * stored transposed, {@code k} leads A when it is not and B when B is stored transposed).
          */
         Problem sizeClass() {
-            return new Problem(
-                    abType,
-                    cType,
-                    transA,
-                    transB,
-                    transA ? m : Cublas.sizeClass(m),
-                    n,
-                    transA && !transB ? Cublas.sizeClass(k) : k);
+            return withFreeSizes(Cublas::sizeClass);
         }
 
         /**
@@ -115,13 +109,26 @@ final class Cublas {
          * training run).
          */
         Problem tuningClass() {
-            return new Problem(
-                    abType, cType, transA, transB, transA ? m : 0, n, transA && !transB ? 0 : k);
+            return withFreeSizes(size -> 0);
         }
 
         /** The size that varies between an MoE layer's products: rows, or the shared dimension. */
         long varyingSize() {
             return transA && !transB ? k : m;
+        }
+
+        /**
+         * This problem with {@code m} and {@code k} mapped where they are not a leading dimension.
+         */
+        private Problem withFreeSizes(LongUnaryOperator size) {
+            return new Problem(
+                    abType,
+                    cType,
+                    transA,
+                    transB,
+                    transA ? m : size.applyAsLong(m),
+                    n,
+                    transA && !transB ? size.applyAsLong(k) : k);
         }
     }
 
