@@ -15,6 +15,7 @@ import com.sun.jna.ptr.PointerByReference;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongUnaryOperator;
@@ -41,9 +42,15 @@ import java.util.function.ToIntFunction;
  * scratch C, with L2 cleared before each of a few runs, which makes the host wait for the device a
  * few times in the first step of a training run. On the H200 the heuristic's first choice for the
  * expert weight gradients (bfloat16 operands added into a float32 C) ran at 543-616 TFLOP/s where
- * another of its candidates ran at 680-710. cuBLASLt refuses some algorithms at some sizes: such a
- * product runs the heuristic's first choice for its exact shape. Smaller products, and every
- * product with {@code -Ddjl.moe.cublasLtTuning=false}, take the heuristic's first choice untimed.
+ * another of its candidates ran at 680-710. cuBLASLt refuses some algorithms at some sizes: a size
+ * class that refuses the timed choice takes the heuristic's first for its size from then on, and a
+ * product whose exact shape its class's algorithm refuses runs the heuristic's first for that
+ * shape. Smaller products, and every product with {@code -Ddjl.moe.cublasLtTuning=false}, take the
+ * heuristic's first choice untimed.
+ *
+ * <p>{@link #fork} gives a context on a second stream, so that two sequences of products overlap
+ * ({@link GroupedGemm} uses it); {@code -Ddjl.moe.concurrentGemms=false} keeps every product on
+ * libtorch's current stream.
  */
 final class Cublas {
 
@@ -56,6 +63,13 @@ final class Cublas {
     /** Whether the heuristic's candidates are timed (the fastest kept) or its first is taken. */
     private static final boolean TUNE =
             Boolean.parseBoolean(System.getProperty("djl.moe.cublasLtTuning", "true"));
+
+    /**
+     * Whether {@link #fork} gives a second stream (cuBLASLt only: {@code cublasGemmEx} takes its
+     * stream from the handle).
+     */
+    private static final boolean CONCURRENT =
+            USE_LT && Boolean.parseBoolean(System.getProperty("djl.moe.concurrentGemms", "true"));
 
     /** Candidates asked of cuBLASLt's heuristic per problem class. */
     private static final int CANDIDATES = 8;
@@ -163,6 +177,7 @@ final class Cublas {
                 ? "per-expert cublasLtMatmul (CUBLAS_COMPUTE_32F, algorithm cached per problem"
                         + " class, "
                         + (TUNE ? "the fastest of the heuristic's candidates" : "heuristic's first")
+                        + (CONCURRENT ? "; two streams" : "; one stream")
                         + ") from "
                         + source.replace("libcublas.so", "libcublasLt.so")
                 : "per-expert cublasGemmEx (CUBLAS_COMPUTE_32F) from " + source;
@@ -202,6 +217,37 @@ final class Cublas {
         Pointer handle = handle(device);
         check(CublasLibrary.cublasSetStream_v2(handle, stream), "cublasSetStream");
         return new Context(device, handle, stream);
+    }
+
+    /**
+     * A context whose products run on the device's second stream, after the work queued on {@code
+     * ctx}'s stream so far and concurrently with what is queued there next; {@code ctx} itself when
+     * products do not overlap ({@code -Ddjl.moe.concurrentGemms=false}, or through {@code
+     * cublasGemmEx}). Every fork is followed by a {@link #join} before the results are used or
+     * their memory is freed.
+     *
+     * @param ctx a context from {@link #onCurrentStream(int)}
+     * @return the context of the second stream, or {@code ctx}
+     */
+    static Context fork(Context ctx) {
+        if (!CONCURRENT) {
+            return ctx;
+        }
+        Pointer side = SideStream.fork(ctx.device(), ctx.stream());
+        return new Context(ctx.device(), ctx.handle(), side);
+    }
+
+    /**
+     * Makes {@code ctx}'s stream wait for the products queued on a context from {@link
+     * #fork(Context)}.
+     *
+     * @param ctx the context that was forked
+     * @param forked what {@link #fork(Context)} returned
+     */
+    static void join(Context ctx, Context forked) {
+        if (forked != ctx) {
+            SideStream.join(ctx.device(), ctx.stream());
+        }
     }
 
     /**
@@ -326,6 +372,14 @@ final class Cublas {
         PlanKey key = new PlanKey(ctx.device(), problem.sizeClass(), alignment, accumulate);
         Plan plan = PLANS.computeIfAbsent(key, p -> choose(ctx, p, problem, operands));
         int status = ltMatmul(ctx, plan, problem, operands);
+        if (status != 0 && TUNED.containsValue(plan)) {
+            // a timed choice (made at another size) that this size class refuses: the heuristic's
+            // first for the class, for the class from now on
+            Plan heuristic = candidates(ctx, key).get(0);
+            PLANS.replace(key, plan, heuristic);
+            plan = heuristic;
+            status = ltMatmul(ctx, plan, problem, operands);
+        }
         if (status != 0) {
             // the class's algorithm (chosen for another size of the class, or timed on one) does
             // not take this exact shape: the heuristic's first for it, kept apart from the
@@ -393,8 +447,21 @@ final class Cublas {
                         return plans.get(0);
                     }
                     TIMED_SITES.incrementAndGet();
-                    return plans.get(fastest(ctx, plans, exact, operands));
+                    return plans.get(fastest(timingContext(ctx), plans, exact, operands));
                 });
+    }
+
+    /**
+     * {@code ctx} on libtorch's current stream, where the timed runs go alone: the second stream of
+     * {@link #fork(Context)} is drained first, so that none of its products overlaps them (the
+     * current stream's queued work finishes before them anyway).
+     */
+    private static Context timingContext(Context ctx) {
+        SideStream.synchronize(ctx.device());
+        Pointer current = CudaKernels.stream(ctx.device());
+        return Objects.equals(current, ctx.stream())
+                ? ctx
+                : new Context(ctx.device(), ctx.handle(), current);
     }
 
     /** Asks cuBLASLt's heuristic for up to {@value #CANDIDATES} algorithms of a problem class. */
@@ -521,6 +588,7 @@ final class Cublas {
                             DeviceArrays.pointer(scratch),
                             operands.accumulate());
             return AlgorithmTiming.fastest(
+                    exact + (operands.accumulate() ? " added to C" : ""),
                     ctx.device(),
                     plans.size(),
                     i -> ltMatmul(ctx, plans.get(i), exact, timed) == 0,

@@ -64,6 +64,12 @@ final class CudaDriver {
 
     static native int cuEventCreate(PointerByReference event, int flags);
 
+    static native int cuStreamCreate(PointerByReference stream, int flags);
+
+    static native int cuStreamWaitEvent(Pointer stream, Pointer event, int flags);
+
+    static native int cuStreamSynchronize(Pointer stream);
+
     static native int cuEventRecord(Pointer event, Pointer stream);
 
     static native int cuEventSynchronize(Pointer event);

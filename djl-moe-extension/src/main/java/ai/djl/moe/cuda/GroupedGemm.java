@@ -22,6 +22,11 @@ import ai.djl.pytorch.jni.JniUtils;
  * aten::_grouped_mm} (2.8 and later), which reads the group ends there: the host queues it without
  * waiting for the device.
  *
+ * <p>The per-expert products go to two CUDA streams ({@link Cublas#fork}): in the forward the
+ * experts take them in turn, in the backward the data gradients run on libtorch's current stream
+ * while the weight gradients run on the second, so that one product's last, partly filled wave of
+ * tiles overlaps the next product; {@code -Ddjl.moe.concurrentGemms=false} keeps them on one.
+ *
  * <p>Backward: {@code dx_e = dy_e @ w_e} and {@code dw_e = dy_e^T @ x_e}. When {@code w} is a
  * parameter whose gradient already exists (every step after the first: optimizers zero gradients in
  * place), the GEMMs add {@code dw} into it directly ({@code beta = 1}): no temporary of the
@@ -44,6 +49,7 @@ public final class GroupedGemm extends Function {
     private long[] rowsPerExpert;
     private NDArray weightsWithGraph;
     private TorchDType weightType;
+    private NDArray pendingGradient;
 
     /**
      * Creates the op for one batch.
@@ -152,31 +158,56 @@ public final class GroupedGemm extends Function {
         long k = xs.get(1);
         long nOut = ws.get(1);
         NDArray y = DeviceArrays.empty(x, new Shape(xs.get(0), nOut), xi.getDtype());
-        long bytes = xi.getDtype().numBytes();
         long xp = xi.getDataPointer();
         long wp = DeviceArrays.pointer(w);
         long yp = DeviceArrays.pointer(y);
         Cublas.Context cublas = Cublas.onCurrentStream(device);
+        Cublas.Context side = Cublas.fork(cublas);
+        try {
+            // y_e = x_e @ w_e^T
+            expertProducts(
+                    new Cublas.Context[] {cublas, side}, xi.getDtype(), true, nOut, k, xp, wp, yp);
+        } finally {
+            Cublas.join(cublas, side);
+        }
+        ctx.saveForBackward(x, w);
+        return new NDList(y);
+    }
+
+    /**
+     * {@code c_e = a_e @ op(w_e)} for every expert with rows, the lanes taken in turn: {@code a [N,
+     * inner]} and {@code c [N, outer]} with rows grouped by expert, {@code w [E, outer, inner]}
+     * ({@code transposed}) or {@code w [E, inner, outer]}.
+     */
+    private void expertProducts(
+            Cublas.Context[] lanes,
+            TorchDType dtype,
+            boolean transposed,
+            long outer,
+            long inner,
+            long ap,
+            long wp,
+            long cp) {
+        long bytes = dtype.numBytes();
         long row = 0;
+        int launched = 0;
         for (int e = 0; e < rowsPerExpert.length; e++) {
             long m = rowsPerExpert[e];
             if (m > 0) {
                 Cublas.gemmRowMajor(
-                        cublas,
-                        xi.getDtype(),
+                        lanes[launched++ % lanes.length],
+                        dtype,
                         false,
-                        true,
+                        transposed,
                         m,
-                        nOut,
-                        k,
-                        xp + row * k * bytes,
-                        wp + e * nOut * k * bytes,
-                        yp + row * nOut * bytes);
+                        outer,
+                        inner,
+                        ap + row * inner * bytes,
+                        wp + e * outer * inner * bytes,
+                        cp + row * outer * bytes);
             }
             row += m;
         }
-        ctx.saveForBackward(x, w);
-        return new NDList(y);
     }
 
     /** Whether the forward can take its group sizes from the device: bfloat16, with group ends. */
@@ -209,9 +240,12 @@ public final class GroupedGemm extends Function {
         return gradient;
     }
 
-    /** {@code dw_e (+)= dy_e^T @ x_e} for every expert; experts without rows get zero. */
+    /**
+     * {@code dw_e (+)= dy_e^T @ x_e} for every expert, taking the lanes in turn; experts without
+     * rows get zero.
+     */
     private void weightGradients(
-            Cublas.Context cublas,
+            Cublas.Context[] lanes,
             TorchDType dtype,
             long dyp,
             long xp,
@@ -223,12 +257,13 @@ public final class GroupedGemm extends Function {
         long bytes = dtype.numBytes();
         long gradientBytes = weightType.numBytes();
         long row = 0;
+        int launched = 0;
         for (int e = 0; e < rowsPerExpert.length; e++) {
             long m = rowsPerExpert[e];
             long block = e * nOut * k * gradientBytes;
             if (m > 0) {
                 Cublas.gemmRowMajor(
-                        cublas,
+                        lanes[launched++ % lanes.length],
                         dtype,
                         weightType,
                         true,
@@ -247,6 +282,43 @@ public final class GroupedGemm extends Function {
         }
     }
 
+    /**
+     * Adds the weight gradient into the parameter's existing gradient, or computes it into a new
+     * array left in {@link #pendingGradient} for the graph once the products are joined.
+     */
+    private void weightGradient(
+            Cublas.Context[] lanes,
+            TorchDType dtype,
+            NDArray x,
+            NDArray w,
+            long dyp,
+            long xp,
+            long nOut,
+            long k,
+            int device) {
+        PtNDArray existing = accumulatorOf(weightsWithGraph);
+        if (existing != null) {
+            // the common case in training: add each expert's product into the parameter's
+            // gradient in the GEMM itself (beta = 1), with no temporary and no extra pass
+            long dwp = DeviceArrays.pointer(existing);
+            weightGradients(lanes, dtype, dyp, xp, dwp, nOut, k, true, device);
+            existing.close();
+        } else {
+            // in the master weights' type (float32 from bfloat16 operands in mixed precision)
+            pendingGradient = DeviceArrays.empty(x, w.getShape(), weightType);
+            weightGradients(
+                    lanes,
+                    dtype,
+                    dyp,
+                    xp,
+                    DeviceArrays.pointer(pendingGradient),
+                    nOut,
+                    k,
+                    false,
+                    device);
+        }
+    }
+
     /** {@inheritDoc} */
     @Override
     protected NDList backward(FunctionContext ctx, NDList outputGradients) {
@@ -262,50 +334,35 @@ public final class GroupedGemm extends Function {
         int device = CudaKernels.deviceOf(x, "x");
         long k = x.getShape().get(1);
         long nOut = w.getShape().get(1);
-        long bytes = dtype.numBytes();
         long xp = DeviceArrays.pointer(x);
         long wp = DeviceArrays.pointer(w);
         long dyp = DeviceArrays.pointer(dy);
         Cublas.Context cublas = Cublas.onCurrentStream(device);
+        boolean both = ctx.needsInputGradient(0) && ctx.needsInputGradient(1);
+        Cublas.Context side = Cublas.fork(cublas);
         NDArray dx = null;
-        if (ctx.needsInputGradient(0)) {
-            dx = DeviceArrays.empty(x, x.getShape(), dtype);
-            long dxp = DeviceArrays.pointer(dx);
-            long row = 0;
-            for (int e = 0; e < rowsPerExpert.length; e++) {
-                long m = rowsPerExpert[e];
-                if (m > 0) {
-                    Cublas.gemmRowMajor(
-                            cublas,
-                            dtype,
-                            false,
-                            false,
-                            m,
-                            k,
-                            nOut,
-                            dyp + row * nOut * bytes,
-                            wp + e * nOut * k * bytes,
-                            dxp + row * k * bytes);
-                }
-                row += m;
+        try {
+            // both gradients: data gradients on the current stream, weight gradients on the
+            // second; one of them: its experts take the two streams in turn
+            Cublas.Context[] lanes = {cublas, side};
+            Cublas.Context[] dataLanes = both ? new Cublas.Context[] {cublas} : lanes;
+            Cublas.Context[] weightLanes = both ? new Cublas.Context[] {side} : lanes;
+            if (ctx.needsInputGradient(0)) {
+                // dx_e = dy_e @ w_e
+                dx = DeviceArrays.empty(x, x.getShape(), dtype);
+                expertProducts(dataLanes, dtype, false, k, nOut, dyp, wp, DeviceArrays.pointer(dx));
             }
+            if (ctx.needsInputGradient(1)) {
+                weightGradient(weightLanes, dtype, x, w, dyp, xp, nOut, k, device);
+            }
+        } finally {
+            Cublas.join(cublas, side);
         }
-        if (ctx.needsInputGradient(1)) {
-            PtNDArray existing = accumulatorOf(weightsWithGraph);
-            if (existing != null) {
-                // the common case in training: add each expert's product into the parameter's
-                // gradient in the GEMM itself (beta = 1), with no temporary and no extra pass
-                long dwp = DeviceArrays.pointer(existing);
-                weightGradients(cublas, dtype, dyp, xp, dwp, nOut, k, true, device);
-                existing.close();
-            } else {
-                // in the master weights' type (float32 from bfloat16 operands in mixed precision)
-                NDArray dw = DeviceArrays.empty(x, w.getShape(), weightType);
-                weightGradients(
-                        cublas, dtype, dyp, xp, DeviceArrays.pointer(dw), nOut, k, false, device);
-                Autograd.accumulateGradient(weightsWithGraph, dw);
-                dw.close();
-            }
+        if (pendingGradient != null) {
+            // the products that wrote it are done on the current stream now
+            Autograd.accumulateGradient(weightsWithGraph, pendingGradient);
+            pendingGradient.close();
+            pendingGradient = null;
         }
         weightsWithGraph = null;
         return new NDList(dx, null);

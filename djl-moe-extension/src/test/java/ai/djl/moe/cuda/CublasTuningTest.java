@@ -42,6 +42,7 @@ class CublasTuningTest {
             // the smallest product cannot run: the next smallest is the fastest that can
             int fastest =
                     AlgorithmTiming.fastest(
+                            "square products",
                             0,
                             sizes.length,
                             i -> {
@@ -57,7 +58,7 @@ class CublasTuningTest {
             CudaException none =
                     assertThrows(
                             CudaException.class,
-                            () -> AlgorithmTiming.fastest(0, 2, i -> false, () -> {}));
+                            () -> AlgorithmTiming.fastest("nothing", 0, 2, i -> false, () -> {}));
             assertTrue(none.getMessage().contains("none of 2"), none.getMessage());
         }
     }

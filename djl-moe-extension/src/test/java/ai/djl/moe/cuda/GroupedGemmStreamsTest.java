@@ -1,0 +1,123 @@
+package ai.djl.moe.cuda;
+
+import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
+
+import ai.djl.Device;
+import ai.djl.moe.autograd.MoeGradientCollector;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+
+/**
+ * {@link GroupedGemm}'s products on two streams ({@link Cublas#fork}) are complete when libtorch's
+ * current stream reads them: the sizes make each product take about a millisecond, so a missing
+ * join would leave the results read right after it partly written. Compared with libtorch's own
+ * products of the same slices, in float32.
+ */
+class GroupedGemmStreamsTest {
+
+    private static final long[] COUNTS = {3000, 0, 2500, 1700};
+    private static final long IN = 2048;
+    private static final long OUT = 4096;
+
+    @BeforeEach
+    void needsGpu(TestInfo test) {
+        GpuTestSupport.assumeKernels(test.getDisplayName());
+    }
+
+    @Test
+    void forwardAndBothGradientsAreJoinedBeforeTheyAreRead() {
+        try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
+            NDList operands = operands(gpu, 17);
+            NDArray x = operands.get(0);
+            NDArray w = operands.get(1);
+            NDArray dy = operands.get(2);
+            w.setRequiresGradient(true);
+            for (int pass = 1; pass <= 2; pass++) {
+                NDArray y;
+                try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                    // the first pass creates the weight gradient, the second adds into it
+                    y = new GroupedGemm(COUNTS).apply(x, w);
+                    gc.backward(y, dy);
+                }
+                long start = 0;
+                for (int e = 0; e < COUNTS.length; e++) {
+                    NDIndex block = new NDIndex(start + ":" + (start + COUNTS[e]));
+                    String what = "pass " + pass + ", expert " + e;
+                    if (COUNTS[e] > 0) {
+                        NDArray we = w.get(e);
+                        assertClose(
+                                what + " output",
+                                x.get(block).matMul(we.transpose()),
+                                y.get(block),
+                                1e-4);
+                        assertClose(
+                                what + " input gradient",
+                                dy.get(block).matMul(we),
+                                x.getGradient().get(block),
+                                1e-4);
+                    }
+                    assertClose(
+                            what + " weight gradient",
+                            dy.get(block).transpose().matMul(x.get(block)).mul(pass),
+                            w.getGradient().get(e),
+                            1e-4);
+                    start += COUNTS[e];
+                }
+                // the input's gradient is compared per pass, the weights' accumulates
+                JniUtils.zeroGrad((PtNDArray) x);
+            }
+        }
+    }
+
+    @Test
+    void dataGradientsAloneTakeBothStreamsAndAreJoined() {
+        try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
+            NDList operands = operands(gpu, 19);
+            NDArray x = operands.get(0);
+            NDArray w = operands.get(1);
+            NDArray dy = operands.get(2);
+            try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                gc.backward(new GroupedGemm(COUNTS).apply(x, w), dy);
+            }
+            long start = 0;
+            for (int e = 0; e < COUNTS.length; e++) {
+                if (COUNTS[e] > 0) {
+                    NDIndex block = new NDIndex(start + ":" + (start + COUNTS[e]));
+                    assertClose(
+                            "expert " + e + " input gradient",
+                            dy.get(block).matMul(w.get(e)),
+                            x.getGradient().get(block),
+                            1e-4);
+                }
+                start += COUNTS[e];
+            }
+        }
+    }
+
+    /** Random {@code x} (requiring a gradient), {@code w} and the output gradient. */
+    private static NDList operands(NDManager gpu, int seed) {
+        gpu.getEngine().setRandomSeed(seed);
+        NDArray x = gpu.randomNormal(new Shape(rows(), IN));
+        x.setRequiresGradient(true);
+        NDArray w = gpu.randomNormal(0, 0.02f, new Shape(COUNTS.length, OUT, IN), DataType.FLOAT32);
+        return new NDList(x, w, gpu.randomNormal(new Shape(rows(), OUT)));
+    }
+
+    private static long rows() {
+        long n = 0;
+        for (long c : COUNTS) {
+            n += c;
+        }
+        return n;
+    }
+}
