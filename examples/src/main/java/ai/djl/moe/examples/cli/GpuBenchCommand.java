@@ -55,8 +55,9 @@ import java.util.function.UnaryOperator;
  * (permute / unpermute+combine bandwidth, grouped GEMM TFLOP/s, MoE layer forward+backward), with
  * the eager PyTorch peer ({@code gpu_bench_peer.py}, run by {@code python3} in the same command on
  * the same GPU) merged in, and the ratios; then the end-to-end training MFU of a Mixtral-style
- * model ({@link TrainingMfuBench}) against the dense bf16 peak measured in the same run. Prints one
- * JSON object.
+ * model ({@link TrainingMfuBench}) against the dense bf16 peak measured in the same run. Each shape
+ * and the training run also report the GPU's SM clock and power while they ran ({@code gpu_power},
+ * {@link GpuPowerSampler}). Prints one JSON object.
  */
 @Command(name = "gpu", description = "CUDA MoE ops vs eager PyTorch on the GPU (JSON).")
 public final class GpuBenchCommand implements Callable<Integer> {
@@ -74,6 +75,9 @@ public final class GpuBenchCommand implements Callable<Integer> {
 
     /** Calls per timed sample of the kernels and GEMMs. */
     private static final int BATCH = 10;
+
+    /** How often the GPU's clock and power are read while a shape or the training run is timed. */
+    private static final long POWER_SAMPLE_MILLIS = 50;
 
     @Option(names = "--tokens", defaultValue = "8192", description = "Tokens (default 8192).")
     private int tokens;
@@ -175,7 +179,11 @@ public final class GpuBenchCommand implements Callable<Integer> {
         if (!trainingOnly) {
             JsonObject ours = new JsonObject();
             for (MoeShape shape : SHAPES) {
-                ours.add(shape.name(), benchShape(shape));
+                try (GpuPowerSampler power = GpuPowerSampler.start(POWER_SAMPLE_MILLIS)) {
+                    JsonObject figures = benchShape(shape);
+                    figures.add("gpu_power", power.summary());
+                    ours.add(shape.name(), figures);
+                }
             }
             result.add("djl_moe", ours);
             if (!noPeer) {
@@ -207,9 +215,19 @@ public final class GpuBenchCommand implements Callable<Integer> {
 
     private JsonObject trainingMfu(JsonObject peer, MfuModel model, int layers)
             throws InterruptedException {
-        JsonObject mfu =
-                TrainingMfuBench.run(
-                        model, layers, mfuSteps, mfuWarmup, mfuMicroBatches, mfuBatch, hostProfile);
+        JsonObject mfu;
+        try (GpuPowerSampler power = GpuPowerSampler.start(POWER_SAMPLE_MILLIS)) {
+            mfu =
+                    TrainingMfuBench.run(
+                            model,
+                            layers,
+                            mfuSteps,
+                            mfuWarmup,
+                            mfuMicroBatches,
+                            mfuBatch,
+                            hostProfile);
+            mfu.add("gpu_power", power.summary());
+        }
         double djlDense;
         try (NDManager m = NDManager.newBaseManager(Device.gpu(), "PyTorch");
                 CudaTimer timer = new CudaTimer(0)) {

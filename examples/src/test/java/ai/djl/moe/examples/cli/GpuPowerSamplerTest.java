@@ -1,0 +1,59 @@
+package ai.djl.moe.examples.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.moe.examples.cli.GpuPowerSampler.Sample;
+
+import com.google.gson.JsonObject;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+/** The GPU power summary of {@code bench gpu}: what counts as load, and a machine without NVML. */
+class GpuPowerSamplerTest {
+
+    @Test
+    void onlySamplesUnderLoadAreSummarised() {
+        List<Sample> samples =
+                List.of(
+                        new Sample(1980, 90, 0), // idle: below half the limit, left out
+                        new Sample(1500, 695, GpuPowerSampler.SW_POWER_CAP),
+                        new Sample(1620, 688, GpuPowerSampler.SW_POWER_CAP | 0x1),
+                        new Sample(1800, 520, 0),
+                        new Sample(1410, 700, GpuPowerSampler.SW_POWER_CAP));
+        JsonObject s = GpuPowerSampler.summarize(samples, 700, 1980);
+        assertTrue(s.get("available").getAsBoolean());
+        assertEquals(5, s.get("samples").getAsInt());
+        assertEquals(4, s.get("loaded_samples").getAsInt());
+        // loaded clocks sorted: 1410 1500 1620 1800; the upper median of an even count
+        assertEquals(1620, s.get("loaded_sm_clock_mhz_median").getAsInt());
+        assertEquals(1410, s.get("loaded_sm_clock_mhz_min").getAsInt());
+        assertEquals(695.0, s.get("loaded_power_w_median").getAsDouble());
+        assertEquals(0.75, s.get("loaded_power_capped_share").getAsDouble(), 1e-12);
+        assertEquals(700.0, s.get("power_limit_w").getAsDouble());
+        assertEquals(1980, s.get("max_sm_clock_mhz").getAsInt());
+    }
+
+    @Test
+    void withoutLoadOnlyTheCountsAreGiven() {
+        JsonObject s = GpuPowerSampler.summarize(List.of(new Sample(345, 75, 0)), 700, 1980);
+        assertEquals(1, s.get("samples").getAsInt());
+        assertEquals(0, s.get("loaded_samples").getAsInt());
+        assertFalse(s.has("loaded_sm_clock_mhz_median"), s.toString());
+        assertFalse(s.has("loaded_power_capped_share"), s.toString());
+    }
+
+    @Test
+    void aMachineWithoutNvmlSaysSoInsteadOfFailing() throws InterruptedException {
+        JsonObject s;
+        try (GpuPowerSampler sampler = GpuPowerSampler.start("no-such-nvml-library", null, 10)) {
+            s = sampler.summary();
+        }
+        assertFalse(s.get("available").getAsBoolean());
+        String reason = s.get("reason").getAsString();
+        assertTrue(reason.contains("libno-such-nvml-library"), reason);
+    }
+}
