@@ -38,6 +38,7 @@ final class GpuPowerSampler implements AutoCloseable {
     private final List<Sample> samples = new ArrayList<>();
     private final Thread sampler;
     private volatile boolean running = true;
+    private volatile String failure;
     private double limitWatts;
     private int maxSmMhz;
 
@@ -65,7 +66,15 @@ final class GpuPowerSampler implements AutoCloseable {
         int nvmlDeviceGetCurrentClocksThrottleReasons(Pointer device, LongByReference reasons);
     }
 
-    private GpuPowerSampler(String unavailable, Nvml nvml, Pointer device, long periodMillis) {
+    /**
+     * Starts sampling a device through {@code nvml}, or, without it, a sampler that only says why.
+     *
+     * @param unavailable why NVML cannot be used, or null
+     * @param nvml the NVML binding, or null
+     * @param device the NVML device handle
+     * @param periodMillis the sampling period
+     */
+    GpuPowerSampler(String unavailable, Nvml nvml, Pointer device, long periodMillis) {
         this.unavailable = unavailable;
         this.nvml = nvml;
         this.device = device;
@@ -84,9 +93,14 @@ final class GpuPowerSampler implements AutoCloseable {
         sampler =
                 new Thread(
                         () -> {
-                            while (running) {
-                                sample();
-                                LockSupport.parkNanos(periodNanos);
+                            try {
+                                while (running) {
+                                    sample();
+                                    LockSupport.parkNanos(periodNanos);
+                                }
+                            } catch (RuntimeException | LinkageError e) {
+                                // such as a driver without one of the calls: said in the summary
+                                failure = e.toString();
                             }
                         },
                         "gpu-power-sampler");
@@ -175,6 +189,7 @@ final class GpuPowerSampler implements AutoCloseable {
      * Summarises the samples taken so far.
      *
      * @return {@code available} with the reason when false, else what {@link #summarize} gives
+     *     (with {@code sampling_stopped} naming the error when a reading failed)
      */
     JsonObject summary() {
         if (unavailable != null) {
@@ -187,7 +202,11 @@ final class GpuPowerSampler implements AutoCloseable {
         synchronized (samples) {
             copy = new ArrayList<>(samples);
         }
-        return summarize(copy, limitWatts, maxSmMhz);
+        JsonObject out = summarize(copy, limitWatts, maxSmMhz);
+        if (failure != null) {
+            out.addProperty("sampling_stopped", failure);
+        }
+        return out;
     }
 
     /**

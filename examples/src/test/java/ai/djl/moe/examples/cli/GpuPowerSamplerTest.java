@@ -7,10 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.moe.examples.cli.GpuPowerSampler.Sample;
 
 import com.google.gson.JsonObject;
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.IntByReference;
+import com.sun.jna.ptr.LongByReference;
+import com.sun.jna.ptr.PointerByReference;
 
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /** The GPU power summary of {@code bench gpu}: what counts as load, and a machine without NVML. */
 class GpuPowerSamplerTest {
@@ -44,6 +49,111 @@ class GpuPowerSamplerTest {
         assertEquals(0, s.get("loaded_samples").getAsInt());
         assertFalse(s.has("loaded_sm_clock_mhz_median"), s.toString());
         assertFalse(s.has("loaded_power_capped_share"), s.toString());
+    }
+
+    @Test
+    void theSamplerReadsClockPowerAndReasonsUntilClosed() throws InterruptedException {
+        FakeNvml nvml = new FakeNvml(false);
+        JsonObject s;
+        try (GpuPowerSampler sampler = new GpuPowerSampler(null, nvml, null, 1)) {
+            while (nvml.reads.get() < 5) {
+                Thread.sleep(1);
+            }
+            s = sampler.summary();
+        }
+        assertTrue(s.get("samples").getAsInt() >= 5, s.toString());
+        assertEquals(s.get("samples").getAsInt(), s.get("loaded_samples").getAsInt());
+        assertEquals(1500, s.get("loaded_sm_clock_mhz_median").getAsInt());
+        assertEquals(690.0, s.get("loaded_power_w_median").getAsDouble());
+        assertEquals(1.0, s.get("loaded_power_capped_share").getAsDouble());
+        assertEquals(700.0, s.get("power_limit_w").getAsDouble());
+        assertEquals(1980, s.get("max_sm_clock_mhz").getAsInt());
+        assertTrue(nvml.shutDown, "NVML is shut down when the sampler closes");
+        assertFalse(s.has("sampling_stopped"), s.toString());
+    }
+
+    @Test
+    void aDriverWithoutACallStopsSamplingAndSaysWhy() throws InterruptedException {
+        FakeNvml nvml = new FakeNvml(true);
+        JsonObject s;
+        try (GpuPowerSampler sampler = new GpuPowerSampler(null, nvml, null, 1)) {
+            while (nvml.reads.get() < 1) {
+                Thread.sleep(1);
+            }
+            Thread.sleep(20);
+            s = sampler.summary();
+        }
+        assertEquals(0, s.get("samples").getAsInt());
+        String stopped = s.get("sampling_stopped").getAsString();
+        assertTrue(stopped.contains("nvmlDeviceGetCurrentClocksThrottleReasons"), stopped);
+    }
+
+    /** NVML of a GPU at 1,500 MHz drawing 690 W of 700 at the power cap. */
+    private static final class FakeNvml implements GpuPowerSampler.Nvml {
+        final AtomicInteger reads = new AtomicInteger();
+        final boolean withoutReasons;
+        volatile boolean shutDown;
+
+        FakeNvml(boolean withoutReasons) {
+            this.withoutReasons = withoutReasons;
+        }
+
+        @Override
+        public int nvmlInit_v2() {
+            return 0;
+        }
+
+        @Override
+        public int nvmlShutdown() {
+            shutDown = true;
+            return 0;
+        }
+
+        @Override
+        public int nvmlDeviceGetHandleByIndex_v2(int index, PointerByReference device) {
+            return 0;
+        }
+
+        @Override
+        public int nvmlDeviceGetHandleByUUID(String uuid, PointerByReference device) {
+            return 0;
+        }
+
+        @Override
+        public int nvmlDeviceGetClockInfo(Pointer device, int type, IntByReference mhz) {
+            reads.incrementAndGet();
+            mhz.setValue(1500);
+            return 0;
+        }
+
+        @Override
+        public int nvmlDeviceGetMaxClockInfo(Pointer device, int type, IntByReference mhz) {
+            mhz.setValue(1980);
+            return 0;
+        }
+
+        @Override
+        public int nvmlDeviceGetPowerUsage(Pointer device, IntByReference milliwatts) {
+            milliwatts.setValue(690_000);
+            return 0;
+        }
+
+        @Override
+        public int nvmlDeviceGetEnforcedPowerLimit(Pointer device, IntByReference milliwatts) {
+            milliwatts.setValue(700_000);
+            return 0;
+        }
+
+        @Override
+        public int nvmlDeviceGetCurrentClocksThrottleReasons(
+                Pointer device, LongByReference reasons) {
+            if (withoutReasons) {
+                throw new UnsatisfiedLinkError(
+                        "Error looking up function 'nvmlDeviceGetCurrentClocksThrottleReasons'");
+            }
+            reasons.setValue(GpuPowerSampler.SW_POWER_CAP);
+            return 0;
+        }
     }
 
     @Test
