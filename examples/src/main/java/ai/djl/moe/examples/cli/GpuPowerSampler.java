@@ -135,27 +135,45 @@ final class GpuPowerSampler implements AutoCloseable {
             return new GpuPowerSampler(
                     "NVML (lib" + library + ") not loaded: " + e.getMessage(), null, null, 0);
         }
-        int status = nvml.nvmlInit_v2();
-        if (status != 0) {
-            return new GpuPowerSampler("nvmlInit failed: nvmlReturn_t " + status, null, null, 0);
-        }
+        return start(nvml, visibleDevices, periodMillis);
+    }
+
+    /**
+     * Starts sampling through a loaded NVML binding.
+     *
+     * @param nvml the binding
+     * @param visibleDevices {@code CUDA_VISIBLE_DEVICES}, or null
+     * @param periodMillis the sampling period
+     * @return the running sampler, or one that says why it cannot sample
+     */
+    static GpuPowerSampler start(Nvml nvml, String visibleDevices, long periodMillis) {
         String first = visibleDevices == null ? "" : visibleDevices.split(",")[0].trim();
         PointerByReference handle = new PointerByReference();
-        status =
-                first.startsWith("GPU-")
-                        ? nvml.nvmlDeviceGetHandleByUUID(first, handle)
-                        : nvml.nvmlDeviceGetHandleByIndex_v2(
-                                first.matches("\\d+") ? Integer.parseInt(first) : 0, handle);
-        if (status != 0) {
-            nvml.nvmlShutdown();
-            return new GpuPowerSampler(
-                    "no NVML device for CUDA_VISIBLE_DEVICES entry '"
-                            + first
-                            + "': nvmlReturn_t "
-                            + status,
-                    null,
-                    null,
-                    0);
+        try {
+            int status = nvml.nvmlInit_v2();
+            if (status != 0) {
+                return new GpuPowerSampler(
+                        "nvmlInit failed: nvmlReturn_t " + status, null, null, 0);
+            }
+            status =
+                    first.startsWith("GPU-")
+                            ? nvml.nvmlDeviceGetHandleByUUID(first, handle)
+                            : nvml.nvmlDeviceGetHandleByIndex_v2(
+                                    first.matches("\\d+") ? Integer.parseInt(first) : 0, handle);
+            if (status != 0) {
+                nvml.nvmlShutdown();
+                return new GpuPowerSampler(
+                        "no NVML device for CUDA_VISIBLE_DEVICES entry '"
+                                + first
+                                + "': nvmlReturn_t "
+                                + status,
+                        null,
+                        null,
+                        0);
+            }
+        } catch (UnsatisfiedLinkError e) {
+            // JNA binds each call on first use: a library without it fails here
+            return new GpuPowerSampler("NVML call missing: " + e.getMessage(), null, null, 0);
         }
         return new GpuPowerSampler(null, nvml, handle.getValue(), periodMillis);
     }

@@ -88,11 +88,36 @@ class GpuPowerSamplerTest {
         assertTrue(stopped.contains("nvmlDeviceGetCurrentClocksThrottleReasons"), stopped);
     }
 
+    @Test
+    void theDeviceIsTheFirstVisibleOne() throws InterruptedException {
+        FakeNvml byIndex = new FakeNvml(false);
+        try (GpuPowerSampler sampler = GpuPowerSampler.start(byIndex, null, 1)) {
+            assertTrue(sampler.summary().get("available").getAsBoolean());
+        }
+        assertEquals("index 0", byIndex.selected, "without CUDA_VISIBLE_DEVICES: NVML's first");
+        FakeNvml byUuid = new FakeNvml(false);
+        try (GpuPowerSampler sampler = GpuPowerSampler.start(byUuid, "GPU-5e1f, GPU-77", 1)) {
+            assertTrue(sampler.summary().get("available").getAsBoolean());
+        }
+        assertEquals("GPU-5e1f", byUuid.selected);
+        FakeNvml missing = new FakeNvml(false);
+        JsonObject s;
+        try (GpuPowerSampler sampler = GpuPowerSampler.start(missing, "3,4", 1)) {
+            s = sampler.summary();
+        }
+        assertEquals("index 3", missing.selected);
+        assertFalse(s.get("available").getAsBoolean());
+        String reason = s.get("reason").getAsString();
+        assertTrue(reason.contains("entry '3'"), reason);
+        assertTrue(missing.shutDown, "NVML is shut down when no device matched");
+    }
+
     /** NVML of a GPU at 1,500 MHz drawing 690 W of 700 at the power cap. */
     private static final class FakeNvml implements GpuPowerSampler.Nvml {
         final AtomicInteger reads = new AtomicInteger();
         final boolean withoutReasons;
         volatile boolean shutDown;
+        volatile String selected;
 
         FakeNvml(boolean withoutReasons) {
             this.withoutReasons = withoutReasons;
@@ -111,11 +136,14 @@ class GpuPowerSamplerTest {
 
         @Override
         public int nvmlDeviceGetHandleByIndex_v2(int index, PointerByReference device) {
-            return 0;
+            selected = "index " + index;
+            // one GPU: NVML_ERROR_INVALID_ARGUMENT for any other index
+            return index == 0 ? 0 : 2;
         }
 
         @Override
         public int nvmlDeviceGetHandleByUUID(String uuid, PointerByReference device) {
+            selected = uuid;
             return 0;
         }
 
