@@ -4,7 +4,8 @@
  * ai.djl.moe.cuda.MoePermute}), weighted unpermute+combine ({@link ai.djl.moe.cuda.MoeUnpermute}),
  * expert activations ({@link ai.djl.moe.cuda.ExpertActivationKernel}), the fused top-k router
  * ({@link ai.djl.moe.cuda.FusedTopKRouter}) and grouped GEMMs through cuBLAS ({@link
- * ai.djl.moe.cuda.GroupedGemm}), put together as {@link ai.djl.moe.cuda.CudaGroupedExpertCompute}
+ * ai.djl.moe.cuda.GroupedGemm}, its per-expert products spread over libtorch's current stream and a
+ * second one, {@code SideStream}), put together as {@link ai.djl.moe.cuda.CudaGroupedExpertCompute}
  * and {@link ai.djl.moe.cuda.CudaTokenDispatcher}; and fused kernels of the model around the MoE
  * layer: RMS norm ({@link ai.djl.moe.cuda.FusedRmsNorm}), rotary embedding ({@link
  * ai.djl.moe.cuda.FusedRotary}), the language-model cross entropy ({@link
