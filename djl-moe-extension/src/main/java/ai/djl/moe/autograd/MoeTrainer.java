@@ -221,13 +221,14 @@ public class MoeTrainer extends Trainer {
      * values either way.
      */
     private void updateParameters() {
-        if (!updatedOnce || !updatesDirectly()) {
+        List<Pair<String, Parameter>> parameters = trainedParameters();
+        if (!updatedOnce || !updatesDirectly(parameters)) {
             super.step();
             updatedOnce = true;
             return;
         }
         long begin = System.nanoTime();
-        for (Pair<String, Parameter> trained : trainedParameters()) {
+        for (Pair<String, Parameter> trained : parameters) {
             NDArray weight = trained.getValue().getArray();
             try (NDArray gradient = weight.getGradient()) {
                 optimizer.update(trained.getValue().getId(), weight, gradient);
@@ -237,12 +238,12 @@ public class MoeTrainer extends Trainer {
     }
 
     /** Whether the parameter server's arrays are the parameters' own (one device, theirs). */
-    private boolean updatesDirectly() {
+    private boolean updatesDirectly(List<Pair<String, Parameter>> parameters) {
         Device[] devices = getDevices();
         if (devices.length != 1) {
             return false;
         }
-        for (Pair<String, Parameter> trained : trainedParameters()) {
+        for (Pair<String, Parameter> trained : parameters) {
             if (!trained.getValue().getArray().getDevice().equals(devices[0])) {
                 return false;
             }

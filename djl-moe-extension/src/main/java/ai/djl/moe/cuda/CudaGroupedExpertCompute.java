@@ -8,7 +8,6 @@ import ai.djl.moe.nn.experts.ExpertCompute;
 import ai.djl.moe.nn.router.TokenCounts;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 
 /**
@@ -124,16 +123,13 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
      * read them there (bfloat16, {@code aten::_grouped_mm} loaded); else null.
      */
     private static NDArray groupEnds(TokenCounts counts, TorchDType type, NDArray x) {
-        NDArray onDevice = counts.onDevice();
-        if (onDevice == null
+        if (counts.onDevice() == null
                 || counts.isKnown()
                 || type != TorchDType.BFLOAT16
                 || !AtenOps.hasGroupedMm(x.getManager(), x.getDevice())) {
             return null;
         }
-        return onDevice.get(new NDIndex(":" + counts.numExperts()))
-                .cumSum(0)
-                .toType(DataType.INT32, false);
+        return counts.expertsOnDevice().cumSum(0).toType(DataType.INT32, false);
     }
 
     /** Float32 master weights stay as they are for bfloat16 GEMMs; others are cast if needed. */

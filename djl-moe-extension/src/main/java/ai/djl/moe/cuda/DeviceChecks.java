@@ -34,11 +34,7 @@ public final class DeviceChecks {
             return true;
         }
         NDArray wide = DeviceArrays.contiguous(values.toType(DataType.INT64, false));
-        HostCopy copy =
-                HostCopy.start(
-                        CudaKernels.deviceOf(wide, "checked values"),
-                        DeviceArrays.pointer(wide),
-                        Math.toIntExact(wide.size() * Long.BYTES));
+        HostCopy copy = HostCopy.start(wide, "checked values");
         // the copy is queued before anything that could reuse the memory
         if (wide != values) {
             wide.close();

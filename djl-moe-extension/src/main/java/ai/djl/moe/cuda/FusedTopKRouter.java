@@ -59,12 +59,8 @@ public final class FusedTopKRouter extends Function {
     public FusedRouting route(NDArray logits) {
         NDList out = apply(new NDList(logits));
         NDArray counts = out.get(2);
-        HostCopy copy =
-                HostCopy.start(
-                        CudaKernels.deviceOf(counts, "router counts"),
-                        DeviceArrays.pointer(counts),
-                        Math.toIntExact(counts.size() * Integer.BYTES));
-        return new FusedRouting(out.get(0), out.get(1), counts, copy);
+        return new FusedRouting(
+                out.get(0), out.get(1), counts, HostCopy.start(counts, "router counts"));
     }
 
     /** {@inheritDoc} */

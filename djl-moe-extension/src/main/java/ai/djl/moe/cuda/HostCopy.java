@@ -1,5 +1,7 @@
 package ai.djl.moe.cuda;
 
+import ai.djl.ndarray.NDArray;
+
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
 
@@ -69,6 +71,20 @@ final class HostCopy {
             throw e;
         }
         return new HostCopy(slot, bytes);
+    }
+
+    /**
+     * Queues the copy of a small contiguous device array, as {@link #start(int, long, int)} does.
+     *
+     * @param values the array (int32 or int64, at most {@link #CAPACITY} bytes)
+     * @param what what the values are, for error messages
+     * @return the pending copy
+     */
+    static HostCopy start(NDArray values, String what) {
+        return start(
+                CudaKernels.deviceOf(values, what),
+                DeviceArrays.pointer(values),
+                Math.toIntExact(values.size() * values.getDataType().getNumOfBytes()));
     }
 
     private static Queue<Slot> pool(int device) {

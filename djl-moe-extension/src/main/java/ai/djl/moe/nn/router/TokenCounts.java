@@ -1,6 +1,7 @@
 package ai.djl.moe.nn.router;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
 
 import java.util.function.Supplier;
 
@@ -92,5 +93,14 @@ public final class TokenCounts {
      */
     public NDArray onDevice() {
         return onDevice;
+    }
+
+    /**
+     * Returns the experts' counts on the device without the entries that may follow them.
+     *
+     * @return an int32 {@code [E]} view of {@link #onDevice()}, or null when counted on the host
+     */
+    public NDArray expertsOnDevice() {
+        return onDevice == null ? null : onDevice.get(new NDIndex(":" + numExperts));
     }
 }

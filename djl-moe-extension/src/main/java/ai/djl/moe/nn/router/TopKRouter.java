@@ -12,7 +12,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
@@ -516,10 +515,7 @@ public class TopKRouter extends AbstractBlock {
      * host path computes them (times {@code 1 / T}: within one rounding of the host's quotient).
      */
     private NDArray deviceFractions(TokenCounts counts, long tokens) {
-        NDArray fractions =
-                counts.onDevice()
-                        .get(new NDIndex(":" + numExperts))
-                        .toType(DataType.FLOAT32, false);
+        NDArray fractions = counts.expertsOnDevice().toType(DataType.FLOAT32, false);
         return ScalarOps.div(fractions, tokens);
     }
 

@@ -26,6 +26,7 @@ class TokenCountsTest {
         given[0] = 99;
         assertTrue(counts.isKnown());
         assertNull(counts.onDevice());
+        assertNull(counts.expertsOnDevice());
         assertEquals(3, counts.numExperts());
         long[] read = counts.get();
         assertArrayEquals(new long[] {3, 0, 5}, read);
@@ -48,6 +49,10 @@ class TokenCountsTest {
                             });
             assertFalse(counts.isKnown(), "nothing read yet");
             assertSame(onDevice, counts.onDevice());
+            assertArrayEquals(
+                    new int[] {2, 4},
+                    counts.expertsOnDevice().toIntArray(),
+                    "the experts' counts without the entry after them");
             assertEquals(2, counts.numExperts());
             assertArrayEquals(new long[] {2, 4}, counts.get());
             assertArrayEquals(new long[] {2, 4}, counts.get());
