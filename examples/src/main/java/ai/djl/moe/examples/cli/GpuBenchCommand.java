@@ -43,7 +43,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
@@ -57,7 +56,9 @@ import java.util.function.UnaryOperator;
  * the same GPU) merged in, and the ratios; then the end-to-end training MFU of a Mixtral-style
  * model ({@link TrainingMfuBench}) against the dense bf16 peak measured in the same run. Each shape
  * and the training run also report the GPU's SM clock and power while they ran ({@code gpu_power},
- * {@link GpuPowerSampler}). Prints one JSON object.
+ * {@link GpuPowerSampler}). The GEMM and layer figures are taken sustained and, under {@code
+ * burst}, each sample after the GPU idled ({@link BenchTiming}), on both sides. Prints one JSON
+ * object.
  */
 @Command(name = "gpu", description = "CUDA MoE ops vs eager PyTorch on the GPU (JSON).")
 public final class GpuBenchCommand implements Callable<Integer> {
@@ -87,6 +88,21 @@ public final class GpuBenchCommand implements Callable<Integer> {
 
     @Option(names = "--warmup", defaultValue = "5", description = "Untimed samples (default 5).")
     private int warmup;
+
+    @Option(
+            names = "--burst-samples",
+            defaultValue = "5",
+            description =
+                    "Samples of the GEMM and layer figures taken each after the GPU idled (burst"
+                            + " figures, at boost clock), besides the sustained ones; 0 to skip"
+                            + " (default 5).")
+    private int burstSamples;
+
+    @Option(
+            names = "--burst-idle-ms",
+            defaultValue = "500",
+            description = "How long the GPU idles before each burst sample (default 500 ms).")
+    private long burstIdleMs;
 
     @Option(names = "--no-peer", description = "Skip the PyTorch peer.")
     private boolean noPeer;
@@ -159,10 +175,13 @@ public final class GpuBenchCommand implements Callable<Integer> {
                 || mfuWarmup < 0
                 || mfuMicroBatches <= 0
                 || mfuBatch <= 0
-                || mfuLayers < 0) {
+                || mfuLayers < 0
+                || burstSamples < 0
+                || burstIdleMs <= 0) {
             throw new UsageException(
-                    "--tokens, --iterations, --mfu-micro-batches and --mfu-batch must be positive,"
-                            + " --warmup, --mfu-steps, --mfu-warmup and --mfu-layers >= 0");
+                    "--tokens, --iterations, --mfu-micro-batches, --mfu-batch and --burst-idle-ms"
+                            + " must be positive, --warmup, --mfu-steps, --mfu-warmup,"
+                            + " --mfu-layers and --burst-samples >= 0");
         }
         MfuModel model = MfuModel.of(mfuModel);
         if (trainingOnly && mfuSteps == 0) {
@@ -244,13 +263,17 @@ public final class GpuBenchCommand implements Callable<Integer> {
         return mfu;
     }
 
-    private JsonObject benchShape(MoeShape s) {
+    private JsonObject benchShape(MoeShape s) throws InterruptedException {
         JsonObject out = new JsonObject();
+        JsonObject burst = new JsonObject();
         Device gpu = Device.gpu();
         try (NDManager m = NDManager.newBaseManager(gpu, "PyTorch");
                 CudaTimer timer = new CudaTimer(0)) {
             m.getEngine().setRandomSeed(7);
             warmUp(m, timer);
+            BenchTiming timing =
+                    new BenchTiming(
+                            timer, iterations, warmup, WARM_UP_MILLIS, burstSamples, burstIdleMs);
             long[] expertOfSlot = randomRouting(s);
             long rows = (long) tokens * s.topK();
             long[] counts = new long[s.experts()];
@@ -262,10 +285,9 @@ public final class GpuBenchCommand implements Callable<Integer> {
             NDArray rowIndex = m.create(rowToToken);
             long h = s.hidden();
 
-            double permute = median(timer, BATCH, () -> new MoePermute(indices).apply(x));
+            double permute = timing.sustainedMillis(BATCH, () -> new MoePermute(indices).apply(x));
             double select =
-                    median(
-                            timer,
+                    timing.sustainedMillis(
                             BATCH,
                             () ->
                                     INDEX_SELECT
@@ -280,7 +302,8 @@ public final class GpuBenchCommand implements Callable<Integer> {
             out.addProperty("index_select_permute_tbps", 2.0 * rows * h * 2 / select / 1e9);
             NDArray y = BFloat16.toBFloat16(m.randomNormal(new Shape(rows, h)));
             NDArray w = m.randomUniform(0f, 1f, new Shape(tokens, s.topK()));
-            double unpermute = median(timer, BATCH, () -> new MoeUnpermute(indices).apply(y, w));
+            double unpermute =
+                    timing.sustainedMillis(BATCH, () -> new MoeUnpermute(indices).apply(y, w));
             out.addProperty(
                     "unpermute_combine_tbps",
                     (rows * h * 2.0 + tokens * h * 2.0) / unpermute / 1e9);
@@ -310,54 +333,62 @@ public final class GpuBenchCommand implements Callable<Integer> {
             NDArray offsets = m.create(offs);
             double gateUpFlops = 2.0 * rows * h * 2 * s.ffn();
             double downFlops = 2.0 * rows * s.ffn() * h;
-            out.addProperty(
+            timing.figure(
+                    out,
+                    burst,
                     "gemm_gate_up_tflops",
-                    gateUpFlops
-                            / median(timer, BATCH, () -> new GroupedGemm(counts).apply(xs, w1))
-                            / 1e9);
-            out.addProperty(
+                    BATCH,
+                    () -> new GroupedGemm(counts).apply(xs, w1),
+                    ms -> gateUpFlops / ms / 1e9);
+            timing.figure(
+                    out,
+                    burst,
                     "gemm_down_tflops",
-                    downFlops
-                            / median(timer, BATCH, () -> new GroupedGemm(counts).apply(a, w2))
-                            / 1e9);
+                    BATCH,
+                    () -> new GroupedGemm(counts).apply(a, w2),
+                    ms -> downFlops / ms / 1e9);
             if (AtenOps.hasGroupedMm(m, gpu)) {
-                out.addProperty(
+                timing.figure(
+                        out,
+                        burst,
                         "bridge_grouped_mm_gate_up_tflops",
-                        gateUpFlops
-                                / median(
-                                        timer,
-                                        BATCH,
-                                        () -> AtenOps.groupedMm(xs, w1.transpose(0, 2, 1), offsets))
-                                / 1e9);
-                out.addProperty(
+                        BATCH,
+                        () -> AtenOps.groupedMm(xs, w1.transpose(0, 2, 1), offsets),
+                        ms -> gateUpFlops / ms / 1e9);
+                timing.figure(
+                        out,
+                        burst,
                         "bridge_grouped_mm_down_tflops",
-                        downFlops
-                                / median(
-                                        timer,
-                                        BATCH,
-                                        () -> AtenOps.groupedMm(a, w2.transpose(0, 2, 1), offsets))
-                                / 1e9);
+                        BATCH,
+                        () -> AtenOps.groupedMm(a, w2.transpose(0, 2, 1), offsets),
+                        ms -> downFlops / ms / 1e9);
             }
             xs.setRequiresGradient(true);
             w1.setRequiresGradient(true);
             NDArray seed = BFloat16.toBFloat16(m.ones(new Shape(rows, 2L * s.ffn())));
-            double fwdBwd =
-                    median(
-                            timer,
-                            () -> {
-                                try (MoeGradientCollector gc = new MoeGradientCollector()) {
-                                    NDArray o = new GroupedGemm(counts).apply(xs, w1);
-                                    gc.backward(o, seed);
-                                    return o;
-                                }
-                            });
-            out.addProperty("gemm_gate_up_fwd_dgrad_wgrad_tflops", 3 * gateUpFlops / fwdBwd / 1e9);
-            layerMillis(out, m, timer, s);
+            timing.figure(
+                    out,
+                    burst,
+                    "gemm_gate_up_fwd_dgrad_wgrad_tflops",
+                    1,
+                    () -> {
+                        try (MoeGradientCollector gc = new MoeGradientCollector()) {
+                            NDArray o = new GroupedGemm(counts).apply(xs, w1);
+                            gc.backward(o, seed);
+                            return o;
+                        }
+                    },
+                    ms -> 3 * gateUpFlops / ms / 1e9);
+            layerMillis(out, burst, m, timing, s);
+        }
+        if (burstSamples > 0) {
+            burst.addProperty("idle_ms_before_each_sample", burstIdleMs);
+            burst.addProperty("samples", burstSamples);
+            out.add("burst", burst);
         }
         return out;
     }
 
-    /** About a second of matrix products first, so that clocks are up before anything is timed. */
     private static void warmUp(NDManager m, CudaTimer timer) {
         NDArray a = m.randomNormal(new Shape(4096, 4096));
         double spent = 0;
@@ -374,10 +405,12 @@ public final class GpuBenchCommand implements Callable<Integer> {
     /**
      * The MoE layer's forward+backward two ways: as the peer runs it (bfloat16 tokens and expert
      * weights, float32 router: router, CUDA dispatcher, grouped-GEMM experts and combine called
-     * directly) and as a {@link MoeBlock} trains in mixed precision (float32 tokens and master
-     * weights, bfloat16 compute, float32 weight gradients).
+     * directly; sustained and burst) and as a {@link MoeBlock} trains in mixed precision (float32
+     * tokens and master weights, bfloat16 compute, float32 weight gradients; sustained).
      */
-    private void layerMillis(JsonObject out, NDManager m, CudaTimer timer, MoeShape s) {
+    private void layerMillis(
+            JsonObject out, JsonObject burst, NDManager m, BenchTiming timing, MoeShape s)
+            throws InterruptedException {
         TopKRouter router =
                 TopKRouter.builder()
                         .setNumExperts(s.experts())
@@ -399,10 +432,10 @@ public final class GpuBenchCommand implements Callable<Integer> {
         block.initialize(m, DataType.FLOAT32, new Shape(tokens, s.hidden()));
         ParameterStore store = new ParameterStore(m, false);
         NDArray input = m.randomNormal(new Shape(tokens, s.hidden()));
-        out.addProperty("moe_layer_fwd_bwd_ms", bf16WeightsLayerMillis(m, timer, s, router, input));
+        bf16WeightsLayerMillis(out, burst, m, timing, s, router, input);
         double forward =
-                median(
-                        timer,
+                timing.sustainedMillis(
+                        1,
                         () -> {
                             try (NDManager step = m.newSubManager()) {
                                 NDArray x = input.duplicate();
@@ -414,35 +447,42 @@ public final class GpuBenchCommand implements Callable<Integer> {
         out.addProperty("fp32_master_moe_layer_fwd_ms", forward);
         out.addProperty(
                 "fp32_master_moe_layer_fwd_bwd_ms",
-                forwardBackwardMillis(
-                        m, timer, input, x -> block.forwardWithRouting(store, x, true).output()));
+                timing.sustainedMillis(
+                        1,
+                        forwardBackward(
+                                m, input, x -> block.forwardWithRouting(store, x, true).output())));
     }
 
     /**
-     * Median milliseconds of a layer's forward and backward: each sample in its own step manager
-     * and {@link MoeGradientCollector}, from a copy of {@code input} that requires a gradient, the
-     * loss being the sum of the output in float32.
+     * One forward and backward of a layer: in its own step manager and {@link
+     * MoeGradientCollector}, from a copy of {@code input} that requires a gradient, the loss being
+     * the sum of the output in float32.
      */
-    private double forwardBackwardMillis(
-            NDManager m, CudaTimer timer, NDArray input, UnaryOperator<NDArray> layer) {
-        return median(
-                timer,
-                () -> {
-                    try (NDManager step = m.newSubManager();
-                            MoeGradientCollector gc = new MoeGradientCollector()) {
-                        NDArray x = input.duplicate();
-                        x.attach(step);
-                        x.setRequiresGradient(true);
-                        NDArray y = layer.apply(x);
-                        gc.backward((BFloat16.isBFloat16(y) ? BFloat16.toFloat32(y) : y).sum());
-                        return null;
-                    }
-                });
+    private static Supplier<NDArray> forwardBackward(
+            NDManager m, NDArray input, UnaryOperator<NDArray> layer) {
+        return () -> {
+            try (NDManager step = m.newSubManager();
+                    MoeGradientCollector gc = new MoeGradientCollector()) {
+                NDArray x = input.duplicate();
+                x.attach(step);
+                x.setRequiresGradient(true);
+                NDArray y = layer.apply(x);
+                gc.backward((BFloat16.isBFloat16(y) ? BFloat16.toFloat32(y) : y).sum());
+                return null;
+            }
+        };
     }
 
     /** The layer as the peer's: bfloat16 tokens and expert weights (leaves), float32 router. */
-    private double bf16WeightsLayerMillis(
-            NDManager m, CudaTimer timer, MoeShape s, TopKRouter router, NDArray input) {
+    private void bf16WeightsLayerMillis(
+            JsonObject out,
+            JsonObject burst,
+            NDManager m,
+            BenchTiming timing,
+            MoeShape s,
+            TopKRouter router,
+            NDArray input)
+            throws InterruptedException {
         Shape gateUpShape = new Shape(s.experts(), 2L * s.ffn(), s.hidden());
         Shape downShape = new Shape(s.experts(), s.hidden(), s.ffn());
         NDArray gateUp =
@@ -455,10 +495,13 @@ public final class GpuBenchCommand implements Callable<Integer> {
         CudaTokenDispatcher dispatcher =
                 new CudaTokenDispatcher(LocalTokenDispatcher.builder().build());
         CudaGroupedExpertCompute experts = new CudaGroupedExpertCompute(TorchDType.BFLOAT16);
-        double millis =
-                forwardBackwardMillis(
+        timing.figure(
+                out,
+                burst,
+                "moe_layer_fwd_bwd_ms",
+                1,
+                forwardBackward(
                         m,
-                        timer,
                         tokensBf16,
                         x -> {
                             RoutingResult routing = router.route(store, x, tokens, true);
@@ -472,11 +515,11 @@ public final class GpuBenchCommand implements Callable<Integer> {
                                             down,
                                             ExpertActivation.SWIGLU);
                             return dispatcher.combine(y, rows.metadata());
-                        });
+                        }),
+                ms -> ms);
         gateUp.close();
         down.close();
         tokensBf16.close();
-        return millis;
     }
 
     private long[] randomRouting(MoeShape s) {
@@ -511,52 +554,6 @@ public final class GpuBenchCommand implements Callable<Integer> {
         }
     }
 
-    /** Median milliseconds of one call of a layer step. */
-    private double median(CudaTimer timer, Supplier<NDArray> op) {
-        return median(timer, 1, op);
-    }
-
-    /**
-     * Median milliseconds per call over samples of {@code batch} back-to-back calls between two
-     * events (host work of one call then overlaps device work of the one before). One untimed call
-     * is queued before the start event of each sample, so that the timed calls find the device busy
-     * instead of waiting for the host to launch the first one (the peer does the same). Before the
-     * timed samples, untimed ones run for at least {@code --warmup} samples and {@link
-     * #WARM_UP_MILLIS} of wall time, so that the JIT has compiled the host path of a short op (a
-     * few thousand calls) before it is timed.
-     */
-    private double median(CudaTimer timer, int batch, Supplier<NDArray> op) {
-        long warmUntil = System.nanoTime() + (long) (WARM_UP_MILLIS * 1e6);
-        for (int i = 0; i < warmup || System.nanoTime() < warmUntil; i++) {
-            sampleMillis(timer, batch, op);
-        }
-        double[] ms = new double[iterations];
-        for (int i = 0; i < iterations; i++) {
-            ms[i] = sampleMillis(timer, batch, op);
-        }
-        Arrays.sort(ms);
-        return ms[iterations / 2];
-    }
-
-    private static double sampleMillis(CudaTimer timer, int batch, Supplier<NDArray> op) {
-        NDArray[] results = new NDArray[batch];
-        NDArray queued = op.get();
-        timer.start();
-        for (int b = 0; b < batch; b++) {
-            results[b] = op.get();
-        }
-        double millis = timer.stopMillis() / batch;
-        if (queued != null) {
-            queued.close();
-        }
-        for (NDArray r : results) {
-            if (r != null) {
-                r.close();
-            }
-        }
-        return millis;
-    }
-
     private JsonObject runPeer() throws IOException, InterruptedException {
         Path script = Files.createTempFile("gpu_bench_peer", ".py");
         try (InputStream in = GpuBenchCommand.class.getResourceAsStream("gpu_bench_peer.py")) {
@@ -576,7 +573,11 @@ public final class GpuBenchCommand implements Callable<Integer> {
                                 "--warmup",
                                 String.valueOf(warmup),
                                 "--batch",
-                                String.valueOf(BATCH))
+                                String.valueOf(BATCH),
+                                "--burst-samples",
+                                String.valueOf(burstSamples),
+                                "--burst-idle-ms",
+                                String.valueOf(burstIdleMs))
                         .redirectError(ProcessBuilder.Redirect.INHERIT)
                         .start();
         String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -589,79 +590,88 @@ public final class GpuBenchCommand implements Callable<Integer> {
         return JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject();
     }
 
-    private static JsonObject ratios(JsonObject ours, JsonObject peer) {
+    /**
+     * Ours over the peer's per shape (speed-ups for times), sustained and, where both sides took
+     * them, burst ({@code burst} within each shape).
+     */
+    static JsonObject ratios(JsonObject ours, JsonObject peer) {
         JsonObject out = new JsonObject();
         for (MoeShape s : SHAPES) {
             JsonObject o = ours.getAsJsonObject(s.name());
             JsonObject p = peer.getAsJsonObject(s.name());
-            JsonObject r = new JsonObject();
-            ratio(
-                    r,
-                    "permute_vs_index_select",
-                    o,
-                    "permute_tbps",
-                    p,
-                    "index_select_permute_tbps",
-                    false);
-            ratio(
-                    r,
-                    "unpermute_vs_index_select",
-                    o,
-                    "unpermute_combine_tbps",
-                    p,
-                    "index_select_unpermute_tbps",
-                    false);
-            ratio(
-                    r,
-                    "gemm_gate_up_vs_grouped_mm",
-                    o,
-                    "gemm_gate_up_tflops",
-                    p,
-                    "grouped_mm_gate_up_tflops",
-                    false);
-            ratio(
-                    r,
-                    "gemm_down_vs_grouped_mm",
-                    o,
-                    "gemm_down_tflops",
-                    p,
-                    "grouped_mm_down_tflops",
-                    false);
-            ratio(
-                    r,
-                    "gemm_gate_up_vs_loop",
-                    o,
-                    "gemm_gate_up_tflops",
-                    p,
-                    "loop_gate_up_tflops",
-                    false);
-            ratio(
-                    r,
-                    "layer_speedup_vs_eager",
-                    o,
-                    "moe_layer_fwd_bwd_ms",
-                    p,
-                    "eager_layer_fwd_bwd_ms",
-                    true);
-            ratio(
-                    r,
-                    "layer_speedup_vs_grouped_mm_layer",
-                    o,
-                    "moe_layer_fwd_bwd_ms",
-                    p,
-                    "grouped_mm_layer_fwd_bwd_ms",
-                    true);
-            ratio(
-                    r,
-                    "fp32_master_layer_speedup_vs_grouped_mm_layer",
-                    o,
-                    "fp32_master_moe_layer_fwd_bwd_ms",
-                    p,
-                    "grouped_mm_layer_fwd_bwd_ms",
-                    true);
+            if (o == null || p == null) {
+                continue;
+            }
+            JsonObject r = shapeRatios(o, p);
+            if (o.has("burst") && p.has("burst")) {
+                r.add("burst", shapeRatios(o.getAsJsonObject("burst"), p.getAsJsonObject("burst")));
+            }
             out.add(s.name(), r);
         }
         return out;
+    }
+
+    private static JsonObject shapeRatios(JsonObject o, JsonObject p) {
+        JsonObject r = new JsonObject();
+        ratio(
+                r,
+                "permute_vs_index_select",
+                o,
+                "permute_tbps",
+                p,
+                "index_select_permute_tbps",
+                false);
+        ratio(
+                r,
+                "unpermute_vs_index_select",
+                o,
+                "unpermute_combine_tbps",
+                p,
+                "index_select_unpermute_tbps",
+                false);
+        ratio(
+                r,
+                "gemm_gate_up_vs_grouped_mm",
+                o,
+                "gemm_gate_up_tflops",
+                p,
+                "grouped_mm_gate_up_tflops",
+                false);
+        ratio(
+                r,
+                "gemm_down_vs_grouped_mm",
+                o,
+                "gemm_down_tflops",
+                p,
+                "grouped_mm_down_tflops",
+                false);
+        ratio(r, "gemm_gate_up_vs_loop", o, "gemm_gate_up_tflops", p, "loop_gate_up_tflops", false);
+        ratio(r, "gemm_down_vs_loop", o, "gemm_down_tflops", p, "loop_down_tflops", false);
+        ratio(
+                r,
+                "layer_speedup_vs_eager",
+                o,
+                "moe_layer_fwd_bwd_ms",
+                p,
+                "eager_layer_fwd_bwd_ms",
+                true);
+        ratio(
+                r,
+                "layer_speedup_vs_grouped_mm_layer",
+                o,
+                "moe_layer_fwd_bwd_ms",
+                p,
+                "grouped_mm_layer_fwd_bwd_ms",
+                true);
+        ratio(
+                r,
+                "fp32_master_layer_speedup_vs_grouped_mm_layer",
+                o,
+                "fp32_master_moe_layer_fwd_bwd_ms",
+                p,
+                "grouped_mm_layer_fwd_bwd_ms",
+                true);
+        return r;
     }
 
     private static void ratio(
