@@ -84,13 +84,74 @@ __device__ void gatherRows(const T* __restrict__ src, const int64_t* __restrict_
     }
 }
 
+// combineRows for topK <= K (K a compile-time bound) and 16-byte rows: each thread reads the
+// token's routing entries itself (the same addresses across the block: cached broadcasts, no
+// staging and no barrier) and has U vectors of each of the k rows in flight before it adds any.
+template <typename T, int K, int U>
+__device__ void combineRowsDirect(const T* __restrict__ rowsIn, const int64_t* __restrict__ slot,
+                                  const float* __restrict__ weights, T* __restrict__ out,
+                                  int64_t tokens, int hidden, int topK) {
+    const int stride = blockDim.x * Vec<T>::N;
+    for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
+        int64_t row[K];
+        float w[K];
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            const int64_t a = t * topK + j;
+            row[j] = j < topK ? slot[a] : -1;
+            w[j] = j < topK && weights ? weights[a] : 1.f;
+        }
+        T* dst = out + t * (int64_t)hidden;
+        for (int c0 = threadIdx.x * Vec<T>::N; c0 < hidden; c0 += stride * U) {
+            uint4 raw[K][U];
+#pragma unroll
+            for (int j = 0; j < K; j++)
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    const int c = c0 + u * stride;
+                    raw[j][u] = row[j] >= 0 && c < hidden
+                                    ? *reinterpret_cast<const uint4*>(
+                                          rowsIn + row[j] * (int64_t)hidden + c)
+                                    : make_uint4(0, 0, 0, 0);
+                }
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int c = c0 + u * stride;
+                if (c >= hidden) break;
+                float acc[Vec<T>::N];
+#pragma unroll
+                for (int i = 0; i < Vec<T>::N; i++) acc[i] = 0.f;
+#pragma unroll
+                for (int j = 0; j < K; j++) {
+                    if (row[j] < 0) continue;
+                    const T* v = reinterpret_cast<const T*>(&raw[j][u]);
+#pragma unroll
+                    for (int i = 0; i < Vec<T>::N; i++) acc[i] += w[j] * toF(v[i]);
+                }
+                storeVec(dst + c, acc);
+            }
+        }
+    }
+}
+
 // out[t] = sum_j w[t, j] * rows[slot[t * k + j]] over kept assignments (w = 1 when weights is
-// null), accumulated in fp32. Forward unpermute+combine, and the input gradient of permute.
+// null), accumulated in fp32 in the order of j. Forward unpermute+combine, and the input gradient
+// of permute.
 template <typename T>
 __device__ void combineRows(const T* __restrict__ rowsIn, const int64_t* __restrict__ slot,
                             const float* __restrict__ weights, T* __restrict__ out,
                             int64_t tokens, int hidden, int topK) {
     const bool vec = hidden % Vec<T>::N == 0;
+    if (vec && topK <= 2) {
+        // 4 vectors in flight per thread; larger k stage their entries (more registers here
+        // would cost the kernel occupancy for every k)
+        if (topK == 1) {
+            combineRowsDirect<T, 1, 4>(rowsIn, slot, weights, out, tokens, hidden, topK);
+        } else {
+            combineRowsDirect<T, 2, 2>(rowsIn, slot, weights, out, tokens, hidden, topK);
+        }
+        return;
+    }
     __shared__ int64_t sRow[kStage];
     __shared__ float sWeight[kStage];
     for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
