@@ -143,8 +143,8 @@ __device__ void combineRows(const T* __restrict__ rowsIn, const int64_t* __restr
                             int64_t tokens, int hidden, int topK) {
     const bool vec = hidden % Vec<T>::N == 0;
     if (vec && topK <= 2) {
-        // 4 vectors in flight per thread; larger k stage their entries (more registers here
-        // would cost the kernel occupancy for every k)
+        // 4 vectors in flight per thread; k up to 8 has a kernel of its own (moe_combine_rows_k8:
+        // its registers here would cost this kernel occupancy for every k)
         if (topK == 1) {
             combineRowsDirect<T, 1, 4>(rowsIn, slot, weights, out, tokens, hidden, topK);
         } else {
@@ -413,6 +413,15 @@ __device__ void rotary(const T* __restrict__ x, const T* __restrict__ cosT,
         const T* rowsIn, const int64_t* slot, const float* weights, T* out, int64_t tokens,      \
         int hidden, int topK) {                                                                   \
         combineRows<T>(rowsIn, slot, weights, out, tokens, hidden, topK);                         \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_combine_rows_k8_##SUFFIX(          \
+        const T* rowsIn, const int64_t* slot, const float* weights, T* out, int64_t tokens,      \
+        int hidden, int topK) {                                                                   \
+        if (hidden % Vec<T>::N == 0 && topK <= 8) {                                               \
+            combineRowsDirect<T, 8, 1>(rowsIn, slot, weights, out, tokens, hidden, topK);         \
+        } else {                                                                                  \
+            combineRows<T>(rowsIn, slot, weights, out, tokens, hidden, topK);                     \
+        }                                                                                         \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(kThreads) moe_weight_grad_##SUFFIX(              \
         const T* gradOut, const T* rowsIn, const int64_t* slot, float* gradWeights,              \

@@ -25,9 +25,13 @@ final class Combine {
         long hidden = rows.getShape().get(1);
         NDArray out =
                 DeviceArrays.empty(rows, new Shape(indices.numTokens(), hidden), info.getDtype());
+        // k from 3 to 8: the kernel that keeps every row's routing entry in registers (more of
+        // them than the one for other k can afford)
+        int k = indices.topK();
+        String kernel = k > 2 && k <= 8 ? "moe_combine_rows_k8_" : "moe_combine_rows_";
         CudaKernels.launch(
                 CudaKernels.deviceOf(rows, "expert rows"),
-                "moe_combine_rows_" + suffix,
+                kernel + suffix,
                 indices.numTokens(),
                 new KernelArgs()
                         .pointer(info.getDataPointer())
@@ -36,7 +40,7 @@ final class Combine {
                         .pointer(DeviceArrays.pointer(out))
                         .int64(indices.numTokens())
                         .int32(Math.toIntExact(hidden))
-                        .int32(indices.topK()));
+                        .int32(k));
         return out;
     }
 

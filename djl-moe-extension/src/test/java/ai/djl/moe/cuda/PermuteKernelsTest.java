@@ -33,12 +33,16 @@ import java.util.Random;
  */
 class PermuteKernelsTest {
 
-    /** Routings: random, all tokens to one expert, empty experts, k = E, capacity with drops. */
+    /**
+     * Routings: random, all tokens to one expert, empty experts, k = E, eight of sixteen experts
+     * (Qwen-style; the combine kernel for k from 3 to 8), capacity with drops.
+     */
     enum Routing {
         RANDOM(64, 8, 2, 0),
         ALL_TO_ONE_EXPERT(64, 8, 1, 0),
         EMPTY_EXPERTS(64, 8, 2, 0),
         K_EQUALS_E(32, 4, 4, 0),
+        TOP_8_OF_16(64, 16, 8, 0),
         CAPACITY_DROP_AND_PAD(64, 8, 2, 0.75);
 
         final int tokens;
