@@ -32,16 +32,15 @@ import ai.djl.training.ParameterStore;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -58,7 +57,8 @@ import java.util.function.UnaryOperator;
  * and the training run also report the GPU's SM clock and power while they ran ({@code gpu_power},
  * {@link GpuPowerSampler}). The GEMM and layer figures are taken sustained and, under {@code
  * burst}, each sample after the GPU idled ({@link BenchTiming}), on both sides. Prints one JSON
- * object.
+ * object; a peer or training run that fails leaves an {@code error} in its place and exit status 1
+ * (the peer runs with a time limit, {@link PeerProcess}).
  */
 @Command(name = "gpu", description = "CUDA MoE ops vs eager PyTorch on the GPU (JSON).")
 public final class GpuBenchCommand implements Callable<Integer> {
@@ -76,6 +76,9 @@ public final class GpuBenchCommand implements Callable<Integer> {
 
     /** Calls per timed sample of the kernels and GEMMs. */
     private static final int BATCH = 10;
+
+    /** How long the PyTorch peer may run (it takes a few minutes on the H200). */
+    private static final Duration PEER_TIMEOUT = Duration.ofMinutes(30);
 
     /** How often the GPU's clock and power are read while a shape or the training run is timed. */
     private static final long POWER_SAMPLE_MILLIS = 50;
@@ -195,6 +198,7 @@ public final class GpuBenchCommand implements Callable<Integer> {
         result.addProperty("gemm_path", CudaGroupedExpertCompute.gemmPath());
         result.addProperty("tokens", tokens);
         JsonObject peer = null;
+        int exitCode = 0;
         if (!trainingOnly) {
             JsonObject ours = new JsonObject();
             for (MoeShape shape : SHAPES) {
@@ -206,12 +210,17 @@ public final class GpuBenchCommand implements Callable<Integer> {
             }
             result.add("djl_moe", ours);
             if (!noPeer) {
-                peer = runPeer();
-                result.add("pytorch_peer", peer);
-                result.add("ratios", ratios(ours, peer));
+                try {
+                    peer = runPeer();
+                    result.add("pytorch_peer", peer);
+                    result.add("ratios", ratios(ours, peer));
+                } catch (IllegalStateException e) {
+                    // our figures still get printed; the peer's entry says why it has none
+                    result.add("pytorch_peer", failure(e));
+                    exitCode = 1;
+                }
             }
         }
-        int exitCode = 0;
         if (mfuSteps > 0) {
             // last: the peer's process has given its GPU memory back
             try {
@@ -221,15 +230,19 @@ public final class GpuBenchCommand implements Callable<Integer> {
                                 peer, model, mfuLayers == 0 ? model.defaultLayers() : mfuLayers));
             } catch (RuntimeException e) {
                 // the figures above still get printed; the failed part says why
-                JsonObject failed = new JsonObject();
-                failed.addProperty("error", e.toString());
-                result.add("training_mfu", failed);
+                result.add("training_mfu", failure(e));
                 exitCode = 1;
             }
         }
         Gson gson = new GsonBuilder().create();
         System.out.println(gson.toJson(result));
         return exitCode;
+    }
+
+    private static JsonObject failure(RuntimeException e) {
+        JsonObject failed = new JsonObject();
+        failed.addProperty("error", e.toString());
+        return failed;
     }
 
     private JsonObject trainingMfu(JsonObject peer, MfuModel model, int layers)
@@ -556,38 +569,34 @@ public final class GpuBenchCommand implements Callable<Integer> {
 
     private JsonObject runPeer() throws IOException, InterruptedException {
         Path script = Files.createTempFile("gpu_bench_peer", ".py");
-        try (InputStream in = GpuBenchCommand.class.getResourceAsStream("gpu_bench_peer.py")) {
-            if (in == null) {
-                throw new IllegalStateException("gpu_bench_peer.py is missing from the class path");
+        try {
+            try (InputStream in = GpuBenchCommand.class.getResourceAsStream("gpu_bench_peer.py")) {
+                if (in == null) {
+                    throw new IllegalStateException(
+                            "gpu_bench_peer.py is missing from the class path");
+                }
+                Files.write(script, in.readAllBytes());
             }
-            Files.write(script, in.readAllBytes());
+            return PeerProcess.run(
+                    List.of(
+                            python,
+                            script.toString(),
+                            "--tokens",
+                            String.valueOf(tokens),
+                            "--iterations",
+                            String.valueOf(iterations),
+                            "--warmup",
+                            String.valueOf(warmup),
+                            "--batch",
+                            String.valueOf(BATCH),
+                            "--burst-samples",
+                            String.valueOf(burstSamples),
+                            "--burst-idle-ms",
+                            String.valueOf(burstIdleMs)),
+                    PEER_TIMEOUT);
+        } finally {
+            Files.deleteIfExists(script);
         }
-        Process p =
-                new ProcessBuilder(
-                                python,
-                                script.toString(),
-                                "--tokens",
-                                String.valueOf(tokens),
-                                "--iterations",
-                                String.valueOf(iterations),
-                                "--warmup",
-                                String.valueOf(warmup),
-                                "--batch",
-                                String.valueOf(BATCH),
-                                "--burst-samples",
-                                String.valueOf(burstSamples),
-                                "--burst-idle-ms",
-                                String.valueOf(burstIdleMs))
-                        .redirectError(ProcessBuilder.Redirect.INHERIT)
-                        .start();
-        String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        int rc = p.waitFor();
-        Files.deleteIfExists(script);
-        String[] lines = stdout.strip().split("\n");
-        if (rc != 0 || lines.length == 0 || lines[lines.length - 1].isEmpty()) {
-            throw new IllegalStateException("the PyTorch peer failed (exit " + rc + "): " + stdout);
-        }
-        return JsonParser.parseString(lines[lines.length - 1]).getAsJsonObject();
     }
 
     /**
