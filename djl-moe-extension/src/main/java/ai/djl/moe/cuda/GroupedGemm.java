@@ -49,7 +49,6 @@ public final class GroupedGemm extends Function {
     private long[] rowsPerExpert;
     private NDArray weightsWithGraph;
     private TorchDType weightType;
-    private NDArray pendingGradient;
 
     /**
      * Creates the op for one batch.
@@ -283,10 +282,10 @@ public final class GroupedGemm extends Function {
     }
 
     /**
-     * Adds the weight gradient into the parameter's existing gradient, or computes it into a new
-     * array left in {@link #pendingGradient} for the graph once the products are joined.
+     * Adds the weight gradient into the parameter's existing gradient (and returns null), or
+     * computes it into a new array that it returns, for the graph once the products are joined.
      */
-    private void weightGradient(
+    private NDArray weightGradient(
             Cublas.Context[] lanes,
             TorchDType dtype,
             NDArray x,
@@ -303,20 +302,12 @@ public final class GroupedGemm extends Function {
             long dwp = DeviceArrays.pointer(existing);
             weightGradients(lanes, dtype, dyp, xp, dwp, nOut, k, true, device);
             existing.close();
-        } else {
-            // in the master weights' type (float32 from bfloat16 operands in mixed precision)
-            pendingGradient = DeviceArrays.empty(x, w.getShape(), weightType);
-            weightGradients(
-                    lanes,
-                    dtype,
-                    dyp,
-                    xp,
-                    DeviceArrays.pointer(pendingGradient),
-                    nOut,
-                    k,
-                    false,
-                    device);
+            return null;
         }
+        // in the master weights' type (float32 from bfloat16 operands in mixed precision)
+        NDArray dw = DeviceArrays.empty(x, w.getShape(), weightType);
+        weightGradients(lanes, dtype, dyp, xp, DeviceArrays.pointer(dw), nOut, k, false, device);
+        return dw;
     }
 
     /** {@inheritDoc} */
@@ -341,6 +332,7 @@ public final class GroupedGemm extends Function {
         boolean both = ctx.needsInputGradient(0) && ctx.needsInputGradient(1);
         Cublas.Context side = Cublas.fork(cublas);
         NDArray dx = null;
+        NDArray newWeightGradient = null;
         try {
             // both gradients: data gradients on the current stream, weight gradients on the
             // second; one of them: its experts take the two streams in turn
@@ -353,16 +345,16 @@ public final class GroupedGemm extends Function {
                 expertProducts(dataLanes, dtype, false, k, nOut, dyp, wp, DeviceArrays.pointer(dx));
             }
             if (ctx.needsInputGradient(1)) {
-                weightGradient(weightLanes, dtype, x, w, dyp, xp, nOut, k, device);
+                newWeightGradient =
+                        weightGradient(weightLanes, dtype, x, w, dyp, xp, nOut, k, device);
             }
         } finally {
             Cublas.join(cublas, side);
         }
-        if (pendingGradient != null) {
+        if (newWeightGradient != null) {
             // the products that wrote it are done on the current stream now
-            Autograd.accumulateGradient(weightsWithGraph, pendingGradient);
-            pendingGradient.close();
-            pendingGradient = null;
+            Autograd.accumulateGradient(weightsWithGraph, newWeightGradient);
+            newWeightGradient.close();
         }
         weightsWithGraph = null;
         return new NDList(dx, null);

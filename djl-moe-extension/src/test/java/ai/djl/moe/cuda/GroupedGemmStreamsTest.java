@@ -5,7 +5,6 @@ import static ai.djl.moe.cuda.GpuTestSupport.assertClose;
 import ai.djl.Device;
 import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -37,10 +36,10 @@ class GroupedGemmStreamsTest {
     @Test
     void forwardAndBothGradientsAreJoinedBeforeTheyAreRead() {
         try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
-            NDList operands = operands(gpu, 17);
-            NDArray x = operands.get(0);
-            NDArray w = operands.get(1);
-            NDArray dy = operands.get(2);
+            Operands o = Operands.random(gpu, 17);
+            NDArray x = o.x();
+            NDArray w = o.w();
+            NDArray dy = o.dy();
             w.setRequiresGradient(true);
             for (int pass = 1; pass <= 2; pass++) {
                 NDArray y;
@@ -82,10 +81,10 @@ class GroupedGemmStreamsTest {
     @Test
     void dataGradientsAloneTakeBothStreamsAndAreJoined() {
         try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
-            NDList operands = operands(gpu, 19);
-            NDArray x = operands.get(0);
-            NDArray w = operands.get(1);
-            NDArray dy = operands.get(2);
+            Operands o = Operands.random(gpu, 19);
+            NDArray x = o.x();
+            NDArray w = o.w();
+            NDArray dy = o.dy();
             try (MoeGradientCollector gc = new MoeGradientCollector()) {
                 gc.backward(new GroupedGemm(COUNTS).apply(x, w), dy);
             }
@@ -104,13 +103,18 @@ class GroupedGemmStreamsTest {
         }
     }
 
-    /** Random {@code x} (requiring a gradient), {@code w} and the output gradient. */
-    private static NDList operands(NDManager gpu, int seed) {
-        gpu.getEngine().setRandomSeed(seed);
-        NDArray x = gpu.randomNormal(new Shape(rows(), IN));
-        x.setRequiresGradient(true);
-        NDArray w = gpu.randomNormal(0, 0.02f, new Shape(COUNTS.length, OUT, IN), DataType.FLOAT32);
-        return new NDList(x, w, gpu.randomNormal(new Shape(rows(), OUT)));
+    /** The rows {@code x}, the weights {@code w} and the output gradient {@code dy}. */
+    private record Operands(NDArray x, NDArray w, NDArray dy) {
+
+        /** Random operands; {@code x} requires a gradient. */
+        static Operands random(NDManager gpu, int seed) {
+            gpu.getEngine().setRandomSeed(seed);
+            NDArray x = gpu.randomNormal(new Shape(rows(), IN));
+            x.setRequiresGradient(true);
+            NDArray w =
+                    gpu.randomNormal(0, 0.02f, new Shape(COUNTS.length, OUT, IN), DataType.FLOAT32);
+            return new Operands(x, w, gpu.randomNormal(new Shape(rows(), OUT)));
+        }
     }
 
     private static long rows() {
