@@ -1,8 +1,8 @@
 // MoE kernels of djl-moe: row permutation with padding/dropping, weighted combine over top-k,
-// their backward passes, expert activations, the fused top-k router, the fused Adam update (with
-// the bf16 weight copy), the fused RMS norm, rotary embedding and cross entropy. Loaded from a
-// fatbin
-// through the CUDA driver API (ai.djl.moe.cuda.CudaKernels); every entry point is extern "C".
+// their backward passes, expert activations, the fused top-k router and the router logits for few
+// experts, the fused Adam update (with the bf16 weight copy), the fused RMS norm, rotary embedding
+// and cross entropy. Loaded from a fatbin through the CUDA driver API
+// (ai.djl.moe.cuda.CudaKernels); every entry point is extern "C".
 //
 // Index conventions (int64, as DJL creates them):
 //   rowSource[r] = the (token, choice) assignment a = t * k + j that fills expert-input row r,
@@ -567,6 +567,219 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk_bwd(
         const float gs = normalize ? (g[j] - weighted) / total : g[j];
         const float p = routerScore(l[idx[j]], maxLogit, denom, scoreFn);
         out[idx[j]] += scoreFn == 0 ? p * gs : gs * p * (1.f - p);
+    }
+}
+
+// Router logits for few experts (E <= kRouterExperts), where the product is bound by reading the
+// tokens: the tokens stay in their type (float32 or bfloat16, read as the exact float32 values a
+// cast would give), the weights and every sum are float32, so no float32 copy of the tokens is
+// written, read and (backward) cast back. Columns go four at a time: one vector access when the
+// four are whole and aligned, else element by element.
+namespace {
+
+constexpr int kRouterExperts = 16;
+// Tokens per warp pass in the forward (each weight vector read serves them all) and per thread in
+// the input gradient; tokens per weight-gradient chunk are chosen by the caller.
+constexpr int kRouterTokens = 4;
+constexpr int kRouterDxTokens = 8;
+
+template <typename T>
+__device__ __forceinline__ void loadQuad(const T* p, int valid, float (&f)[4]) {
+    if (valid == 4 && (reinterpret_cast<uintptr_t>(p) & (4 * sizeof(T) - 1)) == 0) {
+        if constexpr (sizeof(T) == 4) {
+            const float4 v = *reinterpret_cast<const float4*>(p);
+            f[0] = v.x; f[1] = v.y; f[2] = v.z; f[3] = v.w;
+        } else {
+            const uint2 raw = *reinterpret_cast<const uint2*>(p);
+            const T* v = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+            for (int k = 0; k < 4; k++) f[k] = toF(v[k]);
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < 4; k++) f[k] = k < valid ? toF(p[k]) : 0.f;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void storeQuad(T* p, int valid, const float (&f)[4]) {
+    if (valid == 4 && (reinterpret_cast<uintptr_t>(p) & (4 * sizeof(T) - 1)) == 0) {
+        if constexpr (sizeof(T) == 4) {
+            *reinterpret_cast<float4*>(p) = make_float4(f[0], f[1], f[2], f[3]);
+        } else {
+            T v[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) v[k] = fromF<T>(f[k]);
+            *reinterpret_cast<uint2*>(p) = *reinterpret_cast<const uint2*>(v);
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            if (k < valid) p[k] = fromF<T>(f[k]);
+        }
+    }
+}
+
+// Calls body(r, h, valid) for the four columns h..h+3 (valid of them below hidden) of every row r
+// of a [rows, hidden] grid, spread over the whole launch grid.
+template <typename Body>
+__device__ __forceinline__ void forEachQuad(int64_t rows, int hidden, Body body) {
+    const int quads = (hidden + 3) / 4;
+    const int64_t n = rows * quads;
+    const int64_t step = gridDim.x * (int64_t)blockDim.x;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += step) {
+        const int64_t r = i / quads;
+        const int h = (int)(i - r * quads) * 4;
+        body(r, h, min(4, hidden - h));
+    }
+}
+
+// logits[t, e] = sum_h x[t, h] w[e, h]: a warp takes kRouterTokens tokens, each lane four columns
+// at a time, then the warp sums each (token, expert) pair.
+template <typename T>
+__device__ void routerLogits(const T* __restrict__ x, const float* __restrict__ w,
+                             float* __restrict__ logits, int64_t tokens, int hidden, int experts) {
+    const int lane = threadIdx.x & 31;
+    const int64_t warp = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
+    const int64_t warps = (gridDim.x * (int64_t)blockDim.x) >> 5;
+    for (int64_t t0 = warp * kRouterTokens; t0 < tokens; t0 += warps * kRouterTokens) {
+        float acc[kRouterTokens][kRouterExperts];
+#pragma unroll
+        for (int j = 0; j < kRouterTokens; j++) {
+#pragma unroll
+            for (int e = 0; e < kRouterExperts; e++) acc[j][e] = 0.f;
+        }
+        for (int h = lane * 4; h < hidden; h += 128) {
+            const int valid = min(4, hidden - h);
+            float xv[kRouterTokens][4];
+#pragma unroll
+            for (int j = 0; j < kRouterTokens; j++) {
+                if (t0 + j < tokens) {
+                    loadQuad(x + (t0 + j) * hidden + h, valid, xv[j]);
+                } else {
+#pragma unroll
+                    for (int k = 0; k < 4; k++) xv[j][k] = 0.f;
+                }
+            }
+#pragma unroll
+            for (int e = 0; e < kRouterExperts; e++) {
+                if (e < experts) {
+                    float wv[4];
+                    loadQuad(w + (int64_t)e * hidden + h, valid, wv);
+#pragma unroll
+                    for (int j = 0; j < kRouterTokens; j++) {
+#pragma unroll
+                        for (int k = 0; k < 4; k++) acc[j][e] = fmaf(xv[j][k], wv[k], acc[j][e]);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < kRouterTokens; j++) {
+#pragma unroll
+            for (int e = 0; e < kRouterExperts; e++) {
+                if (e < experts) {
+                    float v = acc[j][e];
+#pragma unroll
+                    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+                    if (lane == 0 && t0 + j < tokens) logits[(t0 + j) * experts + e] = v;
+                }
+            }
+        }
+    }
+}
+
+// dx[t, h] = sum_e g[t, e] w[e, h]: a thread takes four columns of kRouterDxTokens tokens, the
+// weights' four columns held in registers.
+template <typename T>
+__device__ void routerLogitsDx(const float* __restrict__ g, const float* __restrict__ w,
+                               T* __restrict__ dx, int64_t tokens, int hidden, int experts) {
+    const int64_t groups = (tokens + kRouterDxTokens - 1) / kRouterDxTokens;
+    forEachQuad(groups, hidden, [&](int64_t group, int h, int valid) {
+        float wv[kRouterExperts][4];
+#pragma unroll
+        for (int e = 0; e < kRouterExperts; e++) {
+            if (e < experts) loadQuad(w + (int64_t)e * hidden + h, valid, wv[e]);
+        }
+        for (int j = 0; j < kRouterDxTokens; j++) {
+            const int64_t t = group * kRouterDxTokens + j;
+            if (t >= tokens) break;
+            float out[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+            for (int e = 0; e < kRouterExperts; e++) {
+                if (e < experts) {
+                    const float ge = g[t * experts + e];
+#pragma unroll
+                    for (int k = 0; k < 4; k++) out[k] = fmaf(ge, wv[e][k], out[k]);
+                }
+            }
+            storeQuad(dx + t * hidden + h, valid, out);
+        }
+    });
+}
+
+// partial[c, e, h] = sum over the tokens t of chunk c of g[t, e] x[t, h]: a thread takes four
+// columns of one chunk (the chunks are summed in order by moe_router_logits_dw_sum, so the weight
+// gradient does not depend on scheduling).
+template <typename T>
+__device__ void routerLogitsDwPartial(const float* __restrict__ g, const T* __restrict__ x,
+                                      float* __restrict__ partial, int64_t tokens, int hidden,
+                                      int experts, int64_t chunkTokens, int64_t chunks) {
+    forEachQuad(chunks, hidden, [&](int64_t c, int h, int valid) {
+        float acc[kRouterExperts][4];
+#pragma unroll
+        for (int e = 0; e < kRouterExperts; e++) {
+#pragma unroll
+            for (int k = 0; k < 4; k++) acc[e][k] = 0.f;
+        }
+        const int64_t end = min(tokens, (c + 1) * chunkTokens);
+        for (int64_t t = c * chunkTokens; t < end; t++) {
+            float xv[4];
+            loadQuad(x + t * hidden + h, valid, xv);
+#pragma unroll
+            for (int e = 0; e < kRouterExperts; e++) {
+                if (e < experts) {
+                    const float ge = g[t * experts + e];
+#pragma unroll
+                    for (int k = 0; k < 4; k++) acc[e][k] = fmaf(ge, xv[k], acc[e][k]);
+                }
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < kRouterExperts; e++) {
+            if (e < experts) storeQuad(partial + (c * experts + e) * hidden + h, valid, acc[e]);
+        }
+    });
+}
+
+}  // namespace
+
+#define MOE_ROUTER_LOGITS_KERNELS(SUFFIX, T)                                                      \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_##SUFFIX(            \
+        const T* x, const float* w, float* logits, int64_t tokens, int hidden, int experts) {     \
+        routerLogits<T>(x, w, logits, tokens, hidden, experts);                                   \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dx_##SUFFIX(         \
+        const float* g, const float* w, T* dx, int64_t tokens, int hidden, int experts) {         \
+        routerLogitsDx<T>(g, w, dx, tokens, hidden, experts);                                     \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dw_##SUFFIX(         \
+        const float* g, const T* x, float* partial, int64_t tokens, int hidden, int experts,      \
+        int64_t chunkTokens, int64_t chunks) {                                                    \
+        routerLogitsDwPartial<T>(g, x, partial, tokens, hidden, experts, chunkTokens, chunks);    \
+    }
+
+MOE_ROUTER_LOGITS_KERNELS(f32, float)
+MOE_ROUTER_LOGITS_KERNELS(bf16, __nv_bfloat16)
+
+// dw[i] = sum over the chunks c, in order, of partial[c * size + i], for i < size = E * H.
+extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dw_sum(
+    const float* __restrict__ partial, float* __restrict__ dw, int64_t size, int64_t chunks) {
+    const int64_t step = gridDim.x * (int64_t)blockDim.x;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < size; i += step) {
+        float s = 0.f;
+        for (int64_t c = 0; c < chunks; c++) s += partial[c * size + i];
+        dw[i] = s;
     }
 }
 

@@ -7,6 +7,7 @@ import ai.djl.moe.autograd.ScalarOps;
 import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.cuda.CudaKernels;
 import ai.djl.moe.cuda.FusedTopKRouter;
+import ai.djl.moe.cuda.RouterLogits;
 import ai.djl.moe.nn.loss.AuxLossRecorder;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -38,7 +39,10 @@ import java.util.Arrays;
  *
  * <p>On a CUDA device the scores, the top-k, the renormalisation and the expert counts come from
  * one fused kernel ({@link FusedTopKRouter}) whenever the options allow (no expert bias, no group
- * limit, scores over all experts); the losses are computed as on the reference path.
+ * limit, scores over all experts); the losses are computed as on the reference path. With up to
+ * {@value RouterLogits#MAX_EXPERTS} experts the logits come from kernels that read the tokens in
+ * their own type ({@link RouterLogits}) instead of a float32 copy of them ({@code
+ * -Ddjl.moe.fusedRouterLogits=false} keeps the copy).
  *
  * <p>{@link #route} returns a {@link RoutingResult}; in training mode the auxiliary losses are also
  * written to the {@link AuxLossRecorder} given to the builder. The block's own {@code forward}
@@ -50,6 +54,8 @@ public class TopKRouter extends AbstractBlock {
     private static final float SIGMOID_NORM_EPS = 1e-20f;
     private static final boolean FUSED_ROUTER =
             Boolean.parseBoolean(System.getProperty("djl.moe.fusedRouter", "true"));
+    private static final boolean FUSED_LOGITS =
+            Boolean.parseBoolean(System.getProperty("djl.moe.fusedRouterLogits", "true"));
 
     private final int numExperts;
     private final int topK;
@@ -278,11 +284,9 @@ public class TopKRouter extends AbstractBlock {
                             + numTokens
                             + " tokens");
         }
-        NDArray x =
-                tokens.getDataType() == DataType.FLOAT32
-                        ? tokens
-                        : tokens.toType(DataType.FLOAT32, false);
+        NDArray x = tokens;
         if (training && inputJitter > 0) {
+            x = float32(x);
             x = x.mul(x.getManager().randomUniform(1 - inputJitter, 1 + inputJitter, x.getShape()));
         }
         // the weight's cast and transpose belong to the step, not to the model's manager
@@ -290,9 +294,17 @@ public class TopKRouter extends AbstractBlock {
         if (weight32 != w) {
             weight32.attach(x.getManager());
         }
+        if (FUSED_LOGITS && RouterLogits.canRun(x, weight32)) {
+            return new RouterLogits().apply(x, weight32);
+        }
+        x = float32(x);
         NDArray transposed = weight32.transpose();
         transposed.attach(x.getManager());
         return x.matMul(transposed);
+    }
+
+    private static NDArray float32(NDArray x) {
+        return x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
     }
 
     /** Top-k experts per token of the scores plus expert bias, within the top groups. */
