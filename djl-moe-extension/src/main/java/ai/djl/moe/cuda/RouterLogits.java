@@ -12,11 +12,12 @@ import ai.djl.ndarray.types.Shape;
 /**
  * The router's float32 logits {@code x @ w^T} for few experts ({@code E <=} {@value #MAX_EXPERTS}),
  * read straight from the tokens' own type ({@code moe_router_logits_*}). With so few experts the
- * product is bound by reading the tokens, and the float32 router of the reference path spends most
- * of its time on copies: bfloat16 tokens are cast to a float32 copy (written and read again) and
- * the input gradient comes back in float32 to be cast down. Here the kernels read the bfloat16
- * tokens as the exact float32 values that cast would give, keep the weights and every sum in
- * float32, and write the input gradient in the tokens' type.
+ * product is bound by reading the tokens, and the float32 router of the reference path reads and
+ * writes them several times over: bfloat16 tokens are cast to a float32 copy (twice their bytes,
+ * written and read again by the forward and the weight gradient) and the input gradient comes back
+ * in float32 to be cast down. Here the kernels read the bfloat16 tokens as the exact float32 values
+ * that cast would give, keep the weights and every sum in float32, and write the input gradient in
+ * the tokens' type.
  *
  * <p>Backward: {@code dx = dlogits @ w} in the tokens' type ({@code moe_router_logits_dx_*}) and
  * {@code dw = dlogits^T @ x} in float32, summed over chunks of tokens and then over the chunks in
