@@ -1,16 +1,22 @@
 package ai.djl.moe.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.moe.autograd.MoeGradientCollector;
 import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.testing.TestDevices;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.training.GradientCollector;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import java.util.function.BooleanSupplier;
 
 /** Shared checks of the CUDA kernel tests. */
 final class GpuTestSupport {
@@ -31,6 +37,22 @@ final class GpuTestSupport {
         }
         assumeTrue(TestDevices.hasCuda(), TestDevices.NO_GPU);
         assertTrue(CudaKernels.isAvailable(), CudaKernels.availability());
+    }
+
+    /**
+     * Asserts that a kernel with its own backward refuses to run for inputs that require a gradient
+     * under DJL's collector (which cannot run that backward) and runs under a {@link
+     * MoeGradientCollector}.
+     *
+     * @param canRun the kernel's check, on inputs that require a gradient
+     */
+    static void assertRunsOnlyUnderMoeCollector(BooleanSupplier canRun) {
+        try (GradientCollector djl = Engine.getInstance().newGradientCollector()) {
+            assertFalse(canRun.getAsBoolean(), "DJL's collector cannot run its backward");
+        }
+        try (MoeGradientCollector moe = new MoeGradientCollector()) {
+            assertTrue(canRun.getAsBoolean(), "under a MoeGradientCollector");
+        }
     }
 
     /**
