@@ -19,10 +19,24 @@ import ai.djl.ndarray.types.DataType;
  * outside autograd and writes their gradients in float32 directly (mixed precision without a
  * bfloat16 weight gradient and its cast); weights of other types are cast differentiably.
  *
+ * <p>Row counts still on the device (a fused router's, in a training pass) give a bfloat16 forward
+ * its group ends there: it runs as {@code aten::_grouped_mm} (where the loaded libtorch has it) and
+ * the host queues the layer without waiting for the counts. With {@code
+ * -Ddjl.moe.groupedMmForward=false}, or in float32, the first GEMM reads the counts once its output
+ * and streams are ready and queues its cuBLAS products the moment they arrive (on the H200 the
+ * bench's MoE layer and training step took as long either way, within the spread of the runs).
+ *
  * <p>{@link ai.djl.moe.nn.experts.GroupedExperts} uses this compute (in the tokens' type) for
  * tokens on a CUDA device when {@link CudaKernels#isAvailable()}, unless another one was set.
  */
 public final class CudaGroupedExpertCompute implements ExpertCompute {
+
+    /**
+     * Whether bfloat16 forwards with counts still on the device run as {@code _grouped_mm} (which
+     * reads them there) rather than as cuBLAS products queued the moment they reach the host.
+     */
+    private static final boolean GROUPED_MM_FORWARD =
+            Boolean.parseBoolean(System.getProperty("djl.moe.groupedMmForward", "true"));
 
     private final TorchDType computeType;
 
@@ -95,9 +109,9 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
     /**
      * {@inheritDoc}
      *
-     * <p>Counts still on the device (a fused router's) give both GEMMs their group ends there
-     * ({@link GroupedGemm#GroupedGemm(TokenCounts, NDArray)}): the host queues the experts without
-     * waiting for the counts.
+     * <p>Counts still on the device (a fused router's) give both bfloat16 GEMMs their group ends
+     * there ({@link GroupedGemm#GroupedGemm(TokenCounts, NDArray)}): the host queues the experts
+     * without waiting for the counts. Otherwise the first GEMM reads them as late as it can.
      */
     @Override
     public NDArray compute(
@@ -120,10 +134,12 @@ public final class CudaGroupedExpertCompute implements ExpertCompute {
 
     /**
      * int32 cumulative row ends on the device while the counts are only there and the GEMMs can
-     * read them there (bfloat16, {@code aten::_grouped_mm} loaded); else null.
+     * read them there (bfloat16, {@code aten::_grouped_mm} loaded, not switched off by {@code
+     * -Ddjl.moe.groupedMmForward=false}); else null.
      */
     private static NDArray groupEnds(TokenCounts counts, TorchDType type, NDArray x) {
-        if (counts.onDevice() == null
+        if (!GROUPED_MM_FORWARD
+                || counts.onDevice() == null
                 || counts.isKnown()
                 || type != TorchDType.BFLOAT16
                 || !AtenOps.hasGroupedMm(x.getManager(), x.getDevice())) {

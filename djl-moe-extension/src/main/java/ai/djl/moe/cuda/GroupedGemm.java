@@ -17,10 +17,12 @@ import ai.djl.pytorch.jni.JniUtils;
  * Grouped GEMM with per-expert row counts: {@code y[rows of e] = x[rows of e] @ w[e]^T} for {@code
  * x [N, K]} (rows grouped by expert), {@code w [E, Nout, K]}, {@code y [N, Nout]}; float32 or
  * bfloat16 operands with fp32 accumulation, one cuBLAS product per expert that has rows (empty
- * experts are skipped; their weight gradient is zero). A bfloat16 forward whose counts are still on
- * the device (a fused router's, in a training pass) runs instead as libtorch's {@code
- * aten::_grouped_mm} (2.8 and later), which reads the group ends there: the host queues it without
- * waiting for the device.
+ * experts are skipped; their weight gradient is zero). Counts still on the device (a fused
+ * router's, in a training pass) are read as late as possible: the forward prepares its output and
+ * streams first, so the first product follows the counts' arrival (and the permutation queued
+ * before it) at once. Given their group ends on the device, a bfloat16 forward runs instead as
+ * libtorch's {@code aten::_grouped_mm} (2.8 and later), which reads them there: the host queues it
+ * without waiting for the device at all.
  *
  * <p>The per-expert products go to two CUDA streams ({@link Cublas#fork}): in the forward the
  * experts take them in turn, in the backward the data gradients run on libtorch's current stream
@@ -60,8 +62,9 @@ public final class GroupedGemm extends Function {
     }
 
     /**
-     * Creates the op for one batch whose row counts may still be on the device. While they are (and
-     * the loaded libtorch has {@code aten::_grouped_mm}), a bfloat16 forward runs as one {@code
+     * Creates the op for one batch whose row counts may still be on the device. While they are, the
+     * forward reads them after everything else is queued; with {@code groupEnds} (and {@code
+     * aten::_grouped_mm} in the loaded libtorch), a bfloat16 forward runs as one {@code
      * _grouped_mm} that reads the group ends from device memory, so the host queues it without
      * waiting for the counts; the backward reads them.
      *
@@ -70,11 +73,7 @@ public final class GroupedGemm extends Function {
      */
     public GroupedGemm(TokenCounts counts, NDArray groupEnds) {
         if (counts.isKnown()) {
-            for (long r : counts.get()) {
-                if (r < 0) {
-                    throw new IllegalArgumentException("negative row count in grouped GEMM: " + r);
-                }
-            }
+            totalRows(counts.get());
         }
         this.counts = counts;
         this.groupEnds = groupEnds;
@@ -119,19 +118,10 @@ public final class GroupedGemm extends Function {
                             + counts.numExperts()
                             + " row counts were given");
         }
+        // counts on the host are checked before anything else; pending ones are read last
+        rowsPerExpert = counts.isKnown() ? hostCounts(xs.get(0)) : null;
         TensorInfo xi = TensorInfo.of(x);
-        boolean fromDevice = !counts.isKnown() && runsGroupedMm(x, xi.getDtype());
-        if (!fromDevice) {
-            rowsPerExpert = counts.get();
-            long total = 0;
-            for (long r : rowsPerExpert) {
-                total += r;
-            }
-            if (total != xs.get(0)) {
-                throw new IllegalArgumentException(
-                        "row counts sum to " + total + " but x has " + xs.get(0) + " rows");
-            }
-        }
+        boolean fromDevice = rowsPerExpert == null && runsGroupedMm(x, xi.getDtype());
         DeviceArrays.suffix(xi.getDtype(), "x");
         weightType = TensorInfo.dtype(w);
         if (xi.getDtype() == TorchDType.BFLOAT16 && weightType == TorchDType.FLOAT32) {
@@ -163,6 +153,11 @@ public final class GroupedGemm extends Function {
         Cublas.Context cublas = Cublas.onCurrentStream(device);
         Cublas.Context side = Cublas.fork(cublas);
         try {
+            if (rowsPerExpert == null) {
+                // pending counts last: everything else is ready when they arrive, so the first
+                // product follows them (and the permutation queued before) without a host gap
+                rowsPerExpert = hostCounts(xs.get(0));
+            }
             // y_e = x_e @ w_e^T
             expertProducts(
                     new Cublas.Context[] {cublas, side}, xi.getDtype(), true, nOut, k, xp, wp, yp);
@@ -171,6 +166,29 @@ public final class GroupedGemm extends Function {
         }
         ctx.saveForBackward(x, w);
         return new NDList(y);
+    }
+
+    /** The row counts on the host (waiting for pending ones), checked against the rows of x. */
+    private long[] hostCounts(long rows) {
+        long[] read = counts.get();
+        long total = totalRows(read);
+        if (total != rows) {
+            throw new IllegalArgumentException(
+                    "row counts sum to " + total + " but x has " + rows + " rows");
+        }
+        return read;
+    }
+
+    /** The sum of row counts, refusing a negative one. */
+    private static long totalRows(long[] rowsPerExpert) {
+        long total = 0;
+        for (long r : rowsPerExpert) {
+            if (r < 0) {
+                throw new IllegalArgumentException("negative row count in grouped GEMM: " + r);
+            }
+            total += r;
+        }
+        return total;
     }
 
     /**

@@ -103,6 +103,41 @@ class DeviceCountsTest {
         }
     }
 
+    @Test
+    void pendingCountsWithoutGroupEndsAreReadByTheForwardBeforeItsProducts() {
+        try (NDManager gpu = NDManager.newBaseManager(Device.gpu(), "PyTorch")) {
+            gpu.getEngine().setRandomSeed(10);
+            long[] rows = {0, 56, 8, 64};
+            NDArray x32 = gpu.randomNormal(new Shape(128, 64));
+            NDArray w = gpu.randomNormal(new Shape(4, 96, 64)).mul(0.1);
+            NDArray g = gpu.randomNormal(new Shape(128, 96));
+            Run known = run(gpu, x32, w, g, new GroupedGemm(rows));
+            TokenCounts pending = TokenCounts.pending(4, null, () -> rows.clone());
+            GroupedGemm late = new GroupedGemm(pending, null);
+            NDArray x = BFloat16.toBFloat16(x32);
+            assertFalse(pending.isKnown());
+            NDArray y = late.apply(x, w.duplicate());
+            assertTrue(pending.isKnown(), "the forward read the counts");
+            assertClose("output", known.y, y, 1e-3);
+            Run again =
+                    run(
+                            gpu,
+                            x32,
+                            w,
+                            g,
+                            new GroupedGemm(TokenCounts.pending(4, null, rows::clone), null));
+            assertClose("output with autograd", known.y, again.y, 1e-3);
+            assertClose("input gradient", known.dx, again.dx, 1e-3);
+            assertClose("weight gradient", known.dw, again.dw, 1e-3);
+            TokenCounts wrong = TokenCounts.pending(4, null, () -> new long[] {0, 56, 8, 60});
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> new GroupedGemm(wrong, null).apply(x, w.duplicate()));
+            assertTrue(e.getMessage().contains("sum to 124"), e.getMessage());
+        }
+    }
+
     private record Run(NDArray y, NDArray dx, NDArray dw) {}
 
     private static Run run(NDManager gpu, NDArray x32, NDArray w32, NDArray g, GroupedGemm op) {
