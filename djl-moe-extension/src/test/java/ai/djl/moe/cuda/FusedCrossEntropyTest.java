@@ -126,8 +126,7 @@ class FusedCrossEntropyTest {
 
             NDArray t = cpu.create(targets);
             NDArray kept = t.neq(IGNORE);
-            NDArray x64 = x.toType(DataType.FLOAT64, true);
-            x64.setRequiresGradient(true);
+            NDArray x64 = GpuTestSupport.float64Leaf(x);
             NDArray expected;
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray safe = t.mul(kept.toType(DataType.INT64, false));

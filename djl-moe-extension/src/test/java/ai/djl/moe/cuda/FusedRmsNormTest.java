@@ -70,10 +70,8 @@ class FusedRmsNormTest {
             NDArray w = cpu.randomNormal(0, 1, new Shape(hidden), DataType.FLOAT32);
             NDArray g = cpu.randomNormal(shape);
 
-            NDArray x64 = x.toType(DataType.FLOAT64, true);
-            NDArray w64 = w.toType(DataType.FLOAT64, true);
-            x64.setRequiresGradient(true);
-            w64.setRequiresGradient(true);
+            NDArray x64 = GpuTestSupport.float64Leaf(x);
+            NDArray w64 = GpuTestSupport.float64Leaf(w);
             NDArray expected;
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray rms = ScalarOps.add(x64.square().mean(new int[] {-1}, true), EPS).sqrt();

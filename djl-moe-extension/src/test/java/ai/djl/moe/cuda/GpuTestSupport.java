@@ -11,6 +11,7 @@ import ai.djl.moe.bridge.BFloat16;
 import ai.djl.moe.testing.TestDevices;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.training.GradientCollector;
 
 import org.slf4j.Logger;
@@ -53,6 +54,19 @@ final class GpuTestSupport {
         try (MoeGradientCollector moe = new MoeGradientCollector()) {
             assertTrue(canRun.getAsBoolean(), "under a MoeGradientCollector");
         }
+    }
+
+    /**
+     * Returns a float64 copy (on the array's device) that requires a gradient: the leaf of a
+     * reference computation in double precision.
+     *
+     * @param x any float array
+     * @return the float64 leaf
+     */
+    static NDArray float64Leaf(NDArray x) {
+        NDArray copy = x.toType(DataType.FLOAT64, true);
+        copy.setRequiresGradient(true);
+        return copy;
     }
 
     /**

@@ -82,10 +82,8 @@ class RouterLogitsTest {
             NDArray w = cpu.randomNormal(0, 0.05f, new Shape(experts, hidden), DataType.FLOAT32);
             NDArray g = cpu.randomNormal(new Shape(tokens, experts));
 
-            NDArray x64 = x.toType(DataType.FLOAT64, true);
-            NDArray w64 = w.toType(DataType.FLOAT64, true);
-            x64.setRequiresGradient(true);
-            w64.setRequiresGradient(true);
+            NDArray x64 = GpuTestSupport.float64Leaf(x);
+            NDArray w64 = GpuTestSupport.float64Leaf(w);
             NDArray expected;
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 expected = x64.matMul(w64.transpose());
