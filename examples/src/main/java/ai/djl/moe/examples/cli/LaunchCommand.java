@@ -1,13 +1,18 @@
 package ai.djl.moe.examples.cli;
 
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.File;
 import java.lang.management.ManagementFactory;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code djl-moe launch --nproc N -- <subcommand ...>}: runs a djl-moe subcommand on N ranks, one
@@ -71,9 +76,41 @@ public final class LaunchCommand implements Callable<Integer> {
             }
         }
         command.add("-cp");
-        command.add(System.getProperty("java.class.path"));
+        command.add(classPath());
         command.add(DjlMoe.class.getName());
         command.addAll(arguments);
         return command;
+    }
+
+    /**
+     * The class path of the ranks: this JVM's, followed by the file URLs of the class loaders
+     * between the application class loader and the one that loaded this program, outermost first.
+     * Under another launcher (JUnit's console launcher, a notebook kernel) this program comes from
+     * such a loader, and the JVM's own class path lacks it.
+     */
+    static String classPath() {
+        List<ClassLoader> loaders = new ArrayList<>();
+        ClassLoader application = ClassLoader.getSystemClassLoader();
+        for (ClassLoader loader = DjlMoe.class.getClassLoader();
+                loader != null && loader != application;
+                loader = loader.getParent()) {
+            loaders.add(0, loader);
+        }
+        List<String> entries = new ArrayList<>();
+        entries.add(System.getProperty("java.class.path"));
+        for (ClassLoader loader : loaders) {
+            if (loader instanceof URLClassLoader urls) {
+                for (URL url : urls.getURLs()) {
+                    if ("file".equals(url.getProtocol())) {
+                        try {
+                            entries.add(Paths.get(url.toURI()).toString());
+                        } catch (URISyntaxException e) {
+                            throw new IllegalStateException("a class path entry: " + url, e);
+                        }
+                    }
+                }
+            }
+        }
+        return String.join(File.pathSeparator, entries);
     }
 }

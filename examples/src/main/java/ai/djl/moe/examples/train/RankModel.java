@@ -144,7 +144,8 @@ final class RankModel {
             peak = Math.max(peak, s.peakActivationBytes());
         }
         Communicator pipeline = ctx.communicator(GroupKind.PP);
-        try (NDManager manager = NDManager.newBaseManager();
+        // on the rank's device: with NCCL each rank has its own GPU, not the default one
+        try (NDManager manager = trainer.getManager().newSubManager();
                 NDArray mine = manager.create(new float[] {(float) idle, peak});
                 NDArray all = pipeline.allGather(mine.reshape(1, 2))) {
             float[] values = all.toFloatArray();

@@ -4,14 +4,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Test;
+
 import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.PrintStream;
+import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
 
 /** {@code djl-moe launch} and the {@link RankLauncher} behind it. */
 class LaunchCommandTest {
@@ -72,16 +79,12 @@ class LaunchCommandTest {
         long start = System.nanoTime();
         int code =
                 launcher.run(
-                        List.of(
-                                "sh",
-                                "-c",
-                                "if [ \"$RANK\" = 2 ]; then kill -9 $$; fi; sleep 60"));
+                        List.of("sh", "-c", "if [ \"$RANK\" = 2 ]; then kill -9 $$; fi; sleep 60"));
         long seconds = (System.nanoTime() - start) / 1_000_000_000L;
         assertEquals(128 + 9, code);
         assertTrue(seconds < 30, "the other ranks sleep 60 s; took " + seconds + " s");
         String message = err.toString(StandardCharsets.UTF_8);
-        assertTrue(
-                message.contains("rank 2 was killed by signal 9 (exit code 137)"), message);
+        assertTrue(message.contains("rank 2 was killed by signal 9 (exit code 137)"), message);
     }
 
     @Test
@@ -119,6 +122,42 @@ class LaunchCommandTest {
         assertFalse(
                 ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false),
                 "the child that ignores SIGTERM was killed");
+    }
+
+    @Test
+    void ranksFindTheProgramWhenAnotherClassLoaderLoadedIt() throws Exception {
+        // as under JUnit's console launcher or a notebook kernel: the program comes from a class
+        // loader of its own and the JVM's class path lacks it
+        List<URL> urls = new ArrayList<>();
+        for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
+            urls.add(Paths.get(entry).toUri().toURL());
+        }
+        String jvmClassPath = System.getProperty("java.class.path");
+        List<String> command;
+        try (URLClassLoader own =
+                new URLClassLoader(
+                        urls.toArray(new URL[0]), ClassLoader.getPlatformClassLoader())) {
+            Method javaCommand =
+                    own.loadClass(LaunchCommand.class.getName())
+                            .getDeclaredMethod("javaCommand", List.class);
+            javaCommand.setAccessible(true);
+            System.setProperty("java.class.path", "/nonexistent/launcher.jar");
+            try {
+                @SuppressWarnings("unchecked")
+                List<String> built = (List<String>) javaCommand.invoke(null, List.of("version"));
+                command = built;
+            } finally {
+                System.setProperty("java.class.path", jvmClassPath);
+            }
+        }
+        String classPath = command.get(command.indexOf("-cp") + 1);
+        assertTrue(
+                classPath.startsWith("/nonexistent/launcher.jar" + File.pathSeparator), classPath);
+        Process rank = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String printed = new String(rank.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(rank.waitFor(60, TimeUnit.SECONDS), printed);
+        assertEquals(0, rank.exitValue(), printed);
+        assertTrue(printed.contains("engine PyTorch"), printed);
     }
 
     @Test

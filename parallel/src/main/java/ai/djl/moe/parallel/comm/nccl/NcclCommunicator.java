@@ -16,6 +16,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+
 import java.time.Duration;
 import java.util.Arrays;
 
@@ -27,9 +28,9 @@ import java.util.Arrays;
  * <p><b>Asynchronous calls.</b> Like PyTorch's {@code ProcessGroupNCCL}, a collective returns as
  * soon as its work is queued: DJL operations issued afterwards on the same thread run on the same
  * stream and are ordered after it, so results (and freeing the inputs) are safe without waiting;
- * copying a result to the host (e.g. {@code toFloatArray()}) waits for the stream. Calls that return
- * host data ({@link #exchangeSplits}, the sizes of {@link #allGatherVariable}) and {@link #barrier}
- * wait; {@link #synchronize} waits for everything queued so far on the stream.
+ * copying a result to the host (e.g. {@code toFloatArray()}) waits for the stream. Calls that
+ * return host data ({@link #exchangeSplits}, the sizes of {@link #allGatherVariable}) and {@link
+ * #barrier} wait; {@link #synchronize} waits for everything queued so far on the stream.
  *
  * <p><b>Timeouts.</b> Each collective is followed on the stream by a CUDA event that the world's
  * watchdog thread polls, together with {@code ncclCommGetAsyncError}. When the collective has not
@@ -107,13 +108,13 @@ public final class NcclCommunicator extends AbstractCommunicator {
                         "allReduce",
                         (comm, stream) ->
                                 NcclCalls.ncclAllReduce(
-                                                in.address,
-                                                target,
-                                                in.count,
-                                                in.ncclType,
-                                                redOp,
-                                                comm,
-                                                stream));
+                                        in.address,
+                                        target,
+                                        in.count,
+                                        in.ncclType,
+                                        redOp,
+                                        comm,
+                                        stream));
             }
             return out;
         }
@@ -123,6 +124,7 @@ public final class NcclCommunicator extends AbstractCommunicator {
     @Override
     public NDArray allGather(NDArray x) {
         CollectiveArguments.requireRows(group, "allGather", x);
+        onDevice("allGather", x);
         NDArray out =
                 allocate(
                         x.getManager(),
@@ -174,7 +176,11 @@ public final class NcclCommunicator extends AbstractCommunicator {
             long[] counts = new long[getSize()];
             for (int src = 0; src < getSize(); ++src) {
                 long rows = headers[src * HEADER];
-                NDArray part = allocate(x.getManager(), CollectiveArguments.withRows(x.getShape(), rows), in.dtype);
+                NDArray part =
+                        allocate(
+                                x.getManager(),
+                                CollectiveArguments.withRows(x.getShape(), rows),
+                                in.dtype);
                 parts.add(part);
                 addresses[src] = address(part);
                 counts[src] = rows * rowElements;
@@ -241,7 +247,10 @@ public final class NcclCommunicator extends AbstractCommunicator {
         try (Operand in = operand("reduceScatter", x)) {
             int redOp = NcclDataType.reduction(op, in.dtype);
             NDArray out =
-                    allocate(x.getManager(), CollectiveArguments.withRows(x.getShape(), rows / getSize()), in.dtype);
+                    allocate(
+                            x.getManager(),
+                            CollectiveArguments.withRows(x.getShape(), rows / getSize()),
+                            in.dtype);
             long target = address(out);
             long count = in.count / getSize();
             if (count > 0) {
@@ -249,13 +258,13 @@ public final class NcclCommunicator extends AbstractCommunicator {
                         "reduceScatter",
                         (comm, stream) ->
                                 NcclCalls.ncclReduceScatter(
-                                                in.address,
-                                                target,
-                                                count,
-                                                in.ncclType,
-                                                redOp,
-                                                comm,
-                                                stream));
+                                        in.address,
+                                        target,
+                                        count,
+                                        in.ncclType,
+                                        redOp,
+                                        comm,
+                                        stream));
             }
             return out;
         }
@@ -266,6 +275,7 @@ public final class NcclCommunicator extends AbstractCommunicator {
     public NDArray allToAll(NDArray x, long[] sendSplits, long[] recvSplits) {
         CollectiveArguments.requireRows(group, "allToAll", x);
         CollectiveArguments.checkSplits(group, "recvSplits", recvSplits, -1);
+        onDevice("allToAll", x);
         NDArray out =
                 allocate(
                         x.getManager(),
@@ -339,13 +349,13 @@ public final class NcclCommunicator extends AbstractCommunicator {
                         "broadcast",
                         (comm, stream) ->
                                 NcclCalls.ncclBroadcast(
-                                                in.address,
-                                                target,
-                                                in.count,
-                                                in.ncclType,
-                                                root,
-                                                comm,
-                                                stream));
+                                        in.address,
+                                        target,
+                                        in.count,
+                                        in.ncclType,
+                                        root,
+                                        comm,
+                                        stream));
             }
             return out;
         }
@@ -361,12 +371,7 @@ public final class NcclCommunicator extends AbstractCommunicator {
                         "send to local rank " + dst,
                         (comm, stream) ->
                                 NcclCalls.ncclSend(
-                                                in.address,
-                                                in.count,
-                                                in.ncclType,
-                                                dst,
-                                                comm,
-                                                stream));
+                                        in.address, in.count, in.ncclType, dst, comm, stream));
             }
         }
     }
@@ -465,22 +470,22 @@ public final class NcclCommunicator extends AbstractCommunicator {
             if (sendCount.of(peer) > 0) {
                 rc =
                         NcclCalls.ncclSend(
-                                        sendAddress.of(peer),
-                                        sendCount.of(peer),
-                                        ncclType,
-                                        peer,
-                                        comm,
-                                        stream);
+                                sendAddress.of(peer),
+                                sendCount.of(peer),
+                                ncclType,
+                                peer,
+                                comm,
+                                stream);
             }
             if (rc == 0 && recvCount.of(peer) > 0) {
                 rc =
                         NcclCalls.ncclRecv(
-                                        recvAddress.of(peer),
-                                        recvCount.of(peer),
-                                        ncclType,
-                                        peer,
-                                        comm,
-                                        stream);
+                                recvAddress.of(peer),
+                                recvCount.of(peer),
+                                ncclType,
+                                peer,
+                                comm,
+                                stream);
             }
         }
         int end = NcclCalls.ncclGroupEnd();
@@ -493,6 +498,20 @@ public final class NcclCommunicator extends AbstractCommunicator {
      * on the same stream, so freeing it right after queuing the collective is safe).
      */
     private Operand operand(String operation, NDArray x) {
+        TensorInfo info = onDevice(operation, x);
+        if (info.isContiguous()) {
+            return new Operand(info, null);
+        }
+        NDArray dense = DenseArrays.contiguous(x, x.getManager());
+        return new Operand(TensorInfo.of(dense), dense);
+    }
+
+    /**
+     * Describes an array that lives on this communicator's device; refuses one elsewhere, naming
+     * the operation, the group and both devices (checked before a result is allocated, so that the
+     * input is named, not the result).
+     */
+    private TensorInfo onDevice(String operation, NDArray x) {
         TensorInfo info = TensorInfo.of(x);
         if (info.getDeviceType() != TensorInfo.DEVICE_CUDA || info.getDeviceIndex() != deviceId) {
             throw new IllegalArgumentException(
@@ -500,11 +519,7 @@ public final class NcclCommunicator extends AbstractCommunicator {
                             "%s on group %s: the nccl backend works on %s, got an array on %s",
                             operation, group, device, x.getDevice()));
         }
-        if (info.isContiguous()) {
-            return new Operand(info, null);
-        }
-        NDArray dense = DenseArrays.contiguous(x, x.getManager());
-        return new Operand(TensorInfo.of(dense), dense);
+        return info;
     }
 
     private NDArray allocate(NDManager target, Shape shape, TorchDType dtype) {

@@ -19,9 +19,11 @@ import ai.djl.moe.testing.TestDevices;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.time.Duration;
@@ -31,8 +33,8 @@ import java.util.Random;
 /**
  * The nccl backend on one GPU (world size 1): every collective against the local backend's result
  * for the same input, bf16 and strided inputs, zero-size parts, two communicators of one process
- * used alternately, and chains of queued (asynchronous) collectives. Skipped without CUDA; run with {@code DJL_MOE_TEST_DEVICE=gpu} on the
- * GPU machine.
+ * used alternately, and chains of queued (asynchronous) collectives. Skipped without CUDA; run with
+ * {@code DJL_MOE_TEST_DEVICE=gpu} on the GPU machine.
  */
 class NcclGpuTest {
 
@@ -183,6 +185,16 @@ class NcclGpuTest {
                             IllegalArgumentException.class,
                             () -> nccl.world().allReduce(x, ReduceOp.SUM));
             assertTrue(e.getMessage().contains("allReduce on group world#0[0]"), e.getMessage());
+            assertTrue(e.getMessage().contains("got an array on cpu"), e.getMessage());
+            // the collectives that allocate their result name the input, not the result
+            e = assertThrows(IllegalArgumentException.class, () -> nccl.world().allGather(x));
+            assertTrue(e.getMessage().startsWith("allGather on group world#0[0]"), e.getMessage());
+            assertTrue(e.getMessage().contains("got an array on cpu"), e.getMessage());
+            e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> nccl.world().allToAll(x, new long[] {2}, new long[] {2}));
+            assertTrue(e.getMessage().startsWith("allToAll on group world#0[0]"), e.getMessage());
             assertTrue(e.getMessage().contains("got an array on cpu"), e.getMessage());
         }
     }
