@@ -4,6 +4,8 @@ import ai.djl.moe.examples.train.ParallelOptions;
 import ai.djl.moe.examples.train.ResumeReport;
 import ai.djl.moe.examples.train.ResumeVerification;
 import ai.djl.moe.examples.train.TrainOptions;
+import ai.djl.moe.parallel.ParallelConfig;
+import ai.djl.moe.parallel.context.KeyValueExchange;
 import ai.djl.translate.TranslateException;
 
 import picocli.CommandLine.Command;
@@ -74,6 +76,12 @@ public final class VerifyResumeCommand implements Callable<Integer> {
     private boolean sequenceParallel;
 
     @Option(
+            names = "--micro-batches",
+            defaultValue = "1",
+            description = "Micro-batches per step of the saving layout (${DEFAULT-VALUE}).")
+    private int microBatches;
+
+    @Option(
             names = "--resume-world-size",
             required = true,
             description = "Ranks of the resuming layout.")
@@ -115,6 +123,12 @@ public final class VerifyResumeCommand implements Callable<Integer> {
     private boolean resumeSequenceParallel;
 
     @Option(
+            names = "--resume-micro-batches",
+            defaultValue = "1",
+            description = "Micro-batches per step of the resuming layout (${DEFAULT-VALUE}).")
+    private int resumeMicroBatches;
+
+    @Option(
             names = "--steps",
             defaultValue = "10",
             description = "Steps before and after the checkpoint (${DEFAULT-VALUE}).")
@@ -150,7 +164,7 @@ public final class VerifyResumeCommand implements Callable<Integer> {
             names = "--keep",
             description =
                     "Write the checkpoints here and keep them (default: a temporary directory,"
-                        + " removed).")
+                            + " removed).")
     private Path keep;
 
     @Option(
@@ -183,17 +197,17 @@ public final class VerifyResumeCommand implements Callable<Integer> {
                         null);
         Duration timeout = Duration.ofSeconds(timeoutSeconds);
         ParallelOptions first =
-                new ParallelOptions(
+                layout(
                         LayoutOptions.config(worldSize, tp, cp, pp, ep, etp),
                         sequenceParallel,
-                        ParallelOptions.Backend.LOCAL,
+                        microBatches,
                         timeout);
         ParallelOptions second =
-                new ParallelOptions(
+                layout(
                         LayoutOptions.config(
                                 resumeWorldSize, resumeTp, resumeCp, resumePp, resumeEp, resumeEtp),
                         resumeSequenceParallel,
-                        ParallelOptions.Backend.LOCAL,
+                        resumeMicroBatches,
                         timeout);
         Path directory = keep != null ? keep : Files.createTempDirectory("djl-moe-verify-resume");
         PrintStream stdout = System.out;
@@ -210,6 +224,22 @@ public final class VerifyResumeCommand implements Callable<Integer> {
         }
         stdout.println(report.toJson());
         return report.within(TOLERANCE) ? 0 : 1;
+    }
+
+    /** A layout on simulated ranks: pipeline stages split evenly, ring attention exchange. */
+    private static ParallelOptions layout(
+            ParallelConfig config, boolean sequenceParallel, int microBatches, Duration timeout) {
+        if (microBatches < 1) {
+            throw new UsageException("micro-batches must be positive, got " + microBatches);
+        }
+        return new ParallelOptions(
+                config,
+                sequenceParallel,
+                ParallelOptions.Backend.LOCAL,
+                timeout,
+                KeyValueExchange.RING,
+                null,
+                microBatches);
     }
 
     private static void delete(Path directory) throws IOException {

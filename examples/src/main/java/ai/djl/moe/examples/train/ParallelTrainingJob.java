@@ -18,7 +18,6 @@ import ai.djl.moe.zoo.checkpoint.CheckpointExport;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.MoeCausalLm;
 import ai.djl.moe.zoo.parallel.FullWeights;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -30,6 +29,7 @@ import ai.djl.training.dataset.BatchSampler;
 import ai.djl.training.dataset.SequenceSampler;
 import ai.djl.training.listener.TrainingListener;
 import ai.djl.translate.TranslateException;
+
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -47,9 +47,9 @@ import java.util.List;
  * each sequence. With {@code pp > 1} (or several micro-batches) every rank holds a pipeline stage
  * ({@link ai.djl.moe.zoo.parallel.ParallelMoeCausalLmStage}) trained by a {@link PipelineTrainer}
  * in 1F1B order; the job then prints every stage's idle share and peak activation memory. Rank 0
- * prints the progress. With {@link CheckpointOptions} (not with pipeline stages) every rank saves
- * its part of the model and Adam's state into a shared checkpoint every few steps and at the end,
- * or starts from a checkpoint of this or (resharded) another layout ({@code
+ * prints the progress. With {@link CheckpointOptions} every rank (a pipeline stage too) saves its
+ * part of the model and Adam's state into a shared checkpoint every few steps and at the end, or
+ * starts from a checkpoint of this or (resharded) another layout ({@code
  * ai.djl.moe.zoo.checkpoint}).
  */
 public final class ParallelTrainingJob {
@@ -71,7 +71,7 @@ public final class ParallelTrainingJob {
      *     chosen device, a global batch that does not divide among the data-parallel ranks times
      *     the micro-batches, a sequence that does not divide into the {@code 2 x cp} chunks of
      *     context parallelism or whose {@code seq / cp} positions per rank do not divide among the
-     *     tensor-parallel ranks, checkpoints of pipeline stages)
+     *     tensor-parallel ranks)
      */
     public ParallelTrainingJob(TrainOptions options, ParallelOptions parallel, PrintStream out) {
         this(options, parallel, CheckpointOptions.NONE, out, null);
@@ -142,11 +142,6 @@ public final class ParallelTrainingJob {
                             + " data-parallel ranks x "
                             + parallel.microBatches()
                             + " micro-batches");
-        }
-        if ((checkpoints.isActive() || options.saveDir() != null) && parallel.pipelined()) {
-            throw new IllegalArgumentException(
-                    "checkpoints and --save are not supported with pipeline stages (pp > 1 or"
-                            + " --micro-batches > 1)");
         }
         int cp = config.getCp();
         if (cp > 1 && options.seqLength() % (2 * cp) != 0) {
@@ -226,7 +221,12 @@ public final class ParallelTrainingJob {
                             parallel.timeout(),
                             ctx ->
                                     trainRank(
-                                            ctx, Device.cpu(), config, weights, corpus, parameters));
+                                            ctx,
+                                            Device.cpu(),
+                                            config,
+                                            weights,
+                                            corpus,
+                                            parameters));
             return summaries.get(0);
         } catch (RankFailedException e) {
             if (e.getCause() instanceof IllegalArgumentException invalid) {
@@ -318,14 +318,7 @@ public final class ParallelTrainingJob {
             Path saved = null;
             try (ParallelTrainer trainer = rankModel.newTrainer(model, trainingConfig, ctx)) {
                 trainer.initialize(new Shape(options.batchSize() / dp, options.seqLength()));
-                int first;
-                if (rankModel.block() instanceof ParallelMoeCausalLm folded) {
-                    first = saving.start(folded, weights.shapes(), weights, adam);
-                } else {
-                    // a pipeline stage: no checkpoints (refused by the constructor)
-                    rankModel.loadFullParameters(weights);
-                    first = 0;
-                }
+                int first = saving.start(rankModel.block(), weights.shapes(), weights, adam);
                 int end = first + options.steps();
                 rankOut.printf(
                         "training %s folded over %d ranks (%s%s): %,d parameters, %d steps of"

@@ -13,7 +13,7 @@ import ai.djl.moe.zoo.checkpoint.ShardMap;
 import ai.djl.moe.zoo.checkpoint.TrainingProgress;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.parallel.FullWeights;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
+import ai.djl.moe.zoo.parallel.ShardedModel;
 import ai.djl.ndarray.types.Shape;
 
 import java.io.IOException;
@@ -54,7 +54,7 @@ final class RankCheckpoints {
      * @return the step the run starts after
      */
     int start(
-            ParallelMoeCausalLm block,
+            ShardedModel block,
             Map<String, Shape> fullShapes,
             FullWeights weights,
             StatefulAdam adam)

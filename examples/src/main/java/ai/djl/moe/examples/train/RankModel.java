@@ -16,21 +16,19 @@ import ai.djl.moe.parallel.training.ParallelTrainer;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.ExpertParallelMoeMlp;
 import ai.djl.moe.zoo.model.MlpFactory;
-import ai.djl.moe.zoo.parallel.FullWeights;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLmLoss;
 import ai.djl.moe.zoo.parallel.ParallelMoeCausalLmStage;
+import ai.djl.moe.zoo.parallel.ShardedModel;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.nn.Block;
 import ai.djl.training.TrainingConfig;
 import ai.djl.training.loss.Loss;
 
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.Consumer;
 
 /**
  * What one rank of a {@link ParallelTrainingJob} trains: its block, its loss, how the monitor reads
@@ -40,22 +38,15 @@ import java.util.function.Consumer;
  */
 final class RankModel {
 
-    private final Block block;
+    private final ShardedModel block;
     private final Loss loss;
     private final LossMeasure measure;
-    private final Consumer<FullWeights> loader;
     private final int microBatches;
 
-    private RankModel(
-            Block block,
-            Loss loss,
-            LossMeasure measure,
-            Consumer<FullWeights> loader,
-            int microBatches) {
+    private RankModel(ShardedModel block, Loss loss, LossMeasure measure, int microBatches) {
         this.block = block;
         this.loss = loss;
         this.measure = measure;
-        this.loader = loader;
         this.microBatches = microBatches;
     }
 
@@ -87,7 +78,6 @@ final class RankModel {
                     stage,
                     new PipelineLoss(),
                     pipelineMeasure(ctx.communicator(GroupKind.DP)),
-                    stage::loadFullParameters,
                     parallel.microBatches());
         }
         ParallelMoeCausalLm.Builder builder =
@@ -101,11 +91,11 @@ final class RankModel {
         }
         ParallelMoeCausalLm model = builder.build();
         ParallelMoeCausalLmLoss foldedLoss = new ParallelMoeCausalLmLoss(config, ctx);
-        return new RankModel(
-                model, foldedLoss, foldedMeasure(foldedLoss, ctx), model::loadFullParameters, 1);
+        return new RankModel(model, foldedLoss, foldedMeasure(foldedLoss, ctx), 1);
     }
 
-    Block block() {
+    /** The rank's part of the model: a folded model's part, or a pipeline stage. */
+    ShardedModel block() {
         return block;
     }
 
@@ -115,10 +105,6 @@ final class RankModel {
 
     LossMeasure measure() {
         return measure;
-    }
-
-    void loadFullParameters(FullWeights weights) {
-        loader.accept(weights);
     }
 
     /** The rank's trainer: a pipeline trainer for a stage, else a parallel trainer. */

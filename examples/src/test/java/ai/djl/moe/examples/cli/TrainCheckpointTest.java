@@ -14,7 +14,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** {@code train --checkpoint-dir / --resume / --reshard / --save} on folded layouts. */
+/**
+ * {@code train --checkpoint-dir / --resume / --reshard / --save} on folded and pipelined layouts.
+ */
 class TrainCheckpointTest {
 
     @TempDir Path dir;
@@ -132,5 +134,42 @@ class TrainCheckpointTest {
             assertEquals(16, model.getConfig().getHiddenSize());
         }
         assertEquals(1, Checkpoint.open(hf.resolve("checkpoint")).getManifest().progress().step());
+    }
+
+    @Test
+    void pipelineStagesSaveAHuggingFaceDirectoryAndResumeFolded() throws Exception {
+        Path hf = dir.resolve("hf");
+        CliRun run =
+                train(
+                        "--world-size",
+                        "2",
+                        "--pp",
+                        "2",
+                        "--micro-batches",
+                        "2",
+                        "--steps",
+                        "2",
+                        "--save",
+                        hf.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        try (NDManager manager = NDManager.newBaseManager()) {
+            MoeCausalLm model = HfModelDirectory.load(hf, manager);
+            assertEquals(2, model.getConfig().getNumHiddenLayers());
+        }
+        Path checkpoint = hf.resolve("checkpoint");
+        assertEquals(2, Checkpoint.open(checkpoint).getManifest().progress().step());
+        CliRun resumed =
+                train(
+                        "--world-size",
+                        "2",
+                        "--tp",
+                        "2",
+                        "--steps",
+                        "1",
+                        "--resume",
+                        checkpoint.toString(),
+                        "--reshard");
+        assertEquals(0, resumed.exitCode(), resumed.err());
+        assertTrue(resumed.out().contains("resuming after step 2"), resumed.out());
     }
 }

@@ -83,10 +83,63 @@ class VerifyResumeCommandTest {
         CliRun divisible = verify("--world-size", "8", "--tp", "3", "--resume-world-size", "1");
         assertEquals(2, divisible.exitCode(), divisible.err());
         assertTrue(divisible.err().contains("divisible"), divisible.err());
-        CliRun pipeline =
-                verify("--world-size", "1", "--resume-world-size", "2", "--resume-pp", "2");
-        assertEquals(2, pipeline.exitCode(), pipeline.err());
-        assertTrue(pipeline.err().contains("pipeline stages"), pipeline.err());
+        CliRun stages = verify("--world-size", "1", "--resume-world-size", "3", "--resume-pp", "3");
+        assertEquals(2, stages.exitCode(), stages.err());
+        assertTrue(stages.err().contains("the model's 2 layers"), stages.err());
+        CliRun microBatches =
+                verify(
+                        "--world-size",
+                        "1",
+                        "--resume-world-size",
+                        "1",
+                        "--resume-micro-batches",
+                        "0");
+        assertEquals(2, microBatches.exitCode(), microBatches.err());
+        assertTrue(
+                microBatches.err().contains("micro-batches must be positive"), microBatches.err());
+    }
+
+    @Test
+    void pipelineStagesResumeBitExactAndReshardWithinTolerance() {
+        CliRun same =
+                verify(
+                        "--world-size",
+                        "2",
+                        "--pp",
+                        "2",
+                        "--micro-batches",
+                        "2",
+                        "--resume-world-size",
+                        "2",
+                        "--resume-pp",
+                        "2",
+                        "--resume-micro-batches",
+                        "2");
+        assertEquals(0, same.exitCode(), same.err());
+        JsonObject exact = report(same);
+        assertTrue(exact.get("bit_exact").getAsBoolean(), exact.toString());
+        // stages of tensor-parallel ranks, resumed on one device
+        CliRun resharded =
+                verify("--world-size", "4", "--tp", "2", "--pp", "2", "--resume-world-size", "1");
+        assertWithinTolerance(resharded);
+        // two data-parallel replicas of each stage (one of them writes), resumed expert-parallel
+        assertWithinTolerance(
+                verify(
+                        "--world-size",
+                        "4",
+                        "--pp",
+                        "2",
+                        "--resume-world-size",
+                        "2",
+                        "--resume-ep",
+                        "2"));
+    }
+
+    private static void assertWithinTolerance(CliRun run) {
+        assertEquals(0, run.exitCode(), run.err());
+        JsonObject json = report(run);
+        assertTrue(json.get("loss_max_rel_err").getAsDouble() <= 1e-5, json.toString());
+        assertTrue(json.get("weights_max_rel_err").getAsDouble() <= 1e-5, json.toString());
     }
 
     @Test

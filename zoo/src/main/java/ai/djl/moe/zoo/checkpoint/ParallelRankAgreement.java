@@ -10,12 +10,13 @@ import ai.djl.ndarray.NDManager;
 
 /**
  * The {@link RankAgreement} of a parallel job: the minimum of every rank's outcome, reduced over
- * the group of all ranks (tensor x data x context parallelism, which is the world without pipeline
- * parallelism).
+ * the ranks of each pipeline stage (tensor x data x context parallelism) and then over the pipeline
+ * group, which together span the world.
  */
 public final class ParallelRankAgreement implements RankAgreement {
 
-    private final Communicator world;
+    private final Communicator stage;
+    private final Communicator pipeline;
     private final Device device;
 
     /**
@@ -23,28 +24,27 @@ public final class ParallelRankAgreement implements RankAgreement {
      *
      * @param context the rank's context
      * @param device the rank's device (where its collectives run)
-     * @throws IllegalArgumentException when the layout has pipeline parallelism (no group spans the
-     *     world)
      */
     public ParallelRankAgreement(ParallelContext context, Device device) {
         this.device = device;
-        world = context.communicator(GroupKind.TP_DP_CP);
-        if (world.getSize() != context.getMapping().getWorldSize()) {
-            throw new IllegalArgumentException(
-                    "checkpoints of pipeline-parallel layouts are not supported");
-        }
+        stage = context.communicator(GroupKind.TP_DP_CP);
+        pipeline = context.communicator(GroupKind.PP);
     }
 
     /** {@inheritDoc} */
     @Override
     public boolean allSucceeded(boolean succeeded) {
-        if (world.getSize() == 1) {
+        if (stage.getSize() == 1 && pipeline.getSize() == 1) {
             return succeeded;
         }
-        try (NDManager manager = NDManager.newBaseManager(device);
-                NDArray mine = manager.create(new float[] {succeeded ? 1f : 0f});
-                NDArray all = world.allReduce(mine, ReduceOp.MIN)) {
-            return all.getFloat(0) > 0f;
+        try (NDManager manager = NDManager.newBaseManager(device)) {
+            NDArray outcome = manager.create(new float[] {succeeded ? 1f : 0f});
+            for (Communicator group : new Communicator[] {stage, pipeline}) {
+                if (group.getSize() > 1) {
+                    outcome = group.allReduce(outcome, ReduceOp.MIN);
+                }
+            }
+            return outcome.getFloat(0) > 0f;
         }
     }
 }

@@ -4,7 +4,7 @@ import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParameterPlacement;
 import ai.djl.moe.zoo.model.HfNamedParameters;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
+import ai.djl.moe.zoo.parallel.ShardedModel;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -22,13 +22,14 @@ import java.util.Map;
  * ShardSlice} it holds, and whether this rank writes it to a checkpoint. All parameters must be
  * float32.
  *
- * <p>{@link #probe} finds the slices of a {@link ParallelMoeCausalLm} without knowing its layers:
- * it loads full weights whose values name the tensor, then full weights whose values are the
- * coordinate along each axis, through the model's own {@code loadFullParameters}, and reads back
- * what each parameter received. Whatever a layer's sharding (tensor-parallel rows or columns,
- * experts split over expert parallelism, the gate and up halves of an expert-tensor-parallel fused
- * projection, full copies), the slices are the ones {@code loadFullParameters} uses. Probing
- * overwrites the parameters: run it right after {@code initialize}, before loading weights.
+ * <p>{@link #probe} finds the slices of a {@link ShardedModel} (a rank's part of a folded model, or
+ * a pipeline stage) without knowing its layers: it loads full weights whose values name the tensor,
+ * then full weights whose values are the coordinate along each axis, through the model's own {@code
+ * loadFullParameters}, and reads back what each parameter received. Whatever a layer's sharding
+ * (tensor-parallel rows or columns, experts split over expert parallelism, the gate and up halves
+ * of an expert-tensor-parallel fused projection, full copies), the slices are the ones {@code
+ * loadFullParameters} uses. Probing overwrites the parameters: run it right after {@code
+ * initialize}, before loading weights.
  */
 public final class ShardMap {
 
@@ -70,7 +71,7 @@ public final class ShardMap {
      *     is not a product of index sets of one
      */
     public static ShardMap probe(
-            ParallelMoeCausalLm model, Map<String, Shape> fullShapes, ParallelContext context) {
+            ShardedModel model, Map<String, Shape> fullShapes, ParallelContext context) {
         Map<Parameter, ParameterPlacement> placements = new IdentityHashMap<>();
         for (ParameterPlacement p :
                 ParameterPlacement.of(model, ParameterPlacement.EXPERT_WEIGHTS_BY_NAME)) {

@@ -3,7 +3,7 @@ package ai.djl.moe.zoo.checkpoint;
 import ai.djl.Device;
 import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.moe.zoo.parallel.FullWeights;
-import ai.djl.moe.zoo.parallel.ParallelMoeCausalLm;
+import ai.djl.moe.zoo.parallel.ShardedModel;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -17,10 +17,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Finds which full tensor, and which part of it, each parameter of a rank's {@link
- * ParallelMoeCausalLm} holds, by loading marked full weights through the model's own {@code
- * loadFullParameters}: first each tensor filled with its number, then, for each axis, each entry's
- * coordinate along it (exact in float32 below 2^24 entries per axis). Overwrites the parameters.
+ * Finds which full tensor, and which part of it, each parameter of a rank's {@link ShardedModel}
+ * holds, by loading marked full weights through the model's own {@code loadFullParameters}: first
+ * each tensor filled with its number, then, for each axis, each entry's coordinate along it (exact
+ * in float32 below 2^24 entries per axis). Overwrites the parameters.
  */
 final class SliceProbe {
 
@@ -31,7 +31,7 @@ final class SliceProbe {
 
     private SliceProbe() {}
 
-    static List<Found> run(ParallelMoeCausalLm model, Map<String, Shape> fullShapes) {
+    static List<Found> run(ShardedModel model, Map<String, Shape> fullShapes) {
         List<Pair<String, Parameter>> local = new ArrayList<>();
         for (Pair<String, Parameter> p : model.getParameters()) {
             ShardMap.initializedFloat32(p.getKey(), p.getValue());
@@ -85,7 +85,7 @@ final class SliceProbe {
      * coordinate along {@code axis} (0 for tensors with fewer axes).
      */
     private static void load(
-            ParallelMoeCausalLm model, NDManager manager, Map<String, Shape> shapes, int axis) {
+            ShardedModel model, NDManager manager, Map<String, Shape> shapes, int axis) {
         try (NDManager scratch = manager.newSubManager()) {
             Map<String, NDArray> arrays = new LinkedHashMap<>();
             int number = 0;

@@ -20,6 +20,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+
 import java.util.List;
 
 /**
@@ -31,10 +32,10 @@ import java.util.List;
  * splits the activations outside the tensor-parallel regions along the sequence.
  *
  * <p>Context parallelism ({@code cp > 1}) splits the sequence into {@code 2 * cp} chunks; the rank
- * keeps chunks {@code r} and {@code 2 * cp - 1 - r} of the ids ({@link LoadBalancedChunks}, {@code r}
- * its CP rank), runs every layer on those {@code seq / cp} positions (the MoE layers route only
- * these tokens), and its attention sees the whole sequence through {@link
- * ContextParallelAttention} (ring or all-gather, {@link Builder#optKeyValueExchange}).
+ * keeps chunks {@code r} and {@code 2 * cp - 1 - r} of the ids ({@link LoadBalancedChunks}, {@code
+ * r} its CP rank), runs every layer on those {@code seq / cp} positions (the MoE layers route only
+ * these tokens), and its attention sees the whole sequence through {@link ContextParallelAttention}
+ * (ring or all-gather, {@link Builder#optKeyValueExchange}).
  *
  * <p>Input: int64 token ids {@code [batch, seq]}, the same on every member of a tensor- and
  * context-parallel group. Output: this rank's vocabulary slice of the logits at its positions
@@ -51,7 +52,8 @@ import java.util.List;
  * block.loadFullParameters(FullWeights.of(singleDeviceModel));
  * }</pre>
  */
-public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecoderLayer> {
+public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecoderLayer>
+        implements ShardedModel {
 
     private final LayerSettings settings;
     private final LocalPositions localPositions;
@@ -83,10 +85,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         }
         finalNorm = settings.hiddenNorm();
         finalNormBlock = addChildBlock("norm", settings.onSequenceShards(finalNorm));
-        lmHead =
-                config.isTieWordEmbeddings()
-                        ? null
-                        : addChildBlock("lm_head", settings.lmHead());
+        lmHead = config.isTieWordEmbeddings() ? null : addChildBlock("lm_head", settings.lmHead());
     }
 
     /**
@@ -99,8 +98,7 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     }
 
     /**
-     * Returns whether activations outside the tensor-parallel regions are split along the
-     * sequence.
+     * Returns whether activations outside the tensor-parallel regions are split along the sequence.
      *
      * @return whether sequence parallelism is on
      */
@@ -162,13 +160,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
         return settings.routedTokens(ids);
     }
 
-    /**
-     * Loads this rank's part of every weight from the full weights of the single-device model.
-     * The block must be initialized.
-     *
-     * @param weights the full weights by their Hugging Face names (see {@link FullWeights#of})
-     * @throws IllegalArgumentException when a weight is missing or has the wrong shape
-     */
+    /** {@inheritDoc} */
+    @Override
     public void loadFullParameters(FullWeights weights) {
         embedding.loadFullParameters(weights.get("model.embed_tokens.weight"));
         List<ParallelDecoderLayer> layers = layers();
@@ -199,8 +192,8 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
          *
          * @return the model
          * @throws IllegalArgumentException when the config or context is missing, the layout has
-         *     pipeline parallelism, experts are split without a sparse MLP factory, or
-         *     the heads, vocabulary or intermediate sizes do not divide among the TP ranks
+         *     pipeline parallelism, experts are split without a sparse MLP factory, or the heads,
+         *     vocabulary or intermediate sizes do not divide among the TP ranks
          */
         public ParallelMoeCausalLm build() {
             sparseMlpFactory = checkedSparseMlpFactory("ParallelMoeCausalLm");

@@ -61,7 +61,7 @@ import java.util.List;
  * when {@code pp > 1}.
  */
 public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<ParallelDecoderLayer>
-        implements PipelineStage {
+        implements PipelineStage, ShardedModel {
 
     private final LayerSettings settings;
     private final LocalPositions localPositions;
@@ -320,6 +320,7 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
      * @param weights the full weights by their Hugging Face names (see {@link FullWeights#of})
      * @throws IllegalArgumentException when a weight is missing or has the wrong shape
      */
+    @Override
     public void loadFullParameters(FullWeights weights) {
         if (embedding != null) {
             embedding.loadFullParameters(weights.get("model.embed_tokens.weight"));
