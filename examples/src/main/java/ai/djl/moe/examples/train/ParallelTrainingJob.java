@@ -319,6 +319,7 @@ public final class ParallelTrainingJob {
             try (ParallelTrainer trainer = rankModel.newTrainer(model, trainingConfig, ctx)) {
                 trainer.initialize(new Shape(options.batchSize() / dp, options.seqLength()));
                 int first = saving.start(rankModel.block(), weights.shapes(), weights, adam);
+                monitor.resumeAfter(first);
                 int end = first + options.steps();
                 rankOut.printf(
                         "training %s folded over %d ranks (%s%s): %,d parameters, %d steps of"

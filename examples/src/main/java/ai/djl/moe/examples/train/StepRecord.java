@@ -3,7 +3,7 @@ package ai.djl.moe.examples.train;
 /**
  * What one training step measured.
  *
- * @param step the step number, from 1
+ * @param step the step number, from 1 (after the resumed step when a run resumes)
  * @param loss the training loss (cross entropy plus the weighted aux loss)
  * @param crossEntropy the causal-LM cross entropy
  * @param auxLoss the load-balancing loss over all MoE layers (unweighted)

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.training.Trainer;
 import ai.djl.training.listener.TrainingListenerAdapter;
+
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -11,9 +12,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * A training listener that measures every step of a MoE causal LM (loss, cross entropy, aux
- * loss, tokens per second, per-expert load of every MoE layer) and prints a line every {@code N}
- * steps.
+ * A training listener that measures every step of a MoE causal LM (loss, cross entropy, aux loss,
+ * tokens per second, per-expert load of every MoE layer) and prints a line every {@code N} steps.
  */
 public final class TrainingMonitor extends TrainingListenerAdapter {
 
@@ -30,6 +30,7 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
     private long tokensAfterFirst;
     private long firstBatchNanos;
     private long lastBatchNanos;
+    private int stepsBefore;
 
     /**
      * Creates a monitor.
@@ -39,8 +40,8 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
      * @param topK experts chosen per token
      * @param auxLossCoef the weight of the aux loss in the training loss
      * @param printEvery print a line every this many steps
-     * @param dataParallelSize how many data-parallel ranks each train on a batch like this one's
-     *     (1 on one device), so that throughput counts the tokens of the global batch
+     * @param dataParallelSize how many data-parallel ranks each train on a batch like this one's (1
+     *     on one device), so that throughput counts the tokens of the global batch
      * @param out where to print
      */
     public TrainingMonitor(
@@ -58,6 +59,19 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
         this.printEvery = printEvery;
         this.dataParallelSize = dataParallelSize;
         this.out = out;
+    }
+
+    /**
+     * Numbers the steps after those of a resumed run, as Megatron counts iterations: the first step
+     * measured is {@code step + 1}. Call it before training.
+     *
+     * @param step the step the run resumes after
+     */
+    public void resumeAfter(int step) {
+        if (!history.isEmpty()) {
+            throw new IllegalStateException("resumeAfter is called before the first step");
+        }
+        stepsBefore = step;
     }
 
     /** {@inheritDoc} */
@@ -88,14 +102,14 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
         double seconds = Math.max((now - windowStart) / 1e9, 1e-9);
         StepRecord record =
                 new StepRecord(
-                        history.size() + 1,
+                        stepsBefore + history.size() + 1,
                         ce + auxLossCoef * aux,
                         ce,
                         aux,
                         history.isEmpty() ? Double.NaN : windowTokens / seconds,
                         load);
         history.add(record);
-        if (record.step() % printEvery == 0 || record.step() == 1) {
+        if (record.step() % printEvery == 0 || history.size() == 1) {
             // DJL's progress bar leaves the cursor at the end of its line
             out.println();
             out.println(format(record));
@@ -131,8 +145,7 @@ public final class TrainingMonitor extends TrainingListenerAdapter {
             sb.append(" L").append(l).append(" [");
             float[] share = r.expertLoad()[l];
             for (int e = 0; e < share.length; e++) {
-                sb.append(e == 0 ? "" : " ")
-                        .append(String.format(Locale.ROOT, "%.2f", share[e]));
+                sb.append(e == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.2f", share[e]));
             }
             sb.append(']');
         }

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import ai.djl.engine.Engine;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -17,16 +19,18 @@ import java.util.regex.Pattern;
 
 /**
  * Pipeline stages over NCCL, one GPU per rank ({@code launch --nproc 2 -- train --pp 2 --backend
- * nccl}): 1F1B over NCCL send/recv trains as the same layout on simulated ranks does, and the
- * pipeline statistics after training are gathered on each rank's own GPU. Skipped without two CUDA
- * devices; run on the two-GPU machine.
+ * nccl}): 1F1B over NCCL send/recv trains as the same layout on simulated ranks does, the pipeline
+ * statistics after training are gathered on each rank's own GPU, and a checkpoint of the stages
+ * resumes to the same losses. Skipped without two CUDA devices; run on the two-GPU machine.
  */
 class NcclPipelineTrainingGpuTest {
 
     private static final Pattern LOSS = Pattern.compile("step\\s+(\\d+) \\| loss (\\S+)");
 
+    @TempDir Path dir;
+
     @Test
-    void twoStagesOverNcclTrainAsTheSimulatedRanksDo() {
+    void twoStagesOverNcclTrainAsTheSimulatedRanksDoAndResume() {
         assumeTrue(
                 Engine.getEngine("PyTorch").getGpuCount() >= 2,
                 "needs two CUDA devices: run on the two-GPU machine (DEVELOPERS.md, 'GPU runs')");
@@ -43,10 +47,9 @@ class NcclPipelineTrainingGpuTest {
                         "5",
                         "--print-every",
                         "1");
-        List<String> launched = new ArrayList<>(List.of("launch", "--nproc", "2", "--"));
-        launched.addAll(layout);
-        launched.addAll(List.of("--backend", "nccl", "--timeout-seconds", "60"));
-        CliRun nccl = CliRun.of(launched.toArray(new String[0]));
+        Path saved = dir.resolve("saved");
+        CliRun nccl =
+                launched(layout, "--checkpoint-dir", saved.toString(), "--checkpoint-every", "3");
         assertEquals(0, nccl.exitCode(), nccl.out() + nccl.err());
         CliRun simulated = CliRun.of(layout.toArray(new String[0]));
         assertEquals(0, simulated.exitCode(), simulated.out() + simulated.err());
@@ -56,6 +59,21 @@ class NcclPipelineTrainingGpuTest {
         for (int stage = 0; stage < 2; stage++) {
             assertTrue(nccl.out().contains("pipeline stage " + stage + ": idle "), nccl.out());
         }
+        List<String> twoSteps = new ArrayList<>(layout);
+        twoSteps.set(twoSteps.indexOf("--steps") + 1, "2");
+        CliRun resumed = launched(twoSteps, "--resume", saved.resolve("step-000003").toString());
+        assertEquals(0, resumed.exitCode(), resumed.out() + resumed.err());
+        Map<Integer, String> after = losses(resumed.out());
+        assertEquals(Map.of(4, expected.get(4), 5, expected.get(5)), after, resumed.out());
+    }
+
+    /** Runs a train command line on two ranks over NCCL, one GPU each. */
+    private static CliRun launched(List<String> train, String... more) {
+        List<String> args = new ArrayList<>(List.of("launch", "--nproc", "2", "--"));
+        args.addAll(train);
+        args.addAll(List.of("--backend", "nccl", "--timeout-seconds", "60"));
+        args.addAll(List.of(more));
+        return CliRun.of(args.toArray(new String[0]));
     }
 
     /** The loss printed at each step (the first rank prints them). */

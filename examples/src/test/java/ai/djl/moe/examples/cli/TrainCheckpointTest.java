@@ -96,6 +96,7 @@ class TrainCheckpointTest {
                         resumed.toString());
         assertEquals(0, resharded.exitCode(), resharded.err());
         assertTrue(resharded.out().contains("resuming after step 2"), resharded.out());
+        assertTrue(resharded.out().contains("step    3 | loss"), "numbered after the resumed");
         assertEquals(3, Checkpoint.open(resumed).getManifest().progress().step());
 
         Path hf = dir.resolve("hf");
