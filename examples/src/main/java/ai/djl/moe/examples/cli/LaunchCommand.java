@@ -85,8 +85,8 @@ public final class LaunchCommand implements Callable<Integer> {
     /**
      * The class path of the ranks: this JVM's, followed by the file URLs of the class loaders
      * between the application class loader and the one that loaded this program, outermost first.
-     * Under another launcher (JUnit's console launcher, a notebook kernel) this program comes from
-     * such a loader, and the JVM's own class path lacks it.
+     * Under a launcher that loads this program through a {@code URLClassLoader} of its own (JUnit's
+     * console launcher, as on the GPU machine) the JVM's own class path lacks it.
      */
     static String classPath() {
         List<ClassLoader> loaders = new ArrayList<>();

@@ -126,7 +126,7 @@ class LaunchCommandTest {
 
     @Test
     void ranksFindTheProgramWhenAnotherClassLoaderLoadedIt() throws Exception {
-        // as under JUnit's console launcher or a notebook kernel: the program comes from a class
+        // as under JUnit's console launcher: the program comes from a class
         // loader of its own and the JVM's class path lacks it
         List<URL> urls = new ArrayList<>();
         for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
