@@ -4,6 +4,8 @@ import ai.djl.ndarray.types.DataDesc;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 
+import java.util.List;
+
 /**
  * The block of one pipeline stage, trained by a {@link PipelineTrainer}. Per micro-batch the
  * trainer calls {@code forward(parameterStore, data ++ received, labels, null)}, where {@code data}
@@ -31,4 +33,16 @@ public interface PipelineStage extends Block {
      * @return the number of reported scalars, the same on every stage
      */
     int reportedValues();
+
+    /**
+     * Returns this stage's parameters that have a twin on another stage (the word embedding on the
+     * first stage and the LM head tied to it on the last): the trainer starts each from the lower
+     * stage's values and adds their gradients across the two stages before every update. None by
+     * default.
+     *
+     * @return the shared parameters
+     */
+    default List<SharedParameter> sharedParameters() {
+        return List.of();
+    }
 }

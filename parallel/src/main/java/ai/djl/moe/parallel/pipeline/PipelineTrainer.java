@@ -6,6 +6,7 @@ import ai.djl.moe.autograd.RecordedGraph;
 import ai.djl.moe.bridge.AtenOps;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.comm.Communicator;
+import ai.djl.moe.parallel.nn.ParameterValues;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.parallel.training.ParallelTrainer;
 import ai.djl.ndarray.NDArray;
@@ -41,7 +42,8 @@ import java.util.List;
  *       over the micro-batches broadcast from the last stage, the same on every stage;
  *   <li>{@code loss.evaluate} ({@link PipelineLoss}) returns that loss;
  *   <li>{@code collector.backward(loss)} has nothing left to do;
- *   <li>{@code step()} reduces the gradients over data and expert-data parallelism ({@link
+ *   <li>{@code step()} adds the gradients of the stage's {@link SharedParameter}s across their two
+ *       stages, reduces the gradients over data and expert-data parallelism ({@link
  *       ParallelTrainer}) and updates the parameters.
  * </ol>
  *
@@ -108,6 +110,59 @@ public class PipelineTrainer extends ParallelTrainer {
         return Collections.unmodifiableList(statistics);
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Then each {@link SharedParameter} of the stage takes the values of the lower stage's twin.
+     */
+    @Override
+    public void initialize(Shape... shapes) {
+        super.initialize(shapes);
+        for (SharedParameter shared : stage.sharedParameters()) {
+            NDArray values = shared.parameter().getArray();
+            int peer = shared.peerStage();
+            if (pipeline.getRank() < peer) {
+                pipeline.send(values, peer);
+            } else {
+                try (NDManager scratch = getManager().newSubManager()) {
+                    ParameterValues.overwrite(
+                            values,
+                            pipeline.recv(scratch, peer, values.getShape(), values.getDataType()));
+                }
+            }
+        }
+    }
+
+    /**
+     * Adds the gradient of each {@link SharedParameter} and its twin's across the two stages (both
+     * then hold the same sum: floating-point addition is commutative), then reduces the gradients
+     * over their groups.
+     */
+    @Override
+    protected void beforeUpdate() {
+        for (SharedParameter shared : stage.sharedParameters()) {
+            NDArray gradient = shared.parameter().getArray().getGradient();
+            int peer = shared.peerStage();
+            try (NDManager scratch = getManager().newSubManager()) {
+                NDArray twin;
+                // the lower stage sends first, the higher receives first
+                if (pipeline.getRank() < peer) {
+                    pipeline.send(gradient, peer);
+                    twin =
+                            pipeline.recv(
+                                    scratch, peer, gradient.getShape(), gradient.getDataType());
+                } else {
+                    twin =
+                            pipeline.recv(
+                                    scratch, peer, gradient.getShape(), gradient.getDataType());
+                    pipeline.send(gradient, peer);
+                }
+                gradient.addi(twin);
+            }
+        }
+        super.beforeUpdate();
+    }
+
     /** {@inheritDoc} */
     @Override
     public GradientCollector newGradientCollector() {
@@ -162,7 +217,7 @@ public class PipelineTrainer extends ParallelTrainer {
         if (!MoeGradientCollector.isCollecting()) {
             throw new IllegalStateException(
                     "PipelineTrainer.forward runs backward passes: open newGradientCollector()"
-                        + " first");
+                            + " first");
         }
         long batch = data.head().getShape().get(0);
         if (batch % microBatches != 0) {

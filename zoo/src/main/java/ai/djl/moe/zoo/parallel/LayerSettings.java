@@ -1,6 +1,7 @@
 package ai.djl.moe.zoo.parallel;
 
 import ai.djl.moe.parallel.GroupKind;
+import ai.djl.moe.parallel.autograd.ParallelRegions;
 import ai.djl.moe.parallel.comm.Communicator;
 import ai.djl.moe.parallel.context.ContextParallelAttention;
 import ai.djl.moe.parallel.context.KeyValueExchange;
@@ -11,8 +12,11 @@ import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AttentionKernel;
 import ai.djl.moe.zoo.model.RmsNorm;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
 
 /**
  * What every block of one rank's {@link ParallelMoeCausalLm} or {@link ParallelMoeCausalLmStage} is
@@ -73,7 +77,28 @@ record LayerSettings(
                 .build();
     }
 
-    /** The column-parallel LM head (untied). */
+    /**
+     * The logits of tied embeddings: the normed hidden states times this rank's vocabulary shard of
+     * the embedding table, as the column-parallel LM head computes them (the states copied into the
+     * tensor-parallel region, or gathered from their sequence shards).
+     *
+     * @param parameterStore the parameter store
+     * @param normed the normed hidden states
+     * @param table the embedding's weight
+     * @param training whether this is training
+     * @return this rank's vocabulary slice of the logits, sequence first
+     */
+    NDArray tiedLogits(
+            ParameterStore parameterStore, NDArray normed, Parameter table, boolean training) {
+        NDArray full =
+                sequenceParallel
+                        ? ParallelRegions.gatherFromSequence(tp, normed)
+                        : ParallelRegions.copyToRegion(tp, normed);
+        NDArray weight = parameterStore.getValue(table, normed.getDevice(), training);
+        return full.getNDArrayInternal().linear(full, weight, null).head();
+    }
+
+    /** The column-parallel LM head (untied, or the last stage's copy of the tied embedding). */
     ColumnParallelLinear lmHead() {
         return ColumnParallelLinear.builder()
                 .setGroup(tp)
@@ -84,7 +109,9 @@ record LayerSettings(
                 .build();
     }
 
-    /** The shape of this rank's logits for token ids of a shape: its chunks, its vocabulary slice. */
+    /**
+     * The shape of this rank's logits for token ids of a shape: its chunks, its vocabulary slice.
+     */
     Shape logitsShape(Shape ids) {
         return new Shape(ids.get(0), ids.get(1) / cp(), config.getVocabSize() / tp.getSize());
     }

@@ -3,7 +3,6 @@ package ai.djl.moe.zoo.parallel;
 import ai.djl.moe.autograd.GraphCut;
 import ai.djl.moe.parallel.GroupKind;
 import ai.djl.moe.parallel.ParallelConfig;
-import ai.djl.moe.parallel.autograd.ParallelRegions;
 import ai.djl.moe.parallel.context.ContextParallelAttention;
 import ai.djl.moe.parallel.context.LoadBalancedChunks;
 import ai.djl.moe.parallel.nn.ColumnParallelLinear;
@@ -18,7 +17,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 
 import java.util.List;
@@ -118,23 +116,15 @@ public final class ParallelMoeCausalLm extends AbstractMoeCausalLm<ParallelDecod
     @Override
     protected NDArray logits(ParameterStore parameterStore, NDArray hidden, boolean training) {
         NDList normed = finalNormBlock.forward(parameterStore, new NDList(hidden), training);
-        NDArray logits;
-        if (lmHead == null) {
-            NDArray x = normed.head();
-            NDArray full =
-                    settings.sequenceParallel()
-                            ? ParallelRegions.gatherFromSequence(settings.tp(), x)
-                            : ParallelRegions.copyToRegion(settings.tp(), x);
-            NDArray table = parameterStore.getValue(tiedWeight(), x.getDevice(), training);
-            logits = full.getNDArrayInternal().linear(full, table, null).head();
-        } else {
-            logits = lmHead.forward(parameterStore, normed, training).head();
-        }
+        NDArray logits =
+                lmHead == null
+                        ? settings.tiedLogits(
+                                parameterStore,
+                                normed.head(),
+                                embedding.getParameters().get("weight"),
+                                training)
+                        : lmHead.forward(parameterStore, normed, training).head();
         return logits.transpose(1, 0, 2);
-    }
-
-    private Parameter tiedWeight() {
-        return embedding.getParameters().get("weight");
     }
 
     /** {@inheritDoc} */

@@ -9,6 +9,7 @@ import ai.djl.moe.parallel.nn.ColumnParallelLinear;
 import ai.djl.moe.parallel.nn.VocabParallelEmbedding;
 import ai.djl.moe.parallel.pipeline.LayerSplit;
 import ai.djl.moe.parallel.pipeline.PipelineStage;
+import ai.djl.moe.parallel.pipeline.SharedParameter;
 import ai.djl.moe.parallel.training.ParallelContext;
 import ai.djl.moe.zoo.config.MoeModelConfig;
 import ai.djl.moe.zoo.model.AbstractMoeCausalLm;
@@ -21,6 +22,7 @@ import ai.djl.ndarray.types.DataDesc;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
@@ -57,8 +59,13 @@ import java.util.List;
  *
  * <p>Initialize it with the whole token ids' shape {@code [batch, seq]} on every stage: every stage
  * then checks that the sequence splits into {@code 2 * cp} chunks (and {@code seq / cp} among the
- * TP ranks when the model has sparse layers or sequence parallelism). Tied embeddings are rejected
- * when {@code pp > 1}.
+ * TP ranks when the model has sparse layers or sequence parallelism).
+ *
+ * <p>Tied embeddings ({@code tie_word_embeddings}): with one stage the logits use the embedding's
+ * table, as in {@link ParallelMoeCausalLm}; with several, the last stage's LM head is a twin of the
+ * first stage's embedding (loaded from {@code model.embed_tokens.weight}, the same vocabulary
+ * shard), and both are {@link #sharedParameters()}: the trainer keeps them equal by adding their
+ * gradients across the two stages (Megatron-Core's embedding group).
  */
 public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<ParallelDecoderLayer>
         implements PipelineStage, ShardedModel {
@@ -103,7 +110,11 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
         boolean last = stage == stages - 1;
         finalNorm = last ? settings.hiddenNorm() : null;
         finalNormBlock = last ? addChildBlock("norm", settings.onSequenceShards(finalNorm)) : null;
-        lmHead = last ? addChildBlock("lm_head", settings.lmHead()) : null;
+        // tied on a single stage: the logits use the embedding's table
+        lmHead =
+                last && !(config.isTieWordEmbeddings() && stages == 1)
+                        ? addChildBlock("lm_head", settings.lmHead())
+                        : null;
         loss = last ? new ParallelMoeCausalLmLoss(config, context) : null;
         tokenGroup = context.communicator(GroupKind.TP_DP_CP);
     }
@@ -265,7 +276,36 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
     @Override
     protected NDArray logits(ParameterStore parameterStore, NDArray hidden, boolean training) {
         NDList normed = finalNormBlock.forward(parameterStore, new NDList(hidden), training);
-        return lmHead.forward(parameterStore, normed, training).head().transpose(1, 0, 2);
+        NDArray logits =
+                lmHead == null
+                        ? settings.tiedLogits(
+                                parameterStore, normed.head(), embeddingWeight(), training)
+                        : lmHead.forward(parameterStore, normed, training).head();
+        return logits.transpose(1, 0, 2);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With tied embeddings over several stages: the embedding's weight on the first stage and
+     * the LM head's on the last, each the other's twin.
+     */
+    @Override
+    public List<SharedParameter> sharedParameters() {
+        if (!getConfig().isTieWordEmbeddings() || stages == 1) {
+            return List.of();
+        }
+        if (isFirst()) {
+            return List.of(new SharedParameter(embeddingWeight(), stages - 1));
+        }
+        if (isLast()) {
+            return List.of(new SharedParameter(lmHead.getParameters().get("weight"), 0));
+        }
+        return List.of();
+    }
+
+    private Parameter embeddingWeight() {
+        return embedding.getParameters().get("weight");
     }
 
     /** {@inheritDoc} */
@@ -283,7 +323,9 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
         }
         if (isLast()) {
             finalNormBlock.initialize(manager, dataType, hidden);
-            lmHead.initialize(manager, dataType, hidden);
+            if (lmHead != null) {
+                lmHead.initialize(manager, dataType, hidden);
+            }
         }
     }
 
@@ -331,7 +373,13 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
         }
         if (isLast()) {
             weights.copyInto("model.norm", finalNorm);
-            lmHead.loadFullParameters(weights.get("lm_head.weight"), null);
+            if (lmHead != null) {
+                String head =
+                        getConfig().isTieWordEmbeddings()
+                                ? "model.embed_tokens.weight"
+                                : "lm_head.weight";
+                lmHead.loadFullParameters(weights.get(head), null);
+            }
         }
     }
 
@@ -365,18 +413,13 @@ public final class ParallelMoeCausalLmStage extends AbstractMoeCausalLm<Parallel
          *
          * @return the stage
          * @throws IllegalArgumentException when the config, context or key/value exchange is
-         *     missing, the embeddings are tied while {@code pp > 1}, the split does not match the
-         *     pipeline or the model's layers, or experts are split without a sparse MLP factory
+         *     missing, the split does not match the pipeline or the model's layers, or experts are
+         *     split without a sparse MLP factory
          */
         public ParallelMoeCausalLmStage build() {
             sparseMlpFactory = checkedSparseMlpFactory("ParallelMoeCausalLmStage");
             MoeModelConfig config = getConfig();
             ParallelConfig parallel = getContext().getConfig();
-            if (config.isTieWordEmbeddings() && parallel.getPp() > 1) {
-                throw new IllegalArgumentException(
-                        "tied word embeddings are not supported with pp > 1 (the embedding and the"
-                                + " LM head are on different stages)");
-            }
             int layers = config.getNumHiddenLayers();
             LayerSplit chosen = split == null ? LayerSplit.even(layers, parallel.getPp()) : split;
             if (chosen.stages() != parallel.getPp() || chosen.end(chosen.stages() - 1) != layers) {

@@ -32,6 +32,16 @@ class PipelineEquivalenceTest {
                             + "\"max_position_embeddings\":64,\"router_aux_loss_coef\":0.05,"
                             + "\"tie_word_embeddings\":false}");
 
+    /** The same model with tied word embeddings (the LM head is the embedding's table). */
+    static final MoeModelConfig TIED =
+            MoeModelConfig.parse(
+                    "{\"model_type\":\"mixtral\",\"vocab_size\":32,\"hidden_size\":16,"
+                            + "\"intermediate_size\":16,\"num_hidden_layers\":4,"
+                            + "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+                            + "\"num_local_experts\":4,\"num_experts_per_tok\":2,"
+                            + "\"max_position_embeddings\":64,\"router_aux_loss_coef\":0.05,"
+                            + "\"tie_word_embeddings\":true}");
+
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
 
     private static ModelEquivalenceReport check(
@@ -67,9 +77,31 @@ class PipelineEquivalenceTest {
             int steps,
             int batch,
             long seed) {
+        return check(
+                MIXTRAL,
+                layout,
+                sequenceParallel,
+                exchange,
+                split,
+                microBatches,
+                steps,
+                batch,
+                seed);
+    }
+
+    private static ModelEquivalenceReport check(
+            MoeModelConfig model,
+            ParallelConfig layout,
+            boolean sequenceParallel,
+            KeyValueExchange exchange,
+            LayerSplit split,
+            int microBatches,
+            int steps,
+            int batch,
+            long seed) {
         return ModelEquivalence.check(
                 new ModelEquivalenceSpec(
-                        MIXTRAL,
+                        model,
                         layout,
                         sequenceParallel,
                         exchange,
@@ -164,6 +196,35 @@ class PipelineEquivalenceTest {
         ParallelConfig layout =
                 ParallelConfig.builder().setWorldSize(4).optCp(2).optPp(2).optEp(2).build();
         assertEquivalent(check(layout, null, 2, 3, 4), 3);
+    }
+
+    /**
+     * Tied embeddings: the last stage's LM head is a twin of the first stage's embedding whose
+     * gradients the trainer adds across the two stages (pp 4: two middle stages without a twin; pp
+     * 2 x tp 2: each TP rank's vocabulary shard; pp 1 with micro-batches: the embedding's table).
+     */
+    @ParameterizedTest(name = "pp {0} x tp {1}, {2} micro-batches")
+    @CsvSource({"4, 1, 4", "2, 2, 2", "1, 1, 2"})
+    void tiedEmbeddingsTrainAsOneDevice(int pp, int tp, int microBatches) {
+        ParallelConfig layout =
+                ParallelConfig.builder()
+                        .setWorldSize(pp * tp)
+                        .optTp(tp)
+                        .optPp(pp)
+                        .optEtp(1)
+                        .build();
+        assertEquivalent(
+                check(
+                        TIED,
+                        layout,
+                        false,
+                        KeyValueExchange.RING,
+                        null,
+                        microBatches,
+                        10,
+                        2 * microBatches,
+                        3),
+                10);
     }
 
     @Test
