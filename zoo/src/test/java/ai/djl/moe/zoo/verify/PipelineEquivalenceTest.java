@@ -22,25 +22,22 @@ import java.time.Duration;
  */
 class PipelineEquivalenceTest {
 
+    private static final String MIXTRAL_JSON =
+            "{\"model_type\":\"mixtral\",\"vocab_size\":32,\"hidden_size\":16,"
+                    + "\"intermediate_size\":16,\"num_hidden_layers\":4,"
+                    + "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
+                    + "\"num_local_experts\":4,\"num_experts_per_tok\":2,"
+                    + "\"max_position_embeddings\":64,\"router_aux_loss_coef\":0.05,"
+                    + "\"tie_word_embeddings\":false}";
+
     /** A tiny Mixtral with 4 sparse layers, 4 experts, top-2, untied. */
-    static final MoeModelConfig MIXTRAL =
-            MoeModelConfig.parse(
-                    "{\"model_type\":\"mixtral\",\"vocab_size\":32,\"hidden_size\":16,"
-                            + "\"intermediate_size\":16,\"num_hidden_layers\":4,"
-                            + "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
-                            + "\"num_local_experts\":4,\"num_experts_per_tok\":2,"
-                            + "\"max_position_embeddings\":64,\"router_aux_loss_coef\":0.05,"
-                            + "\"tie_word_embeddings\":false}");
+    static final MoeModelConfig MIXTRAL = MoeModelConfig.parse(MIXTRAL_JSON);
 
     /** The same model with tied word embeddings (the LM head is the embedding's table). */
     static final MoeModelConfig TIED =
             MoeModelConfig.parse(
-                    "{\"model_type\":\"mixtral\",\"vocab_size\":32,\"hidden_size\":16,"
-                            + "\"intermediate_size\":16,\"num_hidden_layers\":4,"
-                            + "\"num_attention_heads\":4,\"num_key_value_heads\":2,"
-                            + "\"num_local_experts\":4,\"num_experts_per_tok\":2,"
-                            + "\"max_position_embeddings\":64,\"router_aux_loss_coef\":0.05,"
-                            + "\"tie_word_embeddings\":true}");
+                    MIXTRAL_JSON.replace(
+                            "\"tie_word_embeddings\":false", "\"tie_word_embeddings\":true"));
 
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
 
@@ -58,30 +55,10 @@ class PipelineEquivalenceTest {
             int batch,
             long seed) {
         return check(
-                layout,
-                sequenceParallel,
-                KeyValueExchange.RING,
-                split,
-                microBatches,
-                steps,
-                batch,
-                seed);
-    }
-
-    private static ModelEquivalenceReport check(
-            ParallelConfig layout,
-            boolean sequenceParallel,
-            KeyValueExchange exchange,
-            LayerSplit split,
-            int microBatches,
-            int steps,
-            int batch,
-            long seed) {
-        return check(
                 MIXTRAL,
                 layout,
                 sequenceParallel,
-                exchange,
+                KeyValueExchange.RING,
                 split,
                 microBatches,
                 steps,
@@ -175,7 +152,7 @@ class PipelineEquivalenceTest {
     @CsvSource({"RING", "ALL_GATHER"})
     void contextParallelStagesTrainAsOneDevice(KeyValueExchange exchange) {
         ParallelConfig layout = ParallelConfig.builder().setWorldSize(4).optCp(2).optPp(2).build();
-        assertEquivalent(check(layout, false, exchange, null, 2, 3, 4, 7), 3);
+        assertEquivalent(check(MIXTRAL, layout, false, exchange, null, 2, 3, 4, 7), 3);
     }
 
     @Test
