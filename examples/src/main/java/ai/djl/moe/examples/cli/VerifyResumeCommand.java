@@ -229,9 +229,6 @@ public final class VerifyResumeCommand implements Callable<Integer> {
     /** A layout on simulated ranks: pipeline stages split evenly, ring attention exchange. */
     private static ParallelOptions layout(
             ParallelConfig config, boolean sequenceParallel, int microBatches, Duration timeout) {
-        if (microBatches < 1) {
-            throw new UsageException("micro-batches must be positive, got " + microBatches);
-        }
         return new ParallelOptions(
                 config,
                 sequenceParallel,
