@@ -17,6 +17,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -37,6 +38,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * #getRefusedSteps()} counts it and every {@link StepRefusalListener} hears of it. The {@link
  * NonFinitePolicy} (default {@link NonFinitePolicy#skip()}) may instead throw a {@link
  * NonFiniteStepException} after some refusals in a row.
+ *
+ * <p><b>One device per process.</b> The training configuration must name one device: DJL's {@code
+ * DefaultTrainingConfig} lists every GPU by default, and DJL's in-process replicas on several
+ * devices are neither checked for non-finite gradients here nor kept in step by DJL's optimizers
+ * (they count a step once per replica). Pass {@code optDevices(new Device[] {device})}; several
+ * GPUs train as one process each ({@code ParallelTrainer}, {@code djl-moe launch}).
  */
 public class MoeTrainer extends Trainer {
 
@@ -62,11 +69,28 @@ public class MoeTrainer extends Trainer {
      * Creates a trainer, as {@code model.newTrainer(config)} would.
      *
      * @param model the model to train
-     * @param config the training configuration
+     * @param config the training configuration, with one device
+     * @throws IllegalArgumentException when the configuration names several devices
      */
     public MoeTrainer(Model model, TrainingConfig config) {
-        super(model, config);
+        super(model, oneDevice(config));
         optimizer = config.getOptimizer();
+    }
+
+    private static TrainingConfig oneDevice(TrainingConfig config) {
+        Device[] devices = config.getDevices();
+        if (devices.length != 1) {
+            throw new IllegalArgumentException(
+                    "MoeTrainer trains on one device per process; the training config lists "
+                            + devices.length
+                            + " "
+                            + Arrays.toString(devices)
+                            + " (DJL's DefaultTrainingConfig lists every GPU unless told"
+                            + " otherwise). Pass optDevices(new Device[] {device}), or train on"
+                            + " several GPUs with one process each (ParallelTrainer, djl-moe"
+                            + " launch)");
+        }
+        return config;
     }
 
     /**
@@ -214,11 +238,11 @@ public class MoeTrainer extends Trainer {
     /**
      * Hands every trained parameter and its gradient to the optimizer. The first step goes through
      * DJL's {@code Trainer.step()} (its check that {@code backward} ran, then its parameter
-     * server); later ones skip the parameter server when there is one device and the parameters
-     * live on it: DJL's {@code LocalParameterServer} copies each gradient before the update (for
-     * sums over devices), which is a copy of the whole model's gradients every step (12 GB, about 6
-     * ms on an H200, for 3 billion float32 parameters). The optimizer sees the same arrays and
-     * values either way.
+     * server); later ones skip the parameter server when the parameters live on the trainer's
+     * device: DJL's {@code LocalParameterServer} copies each gradient before the update (for sums
+     * over devices), which is a copy of the whole model's gradients every step (12 GB, about 6 ms
+     * on an H200, for 3 billion float32 parameters). The optimizer sees the same arrays and values
+     * either way.
      */
     private void updateParameters() {
         List<Pair<String, Parameter>> parameters = trainedParameters();
@@ -237,14 +261,11 @@ public class MoeTrainer extends Trainer {
         addMetric("step", begin);
     }
 
-    /** Whether the parameter server's arrays are the parameters' own (one device, theirs). */
+    /** Whether the parameter server's arrays are the parameters' own (they live on the device). */
     private boolean updatesDirectly(List<Pair<String, Parameter>> parameters) {
-        Device[] devices = getDevices();
-        if (devices.length != 1) {
-            return false;
-        }
+        Device device = getDevices()[0];
         for (Pair<String, Parameter> trained : parameters) {
-            if (!trained.getValue().getArray().getDevice().equals(devices[0])) {
+            if (!trained.getValue().getArray().getDevice().equals(device)) {
                 return false;
             }
         }

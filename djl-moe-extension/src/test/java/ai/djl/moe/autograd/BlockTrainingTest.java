@@ -3,6 +3,7 @@ package ai.djl.moe.autograd;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.autograd.TestFunctions.Multiply;
 import ai.djl.ndarray.NDArray;
@@ -24,8 +25,10 @@ import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
 import ai.djl.util.PairList;
-import java.io.IOException;
+
 import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
 
 /** Functions nested inside blocks, trained by DJL's own loop through {@link MoeTrainer}. */
 class BlockTrainingTest {
@@ -88,8 +91,11 @@ class BlockTrainingTest {
                             .build();
             DefaultTrainingConfig config =
                     new DefaultTrainingConfig(Loss.l2Loss())
+                            .optDevices(new Device[] {model.getNDManager().getDevice()})
                             .optOptimizer(
-                                    Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.1f)).build());
+                                    Optimizer.sgd()
+                                            .setLearningRateTracker(Tracker.fixed(0.1f))
+                                            .build());
             try (Trainer trainer = new MoeTrainer(model, config)) {
                 trainer.initialize(new Shape(16, 4));
                 EasyTrain.fit(trainer, 5, data, null);

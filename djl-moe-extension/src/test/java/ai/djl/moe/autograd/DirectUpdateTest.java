@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.bridge.TensorInfo;
 import ai.djl.moe.optimizer.StatefulAdam;
@@ -66,7 +67,9 @@ class DirectUpdateTest {
                                     .optLearningRateTracker(Tracker.fixed(0.01f))
                                     .build());
             DefaultTrainingConfig config =
-                    new DefaultTrainingConfig(Loss.l2Loss()).optOptimizer(optimizer);
+                    new DefaultTrainingConfig(Loss.l2Loss())
+                            .optDevices(new Device[] {model.getNDManager().getDevice()})
+                            .optOptimizer(optimizer);
             NDArray x = m.randomUniform(-1, 1, new Shape(16, 4));
             NDArray y = x.sum(new int[] {1}, true);
             try (Trainer trainer =

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -22,10 +23,12 @@ import ai.djl.training.dataset.Batch;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
+
+import org.junit.jupiter.api.Test;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 
 /** {@link MoeTrainer} refuses steps whose loss or gradients are not finite (NaN, infinity). */
 class NonFiniteStepTest {
@@ -46,6 +49,7 @@ class NonFiniteStepTest {
     private static MoeTrainer newTrainer(Model model) {
         DefaultTrainingConfig config =
                 new DefaultTrainingConfig(Loss.l2Loss())
+                        .optDevices(new Device[] {model.getNDManager().getDevice()})
                         .optOptimizer(
                                 Optimizer.adam()
                                         .optLearningRateTracker(Tracker.fixed(0.05f))

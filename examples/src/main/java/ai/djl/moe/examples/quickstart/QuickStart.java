@@ -1,5 +1,6 @@
 package ai.djl.moe.examples.quickstart;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.autograd.MoeTrainer;
 import ai.djl.moe.nn.MoeBlock;
@@ -21,6 +22,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
+
 import java.io.IOException;
 
 /**
@@ -67,9 +69,14 @@ public final class QuickStart {
             NDArray x = m.randomUniform(-1, 1, new Shape(512, 8));
             NDArray y = x.get(":, 0").sign().mul(x.get(":, 1:4").sum(new int[] {1})).expandDims(1);
             ArrayDataset data =
-                    new ArrayDataset.Builder().setData(x).optLabels(y).setSampling(32, true).build();
+                    new ArrayDataset.Builder()
+                            .setData(x)
+                            .optLabels(y)
+                            .setSampling(32, true)
+                            .build();
             DefaultTrainingConfig config =
                     new DefaultTrainingConfig(new MoeLoss(Loss.l2Loss(), aux))
+                            .optDevices(new Device[] {m.getDevice()})
                             .optOptimizer(
                                     Optimizer.adam()
                                             .optLearningRateTracker(Tracker.fixed(0.01f))

@@ -8,7 +8,9 @@
  * parallelism and steps. {@code EasyTrain.fit} drives it unchanged:
  *
  * <pre>{@code
- * DefaultTrainingConfig config = new DefaultTrainingConfig(new PipelineLoss()).optOptimizer(adam);
+ * DefaultTrainingConfig config = new DefaultTrainingConfig(new PipelineLoss())
+ *         .optDevices(new Device[] {rankDevice})    // one device per rank
+ *         .optOptimizer(adam);
  * model.setBlock(stageBlock);                       // a PipelineStage: this rank's layers
  * try (PipelineTrainer trainer = new PipelineTrainer(model, config, ctx, microBatches)) {
  *     trainer.initialize(idsShape);

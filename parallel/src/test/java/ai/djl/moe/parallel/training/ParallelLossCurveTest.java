@@ -3,6 +3,7 @@ package ai.djl.moe.parallel.training;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.autograd.MoeTrainer;
 import ai.djl.moe.parallel.GroupKind;
@@ -27,15 +28,17 @@ import ai.djl.training.listener.TrainingListenerAdapter;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The proof of issue 5 section 5: the tiny language model built from the tensor-parallel blocks,
@@ -99,13 +102,14 @@ class ParallelLossCurveTest {
 
     private static DefaultTrainingConfig config(Loss loss, TrainingListenerAdapter recorder) {
         return new DefaultTrainingConfig(loss)
+                .optDevices(new Device[] {Device.cpu()})
                 .optOptimizer(Optimizer.sgd().setLearningRateTracker(Tracker.fixed(0.5f)).build())
                 .addTrainingListeners(recorder);
     }
 
     @BeforeAll
     static void trainOnOneDevice() throws Exception {
-        try (Model model = Model.newInstance("reference")) {
+        try (Model model = Model.newInstance("reference", Device.cpu())) {
             SequentialBlock block = TinyLanguageModel.reference();
             model.setBlock(block);
             LossRecorder recorder = new LossRecorder(loss -> loss);
@@ -125,8 +129,14 @@ class ParallelLossCurveTest {
 
     @ParameterizedTest(name = "tp={0} dp={1} sequence-parallel={2}")
     @CsvSource({
-        "1, 1, false", "2, 1, false", "4, 1, false", "1, 2, false", "2, 2, false", "4, 2, false",
-        "2, 1, true", "4, 2, true"
+        "1, 1, false",
+        "2, 1, false",
+        "4, 1, false",
+        "1, 2, false",
+        "2, 2, false",
+        "4, 2, false",
+        "2, 1, true",
+        "4, 2, true"
     })
     void parallelTrainingFollowsTheSingleDeviceLossCurve(int tp, int dp, boolean sequenceParallel) {
         ParallelConfig parallel = ParallelConfig.builder().setWorldSize(tp * dp).optTp(tp).build();
@@ -150,7 +160,7 @@ class ParallelLossCurveTest {
     /** One rank's training: its shard of the model, its slice of each batch, EasyTrain.fit. */
     private static float[] trainRank(ParallelContext ctx, boolean sequenceParallel)
             throws Exception {
-        try (Model model = Model.newInstance("rank-" + ctx.getRank())) {
+        try (Model model = Model.newInstance("rank-" + ctx.getRank(), Device.cpu())) {
             Communicator tp = ctx.communicator(GroupKind.TP);
             SequentialBlock block = TinyLanguageModel.parallel(tp, sequenceParallel);
             model.setBlock(block);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.moe.autograd.RefusedStep;
 import ai.djl.moe.autograd.ScalarOps;
@@ -27,12 +28,14 @@ import ai.djl.training.listener.TrainingListenerAdapter;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
+
+import org.junit.jupiter.api.Test;
+
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
 
 /**
  * A NaN loss on one simulated rank makes every rank refuse the step (they all-reduce a flag), so
@@ -152,6 +155,7 @@ class ParallelNonFiniteStepTest {
             Snapshots snapshots = new Snapshots();
             DefaultTrainingConfig config =
                     new DefaultTrainingConfig(loss)
+                            .optDevices(new Device[] {model.getNDManager().getDevice()})
                             .optOptimizer(
                                     Optimizer.sgd()
                                             .setLearningRateTracker(Tracker.fixed(0.5f))

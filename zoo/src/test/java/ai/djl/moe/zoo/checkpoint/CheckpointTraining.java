@@ -128,6 +128,7 @@ final class CheckpointTraining implements AutoCloseable {
             StatefulAdam adam = adam();
             DefaultTrainingConfig config =
                     new DefaultTrainingConfig(new ParallelMoeCausalLmLoss(CONFIG, ctx))
+                            .optDevices(new Device[] {model.getNDManager().getDevice()})
                             .optOptimizer(adam);
             try (ParallelTrainer trainer = new ParallelTrainer(model, config, ctx)) {
                 trainer.initialize(new Shape(BATCH / dp, SEQUENCE));
@@ -170,7 +171,9 @@ final class CheckpointTraining implements AutoCloseable {
             model.setBlock(block);
             StatefulAdam adam = adam();
             DefaultTrainingConfig config =
-                    new DefaultTrainingConfig(new MoeCausalLmLoss(CONFIG)).optOptimizer(adam);
+                    new DefaultTrainingConfig(new MoeCausalLmLoss(CONFIG))
+                            .optDevices(new Device[] {model.getNDManager().getDevice()})
+                            .optOptimizer(adam);
             try (Trainer trainer = new MoeTrainer(model, config)) {
                 trainer.initialize(new Shape(BATCH, SEQUENCE));
                 ShardMap shards = ShardMap.ofWholeModel(block);
