@@ -9,6 +9,10 @@ import ai.djl.engine.Engine;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,8 +24,10 @@ import java.util.regex.Pattern;
 /**
  * Pipeline stages over NCCL, one GPU per rank ({@code launch --nproc 2 -- train --pp 2 --backend
  * nccl}): 1F1B over NCCL send/recv trains as the same layout on simulated ranks does, the pipeline
- * statistics after training are gathered on each rank's own GPU, and a checkpoint of the stages
- * resumes to the same losses. Skipped without two CUDA devices; run on the two-GPU machine.
+ * statistics after training are gathered on each rank's own GPU, a checkpoint of the stages resumes
+ * to the same losses, and tied word embeddings (the first stage's table and the last stage's head)
+ * add their gradients across the two GPUs. Skipped without two CUDA devices; run on the two-GPU
+ * machine.
  */
 class NcclPipelineTrainingGpuTest {
 
@@ -65,6 +71,45 @@ class NcclPipelineTrainingGpuTest {
         assertEquals(0, resumed.exitCode(), resumed.out() + resumed.err());
         Map<Integer, String> after = losses(resumed.out());
         assertEquals(Map.of(4, expected.get(4), 5, expected.get(5)), after, resumed.out());
+    }
+
+    @Test
+    void tiedEmbeddingsOverNcclTrainAsTheSimulatedRanksDo() throws IOException {
+        assumeTrue(
+                Engine.getEngine("PyTorch").getGpuCount() >= 2,
+                "needs two CUDA devices: run on the two-GPU machine (DEVELOPERS.md, 'GPU runs')");
+        Path config = dir.resolve("tied.json");
+        try (InputStream is =
+                NcclPipelineTrainingGpuTest.class.getResourceAsStream(
+                        "/ai/djl/moe/examples/default-model.json")) {
+            String json = new String(is.readAllBytes(), StandardCharsets.UTF_8);
+            String tied =
+                    json.replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true");
+            assertTrue(tied.contains("\"tie_word_embeddings\": true"), json);
+            Files.writeString(config, tied);
+        }
+        List<String> layout =
+                List.of(
+                        "train",
+                        "--config",
+                        config.toString(),
+                        "--world-size",
+                        "2",
+                        "--pp",
+                        "2",
+                        "--micro-batches",
+                        "2",
+                        "--steps",
+                        "6",
+                        "--print-every",
+                        "1");
+        CliRun nccl = launched(layout);
+        assertEquals(0, nccl.exitCode(), nccl.out() + nccl.err());
+        CliRun simulated = CliRun.of(layout.toArray(new String[0]));
+        assertEquals(0, simulated.exitCode(), simulated.out() + simulated.err());
+        Map<Integer, String> expected = losses(simulated.out());
+        assertEquals(6, expected.size(), simulated.out());
+        assertEquals(expected, losses(nccl.out()), "the printed loss of every step");
     }
 
     /** Runs a train command line on two ranks over NCCL, one GPU each. */
