@@ -570,27 +570,40 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_topk_bwd(
     }
 }
 
-// Router logits for few experts (E <= kRouterExperts), where the product is bound by reading the
-// tokens: the tokens stay in their type (float32 or bfloat16, read as the exact float32 values a
-// cast would give), the weights and every sum are float32, so no float32 copy of the tokens is
-// written, read and (backward) cast back. Columns go four at a time: one vector access when the
-// four are whole and aligned, else element by element.
+// Router logits for few experts (E <= 16), where the product is bound by reading the tokens: the
+// tokens stay in their type (float32 or bfloat16, read as the exact float32 values a cast would
+// give), the weights and every sum are float32, so no float32 copy of the tokens is written, read
+// and (backward) cast back. Columns go four at a time. Each kernel comes in three expert buckets
+// (E <= 4, 8, 16: registers for that many experts) and two paths: whole quads (hidden a multiple
+// of four, aligned pointers: one vector access each) or element by element. A pass issues all its
+// loads before it uses any: rows past the real experts or tokens are read again as the last real
+// one (no branch around a load) and their results dropped, so a warp waits for memory once per
+// pass, not once per load.
 namespace {
 
-constexpr int kRouterExperts = 16;
-// Tokens per warp pass in the forward (each weight vector read serves them all) and per thread in
-// the input gradient; tokens per weight-gradient chunk are chosen by the caller.
+// Tokens per warp pass in the forward (each weight vector read serves them all), quads per lane
+// per forward pass, tokens per thread in the input gradient, tokens per weight-gradient pass.
 constexpr int kRouterTokens = 4;
+constexpr int kRouterUnroll = 2;
 constexpr int kRouterDxTokens = 8;
+constexpr int kRouterDwUnroll = 4;
 
 template <typename T>
+__device__ __forceinline__ bool alignedQuad(const T* p) {
+    return (reinterpret_cast<uintptr_t>(p) & (4 * sizeof(T) - 1)) == 0;
+}
+
+// Four values from p, valid of them real (the others zero); kWhole: valid is 0 or 4 and p aligned.
+template <bool kWhole, typename T>
 __device__ __forceinline__ void loadQuad(const T* p, int valid, float (&f)[4]) {
-    if (valid == 4 && (reinterpret_cast<uintptr_t>(p) & (4 * sizeof(T) - 1)) == 0) {
+    if constexpr (kWhole) {
         if constexpr (sizeof(T) == 4) {
-            const float4 v = *reinterpret_cast<const float4*>(p);
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (valid) v = *reinterpret_cast<const float4*>(p);
             f[0] = v.x; f[1] = v.y; f[2] = v.z; f[3] = v.w;
         } else {
-            const uint2 raw = *reinterpret_cast<const uint2*>(p);
+            uint2 raw = make_uint2(0u, 0u);
+            if (valid) raw = *reinterpret_cast<const uint2*>(p);
             const T* v = reinterpret_cast<const T*>(&raw);
 #pragma unroll
             for (int k = 0; k < 4; k++) f[k] = toF(v[k]);
@@ -601,9 +614,9 @@ __device__ __forceinline__ void loadQuad(const T* p, int valid, float (&f)[4]) {
     }
 }
 
-template <typename T>
+template <bool kWhole, typename T>
 __device__ __forceinline__ void storeQuad(T* p, int valid, const float (&f)[4]) {
-    if (valid == 4 && (reinterpret_cast<uintptr_t>(p) & (4 * sizeof(T) - 1)) == 0) {
+    if constexpr (kWhole) {
         if constexpr (sizeof(T) == 4) {
             *reinterpret_cast<float4*>(p) = make_float4(f[0], f[1], f[2], f[3]);
         } else {
@@ -634,42 +647,47 @@ __device__ __forceinline__ void forEachQuad(int64_t rows, int hidden, Body body)
     }
 }
 
-// logits[t, e] = sum_h x[t, h] w[e, h]: a warp takes kRouterTokens tokens, each lane four columns
-// at a time, then the warp sums each (token, expert) pair.
-template <typename T>
+// logits[t, e] = sum_h x[t, h] w[e, h]: a warp takes kRouterTokens tokens, each lane the quads
+// lane, lane + 32, ... in order, then the warp sums each (token, expert) pair.
+template <typename T, int E, bool kWhole>
 __device__ void routerLogits(const T* __restrict__ x, const float* __restrict__ w,
                              float* __restrict__ logits, int64_t tokens, int hidden, int experts) {
     const int lane = threadIdx.x & 31;
     const int64_t warp = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
     const int64_t warps = (gridDim.x * (int64_t)blockDim.x) >> 5;
+    const int quads = (hidden + 3) / 4;
     for (int64_t t0 = warp * kRouterTokens; t0 < tokens; t0 += warps * kRouterTokens) {
-        float acc[kRouterTokens][kRouterExperts];
+        float acc[kRouterTokens][E];
 #pragma unroll
         for (int j = 0; j < kRouterTokens; j++) {
 #pragma unroll
-            for (int e = 0; e < kRouterExperts; e++) acc[j][e] = 0.f;
+            for (int e = 0; e < E; e++) acc[j][e] = 0.f;
         }
-        for (int h = lane * 4; h < hidden; h += 128) {
-            const int valid = min(4, hidden - h);
-            float xv[kRouterTokens][4];
+        for (int q0 = lane; q0 < quads; q0 += 32 * kRouterUnroll) {
+            float xv[kRouterUnroll][kRouterTokens][4];
+            int valid[kRouterUnroll];
 #pragma unroll
-            for (int j = 0; j < kRouterTokens; j++) {
-                if (t0 + j < tokens) {
-                    loadQuad(x + (t0 + j) * hidden + h, valid, xv[j]);
-                } else {
+            for (int u = 0; u < kRouterUnroll; u++) {
+                const int q = q0 + 32 * u;
+                valid[u] = q < quads ? min(4, hidden - 4 * q) : 0;
 #pragma unroll
-                    for (int k = 0; k < 4; k++) xv[j][k] = 0.f;
+                for (int j = 0; j < kRouterTokens; j++) {
+                    const int64_t t = min(t0 + j, tokens - 1);
+                    loadQuad<kWhole>(x + t * hidden + 4 * q, valid[u], xv[u][j]);
                 }
             }
 #pragma unroll
-            for (int e = 0; e < kRouterExperts; e++) {
-                if (e < experts) {
+            for (int u = 0; u < kRouterUnroll; u++) {
+                const int q = q0 + 32 * u;
+#pragma unroll
+                for (int e = 0; e < E; e++) {
                     float wv[4];
-                    loadQuad(w + (int64_t)e * hidden + h, valid, wv);
+                    loadQuad<kWhole>(w + (int64_t)min(e, experts - 1) * hidden + 4 * q, valid[u],
+                                     wv);
 #pragma unroll
                     for (int j = 0; j < kRouterTokens; j++) {
 #pragma unroll
-                        for (int k = 0; k < 4; k++) acc[j][e] = fmaf(xv[j][k], wv[k], acc[j][e]);
+                        for (int k = 0; k < 4; k++) acc[j][e] = fmaf(xv[u][j][k], wv[k], acc[j][e]);
                     }
                 }
             }
@@ -677,13 +695,11 @@ __device__ void routerLogits(const T* __restrict__ x, const float* __restrict__ 
 #pragma unroll
         for (int j = 0; j < kRouterTokens; j++) {
 #pragma unroll
-            for (int e = 0; e < kRouterExperts; e++) {
-                if (e < experts) {
-                    float v = acc[j][e];
+            for (int e = 0; e < E; e++) {
+                float v = acc[j][e];
 #pragma unroll
-                    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-                    if (lane == 0 && t0 + j < tokens) logits[(t0 + j) * experts + e] = v;
-                }
+                for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+                if (lane == 0 && e < experts && t0 + j < tokens) logits[(t0 + j) * experts + e] = v;
             }
         }
     }
@@ -691,86 +707,133 @@ __device__ void routerLogits(const T* __restrict__ x, const float* __restrict__ 
 
 // dx[t, h] = sum_e g[t, e] w[e, h]: a thread takes four columns of kRouterDxTokens tokens, the
 // weights' four columns held in registers.
-template <typename T>
+template <typename T, int E, bool kWhole>
 __device__ void routerLogitsDx(const float* __restrict__ g, const float* __restrict__ w,
                                T* __restrict__ dx, int64_t tokens, int hidden, int experts) {
     const int64_t groups = (tokens + kRouterDxTokens - 1) / kRouterDxTokens;
     forEachQuad(groups, hidden, [&](int64_t group, int h, int valid) {
-        float wv[kRouterExperts][4];
+        float wv[E][4];
 #pragma unroll
-        for (int e = 0; e < kRouterExperts; e++) {
-            if (e < experts) loadQuad(w + (int64_t)e * hidden + h, valid, wv[e]);
+        for (int e = 0; e < E; e++) {
+            loadQuad<kWhole>(w + (int64_t)min(e, experts - 1) * hidden + h, valid, wv[e]);
         }
-        for (int j = 0; j < kRouterDxTokens; j++) {
-            const int64_t t = group * kRouterDxTokens + j;
-            if (t >= tokens) break;
-            float out[4] = {0.f, 0.f, 0.f, 0.f};
+        // the gradients of kLoad tokens in registers at once (fewer with 16 experts: no spills)
+        constexpr int kLoad = E > 8 ? kRouterDxTokens / 2 : kRouterDxTokens;
+#pragma unroll 1
+        for (int j0 = 0; j0 < kRouterDxTokens; j0 += kLoad) {
+            float ge[kLoad][E];
 #pragma unroll
-            for (int e = 0; e < kRouterExperts; e++) {
-                if (e < experts) {
-                    const float ge = g[t * experts + e];
+            for (int j = 0; j < kLoad; j++) {
+                const int64_t t = min(group * kRouterDxTokens + j0 + j, tokens - 1);
 #pragma unroll
-                    for (int k = 0; k < 4; k++) out[k] = fmaf(ge, wv[e][k], out[k]);
-                }
+                for (int e = 0; e < E; e++) ge[j][e] = g[t * experts + min(e, experts - 1)];
             }
-            storeQuad(dx + t * hidden + h, valid, out);
+#pragma unroll
+            for (int j = 0; j < kLoad; j++) {
+                const int64_t t = group * kRouterDxTokens + j0 + j;
+                float out[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+                for (int e = 0; e < E; e++) {
+                    if (e < experts) {
+#pragma unroll
+                        for (int k = 0; k < 4; k++) out[k] = fmaf(ge[j][e], wv[e][k], out[k]);
+                    }
+                }
+                if (t < tokens) storeQuad<kWhole>(dx + t * hidden + h, valid, out);
+            }
         }
     });
 }
 
-// partial[c, e, h] = sum over the tokens t of chunk c of g[t, e] x[t, h]: a thread takes four
-// columns of one chunk (the chunks are summed in order by moe_router_logits_dw_sum, so the weight
-// gradient does not depend on scheduling).
-template <typename T>
+// partial[c, e, h] = sum over the tokens t of chunk c, in order, of g[t, e] x[t, h]: a thread takes
+// four columns of one chunk (the chunks are summed in order by moe_router_logits_dw_sum, so the
+// weight gradient does not depend on scheduling).
+template <typename T, int E, bool kWhole>
 __device__ void routerLogitsDwPartial(const float* __restrict__ g, const T* __restrict__ x,
                                       float* __restrict__ partial, int64_t tokens, int hidden,
                                       int experts, int64_t chunkTokens, int64_t chunks) {
     forEachQuad(chunks, hidden, [&](int64_t c, int h, int valid) {
-        float acc[kRouterExperts][4];
+        float acc[E][4];
 #pragma unroll
-        for (int e = 0; e < kRouterExperts; e++) {
+        for (int e = 0; e < E; e++) {
 #pragma unroll
             for (int k = 0; k < 4; k++) acc[e][k] = 0.f;
         }
         const int64_t end = min(tokens, (c + 1) * chunkTokens);
-        for (int64_t t = c * chunkTokens; t < end; t++) {
-            float xv[4];
-            loadQuad(x + t * hidden + h, valid, xv);
+        for (int64_t t0 = c * chunkTokens; t0 < end; t0 += kRouterDwUnroll) {
+            float xv[kRouterDwUnroll][4];
+            float ge[kRouterDwUnroll][E];
 #pragma unroll
-            for (int e = 0; e < kRouterExperts; e++) {
-                if (e < experts) {
-                    const float ge = g[t * experts + e];
+            for (int u = 0; u < kRouterDwUnroll; u++) {
+                const int64_t t = min(t0 + u, end - 1);
+                loadQuad<kWhole>(x + t * hidden + h, valid, xv[u]);
 #pragma unroll
-                    for (int k = 0; k < 4; k++) acc[e][k] = fmaf(ge, xv[k], acc[e][k]);
+                for (int e = 0; e < E; e++) ge[u][e] = g[t * experts + min(e, experts - 1)];
+            }
+#pragma unroll
+            for (int u = 0; u < kRouterDwUnroll; u++) {
+                if (t0 + u < end) {
+#pragma unroll
+                    for (int e = 0; e < E; e++) {
+                        if (e < experts) {
+#pragma unroll
+                            for (int k = 0; k < 4; k++) {
+                                acc[e][k] = fmaf(ge[u][e], xv[u][k], acc[e][k]);
+                            }
+                        }
+                    }
                 }
             }
         }
 #pragma unroll
-        for (int e = 0; e < kRouterExperts; e++) {
-            if (e < experts) storeQuad(partial + (c * experts + e) * hidden + h, valid, acc[e]);
+        for (int e = 0; e < E; e++) {
+            if (e < experts) {
+                storeQuad<kWhole>(partial + (c * experts + e) * hidden + h, valid, acc[e]);
+            }
         }
     });
 }
 
 }  // namespace
 
-#define MOE_ROUTER_LOGITS_KERNELS(SUFFIX, T)                                                      \
-    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_##SUFFIX(            \
+// Whole quads everywhere: hidden a multiple of four and every array aligned to a quad of its type.
+#define MOE_ROUTER_WHOLE(A, B) ((hidden & 3) == 0 && alignedQuad(A) && alignedQuad(B))
+
+#define MOE_ROUTER_LOGITS_KERNELS(SUFFIX, T, E)                                                   \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_e##E##_##SUFFIX(     \
         const T* x, const float* w, float* logits, int64_t tokens, int hidden, int experts) {     \
-        routerLogits<T>(x, w, logits, tokens, hidden, experts);                                   \
+        if (MOE_ROUTER_WHOLE(x, w)) {                                                             \
+            routerLogits<T, E, true>(x, w, logits, tokens, hidden, experts);                      \
+        } else {                                                                                  \
+            routerLogits<T, E, false>(x, w, logits, tokens, hidden, experts);                     \
+        }                                                                                         \
     }                                                                                             \
-    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dx_##SUFFIX(         \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dx_e##E##_##SUFFIX(  \
         const float* g, const float* w, T* dx, int64_t tokens, int hidden, int experts) {         \
-        routerLogitsDx<T>(g, w, dx, tokens, hidden, experts);                                     \
+        if (MOE_ROUTER_WHOLE(w, dx)) {                                                            \
+            routerLogitsDx<T, E, true>(g, w, dx, tokens, hidden, experts);                        \
+        } else {                                                                                  \
+            routerLogitsDx<T, E, false>(g, w, dx, tokens, hidden, experts);                       \
+        }                                                                                         \
     }                                                                                             \
-    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dw_##SUFFIX(         \
+    extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dw_e##E##_##SUFFIX(  \
         const float* g, const T* x, float* partial, int64_t tokens, int hidden, int experts,      \
         int64_t chunkTokens, int64_t chunks) {                                                    \
-        routerLogitsDwPartial<T>(g, x, partial, tokens, hidden, experts, chunkTokens, chunks);    \
+        if (MOE_ROUTER_WHOLE(x, partial)) {                                                       \
+            routerLogitsDwPartial<T, E, true>(g, x, partial, tokens, hidden, experts,             \
+                                              chunkTokens, chunks);                               \
+        } else {                                                                                  \
+            routerLogitsDwPartial<T, E, false>(g, x, partial, tokens, hidden, experts,            \
+                                               chunkTokens, chunks);                              \
+        }                                                                                         \
     }
 
-MOE_ROUTER_LOGITS_KERNELS(f32, float)
-MOE_ROUTER_LOGITS_KERNELS(bf16, __nv_bfloat16)
+MOE_ROUTER_LOGITS_KERNELS(f32, float, 4)
+MOE_ROUTER_LOGITS_KERNELS(f32, float, 8)
+MOE_ROUTER_LOGITS_KERNELS(f32, float, 16)
+MOE_ROUTER_LOGITS_KERNELS(bf16, __nv_bfloat16, 4)
+MOE_ROUTER_LOGITS_KERNELS(bf16, __nv_bfloat16, 8)
+MOE_ROUTER_LOGITS_KERNELS(bf16, __nv_bfloat16, 16)
 
 // dw[i] = sum over the chunks c, in order, of partial[c * size + i], for i < size = E * H.
 extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dw_sum(
@@ -778,6 +841,7 @@ extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dw_sum(
     const int64_t step = gridDim.x * (int64_t)blockDim.x;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < size; i += step) {
         float s = 0.f;
+#pragma unroll 8
         for (int64_t c = 0; c < chunks; c++) s += partial[c * size + i];
         dw[i] = s;
     }

@@ -11,7 +11,7 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * The router's float32 logits {@code x @ w^T} for few experts ({@code E <=} {@value #MAX_EXPERTS}),
- * read straight from the tokens' own type ({@code moe_router_logits_*}). With so few experts the
+ * read straight from the tokens' own type ({@code moe_router_logits_e*}). With so few experts the
  * product is bound by reading the tokens, and the float32 router of the reference path reads and
  * writes them several times over: bfloat16 tokens are cast to a float32 copy (twice their bytes,
  * written and read again by the forward and the weight gradient) and the input gradient comes back
@@ -19,9 +19,9 @@ import ai.djl.ndarray.types.Shape;
  * that cast would give, keep the weights and every sum in float32, and write the input gradient in
  * the tokens' type.
  *
- * <p>Backward: {@code dx = dlogits @ w} in the tokens' type ({@code moe_router_logits_dx_*}) and
+ * <p>Backward: {@code dx = dlogits @ w} in the tokens' type ({@code moe_router_logits_dx_e*}) and
  * {@code dw = dlogits^T @ x} in float32, summed over chunks of tokens and then over the chunks in
- * order ({@code moe_router_logits_dw_*}, {@code moe_router_logits_dw_sum}), so the weight gradient
+ * order ({@code moe_router_logits_dw_e*}, {@code moe_router_logits_dw_sum}), so the weight gradient
  * is the same from run to run.
  */
 public final class RouterLogits extends Function {
@@ -95,7 +95,7 @@ public final class RouterLogits extends Function {
         long warps = (tokens + FORWARD_TOKENS - 1) / FORWARD_TOKENS;
         CudaKernels.launch(
                 CudaKernels.deviceOf(x, "the router's tokens"),
-                "moe_router_logits_" + suffix,
+                kernel("moe_router_logits", experts, suffix),
                 blocks(warps * 32),
                 new KernelArgs()
                         .pointer(DeviceArrays.pointer(x))
@@ -128,7 +128,7 @@ public final class RouterLogits extends Function {
             long groups = (tokens + DX_TOKENS - 1) / DX_TOKENS;
             CudaKernels.launch(
                     device,
-                    "moe_router_logits_dx_" + suffix,
+                    kernel("moe_router_logits_dx", experts, suffix),
                     blocks(groups * quads),
                     new KernelArgs()
                             .pointer(DeviceArrays.pointer(g))
@@ -165,7 +165,7 @@ public final class RouterLogits extends Function {
         try {
             CudaKernels.launch(
                     device,
-                    "moe_router_logits_dw_" + suffix,
+                    kernel("moe_router_logits_dw", experts, suffix),
                     blocks(chunks * quads),
                     new KernelArgs()
                             .pointer(DeviceArrays.pointer(g))
@@ -190,6 +190,15 @@ public final class RouterLogits extends Function {
             partial.close();
         }
         return dw;
+    }
+
+    /**
+     * The kernel of a product for this many experts: its registers hold 4, 8 or 16 experts (the
+     * fewest that fit), in the tokens' type.
+     */
+    private static String kernel(String name, int experts, String suffix) {
+        int bucket = experts <= 4 ? 4 : experts <= 8 ? 8 : MAX_EXPERTS;
+        return name + "_e" + bucket + "_" + suffix;
     }
 
     private static long blocks(long threads) {
