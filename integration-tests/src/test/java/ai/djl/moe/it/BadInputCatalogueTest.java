@@ -4,6 +4,9 @@ import static org.testng.Assert.assertEquals;
 import static org.testng.Assert.assertTrue;
 import static org.testng.Assert.expectThrows;
 
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.moe.autograd.MoeTrainer;
 import ai.djl.moe.dispatcher.ExpertPlacement;
 import ai.djl.moe.io.SafetensorsFile;
 import ai.djl.moe.io.SafetensorsFormatException;
@@ -31,7 +34,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.ParameterStore;
+import ai.djl.training.loss.Loss;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -148,6 +153,21 @@ public class BadInputCatalogueTest {
                             block.forwardWithRouting(
                                     new ParameterStore(manager, false), input, true),
                     "NaN/Inf");
+        }
+    }
+
+    @Test
+    public void trainerConfigWithSeveralDevices() {
+        try (Model model = Model.newInstance("devices", Device.cpu())) {
+            model.setBlock(MoeBlock.builder().setRouter(router(4)).setExperts(experts(4)).build());
+            DefaultTrainingConfig config =
+                    new DefaultTrainingConfig(Loss.l2Loss())
+                            .optDevices(new Device[] {Device.gpu(0), Device.gpu(1)});
+            rejects(
+                    IllegalArgumentException.class,
+                    () -> new MoeTrainer(model, config),
+                    "one device per process",
+                    "[gpu(0), gpu(1)]");
         }
     }
 
