@@ -796,36 +796,29 @@ __device__ void routerLogitsDwPartial(const float* __restrict__ g, const T* __re
 
 }  // namespace
 
-// Whole quads everywhere: hidden a multiple of four and every array aligned to a quad of its type.
-#define MOE_ROUTER_WHOLE(A, B) ((hidden & 3) == 0 && alignedQuad(A) && alignedQuad(B))
+// Runs FN's whole-quad path when hidden is a multiple of four and A and B are aligned to a quad of
+// their types, else its element-by-element path.
+#define MOE_ROUTER_PATH(FN, T, E, A, B, ...)                                                      \
+    if ((hidden & 3) == 0 && alignedQuad(A) && alignedQuad(B)) {                                  \
+        FN<T, E, true>(__VA_ARGS__);                                                              \
+    } else {                                                                                      \
+        FN<T, E, false>(__VA_ARGS__);                                                             \
+    }
 
 #define MOE_ROUTER_LOGITS_KERNELS(SUFFIX, T, E)                                                   \
     extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_e##E##_##SUFFIX(     \
         const T* x, const float* w, float* logits, int64_t tokens, int hidden, int experts) {     \
-        if (MOE_ROUTER_WHOLE(x, w)) {                                                             \
-            routerLogits<T, E, true>(x, w, logits, tokens, hidden, experts);                      \
-        } else {                                                                                  \
-            routerLogits<T, E, false>(x, w, logits, tokens, hidden, experts);                     \
-        }                                                                                         \
+        MOE_ROUTER_PATH(routerLogits, T, E, x, w, x, w, logits, tokens, hidden, experts)          \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dx_e##E##_##SUFFIX(  \
         const float* g, const float* w, T* dx, int64_t tokens, int hidden, int experts) {         \
-        if (MOE_ROUTER_WHOLE(w, dx)) {                                                            \
-            routerLogitsDx<T, E, true>(g, w, dx, tokens, hidden, experts);                        \
-        } else {                                                                                  \
-            routerLogitsDx<T, E, false>(g, w, dx, tokens, hidden, experts);                       \
-        }                                                                                         \
+        MOE_ROUTER_PATH(routerLogitsDx, T, E, w, dx, g, w, dx, tokens, hidden, experts)           \
     }                                                                                             \
     extern "C" __global__ void __launch_bounds__(kThreads) moe_router_logits_dw_e##E##_##SUFFIX(  \
         const float* g, const T* x, float* partial, int64_t tokens, int hidden, int experts,      \
         int64_t chunkTokens, int64_t chunks) {                                                    \
-        if (MOE_ROUTER_WHOLE(x, partial)) {                                                       \
-            routerLogitsDwPartial<T, E, true>(g, x, partial, tokens, hidden, experts,             \
-                                              chunkTokens, chunks);                               \
-        } else {                                                                                  \
-            routerLogitsDwPartial<T, E, false>(g, x, partial, tokens, hidden, experts,            \
-                                               chunkTokens, chunks);                              \
-        }                                                                                         \
+        MOE_ROUTER_PATH(routerLogitsDwPartial, T, E, x, partial, g, x, partial, tokens, hidden,   \
+                        experts, chunkTokens, chunks)                                             \
     }
 
 MOE_ROUTER_LOGITS_KERNELS(f32, float, 4)

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.engine.Engine;
 
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,11 +36,15 @@ class NcclPipelineTrainingGpuTest {
 
     @TempDir Path dir;
 
-    @Test
-    void twoStagesOverNcclTrainAsTheSimulatedRanksDoAndResume() {
+    @BeforeEach
+    void needsTwoGpus() {
         assumeTrue(
                 Engine.getEngine("PyTorch").getGpuCount() >= 2,
                 "needs two CUDA devices: run on the two-GPU machine (DEVELOPERS.md, 'GPU runs')");
+    }
+
+    @Test
+    void twoStagesOverNcclTrainAsTheSimulatedRanksDoAndResume() {
         List<String> layout =
                 List.of(
                         "train",
@@ -75,9 +80,6 @@ class NcclPipelineTrainingGpuTest {
 
     @Test
     void tiedEmbeddingsOverNcclTrainAsTheSimulatedRanksDo() throws IOException {
-        assumeTrue(
-                Engine.getEngine("PyTorch").getGpuCount() >= 2,
-                "needs two CUDA devices: run on the two-GPU machine (DEVELOPERS.md, 'GPU runs')");
         Path config = dir.resolve("tied.json");
         try (InputStream is =
                 NcclPipelineTrainingGpuTest.class.getResourceAsStream(
